@@ -1,0 +1,570 @@
+//! The tracker-neutral card plan for one finding (`CardExport`), its dedupe marker,
+//! its content fingerprint, and routing of fields a destination cannot express.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::finding::{Finding, Priority, Severity, Status};
+use crate::ids::FindingId;
+use crate::text::{tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT};
+
+/// Opens the dedupe marker written into every card description: `[webriskops:finding:<id>]`.
+/// Finding ids cannot contain `]`, so the marker always ends at the first `]`.
+pub const MARKER_PREFIX: &str = "[webriskops:finding:";
+/// The name of the checklist the exporter owns on each card.
+pub const CHECKLIST_NAME: &str = "Remediation";
+/// A line above the marker; text people add below the marker line is theirs and kept.
+const OWNED_END: &str = "\n\n---\n";
+
+/// The marker for a finding id.
+pub fn marker(id: &FindingId) -> String {
+    format!("{MARKER_PREFIX}{id}]")
+}
+
+/// Finds the first well-formed marker in a description.
+pub fn extract_marker(body: &str) -> Option<FindingId> {
+    let mut rest = body;
+    while let Some(at) = rest.find(MARKER_PREFIX) {
+        let after = &rest[at + MARKER_PREFIX.len()..];
+        if let Some(end) = after.find(']') {
+            if let Ok(id) = FindingId::new(&after[..end]) {
+                return Some(id);
+            }
+        }
+        rest = after;
+    }
+    None
+}
+
+/// Splits a description into the exporter's part (up to and including the marker)
+/// and what people wrote after the marker line. Without a marker, all of it is theirs.
+pub fn split_owned(body: &str) -> (&str, &str) {
+    match body.find(MARKER_PREFIX) {
+        None => ("", body),
+        Some(at) => {
+            let end = body[at..].find(']').map_or(body.len(), |e| at + e + 1);
+            (&body[..end], &body[end..])
+        }
+    }
+}
+
+/// Where a card should be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    /// In the destination list (or any list but the done list).
+    Open,
+    /// Moved to the done list.
+    Done,
+    /// Archived (closed) because no done list is configured.
+    Archived,
+}
+
+impl TargetState {
+    /// Open findings go to the list; closed ones to the done list, or are archived
+    /// when the record names no done list.
+    pub fn for_status(status: Status, has_done_list: bool) -> TargetState {
+        match (status.is_closed(), has_done_list) {
+            (false, _) => TargetState::Open,
+            (true, true) => TargetState::Done,
+            (true, false) => TargetState::Archived,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Open => "open",
+            TargetState::Done => "done",
+            TargetState::Archived => "archived",
+        }
+    }
+}
+
+/// What a label stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LabelKind {
+    Severity,
+    Priority,
+    Component,
+    Tag,
+}
+
+/// A label the card should carry, by name; the adapter finds or creates it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct LabelIntent {
+    pub kind: LabelKind,
+    pub name: String,
+    /// A Trello colour name, or `None` for a label not shown on the card front.
+    pub color: Option<String>,
+}
+
+/// The tracker-neutral plan of one card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardExport {
+    pub finding_id: FindingId,
+    /// Card name, within the tracker's limit.
+    pub title: String,
+    /// The exporter's description, ending with the marker, within the tracker's limit.
+    pub body: String,
+    pub labels: Vec<LabelIntent>,
+    /// Remediation steps, in order.
+    pub checklist: Vec<String>,
+    /// Tracker username or e-mail of who should fix it.
+    pub assignee: Option<String>,
+    pub due: Option<NaiveDate>,
+    pub severity: Severity,
+    pub priority: Priority,
+    pub status: Status,
+    pub target: TargetState,
+    /// Hex SHA-256 over everything above: equal fingerprints mean nothing to write.
+    pub fingerprint: String,
+}
+
+fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "red",
+        Severity::High => "orange",
+        Severity::Medium => "yellow",
+        Severity::Low => "blue",
+        Severity::Info => "sky",
+    }
+}
+
+fn priority_color(p: Priority) -> &'static str {
+    match p {
+        Priority::P1 => "purple",
+        Priority::P2 => "pink",
+        Priority::P3 => "lime",
+        Priority::P4 => "green",
+    }
+}
+
+impl CardExport {
+    /// Builds the card plan for a finding. Never fails: over-long text is cut visibly.
+    pub fn from_finding(f: &Finding, has_done_list: bool) -> CardExport {
+        let title_notice = " …";
+        let title = truncate_visibly(f.title.trim(), TRELLO_TEXT_LIMIT, title_notice).into_owned();
+        let title = if title.is_empty() {
+            f.id.to_string()
+        } else {
+            title
+        };
+        let priority = f.effective_priority();
+        let body = compose_body(f, priority);
+
+        let mut labels = vec![
+            LabelIntent {
+                kind: LabelKind::Severity,
+                name: format!("severity: {}", f.severity.as_str()),
+                color: Some(severity_color(f.severity).into()),
+            },
+            LabelIntent {
+                kind: LabelKind::Priority,
+                name: priority.as_str().to_uppercase(),
+                color: Some(priority_color(priority).into()),
+            },
+        ];
+        if let Some(c) = &f.component {
+            labels.push(LabelIntent {
+                kind: LabelKind::Component,
+                name: format!("component: {c}"),
+                color: None,
+            });
+        }
+        for t in &f.tags {
+            let intent = LabelIntent {
+                kind: LabelKind::Tag,
+                name: t.clone(),
+                color: None,
+            };
+            if !labels
+                .iter()
+                .any(|l| l.name.eq_ignore_ascii_case(&intent.name))
+            {
+                labels.push(intent);
+            }
+        }
+
+        let mut card = CardExport {
+            finding_id: f.id.clone(),
+            title,
+            body,
+            labels,
+            checklist: f.remediation_steps.clone(),
+            assignee: f.assignee.clone(),
+            due: f.due,
+            severity: f.severity,
+            priority,
+            status: f.status,
+            target: TargetState::for_status(f.status, has_done_list),
+            fingerprint: String::new(),
+        };
+        card.fingerprint = card.compute_fingerprint();
+        card
+    }
+
+    /// The marker carried in the body.
+    pub fn marker(&self) -> String {
+        marker(&self.finding_id)
+    }
+
+    /// The description to write when a card already has `existing` text: the exporter's
+    /// part is replaced, what people wrote after the marker is kept (and cut first if
+    /// the whole would exceed the limit).
+    pub fn merged_body(&self, existing: &str) -> String {
+        let (_, theirs) = split_owned(existing);
+        if theirs.is_empty() {
+            return self.body.clone();
+        }
+        let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&self.body));
+        let theirs = truncate_visibly(theirs, room, "");
+        format!("{}{}", self.body, theirs)
+    }
+
+    fn compute_fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        let mut field = |name: &str, value: &str| {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update((value.len() as u64).to_le_bytes());
+            h.update(value.as_bytes());
+        };
+        field("v", "1");
+        field("title", &self.title);
+        field("body", &self.body);
+        let mut names: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
+        names.sort_unstable();
+        for n in names {
+            field("label", n);
+        }
+        for step in &self.checklist {
+            field("step", step);
+        }
+        field("assignee", self.assignee.as_deref().unwrap_or(""));
+        field("due", &self.due.map(|d| d.to_string()).unwrap_or_default());
+        field("target", self.target.as_str());
+        hex::encode(h.finalize())
+    }
+}
+
+fn compose_body(f: &Finding, priority: Priority) -> String {
+    let mut meta = format!(
+        "**Severity:** {} · **Priority:** {} · **Status:** {}",
+        f.severity.as_str(),
+        priority.as_str().to_uppercase(),
+        f.status.as_str()
+    );
+    let mut line = |label: &str, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            meta.push_str(&format!("\n**{label}:** {v}"));
+        }
+    };
+    line("Asset", f.asset.as_deref());
+    line("Component", f.component.as_deref());
+    line("Assignee", f.assignee.as_deref());
+    line("Due", f.due.map(|d| d.to_string()).as_deref());
+    if !f.references.is_empty() {
+        meta.push_str("\n\n**References**");
+        for r in &f.references {
+            meta.push_str(&format!("\n- {r}"));
+        }
+    }
+    let tail = format!("\n\n{meta}{OWNED_END}{}", marker(&f.id));
+    let description = f.description.as_deref().unwrap_or("").trim();
+    // The metadata and the marker always survive; the free text gives way.
+    let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&tail));
+    let omitted = tracker_len(description);
+    let notice = format!(
+        "\n\n… [description truncated: {omitted} characters in all; see WebRiskOps for the rest]"
+    );
+    let description = truncate_visibly(description, room, &notice);
+    let body = format!("{description}{tail}");
+    let body = body.trim_start();
+    if tracker_len(body) <= TRELLO_TEXT_LIMIT {
+        body.to_owned()
+    } else {
+        // Pathological metadata (e.g. a hundred 2 KB references): keep the marker.
+        let m = marker(&f.id);
+        let head = truncate_visibly(body, TRELLO_TEXT_LIMIT - tracker_len(&m) - 8, " …");
+        format!("{head}{OWNED_END}{m}")
+    }
+}
+
+/// What a destination can express, for routing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoutingContext {
+    /// Existing labels by lowercase name → label id.
+    pub labels: HashMap<String, String>,
+    /// Labels may be created on the destination.
+    pub can_create_labels: bool,
+    /// The tracker has labels at all.
+    pub supports_labels: bool,
+    /// Board members by lowercase username, e-mail and full name → member id.
+    pub members: HashMap<String, String>,
+    /// The tracker has checklists.
+    pub supports_checklists: bool,
+    /// The tracker has a priority field of its own (Linear).
+    pub native_priority: bool,
+}
+
+/// Where one field of a finding went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum RouteTarget {
+    /// An existing label.
+    Label { name: String },
+    /// A label created for it.
+    NewLabel { name: String },
+    /// A card member.
+    Member { member_id: String },
+    /// An item of the card's checklist.
+    ChecklistItem { text: String },
+    /// A note in the portable export.
+    PortableNote { text: String },
+    /// A field of the tracker's own (e.g. Linear priority).
+    NativeField { field: String },
+}
+
+/// One routed field of a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutedField {
+    /// `severity`, `priority`, `component`, `assignee` or `tag:<name>`.
+    pub field: String,
+    pub target: RouteTarget,
+}
+
+/// The outcome of routing one card to one destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// Ids of existing labels the card carries.
+    pub label_ids: Vec<String>,
+    /// Labels to create first (then carried).
+    pub create_labels: Vec<LabelIntent>,
+    /// The member to add, when the assignee is on the board.
+    pub member_id: Option<String>,
+    /// Checklist items added for fields that had nowhere else to go.
+    pub extra_checklist: Vec<String>,
+    /// Notes for the portable export.
+    pub notes: Vec<String>,
+    /// Where every routed field went, for the export summary.
+    pub routed: Vec<RoutedField>,
+}
+
+impl Routing {
+    /// Routed fields as a map field → target, for summaries.
+    pub fn as_map(&self) -> BTreeMap<String, RouteTarget> {
+        self.routed
+            .iter()
+            .map(|r| (r.field.clone(), r.target.clone()))
+            .collect()
+    }
+}
+
+/// Decides where each label intent and the assignee go on a destination:
+/// existing label → new label (when allowed) → checklist item → portable note;
+/// assignee: member when on the board → checklist item → portable note.
+pub fn route(card: &CardExport, ctx: &RoutingContext) -> Routing {
+    let mut r = Routing::default();
+    let fallback = |r: &mut Routing, field: String, text: String| {
+        let target = if ctx.supports_checklists {
+            r.extra_checklist.push(text.clone());
+            RouteTarget::ChecklistItem { text }
+        } else {
+            r.notes.push(text.clone());
+            RouteTarget::PortableNote { text }
+        };
+        r.routed.push(RoutedField { field, target });
+    };
+    for label in &card.labels {
+        let field = match label.kind {
+            LabelKind::Severity => "severity".to_owned(),
+            LabelKind::Priority => "priority".to_owned(),
+            LabelKind::Component => "component".to_owned(),
+            LabelKind::Tag => format!("tag:{}", label.name),
+        };
+        if label.kind == LabelKind::Priority && ctx.native_priority {
+            r.routed.push(RoutedField {
+                field,
+                target: RouteTarget::NativeField {
+                    field: "priority".into(),
+                },
+            });
+            continue;
+        }
+        let key = label.name.to_lowercase();
+        if ctx.supports_labels {
+            if let Some(id) = ctx.labels.get(&key) {
+                if !r.label_ids.contains(id) {
+                    r.label_ids.push(id.clone());
+                }
+                r.routed.push(RoutedField {
+                    field,
+                    target: RouteTarget::Label {
+                        name: label.name.clone(),
+                    },
+                });
+                continue;
+            }
+            if ctx.can_create_labels {
+                r.create_labels.push(label.clone());
+                r.routed.push(RoutedField {
+                    field,
+                    target: RouteTarget::NewLabel {
+                        name: label.name.clone(),
+                    },
+                });
+                continue;
+            }
+        }
+        // Severity and tags are already stated in the body; only priority and
+        // component need a place of their own when labels are out of reach.
+        match label.kind {
+            LabelKind::Priority | LabelKind::Component => {
+                fallback(&mut r, field, format!("Label wanted: {}", label.name))
+            }
+            LabelKind::Severity | LabelKind::Tag => {
+                let text = format!("Label wanted: {}", label.name);
+                r.notes.push(text.clone());
+                r.routed.push(RoutedField {
+                    field,
+                    target: RouteTarget::PortableNote { text },
+                });
+            }
+        }
+    }
+    if let Some(who) = &card.assignee {
+        let key = who.trim().trim_start_matches('@').to_lowercase();
+        match ctx.members.get(&key) {
+            Some(id) => {
+                r.member_id = Some(id.clone());
+                r.routed.push(RoutedField {
+                    field: "assignee".into(),
+                    target: RouteTarget::Member {
+                        member_id: id.clone(),
+                    },
+                });
+            }
+            None => fallback(
+                &mut r,
+                "assignee".into(),
+                format!("Assign to {who} (not a member of the board)"),
+            ),
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Finding;
+
+    fn finding() -> Finding {
+        let mut f = Finding::minimal(
+            FindingId::new("wro-1").unwrap(),
+            "XSS in search",
+            Severity::High,
+        );
+        f.component = Some("storefront".into());
+        f.assignee = Some("jdoe".into());
+        f.remediation_steps = vec!["Encode output".into(), "Add CSP".into()];
+        f.tags = vec!["pci".into()];
+        f
+    }
+
+    #[test]
+    fn card_carries_marker_labels_and_target() {
+        let card = CardExport::from_finding(&finding(), false);
+        assert!(card.body.ends_with("[webriskops:finding:wro-1]"));
+        assert_eq!(extract_marker(&card.body).unwrap().as_str(), "wro-1");
+        let names: Vec<&str> = card.labels.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["severity: high", "P2", "component: storefront", "pci"]
+        );
+        assert_eq!(card.target, TargetState::Open);
+        let mut closed = finding();
+        closed.status = Status::Resolved;
+        assert_eq!(
+            CardExport::from_finding(&closed, false).target,
+            TargetState::Archived
+        );
+        assert_eq!(
+            CardExport::from_finding(&closed, true).target,
+            TargetState::Done
+        );
+    }
+
+    #[test]
+    fn huge_descriptions_are_cut_visibly_and_keep_the_marker() {
+        let mut f = finding();
+        f.description = Some("測".repeat(200_000));
+        let card = CardExport::from_finding(&f, false);
+        assert!(tracker_len(&card.body) <= TRELLO_TEXT_LIMIT);
+        assert!(card
+            .body
+            .contains("[description truncated: 200000 characters"));
+        assert!(card.body.ends_with(&card.marker()));
+    }
+
+    #[test]
+    fn people_text_after_the_marker_survives_updates() {
+        let card = CardExport::from_finding(&finding(), false);
+        let existing = format!(
+            "old text\n{}\n\nNote from ops: waiting on vendor",
+            card.marker()
+        );
+        let merged = card.merged_body(&existing);
+        assert!(merged.starts_with(&card.body));
+        assert!(merged.ends_with("Note from ops: waiting on vendor"));
+        assert!(!merged.contains("old text"));
+    }
+
+    #[test]
+    fn fingerprint_changes_with_content_only() {
+        let a = CardExport::from_finding(&finding(), false);
+        let b = CardExport::from_finding(&finding(), false);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        let mut f = finding();
+        f.title.push('!');
+        assert_ne!(
+            CardExport::from_finding(&f, false).fingerprint,
+            a.fingerprint
+        );
+    }
+
+    #[test]
+    fn routing_prefers_labels_then_checklist_then_notes() {
+        let card = CardExport::from_finding(&finding(), false);
+        let mut ctx = RoutingContext {
+            supports_labels: true,
+            supports_checklists: true,
+            ..Default::default()
+        };
+        ctx.labels.insert("severity: high".into(), "L1".into());
+        ctx.members.insert("jdoe".into(), "M1".into());
+        let r = route(&card, &ctx);
+        assert_eq!(r.label_ids, ["L1"]);
+        assert_eq!(r.member_id.as_deref(), Some("M1"));
+        assert_eq!(
+            r.extra_checklist,
+            ["Label wanted: P2", "Label wanted: component: storefront"]
+        );
+        ctx.can_create_labels = true;
+        ctx.members.clear();
+        let r = route(&card, &ctx);
+        assert_eq!(r.create_labels.len(), 3);
+        assert_eq!(
+            r.extra_checklist,
+            ["Assign to jdoe (not a member of the board)"]
+        );
+        let portable = RoutingContext::default();
+        let r = route(&card, &portable);
+        assert!(r.extra_checklist.is_empty());
+        assert_eq!(r.notes.len(), 5);
+    }
+}

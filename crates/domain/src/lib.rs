@@ -1,0 +1,35 @@
+//! Pure domain rules of the WebRiskOps tracker export.
+//!
+//! Nothing in this crate performs I/O, spawns tasks or knows about HTTP, SQL or
+//! a particular tracker's wire format. Everything is deterministic: callers pass
+//! the current time in where it matters.
+
+pub mod card;
+pub mod finding;
+pub mod ids;
+pub mod plan;
+pub mod provider;
+pub mod readiness;
+pub mod secret;
+pub mod text;
+
+pub use card::{
+    extract_marker, marker, route, split_owned, CardExport, LabelIntent, LabelKind, RouteTarget,
+    RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME, MARKER_PREFIX,
+};
+pub use finding::{
+    parse_value, read_document, Finding, FindingError, FindingsFormat, JsonLines, Position,
+    Priority, Severity, Status,
+};
+pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
+pub use plan::{
+    changed_fields, decide, resolve_duplicates, ChangedField, DuplicateResolution, LedgerEntry,
+    ObservedItem, PlanAction, StatusEvent, TrackerStatus,
+};
+pub use provider::{AuthMethod, CredentialRef, DeploymentMode, ProviderKey, ProviderRecord, Scope};
+pub use readiness::{
+    evaluate, BlockedCode, BlockedState, BoardObservation, ListObservation, Observations,
+    Permission, Readiness, ReadyStates, TokenObservation,
+};
+pub use secret::{ApiKey, Token};
+pub use text::{tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT};

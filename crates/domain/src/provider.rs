@@ -1,0 +1,221 @@
+//! The provider record: where work goes, and how WebRiskOps is allowed to put it there.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{IdError, TenantId};
+
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable keyword used in records, flags and JSON.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                match s.trim() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(IdError::new($kind, format!(
+                        "{other:?} is not one of: {}",
+                        [$($text),+].join(", ")
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// Which tracker product a record targets.
+    ProviderKey, "provider key" {
+        /// Trello cloud (api.trello.com).
+        TrelloCloud => "trello_cloud",
+        /// Linear cloud (api.linear.app).
+        LinearCloud => "linear_cloud",
+    }
+);
+
+impl ProviderKey {
+    /// Whether the provider exists only as a cloud service (no self-hosted edition).
+    pub fn cloud_only(self) -> bool {
+        match self {
+            ProviderKey::TrelloCloud | ProviderKey::LinearCloud => true,
+        }
+    }
+
+    /// The short tracker name used in status events (`trello`, `linear`).
+    pub fn tracker_name(self) -> &'static str {
+        match self {
+            ProviderKey::TrelloCloud => "trello",
+            ProviderKey::LinearCloud => "linear",
+        }
+    }
+}
+
+keyword_enum!(
+    /// Where the tracker runs.
+    DeploymentMode, "deployment mode" {
+        /// The vendor's hosted service.
+        Cloud => "cloud",
+        /// An instance on the customer's own network.
+        SelfHosted => "self_hosted",
+    }
+);
+
+keyword_enum!(
+    /// How the token was obtained.
+    AuthMethod, "auth method" {
+        /// An API key plus a user token generated on the key's authorize page.
+        ApiKeyToken => "api_key_token",
+        /// A token obtained through the OAuth 1.0 three-legged flow.
+        Oauth1 => "oauth1",
+    }
+);
+
+keyword_enum!(
+    /// A Trello token scope.
+    Scope, "scope" {
+        /// Read boards, organizations and cards.
+        Read => "read",
+        /// Create and update boards and cards.
+        Write => "write",
+        /// Change the member's own account; never needed by the exporter.
+        Account => "account",
+    }
+);
+
+impl Scope {
+    /// Parses a comma-separated scope list such as `read,write`.
+    ///
+    /// # Errors
+    /// Any unknown scope name.
+    pub fn parse_list(s: &str) -> Result<BTreeSet<Scope>, IdError> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(Scope::from_str)
+            .collect()
+    }
+}
+
+/// A reference to a credential kept in the secret store. The record never holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CredentialRef(pub String);
+
+impl CredentialRef {
+    /// The conventional reference for a tenant's token of a provider.
+    pub fn for_provider(tenant: &TenantId, provider: ProviderKey) -> Self {
+        Self(format!("{tenant}/{provider}/token"))
+    }
+}
+
+/// Where work goes and how WebRiskOps may put it there, for one tenant and provider.
+///
+/// Destination ids are kept as provider-native strings (a Trello board is 24 hex, a
+/// Linear team is a UUID); readiness validates them for the provider at hand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRecord {
+    pub tenant: TenantId,
+    pub provider_key: ProviderKey,
+    pub deployment_mode: DeploymentMode,
+    /// Must stay empty for cloud-only providers; a value is a blocked state.
+    pub base_url: Option<String>,
+    /// The board (Trello) or team (Linear) that holds the cards.
+    pub board_id: Option<String>,
+    /// The list (Trello) or workflow state (Linear) where new cards go.
+    pub list_id: Option<String>,
+    /// Where cards of closed findings go; without it they are archived.
+    pub done_list_id: Option<String>,
+    /// The customer-owned workspace (Trello organization) the board must belong to.
+    pub workspace_id: Option<String>,
+    pub auth_method: AuthMethod,
+    /// Scopes the customer granted when creating the token.
+    pub scopes: BTreeSet<Scope>,
+    /// When the token stops working; `None` for tokens that never expire (or unknown).
+    pub token_expires_at: Option<DateTime<Utc>>,
+    /// The customer confirmed they know how to revoke the token.
+    pub revoke_path_confirmed: bool,
+    /// Where the token is kept; `None` until a token is saved.
+    pub credential: Option<CredentialRef>,
+}
+
+impl ProviderRecord {
+    /// A new Trello cloud record with nothing chosen yet.
+    pub fn new_trello(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            provider_key: ProviderKey::TrelloCloud,
+            deployment_mode: DeploymentMode::Cloud,
+            base_url: None,
+            board_id: None,
+            list_id: None,
+            done_list_id: None,
+            workspace_id: None,
+            auth_method: AuthMethod::ApiKeyToken,
+            scopes: [Scope::Read, Scope::Write].into_iter().collect(),
+            token_expires_at: None,
+            revoke_path_confirmed: false,
+            credential: None,
+        }
+    }
+
+    /// `base_url` with blank values treated as absent.
+    pub fn base_url(&self) -> Option<&str> {
+        self.base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_parse_and_print() {
+        assert_eq!(
+            "trello_cloud".parse::<ProviderKey>().unwrap(),
+            ProviderKey::TrelloCloud
+        );
+        assert_eq!(DeploymentMode::SelfHosted.to_string(), "self_hosted");
+        let err = "jira".parse::<ProviderKey>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid provider key: \"jira\" is not one of: trello_cloud, linear_cloud"
+        );
+        let scopes = Scope::parse_list("read, write").unwrap();
+        assert_eq!(scopes.len(), 2);
+        assert!(Scope::parse_list("read,admin").is_err());
+    }
+
+    #[test]
+    fn record_serialises_without_any_secret_field() {
+        let rec = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+        let json = serde_json::to_value(&rec).unwrap();
+        assert_eq!(json["provider_key"], "trello_cloud");
+        assert_eq!(json["scopes"], serde_json::json!(["read", "write"]));
+        assert!(json.get("token").is_none());
+    }
+}

@@ -1,0 +1,407 @@
+//! The conformance suite: plain async functions any tracker adapter must pass.
+//!
+//! Call them from the adapter's own tests (`#[tokio::test]`), or run them all with
+//! [`run_all`], which skips what the adapter's capabilities say it cannot do. Each
+//! function panics with a message naming the broken rule.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use webriskops_domain::{card::marker, extract_marker, FindingId, ItemId, TargetState};
+
+use crate::error::PortError;
+use crate::model::{ItemChanges, ListItemsOptions, NewItem, NewLabel, Placement, RemoteItem};
+use crate::tracker::{list_all_items, TrackerIntrospection, WorkItems};
+
+/// What the suite runs against: an adapter and an empty-enough destination.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub items: Arc<dyn WorkItems>,
+    /// Absent for write-only trackers.
+    pub introspection: Option<Arc<dyn TrackerIntrospection>>,
+    pub container_id: String,
+    pub destination_id: String,
+    /// A second destination in the same container (moves).
+    pub other_destination_id: String,
+    /// A well-formed id of an item that does not exist.
+    pub missing_item_id: ItemId,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A finding id unique within the process, so suites can share a destination.
+pub fn unique_finding(prefix: &str) -> FindingId {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    FindingId::new(format!("conf-{prefix}-{}-{n}", std::process::id())).expect("valid id")
+}
+
+/// A new item for `finding`, body carrying its marker.
+pub fn new_item(t: &Target, finding: &FindingId, title: &str) -> NewItem {
+    NewItem {
+        finding_id: finding.clone(),
+        destination_id: t.destination_id.clone(),
+        title: title.to_owned(),
+        body: format!("Conformance item.\n\n---\n{}", marker(finding)),
+        label_ids: vec![],
+        member_ids: vec![],
+        due: None,
+        placement: Placement::Bottom,
+        label_names: vec![],
+        assignee: None,
+        notes: vec![],
+        target: TargetState::Open,
+        priority: None,
+    }
+}
+
+async fn find(t: &Target, id: &ItemId, with_checklists: bool) -> RemoteItem {
+    let all = list_all_items(t.items.as_ref(), &t.container_id, true, with_checklists)
+        .await
+        .expect("list_items must succeed");
+    let mut matching: Vec<RemoteItem> = all.into_iter().filter(|i| &i.id == id).collect();
+    assert_eq!(matching.len(), 1, "item {id} must be listed exactly once");
+    matching.remove(0)
+}
+
+/// A created item is listed with its title, body (marker intact) and destination.
+pub async fn create_item_carries_the_marker(t: &Target) {
+    let f = unique_finding("create");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Created by the suite"))
+        .await
+        .expect("create_item");
+    assert_eq!(created.title, "Created by the suite");
+    assert_eq!(
+        created.destination_id, t.destination_id,
+        "create must place the item in its destination"
+    );
+    let listed = find(t, &created.id, false).await;
+    assert_eq!(
+        extract_marker(&listed.body).as_ref(),
+        Some(&f),
+        "the marker must survive the round trip"
+    );
+    assert!(!listed.archived);
+    assert!(listed.created_secs > 0, "created_secs must be known");
+}
+
+/// `update_item` writes only the fields it is given.
+pub async fn update_writes_only_given_fields(t: &Target) {
+    let f = unique_finding("update");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Before"))
+        .await
+        .expect("create_item");
+    let changes = ItemChanges {
+        title: Some("After".into()),
+        ..Default::default()
+    };
+    let updated = t
+        .items
+        .update_item(&created.id, &changes)
+        .await
+        .expect("update_item");
+    assert_eq!(updated.title, "After");
+    let listed = find(t, &created.id, false).await;
+    assert_eq!(listed.title, "After");
+    assert_eq!(
+        listed.body, created.body,
+        "an update of the title must leave the body alone"
+    );
+    assert_eq!(listed.destination_id, t.destination_id);
+}
+
+/// Label lists in `ItemChanges` replace the whole list.
+pub async fn labels_replace_the_whole_list(t: &Target) {
+    let a = t
+        .items
+        .create_label(&NewLabel {
+            container_id: t.container_id.clone(),
+            name: format!("{}-a", unique_finding("l")),
+            color: Some("green".into()),
+        })
+        .await
+        .expect("create_label a");
+    let b = t
+        .items
+        .create_label(&NewLabel {
+            container_id: t.container_id.clone(),
+            name: format!("{}-b", unique_finding("l")),
+            color: None,
+        })
+        .await
+        .expect("create_label b");
+    let f = unique_finding("labels");
+    let mut item = new_item(t, &f, "Labelled");
+    item.label_ids = vec![a.id.clone()];
+    let created = t
+        .items
+        .create_item(&item)
+        .await
+        .expect("create_item with a label");
+    assert_eq!(created.label_ids, vec![a.id.clone()]);
+    let changes = ItemChanges {
+        label_ids: Some(vec![b.id.clone()]),
+        ..Default::default()
+    };
+    t.items
+        .update_item(&created.id, &changes)
+        .await
+        .expect("update labels");
+    let listed = find(t, &created.id, false).await;
+    assert_eq!(
+        listed.label_ids,
+        vec![b.id],
+        "label_ids replace, they do not add"
+    );
+}
+
+/// Archiving and unarchiving are visible in listings that include archived items.
+pub async fn archive_and_unarchive(t: &Target) {
+    let f = unique_finding("archive");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "To archive"))
+        .await
+        .expect("create_item");
+    t.items
+        .update_item(
+            &created.id,
+            &ItemChanges {
+                archived: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("archive");
+    assert!(
+        find(t, &created.id, false).await.archived,
+        "archived item must list as archived"
+    );
+    let open_only = list_all_items(t.items.as_ref(), &t.container_id, false, false)
+        .await
+        .expect("list open");
+    assert!(
+        !open_only.iter().any(|i| i.id == created.id),
+        "archived items must be left out unless asked for"
+    );
+    t.items
+        .update_item(
+            &created.id,
+            &ItemChanges {
+                archived: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("unarchive");
+    assert!(!find(t, &created.id, false).await.archived);
+}
+
+/// Items move between destinations of the same container.
+pub async fn move_between_destinations(t: &Target) {
+    let f = unique_finding("move");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "To move"))
+        .await
+        .expect("create_item");
+    let changes = ItemChanges {
+        destination_id: Some(t.other_destination_id.clone()),
+        ..Default::default()
+    };
+    t.items
+        .update_item(&created.id, &changes)
+        .await
+        .expect("move");
+    assert_eq!(
+        find(t, &created.id, false).await.destination_id,
+        t.other_destination_id
+    );
+}
+
+/// Checklist items keep the positions they were given, even when added out of order.
+pub async fn checklist_items_keep_their_order(t: &Target) {
+    let f = unique_finding("checklist");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "With steps"))
+        .await
+        .expect("create_item");
+    let list = t
+        .items
+        .create_checklist(&created.id, "Remediation")
+        .await
+        .expect("create_checklist");
+    for (pos, name) in [(2, "second"), (1, "first"), (3, "third")] {
+        t.items
+            .add_check_item(&list.id, name, pos)
+            .await
+            .expect("add_check_item");
+    }
+    let listed = find(t, &created.id, true).await;
+    let lists = listed
+        .checklists
+        .expect("with_checklists must return checklists");
+    assert_eq!(lists.len(), 1);
+    assert_eq!(lists[0].name, "Remediation");
+    let names: Vec<&str> = lists[0].items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["first", "second", "third"]);
+    assert!(lists[0].items.iter().all(|i| !i.complete));
+}
+
+/// Paging returns every item exactly once, newest first within the walk.
+pub async fn paging_returns_every_item_once(t: &Target) {
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let f = unique_finding("page");
+        ids.push(
+            t.items
+                .create_item(&new_item(t, &f, &format!("Paged {i}")))
+                .await
+                .expect("create_item")
+                .id,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let opts = ListItemsOptions {
+            container_id: t.container_id.clone(),
+            cursor: cursor.take(),
+            page_size: 3,
+            include_archived: true,
+            with_checklists: false,
+        };
+        let page = t.items.list_items(&opts).await.expect("list_items page");
+        assert!(page.items.len() <= 3, "a page must respect page_size");
+        pages += 1;
+        assert!(pages < 10_000, "paging must end");
+        seen.extend(page.items.into_iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    for id in &ids {
+        assert_eq!(
+            seen.iter().filter(|s| *s == id).count(),
+            1,
+            "item {id} must appear exactly once across pages"
+        );
+    }
+    let positions: Vec<usize> = ids
+        .iter()
+        .map(|id| seen.iter().position(|s| s == id).unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] > w[1]),
+        "pages must run newest first"
+    );
+}
+
+/// Updating an item that does not exist is a typed error, not a success or a panic.
+pub async fn missing_item_is_a_typed_error(t: &Target) {
+    let err = t
+        .items
+        .update_item(
+            &t.missing_item_id,
+            &ItemChanges {
+                title: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("updating a missing item must fail");
+    assert!(
+        matches!(
+            err,
+            PortError::NotFound { .. }
+                | PortError::PermissionDenied { .. }
+                | PortError::InvalidInput { .. }
+        ),
+        "missing item must be NotFound/PermissionDenied/InvalidInput, got {err:?}"
+    );
+}
+
+/// Introspection sees the container, its destinations, labels, members and the token.
+pub async fn introspection_sees_the_destination(t: &Target) {
+    let i = t.introspection.as_ref().expect("introspection");
+    let me = i.whoami().await.expect("whoami");
+    assert!(!me.id.is_empty());
+    let token = i.token_info().await.expect("token_info");
+    assert!(
+        !token.permissions.is_empty(),
+        "a working token has permissions"
+    );
+    let c = i.container(&t.container_id).await.expect("container");
+    assert_eq!(c.id, t.container_id);
+    let dests = i.destinations(&t.container_id).await.expect("destinations");
+    assert!(
+        dests.iter().any(|d| d.id == t.destination_id),
+        "destinations must include the target list"
+    );
+    let d = i.destination(&t.destination_id).await.expect("destination");
+    assert_eq!(d.container_id, t.container_id);
+    i.labels(&t.container_id).await.expect("labels");
+    i.members(&t.container_id).await.expect("members");
+    assert!(i
+        .containers()
+        .await
+        .expect("containers")
+        .iter()
+        .any(|c| c.id == t.container_id));
+}
+
+/// Write-only trackers accept creates, checklists and a flush.
+pub async fn write_only_accepts_creates(t: &Target) {
+    let f = unique_finding("wo");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Write-only"))
+        .await
+        .expect("create_item");
+    if t.items.capabilities().checklists {
+        let list = t
+            .items
+            .create_checklist(&created.id, "Remediation")
+            .await
+            .expect("create_checklist");
+        t.items
+            .add_check_item(&list.id, "step", 1)
+            .await
+            .expect("add_check_item");
+    }
+    t.items.flush().await.expect("flush");
+}
+
+/// Runs every function that applies to the adapter's capabilities.
+pub async fn run_all(t: &Target) {
+    let caps = t.items.capabilities();
+    write_only_accepts_creates(t).await;
+    if !caps.list_items {
+        return;
+    }
+    create_item_carries_the_marker(t).await;
+    update_writes_only_given_fields(t).await;
+    missing_item_is_a_typed_error(t).await;
+    paging_returns_every_item_once(t).await;
+    if caps.labels && caps.create_labels {
+        labels_replace_the_whole_list(t).await;
+    }
+    if caps.archive {
+        archive_and_unarchive(t).await;
+    }
+    if caps.move_items {
+        move_between_destinations(t).await;
+    }
+    if caps.checklists {
+        checklist_items_keep_their_order(t).await;
+    }
+    if t.introspection.is_some() {
+        introspection_sees_the_destination(t).await;
+    }
+}

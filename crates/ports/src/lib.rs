@@ -1,0 +1,24 @@
+//! Tracker-neutral ports: the async traits adapters implement, the one typed port
+//! error, and (behind the `conformance` feature) the suite every tracker adapter passes.
+//!
+//! The traits speak of containers (a Trello board, a Linear team), destinations (a
+//! Trello list, a Linear workflow state) and items (a card, an issue), so that a
+//! second tracker fits without changing them.
+
+pub mod error;
+pub mod model;
+pub mod source;
+pub mod store;
+pub mod tracker;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{PortError, PortResult};
+pub use model::*;
+pub use source::{FindingSource, FindingStream};
+pub use store::{
+    ExportLedger, IntentOutcome, JournalIntent, LedgerScope, ProviderStore, RunId, RunJournal,
+    RunKind, RunRecord, SecretStore,
+};
+pub use tracker::{list_all_items, TrackerIntrospection, WorkItems};

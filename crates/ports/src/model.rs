@@ -1,0 +1,205 @@
+//! Plain data exchanged through the tracker ports.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use webriskops_domain::{FindingId, ItemId, Permission, TargetState};
+
+/// What a tracker adapter can do. Optional behaviour is gated on these flags, never
+/// discovered by error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// The tracker name used in status events (`trello`, `linear`, `portable`, `fake`).
+    pub tracker: &'static str,
+    /// Items can be read back (`list_items`). False for write-only trackers.
+    pub list_items: bool,
+    pub labels: bool,
+    pub create_labels: bool,
+    pub checklists: bool,
+    pub members: bool,
+    /// A priority field of its own (Linear); otherwise priority becomes a label.
+    pub native_priority: bool,
+    /// Items can be archived and unarchived.
+    pub archive: bool,
+    /// Items can be moved between destinations.
+    pub move_items: bool,
+    /// Tokens can be revoked through the API.
+    pub revoke: bool,
+    /// The largest page `list_items` returns.
+    pub max_page_size: u32,
+}
+
+/// The account the credentials belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub full_name: Option<String>,
+}
+
+/// What the tracker says about the token in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub member_id: Option<String>,
+    /// The application name the token was issued to.
+    pub app_name: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// `None` for tokens that never expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub permissions: Vec<Permission>,
+}
+
+/// A board (Trello) or team (Linear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub closed: bool,
+    /// The workspace (Trello organization) it belongs to, if any.
+    pub organization_id: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A list (Trello) or workflow state (Linear).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub id: String,
+    pub name: String,
+    pub closed: bool,
+    pub container_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub id: String,
+    /// Trello labels may be unnamed (empty).
+    pub name: String,
+    pub color: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: String,
+    pub username: String,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckItem {
+    pub id: String,
+    pub name: String,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checklist {
+    pub id: String,
+    pub name: String,
+    pub items: Vec<CheckItem>,
+}
+
+/// A work item as the tracker shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteItem {
+    pub id: ItemId,
+    pub url: Option<String>,
+    pub container_id: String,
+    pub destination_id: String,
+    pub title: String,
+    pub body: String,
+    /// Archived (Trello `closed`).
+    pub archived: bool,
+    pub label_ids: Vec<String>,
+    pub member_ids: Vec<String>,
+    pub due: Option<NaiveDate>,
+    /// Creation time, seconds since the epoch (Trello: from the id).
+    pub created_secs: u64,
+    pub last_activity: Option<DateTime<Utc>>,
+    /// Present when asked for with `ListItemsOptions::with_checklists`.
+    pub checklists: Option<Vec<Checklist>>,
+}
+
+/// One page request of `list_items`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListItemsOptions {
+    pub container_id: String,
+    /// The cursor from the previous page; `None` for the first (newest) page.
+    pub cursor: Option<String>,
+    /// At most `Capabilities::max_page_size`; 0 means the largest.
+    pub page_size: u32,
+    /// Include archived items.
+    pub include_archived: bool,
+    /// Include checklists and their items.
+    pub with_checklists: bool,
+}
+
+/// One page of items; `next_cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ItemPage {
+    pub items: Vec<RemoteItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// Where a new item goes in its destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    Top,
+    #[default]
+    Bottom,
+}
+
+/// A new item. The body MUST already carry the finding's marker: identity travels in
+/// the create request itself, so a create whose answer is lost can be found again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewItem {
+    pub finding_id: FindingId,
+    pub destination_id: String,
+    pub title: String,
+    pub body: String,
+    pub label_ids: Vec<String>,
+    pub member_ids: Vec<String>,
+    pub due: Option<NaiveDate>,
+    pub placement: Placement,
+    /// For trackers without label ids (portable): label names.
+    pub label_names: Vec<String>,
+    /// For trackers without members (portable): who should fix it.
+    pub assignee: Option<String>,
+    /// Routing notes for fields the tracker cannot hold.
+    pub notes: Vec<String>,
+    /// The state the item should end in (write-only trackers record it).
+    pub target: TargetState,
+    /// Native priority, 1 (urgent) to 4, for trackers that have one.
+    pub priority: Option<u8>,
+}
+
+/// Changes to an item: `None` leaves a field alone. Label and member lists are the
+/// complete new lists (callers merge with what people added).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ItemChanges {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub label_ids: Option<Vec<String>>,
+    pub member_ids: Option<Vec<String>>,
+    /// `Some(None)` clears the due date.
+    pub due: Option<Option<NaiveDate>>,
+    /// Move to this destination.
+    pub destination_id: Option<String>,
+    /// Archive (`true`) or unarchive (`false`).
+    pub archived: Option<bool>,
+}
+
+impl ItemChanges {
+    /// Nothing would be written.
+    pub fn is_empty(&self) -> bool {
+        *self == ItemChanges::default()
+    }
+}
+
+/// A label to create in a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewLabel {
+    pub container_id: String,
+    pub name: String,
+    pub color: Option<String>,
+}

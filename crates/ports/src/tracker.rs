@@ -1,0 +1,129 @@
+//! The tracker ports: introspection for setup and readiness, and work items for export
+//! and sync.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use webriskops_domain::ItemId;
+
+use crate::error::PortResult;
+use crate::model::{
+    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, RemoteItem, TokenInfo,
+};
+
+/// What setup needs to know about the credentials and the destination.
+///
+/// Implementations MUST NOT put credentials in URLs, logs or error messages, and MUST
+/// map "this id is not visible to the token" to `PermissionDenied` or `NotFound` by
+/// reading the tracker's answer, never to `Unauthenticated` unless the credentials
+/// themselves were refused.
+#[async_trait]
+pub trait TrackerIntrospection: Send + Sync + Debug + 'static {
+    fn capabilities(&self) -> Capabilities;
+
+    /// The account behind the credentials.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when the credentials are refused.
+    async fn whoami(&self) -> PortResult<Account>;
+
+    /// Permissions and expiry of the token in use.
+    async fn token_info(&self) -> PortResult<TokenInfo>;
+
+    /// Containers (boards, teams) the credentials can see.
+    async fn containers(&self) -> PortResult<Vec<Container>>;
+
+    /// One container.
+    ///
+    /// # Errors
+    /// `NotFound` when it does not exist, `PermissionDenied` when it is not visible.
+    async fn container(&self, id: &str) -> PortResult<Container>;
+
+    /// Destinations (lists, workflow states) of a container, closed ones included.
+    async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>>;
+
+    /// One destination, wherever it is.
+    async fn destination(&self, id: &str) -> PortResult<Destination>;
+
+    /// Every label of a container (no silent truncation).
+    async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>>;
+
+    /// Members of a container.
+    async fn members(&self, container_id: &str) -> PortResult<Vec<Member>>;
+
+    /// Revokes the token in use. Afterwards every call fails with `Unauthenticated`.
+    async fn revoke_token(&self) -> PortResult<()>;
+}
+
+/// Work items in a destination.
+///
+/// Implementations MUST send the create as one request carrying the body (and so the
+/// marker), MUST NOT retry a create whose outcome is unknown (report `OutcomeUnknown`),
+/// and MUST treat label and member lists in `ItemChanges` as complete replacements.
+#[async_trait]
+pub trait WorkItems: Send + Sync + Debug + 'static {
+    fn capabilities(&self) -> Capabilities;
+
+    /// One page of items of a container, newest first.
+    ///
+    /// # Errors
+    /// `NotSupported` for write-only trackers.
+    async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage>;
+
+    /// Creates an item.
+    async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem>;
+
+    /// Writes only the given changes.
+    async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem>;
+
+    /// Adds a checklist to an item.
+    async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist>;
+
+    /// Adds an item to a checklist at a 1-based position.
+    async fn add_check_item(
+        &self,
+        checklist_id: &str,
+        name: &str,
+        position: u32,
+    ) -> PortResult<CheckItem>;
+
+    /// Creates a label in a container.
+    async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
+
+    /// Makes everything written so far durable (write-only trackers commit their
+    /// output here). The default does nothing.
+    async fn flush(&self) -> PortResult<()> {
+        Ok(())
+    }
+}
+
+/// Reads every page of a container's items (a convenience over `list_items`).
+///
+/// # Errors
+/// The first failing page.
+pub async fn list_all_items(
+    items: &dyn WorkItems,
+    container_id: &str,
+    include_archived: bool,
+    with_checklists: bool,
+) -> PortResult<Vec<RemoteItem>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = items
+            .list_items(&ListItemsOptions {
+                container_id: container_id.to_owned(),
+                cursor: cursor.take(),
+                page_size: 0,
+                include_archived,
+                with_checklists,
+            })
+            .await?;
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}

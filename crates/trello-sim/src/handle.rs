@@ -1,0 +1,459 @@
+//! `SimHandle`: seeding, "a person acting in Trello", faults and inspection.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultRule;
+use crate::http::Shared;
+use crate::log::LoggedRequest;
+use crate::state::{NewCard, Permission, Pos, SimCard, SimLabel};
+
+/// Ids and credentials of the standard world built by
+/// [`SimHandle::seed_standard`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fixture {
+    pub api_key: String,
+    /// "Acme Security".
+    pub org_id: String,
+    /// "Other Co".
+    pub other_org_id: String,
+    /// "Security Remediation" in Acme Security.
+    pub board_id: String,
+    /// "To Do".
+    pub list_id: String,
+    /// "Doing".
+    pub doing_list_id: String,
+    /// "Done".
+    pub done_list_id: String,
+    /// "Old", archived.
+    pub closed_list_id: String,
+    /// A board in Other Co that the token owner can see.
+    pub other_board_id: String,
+    /// A board without organization.
+    pub personal_board_id: String,
+    /// An archived board.
+    pub closed_board_id: String,
+    /// secops, jdoe, asmith (on the board) and outsider (not).
+    pub members: Vec<FixtureMember>,
+    pub tokens: FixtureTokens,
+}
+
+impl Fixture {
+    /// The fixture member with this username.
+    pub fn member(&self, username: &str) -> Option<&FixtureMember> {
+        self.members.iter().find(|m| m.username == username)
+    }
+}
+
+/// A member of the standard world.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixtureMember {
+    pub id: String,
+    pub username: String,
+    pub full_name: String,
+    /// Member of the fixture board.
+    pub on_board: bool,
+}
+
+/// Tokens of the standard world, all owned by `secops` for the fixture key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FixtureTokens {
+    /// Read+write on `*` boards, `*` organizations and the member; never expires.
+    pub full: String,
+    /// Read only on the same models.
+    pub read_only: String,
+    /// Read+write only on `other_board_id` (plus reading the member).
+    pub other_board_only: String,
+    /// Like `full` but expired a day ago.
+    pub expired: String,
+    /// Like `full`, for revoke tests.
+    pub revocable: String,
+}
+
+/// Controls the simulated world. Cheap to clone; every method is
+/// synchronous and holds the state lock only briefly.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+}
+
+fn full_permissions(member: &str, write: bool) -> Vec<Permission> {
+    vec![
+        Permission::new("*", "Board", true, write),
+        Permission::new("*", "Organization", true, write),
+        Permission::new(member, "Member", true, write),
+    ]
+}
+
+impl SimHandle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        SimHandle { shared }
+    }
+
+    /// Builds the standard world (see `docs/trello-sim.md`) and returns its
+    /// ids and freshly generated tokens.
+    pub fn seed_standard(&self) -> Fixture {
+        let api_key = self.create_api_key();
+        let people = [
+            ("secops", "Security Operations", true),
+            ("jdoe", "Jane Doe", true),
+            ("asmith", "Alex Smith", true),
+            ("outsider", "Olivia Outsider", false),
+        ];
+        let members: Vec<FixtureMember> = people
+            .iter()
+            .map(|(u, n, on)| FixtureMember {
+                id: self.create_member(u, n),
+                username: (*u).to_owned(),
+                full_name: (*n).to_owned(),
+                on_board: *on,
+            })
+            .collect();
+        let owner = members[0].id.clone();
+
+        let org_id = self.create_organization("Acme Security");
+        let other_org_id = self.create_organization("Other Co");
+        for m in members.iter().filter(|m| m.on_board) {
+            self.add_org_member(&org_id, &m.id);
+        }
+        self.add_org_member(&other_org_id, &owner);
+
+        let board_id = self.create_board(Some(&org_id), "Security Remediation");
+        self.add_board_admin(&board_id, &owner);
+        for m in members.iter().skip(1).filter(|m| m.on_board) {
+            self.add_board_member(&board_id, &m.id);
+        }
+        let list_id = self.create_list(&board_id, "To Do");
+        let doing_list_id = self.create_list(&board_id, "Doing");
+        let done_list_id = self.create_list(&board_id, "Done");
+        let closed_list_id = self.create_list(&board_id, "Old");
+        self.close_list(&closed_list_id);
+
+        let other_board_id = self.create_board(Some(&other_org_id), "Other Co Planning");
+        self.add_board_member(&other_board_id, &owner);
+        self.create_list(&other_board_id, "Backlog");
+
+        let personal_board_id = self.create_board(None, "Personal");
+        self.add_board_admin(&personal_board_id, &owner);
+        self.create_list(&personal_board_id, "Notes");
+
+        let closed_board_id = self.create_board(Some(&org_id), "Retired Board");
+        self.add_board_admin(&closed_board_id, &owner);
+        self.create_list(&closed_board_id, "Archive");
+        self.close_board(&closed_board_id);
+
+        let tokens = FixtureTokens {
+            full: self.create_token(&api_key, &owner, full_permissions(&owner, true), None),
+            read_only: self.create_token(&api_key, &owner, full_permissions(&owner, false), None),
+            other_board_only: self.create_token(
+                &api_key,
+                &owner,
+                vec![
+                    Permission::new(&other_board_id, "Board", true, true),
+                    Permission::new(&owner, "Member", true, false),
+                ],
+                None,
+            ),
+            expired: self.create_token(
+                &api_key,
+                &owner,
+                full_permissions(&owner, true),
+                Some(Utc::now() - chrono::Duration::days(1)),
+            ),
+            revocable: self.create_token(&api_key, &owner, full_permissions(&owner, true), None),
+        };
+        Fixture {
+            api_key,
+            org_id,
+            other_org_id,
+            board_id,
+            list_id,
+            doing_list_id,
+            done_list_id,
+            closed_list_id,
+            other_board_id,
+            personal_board_id,
+            closed_board_id,
+            members,
+            tokens,
+        }
+    }
+
+    /// Creates a member; returns its id.
+    pub fn create_member(&self, username: &str, full_name: &str) -> String {
+        self.shared.lock().create_member(username, full_name)
+    }
+
+    /// Creates an organization (display name `name`); returns its id.
+    pub fn create_organization(&self, name: &str) -> String {
+        self.shared.lock().create_organization(name)
+    }
+
+    /// Adds a member to an organization.
+    pub fn add_org_member(&self, org: &str, member: &str) {
+        self.shared.lock().add_org_member(org, member);
+    }
+
+    /// Creates a board with Trello's six default labels (green, yellow,
+    /// orange, red, purple, blue; unnamed); returns its id.
+    pub fn create_board(&self, org: Option<&str>, name: &str) -> String {
+        self.shared.lock().create_board(org, name)
+    }
+
+    /// Adds a normal member to a board.
+    pub fn add_board_member(&self, board: &str, member: &str) {
+        self.shared.lock().add_board_member(board, member, false);
+    }
+
+    /// Adds an admin to a board.
+    pub fn add_board_admin(&self, board: &str, member: &str) {
+        self.shared.lock().add_board_member(board, member, true);
+    }
+
+    /// Creates an open list at the bottom of a board; returns its id.
+    pub fn create_list(&self, board: &str, name: &str) -> String {
+        self.shared.lock().create_list(board, name)
+    }
+
+    /// Archives a list.
+    pub fn close_list(&self, list: &str) {
+        if let Some(l) = self.shared.lock().lists.get_mut(list) {
+            l.closed = true;
+        }
+    }
+
+    /// Archives a board.
+    pub fn close_board(&self, board: &str) {
+        if let Some(b) = self.shared.lock().boards.get_mut(board) {
+            b.closed = true;
+        }
+    }
+
+    /// Creates a label on a board; returns its id.
+    pub fn create_label(&self, board: &str, name: &str, color: Option<&str>) -> String {
+        self.shared.lock().create_label(board, name, color)
+    }
+
+    /// Creates an API key (32 hex).
+    pub fn create_api_key(&self) -> String {
+        self.shared.lock().create_api_key()
+    }
+
+    /// Creates a token (76 characters, random) for `key` owned by `member`.
+    pub fn create_token(
+        &self,
+        key: &str,
+        member: &str,
+        permissions: Vec<Permission>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> String {
+        self.shared
+            .lock()
+            .create_token(key, member, permissions, expires_at)
+    }
+
+    /// Revokes a token, as a user would in account settings.
+    pub fn revoke_token(&self, token: &str) {
+        if let Some(t) = self.shared.lock().tokens.get_mut(token) {
+            t.revoked = true;
+        }
+    }
+
+    /// True when the token exists and has been revoked.
+    pub fn token_revoked(&self, token: &str) -> bool {
+        self.shared
+            .lock()
+            .tokens
+            .get(token)
+            .is_some_and(|t| t.revoked)
+    }
+
+    /// Sets the latency added to every response.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Queues a fault rule; rules apply in order and are used up.
+    pub fn inject(&self, rule: FaultRule) {
+        self.shared.lock().faults.push(rule);
+    }
+
+    /// Removes every pending fault rule.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Fault rules not yet used up.
+    pub fn pending_faults(&self) -> Vec<FaultRule> {
+        self.shared.lock().faults.pending()
+    }
+
+    // "A person acting in Trello": direct changes that bump dateLastActivity
+    // and are not in the request log. Unknown ids are ignored.
+
+    /// Moves a card to a list (possibly on another board).
+    pub fn person_move_card(&self, card: &str, list: &str) {
+        self.shared.lock().move_card(card, list, None);
+    }
+
+    /// Archives a card.
+    pub fn person_archive_card(&self, card: &str) {
+        self.set_closed(card, true);
+    }
+
+    /// Unarchives a card.
+    pub fn person_unarchive_card(&self, card: &str) {
+        self.set_closed(card, false);
+    }
+
+    fn set_closed(&self, card: &str, closed: bool) {
+        let mut st = self.shared.lock();
+        if let Some(c) = st.cards.get_mut(card) {
+            c.closed = closed;
+            st.touch_card(card);
+        }
+    }
+
+    /// Adds a label to a card.
+    pub fn person_add_label(&self, card: &str, label: &str) {
+        let mut st = self.shared.lock();
+        if let Some(c) = st.cards.get_mut(card) {
+            if !c.id_labels.iter().any(|l| l == label) {
+                c.id_labels.push(label.to_owned());
+            }
+            st.touch_card(card);
+        }
+    }
+
+    /// Assigns a member to a card.
+    pub fn person_add_member(&self, card: &str, member: &str) {
+        let mut st = self.shared.lock();
+        if let Some(c) = st.cards.get_mut(card) {
+            if !c.id_members.iter().any(|m| m == member) {
+                c.id_members.push(member.to_owned());
+            }
+            st.touch_card(card);
+        }
+    }
+
+    /// Ticks or unticks a check item of a card.
+    pub fn person_tick_check_item(&self, card: &str, check_item: &str, complete: bool) {
+        let mut st = self.shared.lock();
+        if let Some(cl) = st.checklist_of_item(card, check_item) {
+            st.update_check_item(&cl, check_item, Some(complete), None, None);
+        }
+    }
+
+    /// Replaces a card's description.
+    pub fn person_edit_desc(&self, card: &str, desc: &str) {
+        let mut st = self.shared.lock();
+        if let Some(c) = st.cards.get_mut(card) {
+            c.desc = desc.to_owned();
+            st.touch_card(card);
+        }
+    }
+
+    /// Deletes a card permanently.
+    pub fn person_delete_card(&self, card: &str) {
+        self.shared.lock().delete_card(card);
+    }
+
+    /// Creates a card at the bottom of a list; returns its id (empty when
+    /// the list does not exist).
+    pub fn person_create_card(&self, list: &str, name: &str, desc: &str) -> String {
+        self.shared
+            .lock()
+            .create_card(
+                list,
+                NewCard {
+                    name: name.to_owned(),
+                    desc: desc.to_owned(),
+                    pos: Some(Pos::Bottom),
+                    ..NewCard::default()
+                },
+            )
+            .unwrap_or_default()
+    }
+
+    /// Adds a checklist to a card; returns its id (empty for an unknown card).
+    pub fn person_add_checklist(&self, card: &str, name: &str) -> String {
+        self.shared
+            .lock()
+            .create_checklist(card, name, None)
+            .unwrap_or_default()
+    }
+
+    /// Adds a check item to a checklist; returns its id (empty for an
+    /// unknown checklist).
+    pub fn person_add_check_item(&self, checklist: &str, name: &str) -> String {
+        self.shared
+            .lock()
+            .create_check_item(checklist, name, None, false)
+            .unwrap_or_default()
+    }
+
+    /// Every request so far, oldest first.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Empties the request log.
+    pub fn clear_request_log(&self) {
+        self.shared.lock().log.clear();
+    }
+
+    /// Number of logged requests.
+    pub fn request_count(&self) -> usize {
+        self.shared.lock().log.len()
+    }
+
+    /// Logged requests per status (0 = connection dropped).
+    pub fn status_counts(&self) -> BTreeMap<u16, usize> {
+        let mut out = BTreeMap::new();
+        for r in &self.shared.lock().log {
+            *out.entry(r.status).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Logged requests that answered `status`.
+    pub fn count_status(&self, status: u16) -> usize {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|r| r.status == status)
+            .count()
+    }
+
+    /// Snapshot of a board's cards, closed ones included, oldest first.
+    pub fn cards(&self, board: &str) -> Vec<SimCard> {
+        let st = self.shared.lock();
+        st.cards
+            .values()
+            .filter(|c| c.id_board == board)
+            .filter_map(|c| st.sim_card(&c.id))
+            .collect()
+    }
+
+    /// Snapshot of one card.
+    pub fn card(&self, id: &str) -> Option<SimCard> {
+        let st = self.shared.lock();
+        let id = st.card_id(id)?;
+        st.sim_card(&id)
+    }
+
+    /// A board's labels, oldest first.
+    pub fn labels(&self, board: &str) -> Vec<SimLabel> {
+        let st = self.shared.lock();
+        st.labels
+            .values()
+            .filter(|l| l.id_board == board)
+            .filter_map(|l| st.sim_label(&l.id))
+            .collect()
+    }
+}

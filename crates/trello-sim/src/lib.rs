@@ -1,0 +1,117 @@
+//! A local HTTP server that behaves like the Trello REST API for everything
+//! a card-exporting client uses; see `docs/trello-sim.md`.
+
+mod auth;
+mod faults;
+mod handle;
+mod http;
+mod ids;
+mod log;
+mod ratelimit;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultRule};
+pub use handle::{Fixture, FixtureMember, FixtureTokens, SimHandle};
+pub use log::LoggedRequest;
+pub use state::{Permission, SimCard, SimCheckItem, SimChecklist, SimLabel};
+
+/// Server settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Added to every response.
+    pub latency: Duration,
+    /// Trello's 10 s rate-limit window, scalable for tests. The 900 s
+    /// /1/members window scales by the same factor (`window / 10 s`).
+    pub window: Duration,
+    /// Requests per window per token (Trello: 100).
+    pub token_limit: u32,
+    /// Requests per window per API key, shared by its tokens (Trello: 300).
+    pub key_limit: u32,
+    /// Requests per scaled 900 s per token on /1/members/{id} (Trello: 100).
+    pub members_limit: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            port: 0,
+            latency: Duration::ZERO,
+            window: Duration::from_secs(10),
+            token_limit: 100,
+            key_limit: 300,
+            members_limit: 100,
+        }
+    }
+}
+
+/// A running simulator. Dropping it without [`SimServer::shutdown`] also
+/// stops it.
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    handle: SimHandle,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Binds 127.0.0.1:`config.port` and starts serving with an empty world.
+    pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
+        if config.window.is_zero() {
+            anyhow::bail!("rate-limit window must be positive");
+        }
+        let listener = TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind 127.0.0.1:{}: {e}", config.port))?;
+        let addr = listener.local_addr()?;
+        let limiter = ratelimit::RateLimiter::new(
+            config.window,
+            config.token_limit,
+            config.key_limit,
+            config.members_limit,
+        );
+        let shared = Arc::new(http::Shared {
+            state: Mutex::new(state::State::new(limiter, config.latency)),
+        });
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(http::serve(listener, shared.clone(), rx));
+        Ok(SimServer {
+            addr,
+            handle: SimHandle::new(shared),
+            shutdown: tx,
+            task,
+        })
+    }
+
+    /// The API root, e.g. `http://127.0.0.1:41234/1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/1", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle controlling the simulated world.
+    pub fn handle(&self) -> SimHandle {
+        self.handle.clone()
+    }
+
+    /// Stops accepting, closes open connections and waits for the server.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -493,6 +493,15 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
         }
         ready.scope = scope_ok && board_visible && board_rw;
     }
+    // The setup page: scope is ready only when the token can reach the board, the
+    // lists, card fields and labels. A list the token cannot see (checked with the
+    // lists above) is a scope problem too, so no scope block may coexist with it.
+    if blocked
+        .iter()
+        .any(|b| b.code == BlockedCode::ProviderScopeUnavailable)
+    {
+        ready.scope = false;
+    }
 
     // 6. Revoke path.
     ready.revoke_path = record.revoke_path_confirmed;

@@ -1,1 +1,743 @@
-//! placeholder
+//! An in-memory tracker implementing both tracker ports, for tests.
+//!
+//! It is a real adapter: it keeps boards, lists, labels, members and cards, shares its
+//! state between clones, records every call, and injects faults (fail the next N calls
+//! of a kind, optionally after applying them, and latency). It passes the same
+//! conformance suite as the Trello adapter.
+
+mod store;
+pub use store::MemoryStore;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use webriskops_domain::{ItemId, Permission};
+use webriskops_ports::{
+    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, RemoteItem,
+    TokenInfo, TrackerIntrospection, WorkItems,
+};
+
+/// A call the fake received: the port method name and its main argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub method: &'static str,
+    pub target: String,
+}
+
+/// A planned failure: the next `times` calls of `method` (or of any method) fail with
+/// `error`; with `apply_first` the call takes effect before failing, as a request whose
+/// answer was lost does.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: Option<&'static str>,
+    pub times: u32,
+    pub error: PortError,
+    pub apply_first: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Card {
+    seq: u64,
+    item: RemoteItem,
+    checklists: Vec<Checklist>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next: u64,
+    account: Option<Account>,
+    token: Option<TokenInfo>,
+    token_valid: bool,
+    containers: BTreeMap<String, Container>,
+    destinations: BTreeMap<String, Destination>,
+    labels: BTreeMap<String, Vec<Label>>,
+    members: BTreeMap<String, Vec<Member>>,
+    cards: BTreeMap<String, Card>,
+    checklist_card: HashMap<String, String>,
+    positions: HashMap<String, u32>,
+    calls: Vec<Call>,
+    faults: VecDeque<Fault>,
+    latency: Duration,
+    capabilities: Option<Capabilities>,
+}
+
+/// The fake tracker. Clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeTracker {
+    state: Arc<Mutex<State>>,
+}
+
+/// Ids of the standard fake world.
+#[derive(Debug, Clone)]
+pub struct FakeWorld {
+    pub tracker: FakeTracker,
+    pub board_id: String,
+    pub list_id: String,
+    pub done_list_id: String,
+    pub org_id: String,
+    pub member_ids: HashMap<String, String>,
+}
+
+const BASE_CAPS: Capabilities = Capabilities {
+    tracker: "fake",
+    list_items: true,
+    labels: true,
+    create_labels: true,
+    checklists: true,
+    members: true,
+    native_priority: false,
+    archive: true,
+    move_items: true,
+    revoke: true,
+    max_page_size: 50,
+};
+
+impl FakeTracker {
+    /// An empty tracker with a valid token of full permissions.
+    pub fn new() -> Self {
+        let t = FakeTracker::default();
+        {
+            let mut s = t.lock();
+            s.token_valid = true;
+            s.account = Some(Account {
+                id: "fake-member-owner".into(),
+                username: "secops".into(),
+                full_name: Some("Security Ops".into()),
+            });
+            s.token = Some(TokenInfo {
+                member_id: Some("fake-member-owner".into()),
+                app_name: Some("WebRiskOps".into()),
+                created_at: None,
+                expires_at: None,
+                permissions: vec![
+                    Permission {
+                        id_model: "*".into(),
+                        model_type: "Board".into(),
+                        read: true,
+                        write: true,
+                    },
+                    Permission {
+                        id_model: "*".into(),
+                        model_type: "Organization".into(),
+                        read: true,
+                        write: true,
+                    },
+                ],
+            });
+        }
+        t
+    }
+
+    /// A board "Security Remediation" with lists To Do, Doing and Done, members
+    /// secops, jdoe and asmith, in one organization.
+    pub fn standard() -> FakeWorld {
+        let t = FakeTracker::new();
+        let org = "6500000000000000000000ff".to_owned();
+        let board = t.add_container("Security Remediation", Some(&org));
+        let list = t.add_destination(&board, "To Do");
+        t.add_destination(&board, "Doing");
+        let done = t.add_destination(&board, "Done");
+        let mut member_ids = HashMap::new();
+        for (user, name) in [
+            ("secops", "Security Ops"),
+            ("jdoe", "Jane Doe"),
+            ("asmith", "Alex Smith"),
+        ] {
+            member_ids.insert(user.to_owned(), t.add_member(&board, user, name));
+        }
+        FakeWorld {
+            tracker: t,
+            board_id: board,
+            list_id: list,
+            done_list_id: done,
+            org_id: org,
+            member_ids,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ids look like Trello's (24 hex, creation time first), so readiness rules apply
+    /// to fake records unchanged. `kind` only documents the call site.
+    fn next_id(s: &mut State, _kind: &str) -> (u64, String) {
+        s.next += 1;
+        (
+            s.next,
+            format!("{:08x}{:016x}", 0x6500_0000 + s.next, s.next),
+        )
+    }
+
+    pub fn add_container(&self, name: &str, org: Option<&str>) -> String {
+        let mut s = self.lock();
+        let (_, id) = Self::next_id(&mut s, "board");
+        s.containers.insert(
+            id.clone(),
+            Container {
+                id: id.clone(),
+                name: name.into(),
+                closed: false,
+                organization_id: org.map(Into::into),
+                url: None,
+            },
+        );
+        s.labels.insert(id.clone(), Vec::new());
+        s.members.insert(id.clone(), Vec::new());
+        id
+    }
+
+    pub fn add_destination(&self, container: &str, name: &str) -> String {
+        let mut s = self.lock();
+        let (_, id) = Self::next_id(&mut s, "list");
+        s.destinations.insert(
+            id.clone(),
+            Destination {
+                id: id.clone(),
+                name: name.into(),
+                closed: false,
+                container_id: container.into(),
+            },
+        );
+        id
+    }
+
+    pub fn add_member(&self, container: &str, username: &str, full_name: &str) -> String {
+        let mut s = self.lock();
+        let (_, id) = Self::next_id(&mut s, "member");
+        let m = Member {
+            id: id.clone(),
+            username: username.into(),
+            full_name: Some(full_name.into()),
+            email: None,
+        };
+        s.members.entry(container.into()).or_default().push(m);
+        id
+    }
+
+    pub fn add_label(&self, container: &str, name: &str, color: Option<&str>) -> String {
+        let mut s = self.lock();
+        let (_, id) = Self::next_id(&mut s, "label");
+        s.labels.entry(container.into()).or_default().push(Label {
+            id: id.clone(),
+            name: name.into(),
+            color: color.map(Into::into),
+        });
+        id
+    }
+
+    /// Replaces the token's permissions and expiry.
+    pub fn set_token(&self, permissions: Vec<Permission>, expires_at: Option<DateTime<Utc>>) {
+        let mut s = self.lock();
+        if let Some(t) = s.token.as_mut() {
+            t.permissions = permissions;
+            t.expires_at = expires_at;
+        }
+    }
+
+    /// Makes every later call fail as with a revoked or invalid token.
+    pub fn invalidate_token(&self) {
+        self.lock().token_valid = false;
+    }
+
+    /// Overrides the capabilities (e.g. no label creation).
+    pub fn set_capabilities(&self, caps: Capabilities) {
+        self.lock().capabilities = Some(caps);
+    }
+
+    pub fn close_destination(&self, id: &str) {
+        if let Some(d) = self.lock().destinations.get_mut(id) {
+            d.closed = true;
+        }
+    }
+
+    pub fn close_container(&self, id: &str) {
+        if let Some(c) = self.lock().containers.get_mut(id) {
+            c.closed = true;
+        }
+    }
+
+    /// Queues a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Adds latency to every call.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of a method were made.
+    pub fn count(&self, method: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .count()
+    }
+
+    /// Calls that write.
+    pub fn write_count(&self) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| is_write(c.method))
+            .count()
+    }
+
+    pub fn clear_calls(&self) {
+        self.lock().calls.clear();
+    }
+
+    /// All cards of a container, archived included, oldest first.
+    pub fn items(&self, container: &str) -> Vec<RemoteItem> {
+        let s = self.lock();
+        let mut v: Vec<&Card> = s
+            .cards
+            .values()
+            .filter(|c| c.item.container_id == container)
+            .collect();
+        v.sort_by_key(|c| c.seq);
+        v.into_iter().map(with_checklists).collect()
+    }
+
+    /// A person acting in the tracker: applies changes without going through the port.
+    pub fn person_update(&self, id: &ItemId, changes: &ItemChanges) {
+        let mut s = self.lock();
+        apply_changes(&mut s, id.as_str(), changes).expect("card exists");
+    }
+
+    /// A person creating a card directly (e.g. a copy carrying a marker).
+    pub fn person_create(&self, destination: &str, title: &str, body: &str) -> ItemId {
+        let mut s = self.lock();
+        create(&mut s, destination, title, body, vec![], vec![], None)
+            .expect("destination exists")
+            .id
+    }
+
+    /// A person deleting a card.
+    pub fn person_delete(&self, id: &ItemId) {
+        self.lock().cards.remove(id.as_str());
+    }
+
+    /// A person ticking a check item.
+    pub fn person_tick(&self, item: &ItemId, check_item_name: &str) {
+        let mut s = self.lock();
+        if let Some(card) = s.cards.get_mut(item.as_str()) {
+            for cl in &mut card.checklists {
+                for ci in &mut cl.items {
+                    if ci.name == check_item_name {
+                        ci.complete = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the call, applies latency and faults. Returns `Err` to fail now, or
+    /// `Ok(Some(err))` to fail after applying.
+    async fn enter(&self, method: &'static str, target: &str) -> PortResult<Option<PortError>> {
+        let latency = {
+            let mut s = self.lock();
+            s.calls.push(Call {
+                method,
+                target: target.to_owned(),
+            });
+            s.latency
+        };
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        let mut s = self.lock();
+        if !s.token_valid {
+            return Err(PortError::Unauthenticated {
+                message: "invalid token".into(),
+            });
+        }
+        let pos = s
+            .faults
+            .iter()
+            .position(|f| f.method.is_none_or(|m| m == method));
+        if let Some(i) = pos {
+            let fault = &mut s.faults[i];
+            fault.times = fault.times.saturating_sub(1);
+            let (error, apply_first) = (fault.error.clone(), fault.apply_first);
+            if fault.times == 0 {
+                s.faults.remove(i);
+            }
+            return if apply_first {
+                Ok(Some(error))
+            } else {
+                Err(error)
+            };
+        }
+        Ok(None)
+    }
+}
+
+fn is_write(method: &str) -> bool {
+    matches!(
+        method,
+        "create_item"
+            | "update_item"
+            | "create_checklist"
+            | "add_check_item"
+            | "create_label"
+            | "revoke_token"
+    )
+}
+
+fn with_checklists(c: &Card) -> RemoteItem {
+    let mut item = c.item.clone();
+    item.checklists = Some(c.checklists.clone());
+    item
+}
+
+fn finish<T>(result: T, after: Option<PortError>) -> PortResult<T> {
+    match after {
+        Some(e) => Err(e),
+        None => Ok(result),
+    }
+}
+
+fn create(
+    s: &mut State,
+    destination: &str,
+    title: &str,
+    body: &str,
+    label_ids: Vec<String>,
+    member_ids: Vec<String>,
+    due: Option<chrono::NaiveDate>,
+) -> PortResult<RemoteItem> {
+    let container = s
+        .destinations
+        .get(destination)
+        .map(|d| d.container_id.clone())
+        .ok_or_else(|| PortError::InvalidInput {
+            message: format!("invalid value for destination {destination}"),
+        })?;
+    if title.is_empty() {
+        return Err(PortError::InvalidInput {
+            message: "invalid value for name".into(),
+        });
+    }
+    let (seq, id) = FakeTracker::next_id(s, "card");
+    let item = RemoteItem {
+        id: ItemId::new(&id).expect("fake ids are valid"),
+        url: Some(format!("https://fake.invalid/c/{id}")),
+        container_id: container,
+        destination_id: destination.to_owned(),
+        title: title.to_owned(),
+        body: body.to_owned(),
+        archived: false,
+        label_ids,
+        member_ids,
+        due,
+        created_secs: 1_700_000_000 + seq,
+        last_activity: Some(Utc::now()),
+        checklists: None,
+    };
+    s.cards.insert(
+        id,
+        Card {
+            seq,
+            item: item.clone(),
+            checklists: Vec::new(),
+        },
+    );
+    Ok(item)
+}
+
+fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteItem> {
+    if let Some(d) = &c.destination_id {
+        if !s.destinations.contains_key(d) {
+            return Err(PortError::InvalidInput {
+                message: format!("invalid value for destination {d}"),
+            });
+        }
+    }
+    let card = s
+        .cards
+        .get_mut(id)
+        .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
+    let item = &mut card.item;
+    if let Some(v) = &c.title {
+        item.title.clone_from(v);
+    }
+    if let Some(v) = &c.body {
+        item.body.clone_from(v);
+    }
+    if let Some(v) = &c.label_ids {
+        item.label_ids.clone_from(v);
+    }
+    if let Some(v) = &c.member_ids {
+        item.member_ids.clone_from(v);
+    }
+    if let Some(v) = c.due {
+        item.due = v;
+    }
+    if let Some(v) = &c.destination_id {
+        item.destination_id.clone_from(v);
+    }
+    if let Some(v) = c.archived {
+        item.archived = v;
+    }
+    item.last_activity = Some(Utc::now());
+    Ok(item.clone())
+}
+
+#[async_trait]
+impl TrackerIntrospection for FakeTracker {
+    fn capabilities(&self) -> Capabilities {
+        self.lock().capabilities.unwrap_or(BASE_CAPS)
+    }
+
+    async fn whoami(&self) -> PortResult<Account> {
+        let after = self.enter("whoami", "me").await?;
+        let account = self
+            .lock()
+            .account
+            .clone()
+            .ok_or_else(|| PortError::not_found("account"))?;
+        finish(account, after)
+    }
+
+    async fn token_info(&self) -> PortResult<TokenInfo> {
+        let after = self.enter("token_info", "token").await?;
+        let token = self
+            .lock()
+            .token
+            .clone()
+            .ok_or_else(|| PortError::not_found("token"))?;
+        finish(token, after)
+    }
+
+    async fn containers(&self) -> PortResult<Vec<Container>> {
+        let after = self.enter("containers", "me").await?;
+        let all = self.lock().containers.values().cloned().collect();
+        finish(all, after)
+    }
+
+    async fn container(&self, id: &str) -> PortResult<Container> {
+        let after = self.enter("container", id).await?;
+        let c = self
+            .lock()
+            .containers
+            .get(id)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("board {id}")))?;
+        finish(c, after)
+    }
+
+    async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>> {
+        let after = self.enter("destinations", container_id).await?;
+        let d = self
+            .lock()
+            .destinations
+            .values()
+            .filter(|d| d.container_id == container_id)
+            .cloned()
+            .collect();
+        finish(d, after)
+    }
+
+    async fn destination(&self, id: &str) -> PortResult<Destination> {
+        let after = self.enter("destination", id).await?;
+        let d = self
+            .lock()
+            .destinations
+            .get(id)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("list {id}")))?;
+        finish(d, after)
+    }
+
+    async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
+        let after = self.enter("labels", container_id).await?;
+        let l = self
+            .lock()
+            .labels
+            .get(container_id)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
+        finish(l, after)
+    }
+
+    async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
+        let after = self.enter("members", container_id).await?;
+        let m = self
+            .lock()
+            .members
+            .get(container_id)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
+        finish(m, after)
+    }
+
+    async fn revoke_token(&self) -> PortResult<()> {
+        let after = self.enter("revoke_token", "token").await?;
+        self.lock().token_valid = false;
+        finish((), after)
+    }
+}
+
+#[async_trait]
+impl WorkItems for FakeTracker {
+    fn capabilities(&self) -> Capabilities {
+        self.lock().capabilities.unwrap_or(BASE_CAPS)
+    }
+
+    async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
+        let after = self.enter("list_items", &opts.container_id).await?;
+        let s = self.lock();
+        if !s.containers.contains_key(&opts.container_id) {
+            return Err(PortError::not_found(format!("board {}", opts.container_id)));
+        }
+        let max = BASE_CAPS.max_page_size;
+        let size = if opts.page_size == 0 {
+            max
+        } else {
+            opts.page_size.min(max)
+        } as usize;
+        let before: Option<u64> = match &opts.cursor {
+            None => None,
+            Some(c) => Some(c.parse().map_err(|_| PortError::InvalidInput {
+                message: format!("invalid cursor {c:?}"),
+            })?),
+        };
+        let mut cards: Vec<&Card> = s
+            .cards
+            .values()
+            .filter(|c| c.item.container_id == opts.container_id)
+            .filter(|c| opts.include_archived || !c.item.archived)
+            .filter(|c| before.is_none_or(|b| c.seq < b))
+            .collect();
+        cards.sort_by_key(|c| std::cmp::Reverse(c.seq));
+        let page: Vec<&Card> = cards.into_iter().take(size).collect();
+        let next_cursor = (page.len() == size)
+            .then(|| page.last().map(|c| c.seq.to_string()))
+            .flatten();
+        let items = page
+            .into_iter()
+            .map(|c| {
+                if opts.with_checklists {
+                    with_checklists(c)
+                } else {
+                    c.item.clone()
+                }
+            })
+            .collect();
+        finish(ItemPage { items, next_cursor }, after)
+    }
+
+    async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
+        let after = self.enter("create_item", item.finding_id.as_str()).await?;
+        let mut s = self.lock();
+        let created = create(
+            &mut s,
+            &item.destination_id,
+            &item.title,
+            &item.body,
+            item.label_ids.clone(),
+            item.member_ids.clone(),
+            item.due,
+        )?;
+        finish(created, after)
+    }
+
+    async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
+        let after = self.enter("update_item", id.as_str()).await?;
+        let mut s = self.lock();
+        let item = apply_changes(&mut s, id.as_str(), changes)?;
+        finish(item, after)
+    }
+
+    async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist> {
+        let after = self.enter("create_checklist", item.as_str()).await?;
+        let mut s = self.lock();
+        if !s.cards.contains_key(item.as_str()) {
+            return Err(PortError::not_found(format!("item {item}")));
+        }
+        let (_, id) = Self::next_id(&mut s, "checklist");
+        let list = Checklist {
+            id: id.clone(),
+            name: name.to_owned(),
+            items: Vec::new(),
+        };
+        s.checklist_card.insert(id, item.to_string());
+        s.cards
+            .get_mut(item.as_str())
+            .expect("checked above")
+            .checklists
+            .push(list.clone());
+        finish(list, after)
+    }
+
+    async fn add_check_item(
+        &self,
+        checklist_id: &str,
+        name: &str,
+        position: u32,
+    ) -> PortResult<CheckItem> {
+        let after = self.enter("add_check_item", checklist_id).await?;
+        let mut s = self.lock();
+        let card_id = s
+            .checklist_card
+            .get(checklist_id)
+            .cloned()
+            .ok_or_else(|| PortError::not_found(format!("checklist {checklist_id}")))?;
+        let (_, id) = Self::next_id(&mut s, "checkitem");
+        let ci = CheckItem {
+            id,
+            name: name.to_owned(),
+            complete: false,
+        };
+        // Keep items ordered by their requested position, as Trello's `pos` does.
+        s.positions.insert(ci.id.clone(), position);
+        let positions = s.positions.clone();
+        let card = s
+            .cards
+            .get_mut(&card_id)
+            .ok_or_else(|| PortError::not_found(format!("item {card_id}")))?;
+        let list = card
+            .checklists
+            .iter_mut()
+            .find(|l| l.id == checklist_id)
+            .expect("indexed checklist exists");
+        list.items.push(ci.clone());
+        list.items
+            .sort_by_key(|i| positions.get(&i.id).copied().unwrap_or(u32::MAX));
+        finish(ci, after)
+    }
+
+    async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
+        let after = self.enter("create_label", &label.container_id).await?;
+        let mut s = self.lock();
+        if !s.containers.contains_key(&label.container_id) {
+            return Err(PortError::not_found(format!(
+                "board {}",
+                label.container_id
+            )));
+        }
+        let (_, id) = Self::next_id(&mut s, "label");
+        let l = Label {
+            id,
+            name: label.name.clone(),
+            color: label.color.clone(),
+        };
+        s.labels
+            .entry(label.container_id.clone())
+            .or_default()
+            .push(l.clone());
+        finish(l, after)
+    }
+}

@@ -1,0 +1,245 @@
+//! In-memory implementations of the store ports (records, ledger, journal, secrets).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use webriskops_domain::{
+    CredentialRef, FindingId, LedgerEntry, ProviderKey, ProviderRecord, TenantId, Token,
+};
+use webriskops_ports::{
+    ExportLedger, IntentOutcome, JournalIntent, LedgerScope, PortError, PortResult, ProviderStore,
+    RunId, RunJournal, RunKind, RunRecord, SecretStore,
+};
+
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<(TenantId, ProviderKey), ProviderRecord>,
+    ledger: HashMap<LedgerScope, BTreeMap<FindingId, LedgerEntry>>,
+    runs: Vec<(TenantId, RunRecord)>,
+    intents: Vec<(
+        TenantId,
+        JournalIntent,
+        Option<IntentOutcome>,
+        Option<RunId>,
+    )>,
+    secrets: HashMap<CredentialRef, (String, Token)>,
+    ledger_writes: u64,
+}
+
+/// All four store ports in memory. Clones share state.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many ledger entries were written (for tests of "no needless writes").
+    pub fn ledger_writes(&self) -> u64 {
+        self.lock().ledger_writes
+    }
+
+    /// Forgets the ledger, as a lost or deleted database would.
+    pub fn wipe_ledger(&self) {
+        self.lock().ledger.clear();
+    }
+}
+
+#[async_trait]
+impl ProviderStore for MemoryStore {
+    async fn load(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<ProviderRecord>> {
+        Ok(self
+            .lock()
+            .records
+            .get(&(tenant.clone(), provider))
+            .cloned())
+    }
+    async fn save(&self, record: &ProviderRecord) -> PortResult<()> {
+        self.lock()
+            .records
+            .insert((record.tenant.clone(), record.provider_key), record.clone());
+        Ok(())
+    }
+    async fn delete(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()> {
+        self.lock().records.remove(&(tenant.clone(), provider));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExportLedger for MemoryStore {
+    async fn get(
+        &self,
+        scope: &LedgerScope,
+        finding: &FindingId,
+    ) -> PortResult<Option<LedgerEntry>> {
+        Ok(self
+            .lock()
+            .ledger
+            .get(scope)
+            .and_then(|m| m.get(finding))
+            .cloned())
+    }
+    async fn all(&self, scope: &LedgerScope) -> PortResult<Vec<LedgerEntry>> {
+        Ok(self
+            .lock()
+            .ledger
+            .get(scope)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+    async fn put(&self, scope: &LedgerScope, entry: &LedgerEntry) -> PortResult<()> {
+        let mut s = self.lock();
+        s.ledger_writes += 1;
+        s.ledger
+            .entry(scope.clone())
+            .or_default()
+            .insert(entry.finding_id.clone(), entry.clone());
+        Ok(())
+    }
+    async fn clear(&self, scope: &LedgerScope) -> PortResult<u64> {
+        Ok(self
+            .lock()
+            .ledger
+            .remove(scope)
+            .map_or(0, |m| m.len() as u64))
+    }
+}
+
+#[async_trait]
+impl RunJournal for MemoryStore {
+    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId> {
+        let mut s = self.lock();
+        let id = RunId(s.runs.len() as i64 + 1);
+        s.runs.push((
+            tenant.clone(),
+            RunRecord {
+                id,
+                kind,
+                started_at: Utc::now(),
+                finished_at: None,
+                summary_json: None,
+            },
+        ));
+        Ok(id)
+    }
+    async fn record_intent(
+        &self,
+        run: RunId,
+        finding: &FindingId,
+        action: &str,
+    ) -> PortResult<i64> {
+        let mut s = self.lock();
+        let tenant = s
+            .runs
+            .iter()
+            .find(|(_, r)| r.id == run)
+            .map(|(t, _)| t.clone())
+            .ok_or_else(|| PortError::not_found(format!("run {}", run.0)))?;
+        let id = s.intents.len() as i64 + 1;
+        s.intents.push((
+            tenant,
+            JournalIntent {
+                id,
+                run,
+                finding_id: finding.clone(),
+                action: action.into(),
+                recorded_at: Utc::now(),
+            },
+            None,
+            None,
+        ));
+        Ok(id)
+    }
+    async fn record_outcome(&self, intent: i64, outcome: &IntentOutcome) -> PortResult<()> {
+        let mut s = self.lock();
+        let i = s
+            .intents
+            .iter_mut()
+            .find(|i| i.1.id == intent)
+            .ok_or_else(|| PortError::not_found(format!("intent {intent}")))?;
+        i.2 = Some(outcome.clone());
+        Ok(())
+    }
+    async fn finish_run(&self, run: RunId, summary_json: &str) -> PortResult<()> {
+        let mut s = self.lock();
+        if let Some((_, r)) = s.runs.iter_mut().find(|(_, r)| r.id == run) {
+            r.finished_at = Some(Utc::now());
+            r.summary_json = Some(summary_json.into());
+        }
+        Ok(())
+    }
+    async fn unfinished(&self, tenant: &TenantId) -> PortResult<Vec<JournalIntent>> {
+        let s = self.lock();
+        Ok(s.intents
+            .iter()
+            .filter(|(t, _, o, settled)| t == tenant && o.is_none() && settled.is_none())
+            .map(|(_, i, _, _)| i.clone())
+            .collect())
+    }
+    async fn settle_unfinished(&self, tenant: &TenantId, by: RunId) -> PortResult<u64> {
+        let mut s = self.lock();
+        let mut n = 0;
+        for (t, i, o, settled) in &mut s.intents {
+            if t == tenant && o.is_none() && settled.is_none() && i.run != by {
+                *settled = Some(by);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>> {
+        Ok(self
+            .lock()
+            .runs
+            .iter()
+            .rev()
+            .find(|(t, r)| t == tenant && r.kind == kind)
+            .map(|(_, r)| r.clone()))
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn put_token(
+        &self,
+        reference: &CredentialRef,
+        binding: &str,
+        token: &Token,
+    ) -> PortResult<()> {
+        self.lock()
+            .secrets
+            .insert(reference.clone(), (binding.into(), token.clone()));
+        Ok(())
+    }
+    async fn get_token(
+        &self,
+        reference: &CredentialRef,
+        binding: &str,
+    ) -> PortResult<Option<Token>> {
+        match self.lock().secrets.get(reference) {
+            None => Ok(None),
+            Some((b, t)) if b == binding => Ok(Some(t.clone())),
+            Some(_) => Err(PortError::Conflict {
+                message: "stored token is bound to another record".into(),
+            }),
+        }
+    }
+    async fn delete_token(&self, reference: &CredentialRef) -> PortResult<()> {
+        self.lock().secrets.remove(reference);
+        Ok(())
+    }
+}

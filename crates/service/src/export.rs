@@ -1,0 +1,1029 @@
+//! Export: plan every finding against the tracker's current state, then apply the
+//! writes concurrently, journaled, so that a re-run after any failure converges.
+//!
+//! Identity is the marker in each card's description, written by the create request
+//! itself, plus the local ledger. Before any write the destination's cards are listed
+//! and matched by marker, so a lost ledger, a crash between create and record, or a
+//! create whose answer never arrived cannot produce a second card.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use webriskops_domain::{
+    card::route, decide, extract_marker, resolve_duplicates, BlockedCode, BlockedState, CardExport,
+    ChangedField, Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
+    ProviderRecord, RouteTarget, Routing, RoutingContext, TargetState, TrackerStatus,
+    CHECKLIST_NAME,
+};
+use webriskops_ports::{
+    Checklist, ExportLedger, FindingSource, IntentOutcome, ItemChanges, LedgerScope,
+    ListItemsOptions, NewItem, NewLabel, Placement, PortError, RemoteItem, RunId, RunJournal,
+    RunKind, TrackerIntrospection, WorkItems,
+};
+
+use crate::{blocked_code_for, Progress, ServiceError};
+
+/// The adapters an export uses.
+#[derive(Debug, Clone)]
+pub struct ExportPorts {
+    pub items: Arc<dyn WorkItems>,
+    /// Labels and members for routing; `None` for trackers without them (portable).
+    pub introspection: Option<Arc<dyn TrackerIntrospection>>,
+    pub ledger: Arc<dyn ExportLedger>,
+    pub journal: Arc<dyn RunJournal>,
+}
+
+/// Where cards go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportTarget {
+    pub container_id: String,
+    pub destination_id: String,
+    /// Cards of closed findings go here; `None` archives them.
+    pub done_destination_id: Option<String>,
+}
+
+impl ExportTarget {
+    /// The target a provider record names, if it names board and list.
+    pub fn from_record(record: &ProviderRecord) -> Option<ExportTarget> {
+        Some(ExportTarget {
+            container_id: record.board_id.clone()?,
+            destination_id: record.list_id.clone()?,
+            done_destination_id: record.done_list_id.clone(),
+        })
+    }
+}
+
+/// How to run an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExportOptions {
+    /// Plan only: read the tracker, write nothing anywhere.
+    pub dry_run: bool,
+    /// Writes in flight at once (the adapter's limiter keeps them within the rate limit).
+    pub concurrency: usize,
+    /// Attempts at a create whose outcome was unknown, each preceded by a marker lookup.
+    pub max_create_attempts: u32,
+    /// Ledger entries written per transaction.
+    pub ledger_batch: usize,
+    /// At most this many invalid findings and failures are listed (all are counted).
+    pub max_listed_errors: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            concurrency: 16,
+            max_create_attempts: 3,
+            ledger_batch: 200,
+            max_listed_errors: 1000,
+        }
+    }
+}
+
+/// Requests made through the ports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub reads: u64,
+    pub writes: u64,
+    /// Answers refused for the rate limit (filled in by the app from the adapter).
+    #[serde(rename = "429s")]
+    pub rate_limited: u64,
+}
+
+/// Several cards found for one finding: the kept one and the others (never deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateReport {
+    pub finding_id: FindingId,
+    pub kept: ItemId,
+    pub others: Vec<ItemId>,
+}
+
+/// A finding whose write failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureReport {
+    pub finding_id: FindingId,
+    pub action: String,
+    pub error: String,
+    /// `PortError::kind`, e.g. `unavailable`.
+    pub kind: String,
+}
+
+/// One planned write, listed in dry runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanLine {
+    pub finding_id: FindingId,
+    #[serde(flatten)]
+    pub action: PlanAction,
+}
+
+/// The outcome of an export (or, for a dry run, of its plan).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportSummary {
+    pub tracker: String,
+    pub dry_run: bool,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub closed: u64,
+    pub reopened: u64,
+    pub skipped: u64,
+    pub duplicates: Vec<DuplicateReport>,
+    pub failed: Vec<FailureReport>,
+    pub failed_count: u64,
+    /// Findings that break the contract (not exported).
+    pub invalid: Vec<FindingError>,
+    pub invalid_count: u64,
+    /// Per finding: field → where it went (`label:P1`, `new_label:…`, `member:…`, `checklist:…`, `note:…`).
+    pub routed: BTreeMap<String, BTreeMap<String, String>>,
+    pub labels_created: Vec<String>,
+    pub blocked: Vec<BlockedState>,
+    pub requests: RequestCounts,
+    /// Writes of an earlier run that were interrupted and have now been reconciled.
+    pub interrupted_writes_reconciled: u64,
+    /// The planned writes (dry runs only).
+    pub plan: Vec<PlanLine>,
+    pub run_id: Option<i64>,
+}
+
+impl ExportSummary {
+    /// Whether some findings failed or were invalid (the operator must look).
+    pub fn is_partial(&self) -> bool {
+        self.failed_count > 0 || self.invalid_count > 0 || !self.blocked.is_empty()
+    }
+}
+
+fn describe_route(t: &RouteTarget) -> String {
+    match t {
+        RouteTarget::Label { name } => format!("label:{name}"),
+        RouteTarget::NewLabel { name } => format!("new_label:{name}"),
+        RouteTarget::Member { member_id } => format!("member:{member_id}"),
+        RouteTarget::ChecklistItem { text } => format!("checklist:{text}"),
+        RouteTarget::PortableNote { text } => format!("note:{text}"),
+        RouteTarget::NativeField { field } => format!("field:{field}"),
+    }
+}
+
+/// Label names the exporter owns: it may remove them from a card when they no longer apply.
+fn exporter_owned_label(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("severity: ")
+        || n.starts_with("component: ")
+        || matches!(n.as_str(), "p1" | "p2" | "p3" | "p4")
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl Counters {
+    fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+    fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A card as observed, with what the exporter needs to continue its checklist.
+#[derive(Debug, Clone)]
+struct Seen {
+    item: ObservedItem,
+    our_checklist: Option<Checklist>,
+}
+
+fn status_of(item: &RemoteItem, target: &ExportTarget) -> TrackerStatus {
+    if item.archived {
+        TrackerStatus::Archived
+    } else if target.done_destination_id.as_deref() == Some(item.destination_id.as_str()) {
+        TrackerStatus::Done
+    } else {
+        TrackerStatus::Open
+    }
+}
+
+fn observe(item: RemoteItem, finding: FindingId, target: &ExportTarget) -> Seen {
+    let status = status_of(&item, target);
+    let our_checklist = item
+        .checklists
+        .as_ref()
+        .and_then(|l| l.iter().find(|c| c.name == CHECKLIST_NAME).cloned());
+    let checklist_items = item.checklists.as_ref().map(|_| {
+        our_checklist
+            .as_ref()
+            .map(|c| c.items.iter().map(|i| i.name.clone()).collect())
+            .unwrap_or_default()
+    });
+    Seen {
+        item: ObservedItem {
+            item_id: item.id,
+            finding_id: finding,
+            url: item.url,
+            created_secs: item.created_secs,
+            status,
+            title: item.title,
+            body: item.body,
+            label_ids: item.label_ids,
+            member_ids: item.member_ids,
+            due: item.due,
+            checklist_items,
+        },
+        our_checklist,
+    }
+}
+
+/// Everything read before planning.
+struct Snapshot {
+    ctx: RoutingContext,
+    label_names: HashMap<String, String>,
+    seen: HashMap<FindingId, Seen>,
+    duplicates: Vec<DuplicateReport>,
+    ledger: HashMap<FindingId, LedgerEntry>,
+}
+
+async fn read_snapshot(
+    ports: &ExportPorts,
+    target: &ExportTarget,
+    scope: &LedgerScope,
+    counters: &Counters,
+    progress: &dyn Progress,
+) -> Result<Snapshot, PortError> {
+    let caps = ports.items.capabilities();
+    let mut ctx = RoutingContext {
+        supports_labels: caps.labels,
+        can_create_labels: caps.create_labels,
+        supports_checklists: caps.checklists,
+        native_priority: caps.native_priority,
+        ..Default::default()
+    };
+    let mut label_names = HashMap::new();
+    if let Some(i) = &ports.introspection {
+        if caps.labels {
+            counters.read();
+            for l in i.labels(&target.container_id).await? {
+                if !l.name.is_empty() {
+                    ctx.labels
+                        .entry(l.name.to_lowercase())
+                        .or_insert_with(|| l.id.clone());
+                }
+                label_names.insert(l.id, l.name);
+            }
+        }
+        if caps.members {
+            counters.read();
+            for m in i.members(&target.container_id).await? {
+                ctx.members.insert(m.username.to_lowercase(), m.id.clone());
+                if let Some(e) = &m.email {
+                    ctx.members.insert(e.to_lowercase(), m.id.clone());
+                }
+            }
+        }
+    }
+    let mut by_finding: HashMap<FindingId, Vec<Seen>> = HashMap::new();
+    if caps.list_items {
+        progress.phase("listing cards", None);
+        let mut cursor = None;
+        loop {
+            counters.read();
+            let page = ports
+                .items
+                .list_items(&ListItemsOptions {
+                    container_id: target.container_id.clone(),
+                    cursor: cursor.take(),
+                    page_size: 0,
+                    include_archived: true,
+                    with_checklists: caps.checklists,
+                })
+                .await?;
+            progress.advance(page.items.len() as u64);
+            for item in page.items {
+                if let Some(f) = extract_marker(&item.body) {
+                    by_finding
+                        .entry(f.clone())
+                        .or_default()
+                        .push(observe(item, f, target));
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+    let mut seen = HashMap::with_capacity(by_finding.len());
+    let mut duplicates = Vec::new();
+    for (f, cards) in by_finding {
+        let mut extra: HashMap<ItemId, Option<Checklist>> = cards
+            .iter()
+            .map(|s| (s.item.item_id.clone(), s.our_checklist.clone()))
+            .collect();
+        let res = resolve_duplicates(cards.into_iter().map(|s| s.item).collect())
+            .expect("non-empty group");
+        if !res.duplicates.is_empty() {
+            duplicates.push(DuplicateReport {
+                finding_id: f.clone(),
+                kept: res.keep.item_id.clone(),
+                others: res.duplicates.iter().map(|d| d.item_id.clone()).collect(),
+            });
+        }
+        let our_checklist = extra.remove(&res.keep.item_id).flatten();
+        seen.insert(
+            f,
+            Seen {
+                item: res.keep,
+                our_checklist,
+            },
+        );
+    }
+    duplicates.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+    let ledger = ports
+        .ledger
+        .all(scope)
+        .await?
+        .into_iter()
+        .map(|e| (e.finding_id.clone(), e))
+        .collect();
+    Ok(Snapshot {
+        ctx,
+        label_names,
+        seen,
+        duplicates,
+        ledger,
+    })
+}
+
+/// One finding's work in the apply phase.
+struct Job {
+    card: CardExport,
+    routing: Routing,
+    action: PlanAction,
+    seen: Option<Seen>,
+    ledger: Option<LedgerEntry>,
+}
+
+/// Shared state of the apply phase.
+struct Apply<'a> {
+    ports: &'a ExportPorts,
+    target: &'a ExportTarget,
+    opts: &'a ExportOptions,
+    counters: &'a Counters,
+    run: RunId,
+    label_names: &'a HashMap<String, String>,
+    /// Set on an authentication or permission failure: remaining writes are not sent.
+    abort: AtomicBool,
+    abort_error: Mutex<Option<PortError>>,
+}
+
+enum Applied {
+    Done {
+        action: &'static str,
+        entry: LedgerEntry,
+    },
+    LedgerOnly(LedgerEntry),
+    Failed(FailureReport),
+}
+
+impl Apply<'_> {
+    fn fail(&self, finding: &FindingId, action: &str, e: &PortError) -> Applied {
+        if blocked_code_for(e).is_some() && !self.abort.swap(true, Ordering::SeqCst) {
+            *self.abort_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+        }
+        Applied::Failed(FailureReport {
+            finding_id: finding.clone(),
+            action: action.into(),
+            error: e.to_string(),
+            kind: e.kind().into(),
+        })
+    }
+
+    async fn run(&self, job: Job) -> Applied {
+        let id = job.card.finding_id.clone();
+        let name = job.action.name();
+        if !job.action.writes() {
+            // Adoption (lost ledger, new duplicate winner) or a refreshed fingerprint: local only.
+            let seen = job.seen.as_ref().expect("ledger-only jobs have a card");
+            return Applied::LedgerOnly(self.entry(
+                &job,
+                &seen.item.item_id,
+                seen.item.url.clone(),
+                None,
+            ));
+        }
+        if self.abort.load(Ordering::SeqCst) {
+            let e = self
+                .abort_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_else(|| PortError::other("export stopped"));
+            return Applied::Failed(FailureReport {
+                finding_id: id,
+                action: name.into(),
+                error: format!("not attempted: {e}"),
+                kind: e.kind().into(),
+            });
+        }
+        let intent = match self.ports.journal.record_intent(self.run, &id, name).await {
+            Ok(i) => i,
+            Err(e) => return self.fail(&id, name, &e),
+        };
+        let result = match &job.action {
+            PlanAction::Create => self.create(&job).await,
+            PlanAction::Update { fields }
+            | PlanAction::Close { fields }
+            | PlanAction::Reopen { fields } => self.update(&job, fields).await,
+            PlanAction::Unchanged | PlanAction::Skip { .. } => {
+                unreachable!("non-writing actions return above")
+            }
+        };
+        let outcome = match &result {
+            Ok(entry) => IntentOutcome::Done {
+                item_id: Some(entry.item_id.to_string()),
+            },
+            Err(e) => IntentOutcome::Failed {
+                error: e.to_string(),
+            },
+        };
+        // The write happened (or not) either way; a journal failure here only loses bookkeeping.
+        let _ = self.ports.journal.record_outcome(intent, &outcome).await;
+        match result {
+            Ok(entry) => Applied::Done {
+                action: name,
+                entry,
+            },
+            Err(e) => self.fail(&id, name, &e),
+        }
+    }
+
+    fn entry(
+        &self,
+        job: &Job,
+        item: &ItemId,
+        url: Option<String>,
+        moved_to: Option<TargetState>,
+    ) -> LedgerEntry {
+        let (target, observed) = match (moved_to, &job.ledger, &job.seen) {
+            (Some(t), _, _) => (t, t.into()),
+            (None, Some(l), _) => (l.target, l.observed),
+            // Adopted without a ledger: the exporter put it in the open list; a person's
+            // close is then reported once by the next sync.
+            (None, None, _) => (TargetState::Open, TrackerStatus::Open),
+        };
+        LedgerEntry {
+            finding_id: job.card.finding_id.clone(),
+            item_id: item.clone(),
+            item_url: url,
+            fingerprint: job.card.fingerprint.clone(),
+            target,
+            observed,
+            updated_at: Utc::now(),
+        }
+    }
+
+    async fn create(&self, job: &Job) -> Result<LedgerEntry, PortError> {
+        let card = &job.card;
+        let new = NewItem {
+            finding_id: card.finding_id.clone(),
+            destination_id: self.target.destination_id.clone(),
+            title: card.title.clone(),
+            body: card.body.clone(),
+            label_ids: job.routing.label_ids.clone(),
+            member_ids: job.routing.member_id.iter().cloned().collect(),
+            due: card.due,
+            placement: Placement::Bottom,
+            label_names: card.labels.iter().map(|l| l.name.clone()).collect(),
+            assignee: card.assignee.clone(),
+            notes: job.routing.notes.clone(),
+            target: card.target,
+            priority: Some(card.priority.rank()),
+        };
+        let mut attempt = 0;
+        let (item, existing_checklist) = loop {
+            attempt += 1;
+            self.counters.write();
+            match self.ports.items.create_item(&new).await {
+                Ok(item) => break (item, None),
+                Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
+                    // The create may have happened: look for its marker among the newest cards.
+                    if let Some(found) = self.find_recent(&card.finding_id).await? {
+                        let checklist = found
+                            .checklists
+                            .as_ref()
+                            .and_then(|l| l.iter().find(|c| c.name == CHECKLIST_NAME).cloned());
+                        break (found, checklist);
+                    }
+                    if attempt >= self.opts.max_create_attempts {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let steps: Vec<String> = card
+            .checklist
+            .iter()
+            .chain(job.routing.extra_checklist.iter())
+            .cloned()
+            .collect();
+        self.add_steps(&item.id, existing_checklist, &steps).await?;
+        Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)))
+    }
+
+    async fn find_recent(&self, finding: &FindingId) -> Result<Option<RemoteItem>, PortError> {
+        self.counters.read();
+        let page = self
+            .ports
+            .items
+            .list_items(&ListItemsOptions {
+                container_id: self.target.container_id.clone(),
+                cursor: None,
+                page_size: 0,
+                include_archived: true,
+                with_checklists: self.ports.items.capabilities().checklists,
+            })
+            .await?;
+        let mut found: Vec<RemoteItem> = page
+            .items
+            .into_iter()
+            .filter(|i| extract_marker(&i.body).as_ref() == Some(finding))
+            .collect();
+        found.sort_by_key(|i| (i.created_secs, i.id.clone()));
+        Ok(found.into_iter().next())
+    }
+
+    /// Adds the steps missing from the exporter's checklist, creating it when absent.
+    /// Items people ticked or added stay as they are.
+    async fn add_steps(
+        &self,
+        item: &ItemId,
+        existing: Option<Checklist>,
+        steps: &[String],
+    ) -> Result<(), PortError> {
+        if steps.is_empty() || !self.ports.items.capabilities().checklists {
+            return Ok(());
+        }
+        let have: Vec<String> = existing
+            .as_ref()
+            .map(|c| c.items.iter().map(|i| i.name.clone()).collect())
+            .unwrap_or_default();
+        let missing: Vec<(u32, &String)> = steps
+            .iter()
+            .filter(|s| !have.contains(s))
+            .enumerate()
+            .map(|(i, s)| (have.len() as u32 + i as u32 + 1, s))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let checklist_id = match existing {
+            Some(c) => c.id,
+            None => {
+                self.counters.write();
+                self.ports
+                    .items
+                    .create_checklist(item, CHECKLIST_NAME)
+                    .await?
+                    .id
+            }
+        };
+        let adds = missing.into_iter().map(|(pos, name)| {
+            self.counters.write();
+            let id = checklist_id.clone();
+            async move { self.ports.items.add_check_item(&id, name, pos).await }
+        });
+        for r in futures::future::join_all(adds).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, job: &Job, fields: &[ChangedField]) -> Result<LedgerEntry, PortError> {
+        let seen = job.seen.as_ref().expect("updates have a card");
+        let o = &seen.item;
+        let card = &job.card;
+        let mut changes = ItemChanges::default();
+        for f in fields {
+            match f {
+                ChangedField::Title => changes.title = Some(card.title.clone()),
+                ChangedField::Body => changes.body = Some(card.merged_body(&o.body)),
+                ChangedField::Labels => {
+                    let mut ids: Vec<String> = o
+                        .label_ids
+                        .iter()
+                        .filter(|id| {
+                            job.routing.label_ids.contains(id)
+                                || !self
+                                    .label_names
+                                    .get(*id)
+                                    .is_some_and(|n| exporter_owned_label(n))
+                        })
+                        .cloned()
+                        .collect();
+                    for id in &job.routing.label_ids {
+                        if !ids.contains(id) {
+                            ids.push(id.clone());
+                        }
+                    }
+                    changes.label_ids = Some(ids);
+                }
+                ChangedField::Members => {
+                    let mut ids = o.member_ids.clone();
+                    ids.extend(
+                        job.routing
+                            .member_id
+                            .iter()
+                            .filter(|m| !o.member_ids.contains(m))
+                            .cloned(),
+                    );
+                    changes.member_ids = Some(ids);
+                }
+                ChangedField::Due => changes.due = Some(card.due),
+                ChangedField::Checklist => {}
+            }
+        }
+        let moved_to = match &job.action {
+            PlanAction::Close { .. } => {
+                match (&card.target, &self.target.done_destination_id) {
+                    (TargetState::Done, Some(done)) => changes.destination_id = Some(done.clone()),
+                    _ => changes.archived = Some(true),
+                }
+                Some(card.target)
+            }
+            PlanAction::Reopen { .. } => {
+                if o.status == TrackerStatus::Archived {
+                    changes.archived = Some(false);
+                }
+                if o.status == TrackerStatus::Done || self.target.done_destination_id.is_some() {
+                    changes.destination_id = Some(self.target.destination_id.clone());
+                }
+                Some(TargetState::Open)
+            }
+            _ => None,
+        };
+        if !changes.is_empty() {
+            self.counters.write();
+            self.ports.items.update_item(&o.item_id, &changes).await?;
+        }
+        if fields.contains(&ChangedField::Checklist) {
+            let steps: Vec<String> = card
+                .checklist
+                .iter()
+                .chain(job.routing.extra_checklist.iter())
+                .cloned()
+                .collect();
+            self.add_steps(&o.item_id, seen.our_checklist.clone(), &steps)
+                .await?;
+        }
+        Ok(self.entry(job, &o.item_id, o.url.clone(), moved_to))
+    }
+}
+
+/// Plans and (unless `dry_run`) applies an export of `source` to `target`.
+///
+/// Invalid findings are reported and skipped; valid ones continue. An authentication
+/// or permission failure midway stops further writes and is reported as a blocked
+/// state; other failures are reported per finding.
+///
+/// # Errors
+/// Failures before any write (the listing, the ledger, the source) are returned; a
+/// re-run is then safe.
+pub async fn export(
+    ports: &ExportPorts,
+    record: &ProviderRecord,
+    target: &ExportTarget,
+    source: &dyn FindingSource,
+    opts: &ExportOptions,
+    progress: &dyn Progress,
+) -> Result<ExportSummary, ServiceError> {
+    let counters = Counters::default();
+    let caps = ports.items.capabilities();
+    let scope = LedgerScope {
+        tenant: record.tenant.clone(),
+        provider: record.provider_key,
+        container_id: target.container_id.clone(),
+    };
+    let mut summary = ExportSummary {
+        tracker: caps.tracker.into(),
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+
+    let snap = match read_snapshot(ports, target, &scope, &counters, progress).await {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(code) = blocked_code_for(&e) {
+                summary.blocked.push(BlockedState {
+                    code,
+                    field: "token".into(),
+                    fix: format!("{e}; run `webriskops setup trello` again"),
+                });
+                summary.requests = RequestCounts {
+                    reads: counters.reads.into_inner(),
+                    writes: 0,
+                    rate_limited: 0,
+                };
+                return Ok(summary);
+            }
+            return Err(e.into());
+        }
+    };
+    let Snapshot {
+        mut ctx,
+        mut label_names,
+        seen,
+        duplicates,
+        ledger,
+    } = snap;
+    summary.duplicates = duplicates;
+    let has_done = target.done_destination_id.is_some();
+
+    // Pass 1: plan. Only actions and routing outcomes are kept, never card bodies.
+    progress.phase("planning", None);
+    let mut plan: HashMap<FindingId, PlanAction> = HashMap::new();
+    let mut labels_to_create: BTreeMap<String, webriskops_domain::LabelIntent> = BTreeMap::new();
+    let mut first_seen_at: HashSet<FindingId> = HashSet::new();
+    let stream = source
+        .open()
+        .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?;
+    for result in stream {
+        progress.advance(1);
+        let finding = match result {
+            Ok(f) => f,
+            Err(e) => {
+                record_invalid(&mut summary, e, opts);
+                continue;
+            }
+        };
+        if !first_seen_at.insert(finding.id.clone()) {
+            let e = FindingError {
+                position: webriskops_domain::Position::Document,
+                id: Some(finding.id.to_string()),
+                field: Some("id".into()),
+                reason: "appears more than once in the file; only the first is exported".into(),
+            };
+            record_invalid(&mut summary, e, opts);
+            continue;
+        }
+        let (card, routing, action) = plan_one(&finding, has_done, &ctx, &ledger, &seen);
+        for l in &routing.create_labels {
+            labels_to_create
+                .entry(l.name.to_lowercase())
+                .or_insert_with(|| l.clone());
+        }
+        if !routing.routed.is_empty() {
+            summary.routed.insert(
+                card.finding_id.to_string(),
+                routing
+                    .routed
+                    .iter()
+                    .map(|r| (r.field.clone(), describe_route(&r.target)))
+                    .collect(),
+            );
+        }
+        match &action {
+            PlanAction::Create => summary.created += 1,
+            PlanAction::Update { .. } => summary.updated += 1,
+            PlanAction::Unchanged => summary.unchanged += 1,
+            PlanAction::Close { .. } => summary.closed += 1,
+            PlanAction::Reopen { .. } => summary.reopened += 1,
+            PlanAction::Skip { .. } => summary.skipped += 1,
+        }
+        if opts.dry_run && action.writes() {
+            summary.plan.push(PlanLine {
+                finding_id: card.finding_id.clone(),
+                action: action.clone(),
+            });
+        }
+        plan.insert(card.finding_id, action);
+    }
+    if opts.dry_run {
+        summary.labels_created = labels_to_create.values().map(|l| l.name.clone()).collect();
+        summary.requests = RequestCounts {
+            reads: counters.reads.into_inner(),
+            writes: 0,
+            rate_limited: 0,
+        };
+        return Ok(summary);
+    }
+
+    // Apply. Counts are recomputed from what actually happened.
+    let run = ports
+        .journal
+        .start_run(&record.tenant, RunKind::Export)
+        .await?;
+    summary.run_id = Some(run.0);
+    let unfinished = ports.journal.unfinished(&record.tenant).await?;
+    if !unfinished.is_empty() {
+        // The listing above already found every card those writes created.
+        progress.note(&format!(
+            "{} write(s) of an interrupted run reconciled from the board listing",
+            unfinished.len()
+        ));
+        summary.interrupted_writes_reconciled =
+            ports.journal.settle_unfinished(&record.tenant, run).await?;
+    }
+    for intent in labels_to_create.into_values() {
+        counters.write();
+        match ports
+            .items
+            .create_label(&NewLabel {
+                container_id: target.container_id.clone(),
+                name: intent.name.clone(),
+                color: intent.color.clone(),
+            })
+            .await
+        {
+            Ok(l) => {
+                ctx.labels.insert(l.name.to_lowercase(), l.id.clone());
+                label_names.insert(l.id, l.name);
+                summary.labels_created.push(intent.name);
+            }
+            Err(e)
+                if blocked_code_for(&e).is_some()
+                    || matches!(e, PortError::NotSupported { .. }) =>
+            {
+                // Cannot create labels after all: route to checklist items instead.
+                ctx.can_create_labels = false;
+                progress.note(&format!(
+                    "label {:?} could not be created ({e}); routing to checklist items",
+                    intent.name
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Unchanged and skipped stand as planned; writes are counted as they succeed.
+    summary.created = 0;
+    summary.updated = 0;
+    summary.closed = 0;
+    summary.reopened = 0;
+
+    let writes_planned = plan.values().filter(|a| a.writes()).count() as u64;
+    progress.phase("applying", Some(writes_planned));
+    let apply = Apply {
+        ports,
+        target,
+        opts,
+        counters: &counters,
+        run,
+        label_names: &label_names,
+        abort: AtomicBool::new(false),
+        abort_error: Mutex::new(None),
+    };
+    let stream = source
+        .open()
+        .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?;
+    let mut taken: HashSet<FindingId> = HashSet::new();
+    let ctx = &ctx;
+    let jobs = stream.filter_map(Result::ok).filter_map(|finding| {
+        let planned = plan.get(&finding.id)?;
+        if !taken.insert(finding.id.clone()) {
+            return None;
+        }
+        let (card, routing, action) = plan_one(&finding, has_done, ctx, &ledger, &seen);
+        let seen_item = seen.get(&finding.id).cloned();
+        let entry = ledger.get(&finding.id).cloned();
+        let needs_ledger = !action.writes()
+            && seen_item.as_ref().is_some_and(|s| {
+                entry.as_ref().is_none_or(|l| {
+                    l.item_id != s.item.item_id || l.fingerprint != card.fingerprint
+                })
+            });
+        if !planned.writes() && !needs_ledger {
+            return None;
+        }
+        Some(Job {
+            card,
+            routing,
+            action,
+            seen: seen_item,
+            ledger: entry,
+        })
+    });
+    let mut results = stream::iter(jobs)
+        .map(|job| apply.run(job))
+        .buffer_unordered(opts.concurrency.max(1));
+    let mut batch = Vec::with_capacity(opts.ledger_batch);
+    while let Some(applied) = results.next().await {
+        match applied {
+            Applied::Done { action, entry } => {
+                progress.advance(1);
+                match action {
+                    "create" => summary.created += 1,
+                    "update" => summary.updated += 1,
+                    "close" => summary.closed += 1,
+                    "reopen" => summary.reopened += 1,
+                    _ => {}
+                }
+                batch.push(entry);
+            }
+            Applied::LedgerOnly(entry) => batch.push(entry),
+            Applied::Failed(f) => {
+                progress.advance(1);
+                summary.failed_count += 1;
+                if summary.failed.len() < opts.max_listed_errors {
+                    summary.failed.push(f);
+                }
+            }
+        }
+        if batch.len() >= opts.ledger_batch.max(1) {
+            ports.ledger.put_many(&scope, &batch).await?;
+            batch.clear();
+        }
+    }
+    drop(results);
+    if !batch.is_empty() {
+        ports.ledger.put_many(&scope, &batch).await?;
+    }
+    ports.items.flush().await?;
+    if let Some(e) = apply
+        .abort_error
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        let code = blocked_code_for(&e).unwrap_or(BlockedCode::ProviderAuthRequired);
+        let fix = match code {
+            BlockedCode::ProviderAuthRequired => "reconnect Trello (the token expired or was revoked during the export), then run the export again",
+            _ => "the token lost access during the export: adjust the token's permissions or use --fallback always, then run the export again",
+        };
+        summary.blocked.push(BlockedState {
+            code,
+            field: "token".into(),
+            fix: fix.into(),
+        });
+    }
+    summary
+        .failed
+        .sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
+    summary.requests = RequestCounts {
+        reads: counters.reads.into_inner(),
+        writes: counters.writes.into_inner(),
+        rate_limited: 0,
+    };
+    let json = serde_json::to_string(&SummaryForJournal::from(&summary)).unwrap_or_default();
+    ports.journal.finish_run(run, &json).await?;
+    Ok(summary)
+}
+
+fn plan_one(
+    finding: &Finding,
+    has_done: bool,
+    ctx: &RoutingContext,
+    ledger: &HashMap<FindingId, LedgerEntry>,
+    seen: &HashMap<FindingId, Seen>,
+) -> (CardExport, Routing, PlanAction) {
+    let card = CardExport::from_finding(finding, has_done);
+    let routing = route(&card, ctx);
+    let action = decide(
+        &card,
+        &routing,
+        ledger.get(&finding.id),
+        seen.get(&finding.id).map(|s| &s.item),
+    );
+    (card, routing, action)
+}
+
+fn record_invalid(summary: &mut ExportSummary, e: FindingError, opts: &ExportOptions) {
+    summary.invalid_count += 1;
+    if summary.invalid.len() < opts.max_listed_errors {
+        summary.invalid.push(e);
+    }
+}
+
+/// The counts of a summary, as kept in the run journal.
+#[derive(Serialize)]
+struct SummaryForJournal {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    closed: u64,
+    reopened: u64,
+    skipped: u64,
+    duplicates: usize,
+    failed: u64,
+    invalid: u64,
+    requests: RequestCounts,
+}
+
+impl From<&ExportSummary> for SummaryForJournal {
+    fn from(s: &ExportSummary) -> Self {
+        Self {
+            created: s.created,
+            updated: s.updated,
+            unchanged: s.unchanged,
+            closed: s.closed,
+            reopened: s.reopened,
+            skipped: s.skipped,
+            duplicates: s.duplicates.len(),
+            failed: s.failed_count,
+            invalid: s.invalid_count,
+            requests: s.requests.clone(),
+        }
+    }
+}

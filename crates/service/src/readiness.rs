@@ -1,0 +1,165 @@
+//! Gathers observations from the tracker and evaluates readiness.
+
+use chrono::{DateTime, Utc};
+use futures::future::join;
+use webriskops_domain::{
+    evaluate, BoardObservation, ListObservation, Observations, ProviderRecord, Readiness,
+    TokenObservation, TrelloId,
+};
+use webriskops_ports::{
+    Account, Container, Destination, PortError, TokenInfo, TrackerIntrospection,
+};
+
+use crate::ServiceError;
+
+/// A readiness check and what was seen on the way (for setup output and choices).
+#[derive(Debug, Clone)]
+pub struct SetupCheck {
+    pub readiness: Readiness,
+    pub observations: Observations,
+    pub token: Option<TokenInfo>,
+    pub board: Option<Container>,
+    /// Boards the token can see, listed when no board is chosen yet.
+    pub boards: Vec<Container>,
+    /// Lists of the chosen board, listed when no list is chosen yet.
+    pub lists: Vec<Destination>,
+    pub account: Option<Account>,
+}
+
+fn present(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// What a lookup's error means for readiness; transient failures abort the check.
+fn classify<T>(r: Result<T, PortError>) -> Result<Result<T, Observed>, ServiceError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(PortError::NotFound { .. } | PortError::InvalidInput { .. }) => {
+            Ok(Err(Observed::NotFound))
+        }
+        Err(PortError::PermissionDenied { .. }) => Ok(Err(Observed::NoAccess)),
+        Err(PortError::Unauthenticated { message }) => Ok(Err(Observed::Refused(message))),
+        Err(e) => Err(ServiceError::Port(e)),
+    }
+}
+
+enum Observed {
+    NotFound,
+    NoAccess,
+    Refused(String),
+}
+
+fn list_obs(r: Result<Destination, Observed>) -> ListObservation {
+    match r {
+        Ok(d) => ListObservation::Found {
+            name: d.name,
+            closed: d.closed,
+            board_id: d.container_id,
+        },
+        Err(Observed::NotFound) => ListObservation::NotFound,
+        Err(Observed::NoAccess | Observed::Refused(_)) => ListObservation::NoAccess,
+    }
+}
+
+/// Checks readiness of `record`. `tracker` is `None` when no token is available.
+///
+/// # Errors
+/// Only when the tracker cannot be asked (unavailable, rate limited): readiness is
+/// never guessed.
+pub async fn check_readiness(
+    tracker: Option<&dyn TrackerIntrospection>,
+    record: &ProviderRecord,
+    now: DateTime<Utc>,
+) -> Result<SetupCheck, ServiceError> {
+    let Some(t) = tracker else {
+        let observations = Observations::new(now, TokenObservation::Missing);
+        return Ok(SetupCheck {
+            readiness: evaluate(record, &observations),
+            observations,
+            token: None,
+            board: None,
+            boards: vec![],
+            lists: vec![],
+            account: None,
+        });
+    };
+    let mut check = SetupCheck {
+        readiness: Readiness {
+            ready: Default::default(),
+            blocked: vec![],
+            notes: vec![],
+        },
+        observations: Observations::new(now, TokenObservation::Missing),
+        token: None,
+        board: None,
+        boards: vec![],
+        lists: vec![],
+        account: None,
+    };
+    let token = match classify(t.token_info().await)? {
+        Ok(info) => {
+            check.token = Some(info.clone());
+            TokenObservation::Valid {
+                permissions: info.permissions,
+                expires_at: info.expires_at,
+            }
+        }
+        Err(Observed::Refused(reason)) => TokenObservation::Rejected { reason },
+        Err(_) => TokenObservation::Rejected {
+            reason: "the tracker does not recognise the token".into(),
+        },
+    };
+    check.observations.token = token;
+    let token_ok = matches!(&check.observations.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
+    if token_ok {
+        let board_id = present(&record.board_id).filter(|id| {
+            TrelloId::new(*id).is_ok()
+                || record.provider_key != webriskops_domain::ProviderKey::TrelloCloud
+        });
+        if let Some(board_id) = board_id {
+            let (board, lists) = join(t.container(board_id), t.destinations(board_id)).await;
+            match classify(board)? {
+                Ok(c) => {
+                    check.observations.board = Some(BoardObservation::Found {
+                        name: c.name.clone(),
+                        closed: c.closed,
+                        organization_id: c.organization_id.clone(),
+                    });
+                    check.board = Some(c);
+                    let (labels, members) = join(t.labels(board_id), t.members(board_id)).await;
+                    check.observations.labels_readable = Some(classify(labels)?.is_ok());
+                    check.observations.members_readable = Some(classify(members)?.is_ok());
+                    if let Ok(Ok(lists)) = classify(lists) {
+                        check.lists = lists.into_iter().filter(|l| !l.closed).collect();
+                    }
+                }
+                Err(Observed::NotFound) => {
+                    check.observations.board = Some(BoardObservation::NotFound)
+                }
+                Err(Observed::NoAccess) => {
+                    check.observations.board = Some(BoardObservation::NoAccess)
+                }
+                Err(Observed::Refused(reason)) => {
+                    check.observations.token = TokenObservation::Rejected { reason }
+                }
+            }
+        } else if let Ok(Ok(boards)) = classify(t.containers().await) {
+            check.boards = boards.into_iter().filter(|b| !b.closed).collect();
+        }
+        let well_formed = |id: &str| {
+            record.provider_key != webriskops_domain::ProviderKey::TrelloCloud
+                || TrelloId::new(id).is_ok()
+        };
+        if let Some(list_id) = present(&record.list_id).filter(|id| well_formed(id)) {
+            check.observations.list = Some(list_obs(classify(t.destination(list_id).await)?));
+        }
+        if let Some(done_id) = present(&record.done_list_id).filter(|id| well_formed(id)) {
+            check.observations.done_list = Some(list_obs(classify(t.destination(done_id).await)?));
+        }
+        if check.observations.board.is_some() {
+            check.account = t.whoami().await.ok();
+        }
+    }
+    check.readiness = evaluate(record, &check.observations);
+    Ok(check)
+}

@@ -1,0 +1,462 @@
+//! Export and sync flows against the fake tracker: idempotence, no duplicates after
+//! failures, field ownership, status events.
+
+mod common;
+
+use common::{env, finding, sample, VecSource};
+use webriskops_domain::{extract_marker, Status, TrackerStatus};
+use webriskops_fake::Fault;
+use webriskops_ports::{ItemChanges, PortError};
+use webriskops_service::{export, sync, ExportOptions, Silent};
+
+async fn run(e: &common::Env, source: &VecSource) -> webriskops_service::ExportSummary {
+    export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        source,
+        &ExportOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap()
+}
+
+fn cards_per_finding(e: &common::Env) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for item in e.world.tracker.items(&e.world.board_id) {
+        if let Some(f) = extract_marker(&item.body) {
+            *m.entry(f.to_string()).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[tokio::test]
+async fn sample_export_twice_writes_nothing_the_second_time() {
+    let e = env();
+    let source = VecSource::new(sample());
+    let first = run(&e, &source).await;
+    // 12 findings: 3 are closed without a card (skipped), 9 are created.
+    assert_eq!((first.created, first.skipped), (9, 3), "{first:#?}");
+    assert!(first.failed.is_empty());
+    assert!(cards_per_finding(&e).values().all(|n| *n == 1));
+    e.world.tracker.clear_calls();
+    let second = run(&e, &source).await;
+    assert_eq!(
+        e.world.tracker.write_count(),
+        0,
+        "an unchanged re-export must not write: {:?}",
+        e.world.tracker.calls()
+    );
+    assert_eq!(
+        (
+            second.created,
+            second.updated,
+            second.unchanged,
+            second.skipped
+        ),
+        (0, 0, 9, 3)
+    );
+    assert_eq!(second.requests.writes, 0);
+}
+
+#[tokio::test]
+async fn routing_uses_members_labels_and_checklist_fallbacks() {
+    let e = env();
+    let source = VecSource::new(sample());
+    let s = run(&e, &source).await;
+    let routed = &s.routed["wro-f-0004"];
+    assert_eq!(
+        routed["assignee"],
+        "checklist:Assign to someone-not-on-the-board (not a member of the board)"
+    );
+    assert!(s.routed["wro-f-0001"]["assignee"].starts_with("member:"));
+    assert!(routed["priority"].starts_with("new_label:"));
+    let card = e
+        .world
+        .tracker
+        .items(&e.world.board_id)
+        .into_iter()
+        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-f-0004")
+        .unwrap();
+    let steps: Vec<String> = card.checklists.unwrap()[0]
+        .items
+        .iter()
+        .map(|i| i.name.clone())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "Upgrade jQuery to 3.7+",
+            "Retest plugins",
+            "Assign to someone-not-on-the-board (not a member of the board)"
+        ]
+    );
+    assert!(s.labels_created.contains(&"severity: high".to_string()));
+    // Each label is created once, however many cards carry it.
+    assert_eq!(
+        e.world.tracker.count("create_label"),
+        s.labels_created.len()
+    );
+}
+
+#[tokio::test]
+async fn a_new_card_costs_steps_plus_two_requests() {
+    let e = env();
+    let mut f = finding("wro-cost", "Cost");
+    f.component = None;
+    e.world
+        .tracker
+        .add_label(&e.world.board_id, "severity: high", Some("orange"));
+    e.world.tracker.add_label(&e.world.board_id, "P2", None);
+    let source = VecSource::new(vec![f]);
+    let s = run(&e, &source).await;
+    assert_eq!(s.created, 1);
+    assert_eq!(
+        s.requests.writes,
+        2 + 2,
+        "k=2 steps → create + checklist + 2 items"
+    );
+}
+
+#[tokio::test]
+async fn lost_ledger_adopts_existing_cards_instead_of_duplicating() {
+    let e = env();
+    let source = VecSource::new(sample());
+    run(&e, &source).await;
+    e.store.wipe_ledger();
+    e.world.tracker.clear_calls();
+    let s = run(&e, &source).await;
+    assert_eq!(s.created, 0);
+    assert_eq!(e.world.tracker.write_count(), 0);
+    assert!(cards_per_finding(&e).values().all(|n| *n == 1));
+}
+
+#[tokio::test]
+async fn timed_out_create_that_succeeded_is_found_not_repeated() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("create_item"),
+        times: 1,
+        error: PortError::OutcomeUnknown {
+            message: "timed out".into(),
+        },
+        apply_first: true,
+    });
+    let source = VecSource::new(vec![finding("wro-timeout", "Slow create")]);
+    let s = run(&e, &source).await;
+    assert_eq!(s.created, 1, "{s:#?}");
+    assert!(s.failed.is_empty());
+    assert_eq!(cards_per_finding(&e)["wro-timeout"], 1);
+    assert_eq!(
+        e.world.tracker.count("create_item"),
+        1,
+        "the create must not be sent again"
+    );
+    let card = &e.world.tracker.items(&e.world.board_id)[0];
+    assert_eq!(
+        card.checklists.as_ref().unwrap()[0].items.len(),
+        2,
+        "the checklist is still added"
+    );
+}
+
+#[tokio::test]
+async fn timed_out_create_that_failed_is_retried_once_found_absent() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("create_item"),
+        times: 1,
+        error: PortError::OutcomeUnknown {
+            message: "connection reset".into(),
+        },
+        apply_first: false,
+    });
+    let source = VecSource::new(vec![finding("wro-reset", "Reset")]);
+    let s = run(&e, &source).await;
+    assert_eq!(s.created, 1);
+    assert_eq!(cards_per_finding(&e)["wro-reset"], 1);
+    assert_eq!(e.world.tracker.count("create_item"), 2);
+}
+
+#[tokio::test]
+async fn unavailable_tracker_fails_findings_and_a_rerun_converges() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("create_item"),
+        times: 3,
+        error: PortError::Unavailable {
+            message: "503".into(),
+        },
+        apply_first: false,
+    });
+    let source = VecSource::new((0..6).map(|i| finding(&format!("wro-u{i}"), "U")).collect());
+    let first = export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        &source,
+        &ExportOptions {
+            concurrency: 1,
+            ..Default::default()
+        },
+        &webriskops_service::Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.created, first.failed_count), (3, 3));
+    assert!(first.is_partial());
+    let second = run(&e, &source).await;
+    assert_eq!(
+        (second.created, second.unchanged, second.failed_count),
+        (3, 3, 0)
+    );
+    assert!(cards_per_finding(&e).values().all(|n| *n == 1));
+    assert_eq!(cards_per_finding(&e).len(), 6);
+}
+
+#[tokio::test]
+async fn duplicates_on_the_board_keep_the_oldest_and_delete_nothing() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-dup", "Dup")]);
+    run(&e, &source).await;
+    let original = e.world.tracker.items(&e.world.board_id)[0].clone();
+    let copy = e
+        .world
+        .tracker
+        .person_create(&e.world.list_id, "copy", &original.body);
+    let s = run(&e, &source).await;
+    assert_eq!(s.duplicates.len(), 1);
+    assert_eq!(s.duplicates[0].kept, original.id);
+    assert_eq!(s.duplicates[0].others, vec![copy]);
+    assert_eq!(
+        e.world.tracker.items(&e.world.board_id).len(),
+        2,
+        "never delete"
+    );
+    assert_eq!(s.created, 0);
+}
+
+#[tokio::test]
+async fn people_edits_stay_and_exporter_fields_are_restored() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-own", "Owned title")]);
+    run(&e, &source).await;
+    let card = e.world.tracker.items(&e.world.board_id)[0].clone();
+    let their_label = e
+        .world
+        .tracker
+        .add_label(&e.world.board_id, "needs-vendor", None);
+    let mut labels = card.label_ids.clone();
+    labels.push(their_label.clone());
+    e.world.tracker.person_update(
+        &card.id,
+        &ItemChanges {
+            title: Some("renamed by a person".into()),
+            body: Some(format!("{}\n\nOps note: vendor ticket 42", card.body)),
+            label_ids: Some(labels),
+            ..Default::default()
+        },
+    );
+    e.world.tracker.person_tick(&card.id, "step one");
+    source.edit("wro-own", |f| {
+        f.severity = webriskops_domain::Severity::Critical
+    });
+    let s = run(&e, &source).await;
+    assert_eq!(s.updated, 1, "{s:#?}");
+    let after = e.world.tracker.items(&e.world.board_id)[0].clone();
+    assert_eq!(after.title, "Owned title");
+    assert!(after.body.ends_with("Ops note: vendor ticket 42"));
+    assert!(after.body.contains("**Severity:** critical"));
+    assert!(
+        after.label_ids.contains(&their_label),
+        "a label people added stays"
+    );
+    let names: Vec<String> = e.world.tracker.items(&e.world.board_id)[0].label_ids.to_vec();
+    assert_eq!(
+        names.len(),
+        card.label_ids.len() + 1,
+        "severity label swapped, not accumulated"
+    );
+    assert!(
+        after.checklists.unwrap()[0]
+            .items
+            .iter()
+            .any(|i| i.name == "step one" && i.complete),
+        "ticks stay"
+    );
+}
+
+#[tokio::test]
+async fn closing_reopening_and_person_moves() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-a", "A"), finding("wro-b", "B")]);
+    run(&e, &source).await;
+    // WebRiskOps closes A: the card moves to Done.
+    source.edit("wro-a", |f| f.status = Status::Resolved);
+    let s = run(&e, &source).await;
+    assert_eq!(s.closed, 1);
+    let items = e.world.tracker.items(&e.world.board_id);
+    let a = items
+        .iter()
+        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-a")
+        .unwrap()
+        .clone();
+    assert_eq!(a.destination_id, e.world.done_list_id);
+    // A reopens in WebRiskOps: the exporter moves it back.
+    source.edit("wro-a", |f| f.status = Status::Open);
+    let s = run(&e, &source).await;
+    assert_eq!(s.reopened, 1);
+    let a = e
+        .world
+        .tracker
+        .items(&e.world.board_id)
+        .into_iter()
+        .find(|i| i.id == a.id)
+        .unwrap();
+    assert_eq!(a.destination_id, e.world.list_id);
+    // A person archives B while its finding is open: export does not fight it...
+    let b = e
+        .world
+        .tracker
+        .items(&e.world.board_id)
+        .into_iter()
+        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-b")
+        .unwrap();
+    e.world.tracker.person_update(
+        &b.id,
+        &ItemChanges {
+            archived: Some(true),
+            ..Default::default()
+        },
+    );
+    let s = run(&e, &source).await;
+    assert_eq!((s.reopened, s.updated, s.unchanged), (0, 0, 2));
+    // ...and sync reports it exactly once.
+    let mut events = Vec::new();
+    let sum = sync(
+        e.ports.items.as_ref(),
+        e.ports.ledger.as_ref(),
+        &e.record,
+        &e.target,
+        chrono::Utc::now(),
+        &mut |ev| {
+            events.push(ev.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(sum.events, 1);
+    assert_eq!(events[0].finding_id.as_str(), "wro-b");
+    assert_eq!(
+        (events[0].previous, events[0].tracker_status),
+        (TrackerStatus::Open, TrackerStatus::Archived)
+    );
+    let mut again = Vec::new();
+    sync(
+        e.ports.items.as_ref(),
+        e.ports.ledger.as_ref(),
+        &e.record,
+        &e.target,
+        chrono::Utc::now(),
+        &mut |ev| {
+            again.push(ev.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert!(again.is_empty(), "each change is emitted once");
+    // A deleted card is reported as deleted, and not recreated by export.
+    e.world.tracker.person_delete(&b.id);
+    let mut del = Vec::new();
+    sync(
+        e.ports.items.as_ref(),
+        e.ports.ledger.as_ref(),
+        &e.record,
+        &e.target,
+        chrono::Utc::now(),
+        &mut |ev| {
+            del.push(ev.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(del[0].tracker_status, TrackerStatus::Deleted);
+    let s = run(&e, &source).await;
+    assert_eq!((s.created, s.skipped), (0, 1));
+}
+
+#[tokio::test]
+async fn dry_run_plans_and_writes_nothing() {
+    let e = env();
+    let source = VecSource::new(sample());
+    let s = export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        &source,
+        &ExportOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.created, 9);
+    assert_eq!(s.plan.len(), 9);
+    assert_eq!(e.world.tracker.write_count(), 0);
+    assert_eq!(e.store.ledger_writes(), 0);
+}
+
+#[tokio::test]
+async fn invalid_findings_are_reported_and_valid_ones_continue() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-ok", "ok")]);
+    source
+        .0
+        .lock()
+        .unwrap()
+        .push(Err(webriskops_domain::FindingError {
+            position: webriskops_domain::Position::Line(2),
+            id: Some("wro-bad".into()),
+            field: Some("severity".into()),
+            reason: "\"urgent\" is not one of: critical, high, medium, low, info".into(),
+        }));
+    source
+        .0
+        .lock()
+        .unwrap()
+        .push(Ok(finding("wro-ok", "again")));
+    let s = run(&e, &source).await;
+    assert_eq!(s.created, 1);
+    assert_eq!(s.invalid_count, 2, "a bad finding and a repeated id");
+    assert!(s.is_partial());
+}
+
+#[tokio::test]
+async fn sync_adopts_marked_cards_missing_from_the_ledger_without_events() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-s", "S")]);
+    run(&e, &source).await;
+    e.store.wipe_ledger();
+    let mut events = Vec::new();
+    let s = sync(
+        e.ports.items.as_ref(),
+        e.ports.ledger.as_ref(),
+        &e.record,
+        &e.target,
+        chrono::Utc::now(),
+        &mut |ev| {
+            events.push(ev.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((s.adopted, s.events), (1, 0));
+}

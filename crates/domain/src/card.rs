@@ -1,6 +1,7 @@
 //! The tracker-neutral card plan for one finding (`CardExport`), its dedupe marker,
 //! its content fingerprint, and routing of fields a destination cannot express.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
@@ -251,6 +252,19 @@ impl CardExport {
     }
 }
 
+/// Finding text may quote a marker (a pasted card description, a link to another
+/// finding's card). The exporter's part of a description carries exactly one marker, at
+/// its end, or [`split_owned`] and [`extract_marker`] would stop at the quoted one. A
+/// quoted marker gets a Markdown escape inside it: it renders the same, but no longer
+/// matches [`MARKER_PREFIX`].
+fn defuse_markers(s: &str) -> Cow<'_, str> {
+    if s.contains(MARKER_PREFIX) {
+        Cow::Owned(s.replace(MARKER_PREFIX, "[webriskops\\:finding:"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 fn compose_body(f: &Finding, priority: Priority) -> String {
     let mut meta = format!(
         "**Severity:** {} · **Priority:** {} · **Status:** {}",
@@ -260,7 +274,7 @@ fn compose_body(f: &Finding, priority: Priority) -> String {
     );
     let mut line = |label: &str, value: Option<&str>| {
         if let Some(v) = value.filter(|v| !v.is_empty()) {
-            meta.push_str(&format!("\n**{label}:** {v}"));
+            meta.push_str(&format!("\n**{label}:** {}", defuse_markers(v)));
         }
     };
     line("Asset", f.asset.as_deref());
@@ -270,11 +284,12 @@ fn compose_body(f: &Finding, priority: Priority) -> String {
     if !f.references.is_empty() {
         meta.push_str("\n\n**References**");
         for r in &f.references {
-            meta.push_str(&format!("\n- {r}"));
+            meta.push_str(&format!("\n- {}", defuse_markers(r)));
         }
     }
     let tail = format!("\n\n{meta}{OWNED_END}{}", marker(&f.id));
-    let description = f.description.as_deref().unwrap_or("").trim();
+    let description = defuse_markers(f.description.as_deref().unwrap_or("").trim());
+    let description = description.as_ref();
     // The metadata and the marker always survive; the free text gives way.
     let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&tail));
     let omitted = tracker_len(description);

@@ -452,11 +452,16 @@ impl FindingsFormat {
 }
 
 /// Streams findings from JSON Lines, one result per non-blank line.
+///
+/// A line that is not UTF-8 is reported and skipped; a UTF-8 byte order mark at the
+/// start of the file is ignored. When the reader itself fails, the error is reported
+/// once and the stream ends (its position is no longer known).
 #[derive(Debug)]
 pub struct JsonLines<R> {
     reader: R,
     line_no: u64,
-    buf: String,
+    buf: Vec<u8>,
+    failed: bool,
 }
 
 impl<R: BufRead> JsonLines<R> {
@@ -464,7 +469,8 @@ impl<R: BufRead> JsonLines<R> {
         Self {
             reader,
             line_no: 0,
-            buf: String::new(),
+            buf: Vec::new(),
+            failed: false,
         }
     }
 }
@@ -473,26 +479,43 @@ impl<R: BufRead> Iterator for JsonLines<R> {
     type Item = Result<Finding, FindingError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
         loop {
             self.buf.clear();
             self.line_no += 1;
             let pos = Position::Line(self.line_no);
-            match self.reader.read_line(&mut self.buf) {
+            // Read bytes, not a `String`: `read_line` consumes a line that is not UTF-8
+            // and then fails, so any further skipping would lose the next line.
+            match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    // Skip the unreadable line (e.g. invalid UTF-8) and report it.
-                    let mut sink = Vec::new();
-                    let _ = self.reader.read_until(b'\n', &mut sink);
+                    self.failed = true;
                     return Some(Err(FindingError::at(
                         pos,
                         None,
                         None,
-                        format!("unreadable line: {e}"),
+                        format!("unreadable input: {e}"),
                     )));
                 }
             }
-            let line = self.buf.trim();
+            let mut bytes = self.buf.as_slice();
+            if self.line_no == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let line = match std::str::from_utf8(bytes) {
+                Ok(text) => text.trim(),
+                Err(e) => {
+                    return Some(Err(FindingError::at(
+                        pos,
+                        None,
+                        None,
+                        format!("unreadable line: not UTF-8 ({e})"),
+                    )))
+                }
+            };
             if line.is_empty() {
                 continue;
             }
@@ -519,6 +542,14 @@ pub fn read_document<R: Read>(
     reader: R,
     mut each: impl FnMut(Result<Finding, FindingError>),
 ) -> Result<(), FindingError> {
+    let reader = skip_bom(reader).map_err(|e| {
+        FindingError::at(
+            Position::Document,
+            None,
+            None,
+            format!("unreadable input: {e}"),
+        )
+    })?;
     let mut de = serde_json::Deserializer::from_reader(reader);
     let outcome = DocumentSeed { each: &mut each }.deserialize(&mut de);
     let doc_err = |e: serde_json::Error| {
@@ -554,6 +585,16 @@ pub fn read_document<R: Read>(
             format!("is {v}; this reader understands version 1"),
         )),
     }
+}
+
+/// Drops a UTF-8 byte order mark at the start of `reader`, as editors on Windows write it.
+fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<impl Read> {
+    let mut head = Vec::with_capacity(3);
+    (&mut reader).take(3).read_to_end(&mut head)?;
+    if head == b"\xEF\xBB\xBF" {
+        head.clear();
+    }
+    Ok(std::io::Cursor::new(head).chain(reader))
 }
 
 struct DocumentSeed<'a, F> {

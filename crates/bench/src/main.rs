@@ -1,0 +1,429 @@
+//! Export benchmarks: the real Trello adapter, service and SQLite store against the
+//! local Trello simulator with latency and Trello's budgets scaled in time.
+//!
+//! The orchestrator runs the simulator and starts one worker process per scenario, so
+//! each scenario's peak memory is its own. Timings are reported, never asserted.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use trello_sim::{SimConfig, SimServer};
+use webriskops_domain::{ApiKey, JsonLines, ProviderRecord, TenantId, Token};
+use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
+use webriskops_service::{export, sync, ExportOptions, ExportPorts, ExportTarget, Silent};
+use webriskops_store_sqlite::{SqliteStore, StoreOptions};
+use webriskops_trello::{RateLimits, TrelloAdapter, TrelloConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Export benchmarks against the local Trello simulator",
+    after_help = "Example:\n  cargo xtask bench                      # all scenarios, 150 ms latency, budgets scaled 10x\n  cargo xtask bench -- --cards 200       # a quicker run"
+)]
+struct Args {
+    #[command(subcommand)]
+    worker: Option<Worker>,
+    /// Latency the simulator adds to every response, in milliseconds.
+    #[arg(long, default_value_t = 150)]
+    latency_ms: u64,
+    /// Time scale: Trello's 10 s window becomes 10 s / scale.
+    #[arg(long, default_value_t = 10)]
+    scale: u64,
+    /// New findings in the first scenario.
+    #[arg(long, default_value_t = 1000)]
+    cards: usize,
+    /// Remediation steps per finding (checklist items).
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Findings in the dry-run scenario.
+    #[arg(long, default_value_t = 100_000)]
+    dry_run_findings: usize,
+    /// Writes in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+}
+
+#[derive(Subcommand, Debug)]
+enum Worker {
+    /// (internal) run one scenario in this process and print its result as JSON.
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(clap::Args, Debug, Serialize, Deserialize, Clone)]
+struct WorkerArgs {
+    #[arg(long)]
+    mode: String,
+    #[arg(long)]
+    api_root: String,
+    #[arg(long)]
+    board: String,
+    #[arg(long)]
+    list: String,
+    #[arg(long)]
+    done: String,
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long)]
+    findings: PathBuf,
+    #[arg(long)]
+    window_ms: u64,
+    #[arg(long)]
+    concurrency: usize,
+}
+
+/// A JSON Lines findings file, read again for each pass.
+#[derive(Debug)]
+struct JsonlFile(PathBuf);
+
+impl FindingSource for JsonlFile {
+    fn open(&self) -> PortResult<FindingStream> {
+        let f = File::open(&self.0).map_err(|e| PortError::InvalidInput {
+            message: format!("{}: {e}", self.0.display()),
+        })?;
+        Ok(Box::new(JsonLines::new(BufReader::with_capacity(
+            1 << 16,
+            f,
+        ))))
+    }
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Outcome {
+    reads: u64,
+    writes: u64,
+    r429: u64,
+    retries: u64,
+    wall_s: f64,
+    peak_mb: f64,
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    closed: u64,
+    failed: u64,
+    duplicates: usize,
+    events: u64,
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn run_worker(w: WorkerArgs) -> Result<()> {
+    let key = ApiKey::new(std::env::var("BENCH_TRELLO_KEY")?)?;
+    let token = Token::new(std::env::var("BENCH_TRELLO_TOKEN")?)?;
+    let mut config = TrelloConfig::new(key, token).with_api_root(&w.api_root)?;
+    config.limits = RateLimits::scaled(Duration::from_millis(w.window_ms));
+    config.concurrency = w.concurrency;
+    let adapter = Arc::new(TrelloAdapter::new(config)?);
+    let store = SqliteStore::open(&w.data_dir, StoreOptions::default())?;
+    let mut record = ProviderRecord::new_trello(TenantId::new("bench")?);
+    record.board_id = Some(w.board.clone());
+    record.list_id = Some(w.list.clone());
+    record.done_list_id = Some(w.done.clone());
+    let target = ExportTarget::from_record(&record).context("target")?;
+    let ports = ExportPorts {
+        items: adapter.clone(),
+        introspection: Some(adapter.clone()),
+        ledger: Arc::new(store.clone()),
+        journal: Arc::new(store.clone()),
+    };
+    let started = Instant::now();
+    let mut out = Outcome {
+        reads: 0,
+        writes: 0,
+        r429: 0,
+        retries: 0,
+        wall_s: 0.0,
+        peak_mb: 0.0,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        closed: 0,
+        failed: 0,
+        duplicates: 0,
+        events: 0,
+    };
+    if w.mode == "sync" {
+        let mut events = 0u64;
+        let s = sync(
+            adapter.as_ref(),
+            &store,
+            &record,
+            &target,
+            chrono::Utc::now(),
+            &mut |_| {
+                events += 1;
+                Ok(())
+            },
+        )
+        .await?;
+        out.events = s.events;
+    } else {
+        let opts = ExportOptions {
+            dry_run: w.mode == "dry-run",
+            concurrency: w.concurrency,
+            ..Default::default()
+        };
+        let s = export(
+            &ports,
+            &record,
+            &target,
+            &JsonlFile(w.findings.clone()),
+            &opts,
+            &Silent,
+        )
+        .await?;
+        out.created = s.created;
+        out.updated = s.updated;
+        out.unchanged = s.unchanged;
+        out.closed = s.closed;
+        out.failed = s.failed_count;
+        out.duplicates = s.duplicates.len();
+        if let Some(f) = s.failed.first() {
+            eprintln!("first failure: {} {}", f.finding_id, f.error);
+        }
+    }
+    out.wall_s = started.elapsed().as_secs_f64();
+    let stats = adapter.stats();
+    out.reads = stats.reads;
+    out.writes = stats.writes;
+    out.r429 = stats.rate_limited_429s;
+    out.retries = stats.retries;
+    out.peak_mb = peak_rss_mb();
+    println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+fn write_findings(
+    path: &Path,
+    n: usize,
+    steps: usize,
+    changed_every: Option<usize>,
+    closed_every: Option<usize>,
+) -> Result<()> {
+    let mut w = BufWriter::new(File::create(path)?);
+    let severities = ["critical", "high", "medium", "low", "info"];
+    let components = ["storefront", "platform", "identity", "marketing-site"];
+    for i in 0..n {
+        let changed = changed_every.is_some_and(|k| i % k == 0);
+        let closed = closed_every.is_some_and(|k| i % k == 0);
+        let title = if changed {
+            format!("Finding {i} (rescanned)")
+        } else {
+            format!("Finding {i}")
+        };
+        let f = json!({
+            "id": format!("bench-{i:06}"),
+            "title": title,
+            "severity": severities[i % severities.len()],
+            "status": if closed { "resolved" } else { "open" },
+            "component": components[i % components.len()],
+            "asset": format!("https://app{}.example.com/", i % 17),
+            "description": format!("Benchmark finding {i}. The header is missing on every page of the property."),
+            "remediation_steps": (1..=steps).map(|s| format!("Step {s} for finding {i}")).collect::<Vec<_>>(),
+            "tags": ["bench"],
+        });
+        serde_json::to_writer(&mut w, &f)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+struct Row {
+    name: &'static str,
+    cards: usize,
+    o: Outcome,
+    rate: f64,
+}
+
+impl Row {
+    fn requests(&self) -> u64 {
+        self.o.reads + self.o.writes
+    }
+    fn floor_s(&self) -> f64 {
+        self.requests() as f64 / self.rate
+    }
+}
+
+fn orchestrate(args: Args) -> Result<()> {
+    let window = Duration::from_millis(10_000 / args.scale.max(1));
+    let rt = tokio::runtime::Runtime::new()?;
+    let server = rt.block_on(SimServer::start(SimConfig {
+        port: 0,
+        latency: Duration::from_millis(args.latency_ms),
+        window,
+        token_limit: 100,
+        key_limit: 300,
+        members_limit: 100,
+    }))?;
+    let fixture = server.handle().seed_standard();
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let rate = 100.0 / window.as_secs_f64();
+    eprintln!(
+        "simulator at {} · latency {} ms · window {} ms · allowed rate {rate:.0} req/s (per token)",
+        server.base_url(),
+        args.latency_ms,
+        window.as_millis()
+    );
+    let base = dir.path().join("base.jsonl");
+    let changed = dir.path().join("changed.jsonl");
+    let big = dir.path().join("big.jsonl");
+    write_findings(&base, args.cards, args.steps, None, None)?;
+    write_findings(&changed, args.cards, args.steps, Some(10), None)?;
+    write_findings(&big, args.dry_run_findings, args.steps, None, None)?;
+    let data_dir = dir.path().join("data");
+    let worker = |mode: &str, findings: &Path| -> Result<Outcome> {
+        let w = WorkerArgs {
+            mode: mode.into(),
+            api_root: server.base_url(),
+            board: fixture.board_id.clone(),
+            list: fixture.list_id.clone(),
+            done: fixture.done_list_id.clone(),
+            data_dir: data_dir.clone(),
+            findings: findings.to_owned(),
+            window_ms: window.as_millis() as u64,
+            concurrency: args.concurrency,
+        };
+        eprintln!(
+            "running {mode} on {}",
+            findings.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let output = Command::new(&exe)
+            .args([
+                "worker",
+                "--mode",
+                &w.mode,
+                "--api-root",
+                &w.api_root,
+                "--board",
+                &w.board,
+                "--list",
+                &w.list,
+                "--done",
+                &w.done,
+            ])
+            .arg("--data-dir")
+            .arg(&w.data_dir)
+            .arg("--findings")
+            .arg(&w.findings)
+            .args([
+                "--window-ms",
+                &w.window_ms.to_string(),
+                "--concurrency",
+                &w.concurrency.to_string(),
+            ])
+            .env("BENCH_TRELLO_KEY", &fixture.api_key)
+            .env("BENCH_TRELLO_TOKEN", &fixture.tokens.full)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "worker {mode} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let line = BufReader::new(output.stdout.as_slice())
+            .lines()
+            .last()
+            .context("worker printed nothing")??;
+        Ok(serde_json::from_str(&line)?)
+    };
+    let mut rows = Vec::new();
+    rows.push(Row {
+        name: "new findings",
+        cards: args.cards,
+        o: worker("export", &base)?,
+        rate,
+    });
+    rows.push(Row {
+        name: "unchanged re-export",
+        cards: args.cards,
+        o: worker("export", &base)?,
+        rate,
+    });
+    rows.push(Row {
+        name: "10 % changed",
+        cards: args.cards,
+        o: worker("export", &changed)?,
+        rate,
+    });
+    // People finish some cards in Trello before the sync.
+    let handle = server.handle();
+    let cards = handle.cards(&fixture.board_id);
+    for c in cards.iter().step_by(20) {
+        handle.person_move_card(&c.id, &fixture.done_list_id);
+    }
+    rows.push(Row {
+        name: "sync",
+        cards: cards.len(),
+        o: worker("sync", &base)?,
+        rate,
+    });
+    rows.push(Row {
+        name: "dry run",
+        cards: args.dry_run_findings,
+        o: worker("dry-run", &big)?,
+        rate,
+    });
+    let on_board = handle.cards(&fixture.board_id).len();
+    let sim_429 = handle.count_status(429);
+    rt.block_on(server.shutdown());
+
+    println!("| scenario | findings | reads | writes | requests/card | wall (s) | floor (s) | wall/floor | 429s | peak RSS (MB) | outcome |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let outcome = match r.name {
+            "sync" => format!("{} events", r.o.events),
+            _ => format!(
+                "{} created, {} updated, {} unchanged, {} failed, {} duplicates",
+                r.o.created, r.o.updated, r.o.unchanged, r.o.failed, r.o.duplicates
+            ),
+        };
+        let ratio = if r.floor_s() > 0.0 {
+            r.o.wall_s / r.floor_s()
+        } else {
+            0.0
+        };
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {:.2} | {} | {:.0} | {} |",
+            r.name,
+            r.cards,
+            r.o.reads,
+            r.o.writes,
+            r.requests() as f64 / r.cards.max(1) as f64,
+            r.o.wall_s,
+            r.floor_s(),
+            ratio,
+            r.o.r429,
+            r.o.peak_mb,
+            outcome
+        );
+    }
+    println!("\ncards on the board: {on_board}; 429 answers seen by the simulator: {sim_429}");
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    match args.worker {
+        Some(Worker::Worker(w)) => tokio::runtime::Runtime::new()?.block_on(run_worker(w)),
+        None => orchestrate(args),
+    }
+}

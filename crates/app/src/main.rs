@@ -1,1 +1,79 @@
-fn main() {}
+//! `webriskops`: set up Trello, export findings as cards, sync status, revoke, demo.
+
+mod app;
+mod cli;
+mod commands;
+mod config;
+mod error;
+mod ledger;
+mod logging;
+mod output;
+mod progress;
+mod redact;
+mod source;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::app::{App, EnvLookup};
+use crate::cli::{Cli, Command, SetupTarget};
+use crate::error::{AppResult, Exit};
+use crate::output::Out;
+
+fn main() -> ExitCode {
+    logging::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version exit 0; every usage error exits 2.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let out = Out {
+        json: cli.global.json,
+    };
+    match run(cli, out) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => {
+            if out.json {
+                out.json_note(&serde_json::json!({
+                    "error": redact::redact(&e.message),
+                    "exit_code": e.exit.code(),
+                }));
+            } else {
+                out.note(format!("error: {}", e.message));
+            }
+            ExitCode::from(e.exit.code())
+        }
+    }
+}
+
+fn run(cli: Cli, out: Out) -> AppResult<Exit> {
+    let env: EnvLookup = Arc::new(|k: &str| std::env::var(k).ok());
+    let settings = config::load(cli.global.config.as_deref(), env.as_ref())?;
+    logging::init(cli.global.log_format.unwrap_or(settings.log_format));
+    let data_dir = match (&cli.global.data_dir, &settings.data_dir) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => config::default_data_dir()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| error::AppError::failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let app = || App::new(settings.clone(), data_dir.clone(), out, env.clone());
+        match cli.command {
+            Command::Setup(SetupTarget::Trello(args)) => {
+                commands::setup::run(&mut app()?, &args).await
+            }
+            Command::Status => commands::status::run(&mut app()?).await,
+            Command::Export(args) => commands::export::run(&mut app()?, &args).await,
+            Command::Sync => commands::sync::run(&mut app()?).await,
+            Command::Revoke(args) => commands::revoke::run(&mut app()?, args).await,
+            Command::Demo => commands::demo::run(settings.clone(), cli.global.data_dir).await,
+        }
+    })
+}

@@ -1,0 +1,208 @@
+//! The command line: global flags, commands and their examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{FallbackMode, LogFormat};
+
+/// Set up Trello, export remediation findings as cards, sync their status back, revoke.
+#[derive(Debug, Parser)]
+#[command(name = "webriskops", version, about, after_help = concat!(
+    "Examples:\n",
+    "  webriskops demo                                   # a guided run against a local Trello simulator\n",
+    "  TRELLO_API_KEY=… webriskops setup trello          # prints the authorize URL for a token\n",
+    "  webriskops setup trello --board-id B --list-id L --confirm-revoke-path --save\n",
+    "  webriskops export findings.jsonl\n",
+    "  webriskops sync >> status-events.jsonl\n",
+    "  webriskops status --json\n\n",
+    "Exit codes: 0 ok, 1 error, 2 usage or configuration, 3 blocked (setup is not ready), ",
+    "4 partial failure (some findings invalid or not written)."
+))]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Machine-readable JSON output (field names are stable, see docs/configuration.md).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Data directory: database, lock and master key file [env: WEBRISKOPS_DATA_DIR]
+    /// [default: the per-user data directory].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (must exist) [default: ./webriskops.toml when present].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr [env: WEBRISKOPS_LOG_FORMAT] [default: text].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Connect a tracker: check every ready and blocked state, save when ready.
+    #[command(subcommand)]
+    Setup(SetupTarget),
+    /// Show the integration status: record, live readiness, token expiry, last runs.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops status\n",
+        "  webriskops status --json | jq .blocked\n\n",
+        "Exits 3 when the integration is blocked."
+    ))]
+    Status,
+    /// Export findings as Trello cards (or as a portable bundle when Trello is blocked).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops export findings.json\n",
+        "  webriskops export findings.jsonl --dry-run --json\n",
+        "  scanner --jsonl | webriskops export -\n",
+        "  webriskops export findings.json --fallback always --out ./bundle\n\n",
+        "--fallback auto (default) writes the portable bundle when Trello cannot be made safe\n",
+        "(auth, scope, board, list or deployment blocked); a missing revoke-path confirmation\n",
+        "still blocks. never: exit 3 when blocked. always: the bundle, without asking Trello.\n\n",
+        "Exit codes: 0 ok, 1 error, 3 blocked, 4 some findings invalid or failed."
+    ))]
+    Export(ExportArgs),
+    /// Report cards whose status changed in Trello, as JSON lines on stdout.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops sync\n",
+        "  webriskops sync --json 2>summary.json >>events.jsonl\n\n",
+        "Each change is reported once. Event fields: finding_id, tracker, item_id, item_url,\n",
+        "tracker_status, previous, observed_at."
+    ))]
+    Sync,
+    /// Revoke the token at Trello, delete it locally and leave the record blocked.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops revoke\n",
+        "  webriskops revoke --yes\n\n",
+        "Without a terminal, --yes is required (exit 2 otherwise)."
+    ))]
+    Revoke(RevokeArgs),
+    /// A guided run against a local Trello simulator: setup, export, sync, re-export.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops demo\n",
+        "  webriskops demo --data-dir ./demo-state\n\n",
+        "Nothing leaves this machine: the simulator listens on 127.0.0.1 only."
+    ))]
+    Demo,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SetupTarget {
+    /// Trello cloud: cloud target → board and list → scopes → revoke path.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  TRELLO_API_KEY=… webriskops setup trello\n",
+        "      prints the authorize URL for a least-privilege token (read,write)\n",
+        "  TRELLO_API_KEY=… TRELLO_TOKEN=… webriskops setup trello\n",
+        "      lists the boards the token can see\n",
+        "  webriskops setup trello --token-file ~/.trello-token --board-id B --list-id L \\\n",
+        "      --done-list-id D --confirm-revoke-path --save\n\n",
+        "The token comes from TRELLO_TOKEN, --token-file, the stored token, or a hidden\n",
+        "prompt on a terminal; never from a flag value. Exits 3 while anything is blocked\n",
+        "(also without --save), 0 when ready."
+    ))]
+    Trello(SetupArgs),
+}
+
+/// How the token was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum AuthMethodArg {
+    ApiKeyToken,
+    Oauth1,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct SetupArgs {
+    /// The board for remediation cards (24 hex).
+    #[arg(long, value_name = "ID")]
+    pub board_id: Option<String>,
+    /// The list where new cards go.
+    #[arg(long, value_name = "ID")]
+    pub list_id: Option<String>,
+    /// The list for cards of closed findings (without it they are archived).
+    #[arg(long, value_name = "ID")]
+    pub done_list_id: Option<String>,
+    /// The customer-owned workspace the board must belong to.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// A self-hosted base URL. Trello is cloud-only: any value is reported as blocked.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Confirm you know how to revoke the token (`webriskops revoke`, or Trello → Settings → Applications).
+    #[arg(long)]
+    pub confirm_revoke_path: bool,
+    /// Save the record and the token when nothing is blocked.
+    #[arg(long)]
+    pub save: bool,
+    /// Read the token from this file (first line).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// How the token was obtained.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub auth_method: Option<AuthMethodArg>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExportArgs {
+    /// Findings file: a JSON document or JSON Lines (detected by content); `-` for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Plan only: read Trello, write nothing anywhere.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// When to write the portable bundle instead of cards [default: auto].
+    #[arg(long, value_enum)]
+    pub fallback: Option<FallbackMode>,
+    /// Where the portable bundle goes [default: ./webriskops-export].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Card writes in flight at once [default: 16].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: Option<u16>,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct RevokeArgs {
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_every_command_has_examples() {
+        Cli::command().debug_assert();
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let nested = sub.get_subcommands().all(|s| {
+                s.get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Examples"))
+            });
+            assert!(
+                help.contains("Examples") || (sub.has_subcommands() && nested),
+                "{} lacks examples",
+                sub.get_name()
+            );
+        }
+    }
+}

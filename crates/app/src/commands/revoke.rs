@@ -1,0 +1,112 @@
+//! `webriskops revoke`: revoke the token at Trello, delete it locally, keep the record blocked.
+
+use std::io::{BufRead, Write};
+
+use serde::Serialize;
+use webriskops_domain::BlockedCode;
+use webriskops_ports::{RunJournal, RunKind, TrackerIntrospection};
+use webriskops_service::{revoke, RevokeOutcome};
+
+use crate::app::App;
+use crate::cli::RevokeArgs;
+use crate::error::{AppError, AppResult, Exit};
+
+#[derive(Debug, Serialize)]
+struct RevokeJson<'a> {
+    #[serde(flatten)]
+    outcome: &'a RevokeOutcome,
+    blocked: Vec<serde_json::Value>,
+}
+
+fn confirm(board: &str) -> AppResult<bool> {
+    eprint!(
+        "Revoke the Trello token used for board {board}? Trello forgets it at once and exports stop until setup runs again. [y/N] "
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| AppError::failed(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Runs `revoke`.
+///
+/// # Errors
+/// No confirmation without a terminal (exit 2), store or tracker failures (exit 1).
+pub async fn run(app: &mut App, args: RevokeArgs) -> AppResult<Exit> {
+    let out = app.out;
+    let Some(record) = app.record().await? else {
+        out.say(format!(
+            "Nothing to revoke: tenant {} has no Trello provider record.",
+            app.tenant
+        ));
+        return Ok(Exit::Ok);
+    };
+    if !args.yes {
+        if !app.interactive {
+            return Err(AppError::usage(
+                "revoke needs confirmation and there is no terminal to ask on; pass --yes to revoke without asking",
+            ));
+        }
+        if !confirm(record.board_id.as_deref().unwrap_or("(none)"))? {
+            out.say("Not revoked.");
+            return Ok(Exit::Ok);
+        }
+    }
+    let token = match app.stored_token(&record).await? {
+        Some(t) => Some(t),
+        None => app.env_token()?,
+    };
+    let key = app.api_key(Some(&record)).await?;
+    let tracker = match (key, token) {
+        (Some(k), Some(t)) => Some(app.trello(k, t)?),
+        (None, Some(_)) => {
+            return Err(AppError::failed(
+                "cannot revoke the token at Trello without the API key: set TRELLO_API_KEY and run revoke again",
+            ))
+        }
+        _ => None,
+    };
+    let store = app.store()?;
+    let run = store.start_run(&app.tenant, RunKind::Revoke).await?;
+    let outcome = revoke(
+        tracker.as_deref().map(|t| t as &dyn TrackerIntrospection),
+        &store,
+        &store,
+        record,
+    )
+    .await?;
+    let summary = serde_json::to_string(&outcome).unwrap_or_default();
+    store.finish_run(run, &summary).await?;
+    let code = BlockedCode::ProviderAuthRequired;
+    let fix = "reconnect Trello: run `webriskops setup trello` with a new token";
+    if out.json {
+        out.json_doc(&RevokeJson {
+            outcome: &outcome,
+            blocked: vec![serde_json::json!({"code": code.as_str(), "field": "token", "fix": fix})],
+        });
+        return Ok(Exit::Ok);
+    }
+    if outcome.revoked_at_tracker {
+        out.say(
+            "Revoked the token at Trello: it no longer works anywhere (its webhooks go with it).",
+        );
+    } else if outcome.already_invalid {
+        out.say("Trello already refused the token (expired or revoked elsewhere); nothing to revoke there.");
+    } else {
+        out.say("No token was stored, so nothing was sent to Trello.");
+    }
+    if outcome.deleted_locally {
+        out.say("Deleted the encrypted local copy of the token.");
+    }
+    out.say(format!(
+        "The provider record stays, blocked with {code} until you {}.",
+        fix.trim_start_matches("reconnect Trello: ")
+    ));
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,318 @@
+//! `webriskops setup trello`: walk the setup path, print every state, save when ready.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use webriskops_domain::{AuthMethod, ProviderRecord, Token};
+use webriskops_ports::SecretStore;
+use webriskops_service::{check_readiness, save_provider, secret_binding, SetupCheck};
+use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration};
+
+use super::{print_readiness, ReadinessJson};
+use crate::app::{api_key_ref, App, TokenOrigin};
+use crate::cli::{AuthMethodArg, SetupArgs};
+use crate::error::{AppError, AppResult, Exit};
+use crate::redact;
+
+/// Stands in for the authorize URL while the JSON is redacted (the URL carries the key).
+const URL_PLACEHOLDER: &str = "@@authorize-url@@";
+
+/// A board or list to choose from.
+#[derive(Debug, Serialize)]
+struct Choice {
+    id: String,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workspace_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SetupJson<'a> {
+    #[serde(flatten)]
+    readiness: ReadinessJson<'a>,
+    saved: bool,
+    record: &'a ProviderRecord,
+    token_source: Option<&'static str>,
+    token_expires_at: Option<DateTime<Utc>>,
+    boards: Vec<Choice>,
+    lists: Vec<Choice>,
+    authorize_url: Option<&'static str>,
+}
+
+fn parse_expiration(s: &str) -> AppResult<Expiration> {
+    Ok(match s.trim() {
+        "1hour" => Expiration::OneHour,
+        "1day" => Expiration::OneDay,
+        "30days" => Expiration::ThirtyDays,
+        "never" => Expiration::Never,
+        other => {
+            return Err(AppError::usage(format!(
+                "trello.token_expiration {other:?} is not one of 1hour, 1day, 30days, never; fix the configuration"
+            )))
+        }
+    })
+}
+
+fn nonblank(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The record to check: the saved one (or a new one) with the flags applied.
+fn apply_flags(mut record: ProviderRecord, args: &SetupArgs) -> ProviderRecord {
+    if let Some(board) = &args.board_id {
+        let board = nonblank(&Some(board.clone()));
+        if board != record.board_id && args.workspace_id.is_none() {
+            // The workspace was taken from the old board; learn it again.
+            record.workspace_id = None;
+        }
+        record.board_id = board;
+    }
+    if args.list_id.is_some() {
+        record.list_id = nonblank(&args.list_id);
+    }
+    if args.done_list_id.is_some() {
+        record.done_list_id = nonblank(&args.done_list_id);
+    }
+    if args.workspace_id.is_some() {
+        record.workspace_id = nonblank(&args.workspace_id);
+    }
+    if args.base_url.is_some() {
+        record.base_url.clone_from(&args.base_url);
+    }
+    if args.confirm_revoke_path {
+        record.revoke_path_confirmed = true;
+    }
+    if let Some(m) = args.auth_method {
+        record.auth_method = match m {
+            AuthMethodArg::ApiKeyToken => AuthMethod::ApiKeyToken,
+            AuthMethodArg::Oauth1 => AuthMethod::Oauth1,
+        };
+    }
+    record
+}
+
+fn read_token_file(path: &Path) -> AppResult<Token> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        AppError::usage(format!(
+            "cannot read --token-file {}: {e}; check the path",
+            path.display()
+        ))
+    })?;
+    let first = text.lines().next().unwrap_or_default();
+    redact::register(first);
+    Token::new(first).map_err(|e| {
+        AppError::usage(format!(
+            "--token-file {} does not hold a usable token: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The token for setup: `TRELLO_TOKEN`, `--token-file`, the stored token, or a prompt.
+async fn setup_token(
+    app: &mut App,
+    args: &SetupArgs,
+    saved: Option<&ProviderRecord>,
+) -> AppResult<Option<(Token, TokenOrigin)>> {
+    if let Some(t) = app.env_token()? {
+        return Ok(Some((t, TokenOrigin::Env)));
+    }
+    if let Some(p) = &args.token_file {
+        return Ok(Some((read_token_file(p)?, TokenOrigin::File)));
+    }
+    if let Some(r) = saved {
+        if let Some(t) = app.stored_token(r).await? {
+            return Ok(Some((t, TokenOrigin::Stored)));
+        }
+    }
+    if app.interactive && !app.out.json {
+        let typed = rpassword::prompt_password(
+            "Trello token (input hidden; press Enter to skip and see the authorize URL): ",
+        )
+        .map_err(|e| AppError::failed(format!("cannot read the token from the terminal: {e}")))?;
+        if !typed.trim().is_empty() {
+            redact::register(&typed);
+            let t = Token::new(typed)
+                .map_err(|e| AppError::usage(format!("the pasted token is not usable: {e}")))?;
+            return Ok(Some((t, TokenOrigin::Prompt)));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `setup trello`.
+///
+/// # Errors
+/// Store, configuration or tracker failures; a blocked setup is not an error (exit 3).
+pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
+    let out = app.out;
+    let saved_record = app.record().await?;
+    let base = saved_record
+        .clone()
+        .unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
+    let mut record = apply_flags(base, args);
+    let key = app.api_key(saved_record.as_ref()).await?;
+    let token = setup_token(app, args, saved_record.as_ref()).await?;
+    let adapter = match (&key, &token) {
+        (Some(k), Some((t, _))) => Some(app.trello(k.clone(), t.clone())?),
+        _ => None,
+    };
+    let check: SetupCheck = check_readiness(
+        adapter
+            .as_deref()
+            .map(|a| a as &dyn webriskops_ports::TrackerIntrospection),
+        &record,
+        Utc::now(),
+    )
+    .await?;
+    if let Some(info) = &check.token {
+        record.token_expires_at = info.expires_at;
+    }
+    if record.workspace_id.is_none() {
+        record.workspace_id = check.board.as_ref().and_then(|b| b.organization_id.clone());
+    }
+    let readiness = &check.readiness;
+    let mut saved = false;
+    if args.save && readiness.is_ready() {
+        if let (Some(k), Some((t, _))) = (&key, &token) {
+            let store = app.store()?;
+            record = save_provider(&store, &store, record, t, readiness).await?;
+            let key_token = Token::new(k.expose())
+                .map_err(|e| AppError::failed(format!("cannot store the api key: {e}")))?;
+            store
+                .put_token(
+                    &api_key_ref(&app.tenant),
+                    &secret_binding(&record),
+                    &key_token,
+                )
+                .await?;
+            saved = true;
+        }
+    }
+    let expiration = parse_expiration(&app.settings.trello.token_expiration)?;
+    let url = key.as_ref().filter(|_| token.is_none()).map(|k| {
+        authorize_url(
+            k,
+            &AuthorizeOptions {
+                expiration,
+                ..AuthorizeOptions::default()
+            },
+        )
+    });
+    let boards: Vec<Choice> = check
+        .boards
+        .iter()
+        .map(|b| Choice {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            workspace_id: b.organization_id.clone(),
+        })
+        .collect();
+    let lists: Vec<Choice> = check
+        .lists
+        .iter()
+        .map(|l| Choice {
+            id: l.id.clone(),
+            name: l.name.clone(),
+            workspace_id: None,
+        })
+        .collect();
+    let exit = if readiness.is_ready() {
+        Exit::Ok
+    } else {
+        Exit::Blocked
+    };
+
+    if out.json {
+        let doc = SetupJson {
+            readiness: readiness.into(),
+            saved,
+            record: &record,
+            token_source: token.as_ref().map(|(_, o)| o.describe()),
+            token_expires_at: record.token_expires_at,
+            boards,
+            lists,
+            authorize_url: url.as_ref().map(|_| URL_PLACEHOLDER),
+        };
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| AppError::failed(format!("cannot serialise the setup result: {e}")))?;
+        let mut text = redact::redact(&text);
+        if let Some(u) = &url {
+            text = text.replace(URL_PLACEHOLDER, u);
+        }
+        out.say_unredacted(&text);
+        return Ok(exit);
+    }
+
+    out.say(format!(
+        "Trello setup for tenant {} (path: cloud target → board and list → scope → revoke path)",
+        app.tenant
+    ));
+    match (&key, &token) {
+        (None, _) => out.say(
+            "No API key: set TRELLO_API_KEY to your Power-Up's API key \
+             (https://trello.com/power-ups/admin) and run setup again to get the authorize URL.",
+        ),
+        (Some(_), None) => {
+            out.say(format!(
+                "No token yet. Open this URL, approve, and copy the token it shows \
+                 (least privilege: scope read,write, expires {}, name WebRiskOps):",
+                app.settings.trello.token_expiration
+            ));
+            if let Some(u) = &url {
+                out.say_unredacted(&format!("  {u}"));
+            }
+            out.say(
+                "Then pass it without putting it on the command line: \
+                 TRELLO_TOKEN=<token> webriskops setup trello …, or --token-file PATH, \
+                 or paste it at the prompt on a terminal.",
+            );
+        }
+        (Some(_), Some((_, origin))) => {
+            let who = check
+                .account
+                .as_ref()
+                .map(|a| format!(", member {}", a.username))
+                .unwrap_or_default();
+            let expiry = record.token_expires_at.map_or_else(
+                || "never expires".to_owned(),
+                |t| format!("expires {}", t.to_rfc3339()),
+            );
+            out.say(format!("Token: from {}{who}, {expiry}", origin.describe()));
+        }
+    }
+    print_readiness(&out, readiness, &record);
+    if !boards.is_empty() {
+        out.say("Boards this token can see (choose one with --board-id):");
+        for b in &boards {
+            let ws = b.workspace_id.as_ref().map_or_else(
+                || " (personal board)".to_owned(),
+                |w| format!(" (workspace {w})"),
+            );
+            out.say(format!("  {}  {}{ws}", b.id, b.name));
+        }
+    }
+    if !lists.is_empty() && (record.list_id.is_none() || !readiness.ready.list) {
+        out.say("Lists on the board (choose --list-id, and --done-list-id for closed findings):");
+        for l in &lists {
+            out.say(format!("  {}  {}", l.id, l.name));
+        }
+    }
+    if saved {
+        out.say(format!(
+            "Saved: the provider record, then the token (encrypted) in {}.",
+            app.data_dir.display()
+        ));
+    } else if readiness.is_ready() {
+        out.say("Ready. Nothing saved yet: run the same command with --save.");
+    } else if args.save {
+        out.say("Nothing saved: fix the blocked states above, then run again with --save.");
+    } else {
+        out.say("Nothing saved: fix the blocked states above (exit code 3 until then).");
+    }
+    Ok(exit)
+}

@@ -1,0 +1,231 @@
+//! Settings: defaults, then `webriskops.toml` (or `--config FILE`), then the environment.
+//!
+//! Environment names are explicit, never derived from keys: see `docs/configuration.md`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use webriskops_trello::{RateLimits, RetryPolicy, DEFAULT_API_ROOT};
+
+use crate::error::{AppError, AppResult};
+
+/// The file read from the current directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "webriskops.toml";
+
+/// Environment variables and the keys they set.
+pub const ENV_DATA_DIR: &str = "WEBRISKOPS_DATA_DIR";
+pub const ENV_TENANT: &str = "WEBRISKOPS_TENANT";
+pub const ENV_API_ROOT: &str = "WEBRISKOPS_TRELLO_API_ROOT";
+pub const ENV_API_KEY: &str = "TRELLO_API_KEY";
+pub const ENV_TOKEN: &str = "TRELLO_TOKEN";
+pub const ENV_LOG_FORMAT: &str = "WEBRISKOPS_LOG_FORMAT";
+
+/// `(environment variable, settings key)` for every variable that maps to a key.
+const ENV_KEYS: &[(&str, &str)] = &[
+    (ENV_DATA_DIR, "data_dir"),
+    (ENV_TENANT, "tenant"),
+    (ENV_API_ROOT, "trello.api_root"),
+    (ENV_API_KEY, "trello.api_key"),
+    (ENV_LOG_FORMAT, "log_format"),
+];
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// When an export writes the portable bundle instead of Trello cards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackMode {
+    /// The bundle when Trello cannot be made safe (auth, scope, board, list, deployment).
+    #[default]
+    Auto,
+    /// Never: a blocked setup stops the export (exit 3).
+    Never,
+    /// Always the bundle, without asking Trello.
+    Always,
+}
+
+/// Everything configurable.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the database, the lock and the master key file live.
+    pub data_dir: Option<PathBuf>,
+    /// The customer tenant the provider record belongs to.
+    pub tenant: String,
+    pub log_format: LogFormat,
+    pub trello: TrelloSettings,
+    pub export: ExportSettings,
+}
+
+/// Trello connection settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrelloSettings {
+    pub api_root: String,
+    /// The application's API key (not a secret on its own, but never printed).
+    pub api_key: Option<String>,
+    /// Lifetime asked for in the authorize URL: `1hour`, `1day`, `30days` or `never`.
+    pub token_expiration: String,
+    /// Seconds allowed for one HTTP exchange.
+    pub timeout_secs: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub limits: RateLimits,
+    pub retry: RetryPolicy,
+}
+
+/// Defaults of `webriskops export`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    pub fallback: FallbackMode,
+    /// Where the portable bundle goes.
+    pub out_dir: PathBuf,
+    /// Card writes in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            tenant: "default".into(),
+            log_format: LogFormat::Text,
+            trello: TrelloSettings::default(),
+            export: ExportSettings::default(),
+        }
+    }
+}
+
+impl Default for TrelloSettings {
+    fn default() -> Self {
+        Self {
+            api_root: DEFAULT_API_ROOT.into(),
+            api_key: None,
+            token_expiration: "30days".into(),
+            timeout_secs: 30,
+            concurrency: 16,
+            limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        Self {
+            fallback: FallbackMode::Auto,
+            out_dir: PathBuf::from("./webriskops-export"),
+            concurrency: 16,
+        }
+    }
+}
+
+/// Loads the settings. `explicit` is `--config FILE`, which must exist; otherwise
+/// `webriskops.toml` in the current directory is read when present.
+///
+/// # Errors
+/// A missing `--config` file or an unreadable or invalid file (exit 2).
+pub fn load(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> AppResult<Settings> {
+    let file = match explicit {
+        Some(p) if !p.is_file() => {
+            return Err(AppError::usage(format!(
+                "config file {} does not exist; check the --config path or leave it out to use ./{DEFAULT_CONFIG_FILE}",
+                p.display()
+            )))
+        }
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+    };
+    let mut builder = config::Config::builder();
+    if let Some(f) = &file {
+        builder = builder.add_source(
+            config::File::from(f.as_path())
+                .format(config::FileFormat::Toml)
+                .required(true),
+        );
+    }
+    for (var, key) in ENV_KEYS {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            builder = builder
+                .set_override(*key, v)
+                .map_err(|e| AppError::usage(format!("environment variable {var}: {e}")))?;
+        }
+    }
+    let where_ = file
+        .as_ref()
+        .map_or_else(|| "the environment".to_owned(), |f| f.display().to_string());
+    builder
+        .build()
+        .and_then(|c| c.try_deserialize::<Settings>())
+        .map_err(|e| {
+            AppError::usage(format!(
+                "invalid configuration in {where_}: {e}; see docs/configuration.md for every key"
+            ))
+        })
+}
+
+/// The per-user data directory used when none is configured.
+///
+/// # Errors
+/// No home directory is known (exit 2: pass `--data-dir`).
+pub fn default_data_dir() -> AppResult<PathBuf> {
+    directories::ProjectDirs::from("com", "WebRiskOps", "webriskops")
+        .map(|d| d.data_dir().to_owned())
+        .ok_or_else(|| {
+            AppError::usage(format!(
+                "no per-user data directory is known for this account; pass --data-dir or set {ENV_DATA_DIR}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "tenant = \"acme\"\n[trello]\nconcurrency = 4\n[trello.limits]\ntoken_limit = 50\n[export]\nfallback = \"never\"\n",
+        )
+        .unwrap();
+        let s = load(Some(&path), &env_of(&[(ENV_TENANT, "globex")])).unwrap();
+        assert_eq!(s.tenant, "globex");
+        assert_eq!(s.trello.concurrency, 4);
+        assert_eq!(s.trello.limits.token_limit, 50);
+        assert_eq!(s.trello.limits.key_limit, 300);
+        assert_eq!(s.export.fallback, FallbackMode::Never);
+        assert_eq!(s.trello.api_root, DEFAULT_API_ROOT);
+    }
+
+    #[test]
+    fn missing_explicit_file_and_unknown_keys_are_usage_errors() {
+        let err = load(Some(Path::new("/nonexistent/w.toml")), &env_of(&[])).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::Usage);
+        assert!(err.message.contains("does not exist"), "{}", err.message);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "tennant = \"x\"\n").unwrap();
+        let err = load(Some(&path), &env_of(&[])).unwrap_err();
+        assert!(err.message.contains("tennant"), "{}", err.message);
+    }
+}

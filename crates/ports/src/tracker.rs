@@ -91,6 +91,15 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     /// Creates a label in a container.
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
 
+    /// Reads one item as it is now (with checklists when asked), to reconcile a write
+    /// whose outcome is unknown. The default says the tracker cannot.
+    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
+        let _ = (id, with_checklists);
+        Err(crate::error::PortError::NotSupported {
+            what: "reading a single item".into(),
+        })
+    }
+
     /// Makes everything written so far durable (write-only trackers commit their
     /// output here). The default does nothing.
     async fn flush(&self) -> PortResult<()> {

@@ -531,7 +531,8 @@ impl Apply<'_> {
             .chain(job.routing.extra_checklist.iter())
             .cloned()
             .collect();
-        self.add_steps(&item.id, existing_checklist, &steps).await?;
+        self.add_steps(&card.finding_id, &item.id, existing_checklist, &steps)
+            .await?;
         Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)))
     }
 
@@ -558,9 +559,11 @@ impl Apply<'_> {
     }
 
     /// Adds the steps missing from the exporter's checklist, creating it when absent.
-    /// Items people ticked or added stay as they are.
+    /// Items people ticked or added stay as they are. A checklist write whose outcome is
+    /// unknown is reconciled by reading the card back, never repeated blindly.
     async fn add_steps(
         &self,
+        finding: &FindingId,
         item: &ItemId,
         existing: Option<Checklist>,
         steps: &[String],
@@ -568,6 +571,50 @@ impl Apply<'_> {
         if steps.is_empty() || !self.ports.items.capabilities().checklists {
             return Ok(());
         }
+        let mut existing = existing;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.add_steps_once(item, existing.clone(), steps).await {
+                Err(e) if e.is_transient() && attempt < self.opts.max_create_attempts => {
+                    existing = self.our_checklist_now(finding, item).await?.ok_or(e)?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The exporter's checklist on the card as the tracker shows it now: `Ok(None)` when
+    /// the card cannot be read back (then nothing is retried), `Ok(Some(None))` when the
+    /// card has no such checklist.
+    async fn our_checklist_now(
+        &self,
+        finding: &FindingId,
+        item: &ItemId,
+    ) -> Result<Option<Option<Checklist>>, PortError> {
+        self.counters.read();
+        let card = match self.ports.items.get_item(item, true).await {
+            Ok(card) => Some(card),
+            Err(PortError::NotSupported { .. }) => {
+                self.find_recent(finding).await?.filter(|c| &c.id == item)
+            }
+            Err(e) if e.is_transient() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(card.map(|c| {
+            c.checklists
+                .unwrap_or_default()
+                .into_iter()
+                .find(|l| l.name == CHECKLIST_NAME)
+        }))
+    }
+
+    async fn add_steps_once(
+        &self,
+        item: &ItemId,
+        existing: Option<Checklist>,
+        steps: &[String],
+    ) -> Result<(), PortError> {
         let have: Vec<String> = existing
             .as_ref()
             .map(|c| c.items.iter().map(|i| i.name.clone()).collect())
@@ -597,10 +644,13 @@ impl Apply<'_> {
             let id = checklist_id.clone();
             async move { self.ports.items.add_check_item(&id, name, pos).await }
         });
+        let mut first_error = None;
         for r in futures::future::join_all(adds).await {
-            r?;
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     async fn update(&self, job: &Job, fields: &[ChangedField]) -> Result<LedgerEntry, PortError> {
@@ -677,8 +727,13 @@ impl Apply<'_> {
                 .chain(job.routing.extra_checklist.iter())
                 .cloned()
                 .collect();
-            self.add_steps(&o.item_id, seen.our_checklist.clone(), &steps)
-                .await?;
+            self.add_steps(
+                &card.finding_id,
+                &o.item_id,
+                seen.our_checklist.clone(),
+                &steps,
+            )
+            .await?;
         }
         Ok(self.entry(job, &o.item_id, o.url.clone(), moved_to))
     }

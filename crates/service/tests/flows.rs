@@ -273,7 +273,9 @@ async fn people_edits_stay_and_exporter_fields_are_restored() {
         after.label_ids.contains(&their_label),
         "a label people added stays"
     );
-    let names: Vec<String> = e.world.tracker.items(&e.world.board_id)[0].label_ids.to_vec();
+    let names: Vec<String> = e.world.tracker.items(&e.world.board_id)[0]
+        .label_ids
+        .to_vec();
     assert_eq!(
         names.len(),
         card.label_ids.len() + 1,
@@ -459,4 +461,33 @@ async fn sync_adopts_marked_cards_missing_from_the_ledger_without_events() {
     .await
     .unwrap();
     assert_eq!((s.adopted, s.events), (1, 0));
+}
+
+#[tokio::test]
+async fn checklist_writes_whose_answer_was_lost_are_reconciled_not_repeated() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("create_checklist"),
+        times: 1,
+        error: PortError::OutcomeUnknown {
+            message: "connection closed".into(),
+        },
+        apply_first: true,
+    });
+    e.world.tracker.inject(Fault {
+        method: Some("add_check_item"),
+        times: 1,
+        error: PortError::OutcomeUnknown {
+            message: "timed out".into(),
+        },
+        apply_first: true,
+    });
+    let source = VecSource::new(vec![finding("wro-cl", "Checklist")]);
+    let s = run(&e, &source).await;
+    assert_eq!((s.created, s.failed_count), (1, 0), "{:?}", s.failed);
+    let card = &e.world.tracker.items(&e.world.board_id)[0];
+    let lists = card.checklists.as_ref().unwrap();
+    assert_eq!(lists.len(), 1, "one checklist, not two");
+    let names: Vec<&str> = lists[0].items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["step one", "step two"], "each step once, in order");
 }

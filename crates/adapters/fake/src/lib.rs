@@ -307,7 +307,7 @@ impl FakeTracker {
             .filter(|c| c.item.container_id == container)
             .collect();
         v.sort_by_key(|c| c.seq);
-        v.into_iter().map(with_checklists).collect()
+        v.into_iter().map(with_checklists_of).collect()
     }
 
     /// A person acting in the tracker: applies changes without going through the port.
@@ -396,7 +396,7 @@ fn is_write(method: &str) -> bool {
     )
 }
 
-fn with_checklists(c: &Card) -> RemoteItem {
+fn with_checklists_of(c: &Card) -> RemoteItem {
     let mut item = c.item.clone();
     item.checklists = Some(c.checklists.clone());
     item
@@ -630,7 +630,7 @@ impl WorkItems for FakeTracker {
             .into_iter()
             .map(|c| {
                 if opts.with_checklists {
-                    with_checklists(c)
+                    with_checklists_of(c)
                 } else {
                     c.item.clone()
                 }
@@ -717,6 +717,21 @@ impl WorkItems for FakeTracker {
         list.items
             .sort_by_key(|i| positions.get(&i.id).copied().unwrap_or(u32::MAX));
         finish(ci, after)
+    }
+
+    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
+        let after = self.enter("get_item", id.as_str()).await?;
+        let s = self.lock();
+        let card = s
+            .cards
+            .get(id.as_str())
+            .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
+        let item = if with_checklists {
+            with_checklists_of(card)
+        } else {
+            card.item.clone()
+        };
+        finish(item, after)
     }
 
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {

@@ -47,7 +47,10 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Connect a tracker: check every ready and blocked state, save when ready.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  webriskops setup trello\n  webriskops setup trello --help"
+    )]
     Setup(SetupTarget),
     /// Show the integration status: record, live readiness, token expiry, last runs.
     #[command(after_help = concat!(

@@ -1,1 +1,674 @@
-//! placeholder
+//! The Trello REST adapter: implements the `TrackerIntrospection` and `WorkItems` ports
+//! of `webriskops-ports` against `https://api.trello.com/1` (see `docs/trello.md`).
+//!
+//! - Credentials travel only in `Authorization: OAuth oauth_consumer_key="…",
+//!   oauth_token="…"`; never in URLs, logs or error messages. The two token routes
+//!   (`GET /tokens/{token}`, `DELETE /tokens/{token}/`) carry the token in the path by
+//!   necessity; their URLs are never logged or echoed (traces name the route template).
+//! - A sliding-window limiter per token and per API key (shared process-wide, see
+//!   [`KeyBudget`]) keeps within Trello's limits; requests run concurrently up to
+//!   [`TrelloConfig::concurrency`].
+//! - One retry loop: 429 and 5xx for every method, lost answers only for GET, PUT and
+//!   DELETE. A POST whose answer is lost reports `OutcomeUnknown` and is never resent.
+//! - One error mapping (status, then JSON body, else text): see `errors.rs`.
+
+mod catalog;
+mod config;
+mod errors;
+mod limiter;
+mod oauth;
+mod transport;
+mod wire;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use webriskops_domain::{ItemId, TrelloId};
+use webriskops_ports::{
+    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, Placement, PortError, PortResult,
+    RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+};
+
+pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
+pub use config::{
+    is_loopback, parse_api_root, ConfigError, RateLimits, RetryPolicy, TrelloConfig, API_ROOT_ENV,
+    DEFAULT_API_ROOT,
+};
+pub use limiter::KeyBudget;
+pub use oauth::{
+    authorize_url, AuthorizeOptions, Expiration, AUTHORIZE_URL, OAUTH_ACCESS_TOKEN_URL,
+    OAUTH_AUTHORIZE_TOKEN_URL, OAUTH_REQUEST_TOKEN_URL,
+};
+pub use transport::RequestStats;
+
+use catalog::Op;
+use errors::map_status;
+use transport::{Call, Transport};
+use wire::{WBoard, WCard, WCheckItem, WChecklist, WLabel, WList, WMember, WToken};
+
+/// The largest page `list_items` returns (Trello's `limit` maximum, FACTS.md §2).
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Most routes in one `GET /batch` (FACTS.md §8).
+pub const MAX_BATCH_ROUTES: usize = 10;
+
+/// What the adapter can do.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    tracker: "trello",
+    list_items: true,
+    labels: true,
+    create_labels: true,
+    checklists: true,
+    members: true,
+    native_priority: false,
+    archive: true,
+    move_items: true,
+    revoke: true,
+    max_page_size: MAX_PAGE_SIZE,
+};
+
+/// Everything a readiness check reads about a board, gathered in one `GET /batch`:
+/// the board, each chosen list, the labels and the members. Each part carries its own
+/// answer, so one invisible list does not hide the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessSnapshot {
+    pub board: PortResult<Container>,
+    /// The lists asked for, in the order given.
+    pub lists: Vec<(String, PortResult<Destination>)>,
+    pub labels: PortResult<Vec<Label>>,
+    pub members: PortResult<Vec<Member>>,
+}
+
+/// The Trello adapter. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct TrelloAdapter {
+    transport: Transport,
+    token: webriskops_domain::Token,
+    me: Mutex<Option<Account>>,
+}
+
+impl std::fmt::Debug for TrelloAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrelloAdapter")
+            .field("transport", &self.transport)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checks an id the adapter puts in a path or a field: 24 hex (FACTS.md §0).
+fn trello_id(kind: &str, id: &str) -> PortResult<String> {
+    TrelloId::new(id.trim())
+        .map(|t| t.as_str().to_owned())
+        .map_err(|_| PortError::InvalidInput {
+            message: format!(
+                "invalid {kind}: {id:?} is not a Trello id (24 hexadecimal characters)"
+            ),
+        })
+}
+
+fn id_list(field: &str, ids: &[String]) -> PortResult<String> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(trello_id(field, id)?);
+    }
+    Ok(out.join(","))
+}
+
+impl TrelloAdapter {
+    /// Builds the adapter.
+    ///
+    /// # Errors
+    /// An unusable setting (e.g. a plain-http API root on a non-loopback host).
+    pub fn new(config: TrelloConfig) -> Result<Self, ConfigError> {
+        let transport = Transport::new(&config)?;
+        Ok(TrelloAdapter {
+            transport,
+            token: config.token,
+            me: Mutex::new(None),
+        })
+    }
+
+    /// Requests sent so far, by kind.
+    pub fn stats(&self) -> RequestStats {
+        self.transport.stats()
+    }
+
+    /// The process-wide budget of this adapter's API key.
+    pub fn key_budget(&self) -> Arc<KeyBudget> {
+        self.transport.key_budget()
+    }
+
+    /// Every request the adapter can send: method, path template and parameter names.
+    pub fn request_catalog() -> Vec<RequestSpec> {
+        catalog::ALL.iter().map(RequestSpec::from).collect()
+    }
+
+    /// Starts recording every request sent (for contract tests). Tokens in paths are
+    /// recorded as `<token>`.
+    pub fn start_recording(&self) {
+        self.transport.start_recording();
+    }
+
+    /// Requests recorded since [`TrelloAdapter::start_recording`].
+    pub fn recorded_requests(&self) -> Vec<SentRequest> {
+        self.transport.recorded()
+    }
+
+    async fn send<T: DeserializeOwned>(&self, call: Call) -> PortResult<T> {
+        let result = self.transport.execute(&call).await;
+        let answer = match result {
+            Ok(a) => a,
+            Err(e) => {
+                if matches!(e, PortError::Unauthenticated { .. }) {
+                    *lock(&self.me) = None;
+                }
+                return Err(e);
+            }
+        };
+        decode(&call, &answer.body)
+    }
+
+    fn token_call(&self, op: Op) -> Call {
+        Call::new(op, &[self.token.expose()]).secret_path()
+    }
+
+    /// Reads up to ten GET routes in one `GET /batch` (FACTS.md §8); each answer is
+    /// mapped on its own.
+    async fn batch(&self, calls: Vec<Call>) -> PortResult<Vec<PortResult<Value>>> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        if calls.len() > MAX_BATCH_ROUTES {
+            return Err(PortError::InvalidInput {
+                message: format!(
+                    "a batch holds at most {MAX_BATCH_ROUTES} routes, got {}",
+                    calls.len()
+                ),
+            });
+        }
+        let urls: Vec<String> = calls.iter().map(Call::relative).collect();
+        let mut outer = Call::new(catalog::BATCH, &[]).query("urls", urls.join(","));
+        outer.cost = u32::try_from(calls.len()).unwrap_or(u32::MAX);
+        outer.inner = calls.iter().map(|c| c.sent(true)).collect();
+        let answers: Vec<Value> = self.send(outer).await?;
+        if answers.len() != calls.len() {
+            return Err(PortError::other(format!(
+                "Trello answered {} results to a batch of {}",
+                answers.len(),
+                calls.len()
+            )));
+        }
+        Ok(calls
+            .iter()
+            .zip(answers)
+            .map(|(call, answer)| batch_element(call, answer, self.transport.redactor()))
+            .collect())
+    }
+
+    /// Reads the board, the given lists (at most seven), the labels and the members in
+    /// one `GET /batch`, for a readiness check. The token itself is not part of the
+    /// batch (its route would put the token in the `urls` query): use
+    /// [`TrackerIntrospection::token_info`] for it.
+    ///
+    /// # Errors
+    /// Malformed ids, too many lists, or the batch request itself failing (e.g. the
+    /// credentials refused); answers about each part are in the snapshot.
+    pub async fn readiness_snapshot(
+        &self,
+        board_id: &str,
+        list_ids: &[&str],
+    ) -> PortResult<ReadinessSnapshot> {
+        let board = trello_id("board id", board_id)?;
+        if list_ids.len() > MAX_BATCH_ROUTES - 3 {
+            return Err(PortError::InvalidInput {
+                message: format!(
+                    "a readiness snapshot reads at most {} lists",
+                    MAX_BATCH_ROUTES - 3
+                ),
+            });
+        }
+        let lists = list_ids
+            .iter()
+            .map(|l| trello_id("list id", l))
+            .collect::<PortResult<Vec<String>>>()?;
+        // No `fields` lists here: `urls` is comma-separated, so inner queries hold no
+        // commas; the default fields of these routes include what is read.
+        let mut calls = vec![
+            Call::new(catalog::BOARD, &[&board]).what(format!("board {board}")),
+            Call::new(catalog::BOARD_LABELS, &[&board])
+                .query("limit", "1000")
+                .what(format!("board {board}")),
+            Call::new(catalog::BOARD_MEMBERS, &[&board]).what(format!("board {board}")),
+        ];
+        for l in &lists {
+            calls.push(Call::new(catalog::LIST, &[l]).what(format!("list {l}")));
+        }
+        let mut answers = self.batch(calls).await?.into_iter();
+        let mut next = || {
+            answers
+                .next()
+                .unwrap_or_else(|| Err(PortError::other("missing batch answer")))
+        };
+        let board_v = next();
+        let labels_v = next();
+        let members_v = next();
+        let lists_v: Vec<_> = lists.iter().map(|_| next()).collect();
+        Ok(ReadinessSnapshot {
+            board: board_v
+                .and_then(|v| from_value::<WBoard>(v, "board"))
+                .map(Container::from),
+            lists: lists
+                .into_iter()
+                .zip(lists_v)
+                .map(|(id, r)| {
+                    (
+                        id,
+                        r.and_then(|v| from_value::<WList>(v, "list"))
+                            .map(Destination::from),
+                    )
+                })
+                .collect(),
+            labels: labels_v
+                .and_then(|v| from_value::<Vec<WLabel>>(v, "labels"))
+                .map(|ls| ls.into_iter().map(Label::from).collect()),
+            members: members_v
+                .and_then(|v| from_value::<Vec<WMember>>(v, "members"))
+                .map(|ms| ms.into_iter().map(WMember::member).collect()),
+        })
+    }
+}
+
+fn decode<T: DeserializeOwned>(call: &Call, body: &[u8]) -> PortResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        PortError::other(format!(
+            "unexpected answer from Trello to {} {}: {e}",
+            call.op.method.as_str(),
+            call.op.template
+        ))
+    })
+}
+
+fn from_value<T: DeserializeOwned>(v: Value, what: &str) -> PortResult<T> {
+    serde_json::from_value(v)
+        .map_err(|e| PortError::other(format!("unexpected {what} from Trello: {e}")))
+}
+
+/// One element of a batch answer: `{"200": body}` or `{name, message, statusCode}`.
+fn batch_element(call: &Call, answer: Value, redactor: &errors::Redactor) -> PortResult<Value> {
+    if let Value::Object(mut m) = answer {
+        if let Some(v) = m.remove("200") {
+            return Ok(v);
+        }
+        let status = m
+            .get("statusCode")
+            .and_then(Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(500);
+        let message = m
+            .get("message")
+            .map(|v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        return Err(map_status(
+            status,
+            message.as_bytes(),
+            &call.context(),
+            redactor,
+            None,
+        ));
+    }
+    Err(PortError::other("unexpected batch element from Trello"))
+}
+
+#[async_trait]
+impl TrackerIntrospection for TrelloAdapter {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    /// `GET /members/me`, cached: `/1/members/` allows 100 requests per 900 s.
+    async fn whoami(&self) -> PortResult<Account> {
+        if let Some(me) = lock(&self.me).clone() {
+            return Ok(me);
+        }
+        let me: WMember = self
+            .send(Call::new(catalog::WHOAMI, &["me"]).query("fields", wire::ME_FIELDS))
+            .await?;
+        let me = me.account();
+        *lock(&self.me) = Some(me.clone());
+        Ok(me)
+    }
+
+    async fn token_info(&self) -> PortResult<TokenInfo> {
+        let t: WToken = self
+            .send(
+                self.token_call(catalog::TOKEN_INFO)
+                    .query("fields", wire::TOKEN_FIELDS),
+            )
+            .await?;
+        Ok(t.info())
+    }
+
+    async fn containers(&self) -> PortResult<Vec<Container>> {
+        let boards: Vec<WBoard> = self
+            .send(
+                Call::new(catalog::MY_BOARDS, &["me"])
+                    .query("filter", "open")
+                    .query("fields", wire::BOARD_FIELDS),
+            )
+            .await?;
+        Ok(boards.into_iter().map(Container::from).collect())
+    }
+
+    async fn container(&self, id: &str) -> PortResult<Container> {
+        let id = trello_id("board id", id)?;
+        let b: WBoard = self
+            .send(
+                Call::new(catalog::BOARD, &[&id])
+                    .query("fields", wire::BOARD_FIELDS)
+                    .what(format!("board {id}")),
+            )
+            .await?;
+        Ok(b.into())
+    }
+
+    async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>> {
+        let id = trello_id("board id", container_id)?;
+        let lists: Vec<WList> = self
+            .send(
+                Call::new(catalog::BOARD_LISTS, &[&id])
+                    .query("filter", "all")
+                    .query("fields", wire::LIST_FIELDS)
+                    .what(format!("board {id}")),
+            )
+            .await?;
+        Ok(lists
+            .into_iter()
+            .map(|mut l| {
+                if l.id_board.is_empty() {
+                    l.id_board.clone_from(&id);
+                }
+                Destination::from(l)
+            })
+            .collect())
+    }
+
+    async fn destination(&self, id: &str) -> PortResult<Destination> {
+        let id = trello_id("list id", id)?;
+        let l: WList = self
+            .send(
+                Call::new(catalog::LIST, &[&id])
+                    .query("fields", wire::LIST_FIELDS)
+                    .what(format!("list {id}")),
+            )
+            .await?;
+        Ok(l.into())
+    }
+
+    /// `limit=1000`: Trello's default of 50 silently drops the rest (FACTS.md §3); 1000
+    /// is also the per-board label limit, so the list is complete.
+    async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
+        let id = trello_id("board id", container_id)?;
+        let labels: Vec<WLabel> = self
+            .send(
+                Call::new(catalog::BOARD_LABELS, &[&id])
+                    .query("limit", "1000")
+                    .query("fields", wire::LABEL_FIELDS)
+                    .what(format!("board {id}")),
+            )
+            .await?;
+        Ok(labels.into_iter().map(Label::from).collect())
+    }
+
+    /// `GET /boards/{id}/members`, not `/members/…` (which has its own small budget).
+    async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
+        let id = trello_id("board id", container_id)?;
+        let members: Vec<WMember> = self
+            .send(
+                Call::new(catalog::BOARD_MEMBERS, &[&id])
+                    .query("fields", wire::MEMBER_FIELDS)
+                    .what(format!("board {id}")),
+            )
+            .await?;
+        Ok(members.into_iter().map(WMember::member).collect())
+    }
+
+    async fn revoke_token(&self) -> PortResult<()> {
+        let _: Value = self.send(self.token_call(catalog::REVOKE)).await?;
+        *lock(&self.me) = None;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WorkItems for TrelloAdapter {
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    /// `GET /boards/{id}/cards?filter=all|open&limit=…&before=<cursor>`: newest first;
+    /// the cursor is the oldest card id of a full page (FACTS.md §2).
+    async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
+        let board = trello_id("board id", &opts.container_id)?;
+        let limit = match opts.page_size {
+            0 => MAX_PAGE_SIZE,
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let mut call = Call::new(catalog::BOARD_CARDS, &[&board])
+            .query("filter", if opts.include_archived { "all" } else { "open" })
+            .query("limit", limit.to_string())
+            .what(format!("board {board}"));
+        if let Some(c) = &opts.cursor {
+            call = call.query("before", trello_id("cursor", c)?);
+        }
+        let call = call.query("fields", wire::CARD_FIELDS).query(
+            "checklists",
+            if opts.with_checklists { "all" } else { "none" },
+        );
+        let cards: Vec<WCard> = self.send(call).await?;
+        let full = cards.len() >= limit as usize;
+        let mut items = cards
+            .into_iter()
+            .map(|c| {
+                let mut item = c.item()?;
+                if !opts.with_checklists {
+                    item.checklists = None;
+                } else if item.checklists.is_none() {
+                    item.checklists = Some(Vec::new());
+                }
+                Ok(item)
+            })
+            .collect::<PortResult<Vec<RemoteItem>>>()?;
+        items.sort_by(|a, b| {
+            b.id.as_str()
+                .to_ascii_lowercase()
+                .cmp(&a.id.as_str().to_ascii_lowercase())
+        });
+        let next_cursor = if full {
+            items.last().map(|i| i.id.as_str().to_owned())
+        } else {
+            None
+        };
+        Ok(ItemPage { items, next_cursor })
+    }
+
+    /// `POST /cards` with a JSON body carrying the marker in `desc`: one request, so a
+    /// lost answer can be reconciled by listing markers. Never retried once sent.
+    async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
+        let list = trello_id("list id", &item.destination_id)?;
+        let mut body = Map::new();
+        body.insert("name".into(), json!(item.title));
+        body.insert("desc".into(), json!(item.body));
+        body.insert("idList".into(), json!(list));
+        body.insert(
+            "pos".into(),
+            json!(match item.placement {
+                Placement::Top => "top",
+                Placement::Bottom => "bottom",
+            }),
+        );
+        if !item.label_ids.is_empty() {
+            body.insert(
+                "idLabels".into(),
+                json!(id_list("label id", &item.label_ids)?),
+            );
+        }
+        if !item.member_ids.is_empty() {
+            body.insert(
+                "idMembers".into(),
+                json!(id_list("member id", &item.member_ids)?),
+            );
+        }
+        if let Some(d) = item.due {
+            body.insert("due".into(), json!(wire::due_value(d)));
+        }
+        let card: WCard = self
+            .send(
+                Call::new(catalog::CARD_CREATE, &[])
+                    .body(body)
+                    .what(format!("list {list}")),
+            )
+            .await?;
+        card.item()
+    }
+
+    /// `PUT /cards/{id}` with only the given fields; label and member lists replace the
+    /// card's whole lists (FACTS.md §1).
+    async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
+        let card = trello_id("card id", id.as_str())?;
+        if changes.is_empty() {
+            let c: WCard = self
+                .send(
+                    Call::new(catalog::CARD, &[&card])
+                        .query("fields", wire::CARD_FIELDS)
+                        .what(format!("card {card}")),
+                )
+                .await?;
+            return c.item();
+        }
+        let mut body = Map::new();
+        if let Some(t) = &changes.title {
+            body.insert("name".into(), json!(t));
+        }
+        if let Some(b) = &changes.body {
+            body.insert("desc".into(), json!(b));
+        }
+        if let Some(l) = &changes.label_ids {
+            body.insert("idLabels".into(), json!(id_list("label id", l)?));
+        }
+        if let Some(m) = &changes.member_ids {
+            body.insert("idMembers".into(), json!(id_list("member id", m)?));
+        }
+        if let Some(due) = &changes.due {
+            body.insert(
+                "due".into(),
+                due.map_or(Value::Null, |d| json!(wire::due_value(d))),
+            );
+        }
+        if let Some(dest) = &changes.destination_id {
+            body.insert("idList".into(), json!(trello_id("list id", dest)?));
+        }
+        if let Some(a) = changes.archived {
+            body.insert("closed".into(), json!(a));
+        }
+        let c: WCard = self
+            .send(
+                Call::new(catalog::CARD_UPDATE, &[&card])
+                    .body(body)
+                    .what(format!("card {card}")),
+            )
+            .await?;
+        c.item()
+    }
+
+    async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist> {
+        let card = trello_id("card id", item.as_str())?;
+        let cl: WChecklist = self
+            .send(
+                Call::new(catalog::CHECKLIST_CREATE, &[&card])
+                    .query("name", name)
+                    .what(format!("card {card}")),
+            )
+            .await?;
+        Ok(cl.into())
+    }
+
+    /// `pos` is the given position, so items added concurrently keep their order.
+    async fn add_check_item(
+        &self,
+        checklist_id: &str,
+        name: &str,
+        position: u32,
+    ) -> PortResult<CheckItem> {
+        let cl = trello_id("checklist id", checklist_id)?;
+        let pos = if position == 0 {
+            "top".to_owned()
+        } else {
+            position.to_string()
+        };
+        let item: WCheckItem = self
+            .send(
+                Call::new(catalog::CHECK_ITEM_CREATE, &[&cl])
+                    .query("name", name)
+                    .query("pos", pos)
+                    .what(format!("checklist {cl}")),
+            )
+            .await?;
+        Ok(item.into())
+    }
+
+    /// `POST /boards/{id}/labels`; a label without colour is sent as `color=null`.
+    async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
+        let board = trello_id("board id", &label.container_id)?;
+        let l: WLabel = self
+            .send(
+                Call::new(catalog::LABEL_CREATE, &[&board])
+                    .query("name", label.name.clone())
+                    .query(
+                        "color",
+                        label.color.clone().unwrap_or_else(|| "null".into()),
+                    )
+                    .what(format!("board {board}")),
+            )
+            .await?;
+        Ok(l.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_lists_every_operation_once() {
+        let cat = TrelloAdapter::request_catalog();
+        assert_eq!(cat.len(), catalog::ALL.len());
+        let mut keys: Vec<_> = cat
+            .iter()
+            .map(|r| format!("{} {}", r.method.as_str(), r.path_template))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), cat.len());
+        assert!(cat
+            .iter()
+            .all(|r| !r.query_params.iter().any(|q| q == "key" || q == "token")));
+    }
+
+    #[test]
+    fn ids_are_checked_before_sending() {
+        assert!(trello_id("board id", "5f0c0c0c0c0c0c0c0c0c0c0c").is_ok());
+        let e = trello_id("board id", "Security Remediation").unwrap_err();
+        assert!(matches!(e, PortError::InvalidInput { .. }));
+        assert!(e.to_string().contains("board id"));
+    }
+}

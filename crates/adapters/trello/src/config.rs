@@ -1,0 +1,382 @@
+//! Construction settings: where the API is, the credentials, rate limits, retries,
+//! timeout and concurrency.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+use webriskops_domain::{ApiKey, Token};
+
+/// Trello's API root (FACTS.md §0).
+pub const DEFAULT_API_ROOT: &str = "https://api.trello.com/1";
+
+/// The environment variable the application maps to [`TrelloConfig::api_root`]. The
+/// adapter itself never reads the environment; only the operator sets the API root.
+pub const API_ROOT_ENV: &str = "WEBRISKOPS_TRELLO_API_ROOT";
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid Trello API root {url:?}: {reason}")]
+    ApiRoot { url: String, reason: String },
+    #[error("invalid Trello adapter setting {field}: {reason}")]
+    Setting { field: &'static str, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl From<ConfigError> for webriskops_ports::PortError {
+    fn from(e: ConfigError) -> Self {
+        webriskops_ports::PortError::InvalidInput {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Client-side rate limits (FACTS.md §9). Defaults are Trello's published limits:
+/// 100 requests per 10 s per token, 300 per 10 s per API key (shared by every token of
+/// the key in this process, see [`crate::KeyBudget`]), and 100 per 900 s per token on
+/// `/1/members/{id}`.
+///
+/// When Trello's `x-rate-limit-api-{token,key}-{max,interval-ms,remaining}` headers are
+/// present, the limiter takes the smaller limit and the longer window of configured
+/// and announced values, and counts requests the server saw but this process did not
+/// (another process using the same token or key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Requests per window per token. Default 100.
+    pub token_limit: u32,
+    /// Requests per window per API key, shared by all its tokens. Default 300.
+    pub key_limit: u32,
+    /// The window, in milliseconds. Default 10 000.
+    pub window_ms: u64,
+    /// Requests per members window per token on `/1/members/{id}`. Default 100.
+    pub members_limit: u32,
+    /// The members window, in milliseconds. Default 900 000.
+    pub members_window_ms: u64,
+    /// Extra time a request is counted after its window, to absorb the delay between
+    /// stamping a request here and Trello receiving it. Default 250.
+    pub safety_margin_ms: u64,
+    /// Correct the limiter with Trello's rate-limit headers. Default true.
+    pub follow_headers: bool,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            token_limit: 100,
+            key_limit: 300,
+            window_ms: 10_000,
+            members_limit: 100,
+            members_window_ms: 900_000,
+            safety_margin_ms: 250,
+            follow_headers: true,
+        }
+    }
+}
+
+impl RateLimits {
+    /// Limits scaled to a shorter window (tests and the simulator): the same counts,
+    /// the members window scaled by the same factor, margin 5 % of the window.
+    pub fn scaled(window: Duration) -> Self {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        RateLimits {
+            window_ms,
+            members_window_ms: window_ms.saturating_mul(90),
+            safety_margin_ms: (window_ms / 20).max(5),
+            ..RateLimits::default()
+        }
+    }
+
+    pub fn window(&self) -> Duration {
+        Duration::from_millis(self.window_ms)
+    }
+
+    pub fn members_window(&self) -> Duration {
+        Duration::from_millis(self.members_window_ms)
+    }
+
+    pub fn safety_margin(&self) -> Duration {
+        Duration::from_millis(self.safety_margin_ms)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field, reason: &str| {
+            Err(ConfigError::Setting {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.token_limit == 0 {
+            return bad("limits.token_limit", "must be at least 1");
+        }
+        if self.key_limit == 0 {
+            return bad("limits.key_limit", "must be at least 1");
+        }
+        if self.members_limit == 0 {
+            return bad("limits.members_limit", "must be at least 1");
+        }
+        if self.window_ms == 0 || self.members_window_ms == 0 {
+            return bad("limits.window_ms", "windows must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Retries: exponential backoff with jitter. The n-th retry waits
+/// `min(max_backoff, initial_backoff × multiplier^(n-1))`, reduced by a random share of
+/// up to `jitter` (0.5 = anywhere between half and all of it).
+///
+/// What is retried (see `docs/trello.md`): 429 and 5xx answers for every method (the
+/// request was not applied), connection failures before sending for every method, and
+/// timeouts or dropped connections after sending only for GET, PUT and DELETE. A POST
+/// whose answer is lost is never retried: it reports `OutcomeUnknown`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Default 6.
+    pub max_retries: u32,
+    /// First backoff, in milliseconds. Default 500.
+    pub initial_backoff_ms: u64,
+    /// Longest backoff, in milliseconds. Default 16 000.
+    pub max_backoff_ms: u64,
+    /// Growth per retry. Default 2.0.
+    pub multiplier: f64,
+    /// Share of each backoff that is random, 0..=1. Default 0.5.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 6,
+            initial_backoff_ms: 500,
+            max_backoff_ms: 16_000,
+            multiplier: 2.0,
+            jitter: 0.5,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The backoff before retry number `retry` (1-based), jitter applied with `rand01`
+    /// in `[0, 1)`.
+    pub fn backoff(&self, retry: u32, rand01: f64) -> Duration {
+        let exp = self
+            .multiplier
+            .max(1.0)
+            .powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
+        let base = (self.initial_backoff_ms as f64 * exp).min(self.max_backoff_ms as f64);
+        let jitter = self.jitter.clamp(0.0, 1.0) * rand01.clamp(0.0, 1.0);
+        Duration::from_secs_f64((base * (1.0 - jitter)).max(0.0) / 1000.0)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
+            return Err(ConfigError::Setting {
+                field: "retry.multiplier",
+                reason: "must be a number >= 1".into(),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(ConfigError::Setting {
+                field: "retry.jitter",
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Everything the adapter needs. Build with [`TrelloConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct TrelloConfig {
+    /// The API root; `https://api.trello.com/1` unless the operator sets another (plain
+    /// http is accepted only for loopback hosts, see [`parse_api_root`]).
+    pub api_root: Url,
+    pub api_key: ApiKey,
+    pub token: Token,
+    pub limits: RateLimits,
+    pub retry: RetryPolicy,
+    /// Time allowed for one HTTP exchange (rate-limit waits do not count). Default 30 s.
+    pub timeout: Duration,
+    /// Requests in flight at once. Default 32: throughput is bounded by
+    /// `concurrency ÷ latency`, so 32 keeps a 100 requests/s budget (a 1 s test window)
+    /// full up to about 300 ms latency; the rate limiter, not this bound, keeps within
+    /// Trello's limits.
+    pub concurrency: usize,
+}
+
+impl TrelloConfig {
+    /// Defaults for everything but the credentials.
+    pub fn new(api_key: ApiKey, token: Token) -> Self {
+        TrelloConfig {
+            api_root: Url::parse(DEFAULT_API_ROOT).expect("valid default URL"),
+            api_key,
+            token,
+            limits: RateLimits::default(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            concurrency: 32,
+        }
+    }
+
+    /// Sets the API root after checking it (see [`parse_api_root`]).
+    ///
+    /// # Errors
+    /// The URL is not acceptable.
+    pub fn with_api_root(mut self, api_root: &str) -> Result<Self, ConfigError> {
+        self.api_root = parse_api_root(api_root)?;
+        Ok(self)
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// The first unusable setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_api_root(&self.api_root)?;
+        self.limits.validate()?;
+        self.retry.validate()?;
+        if !(1..=1024).contains(&self.concurrency) {
+            return Err(ConfigError::Setting {
+                field: "concurrency",
+                reason: "must be between 1 and 1024".into(),
+            });
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::Setting {
+                field: "timeout",
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Parses and checks an operator-provided API root: `https://` anywhere, `http://`
+/// only for loopback hosts (127.0.0.0/8, ::1, `localhost`), no user name, password,
+/// query or fragment. A trailing slash is removed.
+///
+/// # Errors
+/// Anything else, with the reason.
+pub fn parse_api_root(s: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(s.trim()).map_err(|e| ConfigError::ApiRoot {
+        url: s.to_owned(),
+        reason: e.to_string(),
+    })?;
+    check_api_root(&url)?;
+    let mut url = url;
+    let trimmed = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&trimmed);
+    Ok(url)
+}
+
+/// Whether a URL's host is a loopback address or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+fn check_api_root(url: &Url) -> Result<(), ConfigError> {
+    let fail = |reason: &str| {
+        Err(ConfigError::ApiRoot {
+            // Never echo a password that may have been pasted into the URL.
+            url: redact_userinfo(url),
+            reason: reason.to_owned(),
+        })
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return fail("must not contain a user name or password; credentials travel only in the Authorization header");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return fail("must not have a query or fragment");
+    }
+    if url.host().is_none() {
+        return fail("must have a host");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => fail("plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https"),
+        _ => fail("the scheme must be https (or http for a loopback host)"),
+    }
+}
+
+fn redact_userinfo(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_root_accepts_https_anywhere_and_http_only_on_loopback() {
+        assert!(parse_api_root("https://api.trello.com/1").is_ok());
+        assert!(parse_api_root("https://proxy.example.com/trello/1/").is_ok());
+        assert_eq!(
+            parse_api_root("http://127.0.0.1:8080/1/").unwrap().as_str(),
+            "http://127.0.0.1:8080/1"
+        );
+        assert!(parse_api_root("http://127.8.9.10/1").is_ok());
+        assert!(parse_api_root("http://[::1]:9/1").is_ok());
+        assert!(parse_api_root("http://localhost:9/1").is_ok());
+        for bad in [
+            "http://api.trello.com/1",
+            "http://10.0.0.1/1",
+            "http://192.168.1.1/1",
+            "http://[::2]/1",
+            "http://localhost.example.com/1",
+            "ftp://127.0.0.1/1",
+            "https://user:pw@api.trello.com/1",
+            "https://api.trello.com/1?key=x",
+            "not a url",
+        ] {
+            let err = parse_api_root(bad).expect_err(bad);
+            assert!(!err.to_string().contains("pw@"), "{err}");
+        }
+        let err = parse_api_root("http://example.com/1").unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(p.backoff(2, 0.0), Duration::from_millis(1000));
+        assert_eq!(p.backoff(10, 0.0), Duration::from_millis(16_000));
+        assert_eq!(p.backoff(1, 0.999_999).as_millis(), 250);
+    }
+
+    #[test]
+    fn settings_deserialize_with_defaults() {
+        let l: RateLimits = serde_json::from_str(r#"{"token_limit": 50}"#).unwrap();
+        assert_eq!(l.token_limit, 50);
+        assert_eq!(l.key_limit, 300);
+        assert_eq!(l.window_ms, 10_000);
+        let r: RetryPolicy = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, RetryPolicy::default());
+        assert!(serde_json::from_str::<RateLimits>(r#"{"nope": 1}"#).is_err());
+    }
+}

@@ -1,0 +1,656 @@
+//! The HTTP exchange: authentication header, rate limiting, concurrency, tracing,
+//! request counting, and the one retry loop of the adapter.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+use tracing::{field, Instrument};
+use url::Url;
+use webriskops_ports::PortError;
+
+use crate::catalog::{self, HttpMethod, Op, SentRequest};
+use crate::config::{is_loopback, ConfigError, RateLimits, RetryPolicy, TrelloConfig};
+use crate::errors::{map_status, parse_body, ErrorContext, Redactor};
+use crate::limiter::{self, KeyBudget, TokenBudget};
+use crate::oauth::authorization_header;
+
+/// URLs longer than this are refused before sending: Trello answers 414 at about 8 KB
+/// (FACTS.md §0).
+pub(crate) const MAX_URL_BYTES: usize = 7_680;
+
+/// Requests sent, by kind. Each attempt counts, retries included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RequestStats {
+    /// GET requests sent (a `/batch` counts once).
+    pub reads: u64,
+    /// POST, PUT and DELETE requests sent.
+    pub writes: u64,
+    /// Answers with status 429.
+    pub rate_limited_429s: u64,
+    /// Attempts after the first, for any reason.
+    pub retries: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    rate_limited: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// One request to make: an operation, its path arguments, query and body.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub op: Op,
+    pub args: Vec<String>,
+    /// The path holds the token (`/tokens/{token}`): recorded as `<token>`.
+    pub secret_path: bool,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Map<String, Value>>,
+    /// The object for error messages, e.g. `board 5f…`.
+    pub what: Option<String>,
+    /// Requests this counts as against the rate limits (a batch counts its routes).
+    pub cost: u32,
+    /// Routes carried inside a batch, for the recorder.
+    pub inner: Vec<SentRequest>,
+}
+
+impl Call {
+    pub(crate) fn new(op: Op, args: &[&str]) -> Self {
+        Call {
+            op,
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            secret_path: false,
+            query: Vec::new(),
+            body: None,
+            what: None,
+            cost: 1,
+            inner: Vec::new(),
+        }
+    }
+
+    pub(crate) fn query(mut self, k: &'static str, v: impl Into<String>) -> Self {
+        debug_assert!(
+            self.op.query.contains(&k),
+            "{k} is not a query parameter of {}",
+            self.op.template
+        );
+        self.query.push((k, v.into()));
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Map<String, Value>) -> Self {
+        debug_assert!(
+            body.keys().all(|k| self.op.body.contains(&k.as_str())),
+            "body fields {:?} not all declared for {}",
+            body.keys().collect::<Vec<_>>(),
+            self.op.template
+        );
+        self.body = Some(body);
+        self
+    }
+
+    pub(crate) fn what(mut self, what: impl Into<String>) -> Self {
+        self.what = Some(what.into());
+        self
+    }
+
+    pub(crate) fn secret_path(mut self) -> Self {
+        self.secret_path = true;
+        self
+    }
+
+    pub(crate) fn sent(&self, in_batch: bool) -> SentRequest {
+        let names = catalog::placeholders(self.op.template);
+        SentRequest {
+            method: if in_batch {
+                HttpMethod::Get
+            } else {
+                self.op.method
+            },
+            path_template: self.op.template.to_owned(),
+            path_params: names
+                .iter()
+                .zip(&self.args)
+                .map(|(n, v)| {
+                    let v = if self.secret_path && *n == "token" {
+                        "<token>".to_owned()
+                    } else {
+                        v.clone()
+                    };
+                    ((*n).to_owned(), v)
+                })
+                .collect(),
+            query_params: self.query.iter().map(|(k, _)| (*k).to_owned()).collect(),
+            body_params: self
+                .body
+                .as_ref()
+                .map(|b| b.keys().cloned().collect())
+                .unwrap_or_default(),
+            in_batch,
+        }
+    }
+
+    pub(crate) fn context(&self) -> ErrorContext {
+        ErrorContext {
+            method: self.op.method,
+            route: self.op.template,
+            subject: self.op.subject,
+            what: self.what.clone(),
+        }
+    }
+
+    /// The route with its query, relative to the API root (for `/batch`).
+    pub(crate) fn relative(&self) -> String {
+        let mut u = Url::parse("http://x/").expect("valid");
+        {
+            let mut segs = u.path_segments_mut().expect("base");
+            segs.clear();
+            segs.extend(catalog::segments(self.op.template, &self.arg_refs()));
+        }
+        if !self.query.is_empty() {
+            let mut q = u.query_pairs_mut();
+            for (k, v) in &self.query {
+                q.append_pair(k, v);
+            }
+        }
+        let s = u.as_str();
+        s["http://x".len()..].to_owned()
+    }
+
+    fn arg_refs(&self) -> Vec<&str> {
+        self.args.iter().map(String::as_str).collect()
+    }
+}
+
+/// The answer to a successful request.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub body: Vec<u8>,
+}
+
+/// How a failed attempt ends.
+enum Failure {
+    /// Answered with a status that may succeed later (429, 5xx): not applied.
+    Status {
+        status: u16,
+        body: Vec<u8>,
+        retry_after: Option<Duration>,
+    },
+    /// Answered with a final status.
+    Final(PortError),
+    /// The connection could not be made: nothing was sent.
+    NotSent(String),
+    /// Sent, but no (complete) answer: may have been applied.
+    Lost(String),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The HTTP side of the adapter.
+pub(crate) struct Transport {
+    client: reqwest::Client,
+    root: Url,
+    auth: HeaderValue,
+    redactor: Redactor,
+    token_budget: Arc<TokenBudget>,
+    key_budget: Arc<KeyBudget>,
+    limits: RateLimits,
+    retry: RetryPolicy,
+    timeout: Duration,
+    permits: Semaphore,
+    counters: Counters,
+    recorder: Mutex<Option<Vec<SentRequest>>>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("root", &self.root.as_str())
+            .field("key", &self.key_budget.key_hint())
+            .field("limits", &self.limits)
+            .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(config: &TrelloConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("webriskops-trello/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(config.concurrency)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)));
+        if is_loopback(&config.api_root) {
+            // A proxy from the environment must not capture loopback traffic.
+            builder = builder.no_proxy();
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let mut auth = HeaderValue::from_str(&authorization_header(&config.api_key, &config.token))
+            .map_err(|_| ConfigError::Setting {
+                field: "token",
+                reason: "contains characters that cannot travel in a header".into(),
+            })?;
+        auth.set_sensitive(true);
+        Ok(Transport {
+            client,
+            root: config.api_root.clone(),
+            auth,
+            redactor: Redactor::new(&[config.token.expose(), config.api_key.expose()]),
+            token_budget: TokenBudget::shared(&config.api_key, &config.token, &config.limits),
+            key_budget: KeyBudget::shared(&config.api_key, &config.limits),
+            limits: config.limits.clone(),
+            retry: config.retry.clone(),
+            timeout: config.timeout,
+            permits: Semaphore::new(config.concurrency),
+            counters: Counters::default(),
+            recorder: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn stats(&self) -> RequestStats {
+        RequestStats {
+            reads: self.counters.reads.load(Ordering::Relaxed),
+            writes: self.counters.writes.load(Ordering::Relaxed),
+            rate_limited_429s: self.counters.rate_limited.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn key_budget(&self) -> Arc<KeyBudget> {
+        self.key_budget.clone()
+    }
+
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub(crate) fn start_recording(&self) {
+        let mut r = lock(&self.recorder);
+        if r.is_none() {
+            *r = Some(Vec::new());
+        }
+    }
+
+    pub(crate) fn recorded(&self) -> Vec<SentRequest> {
+        lock(&self.recorder).clone().unwrap_or_default()
+    }
+
+    fn url(&self, call: &Call) -> Url {
+        let mut url = self.root.clone();
+        {
+            let mut segs = url.path_segments_mut().expect("API root is a base URL");
+            segs.pop_if_empty();
+            segs.extend(catalog::segments(call.op.template, &call.arg_refs()));
+        }
+        if !call.query.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &call.query {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// Sends `call`, retrying what is safe to retry (the adapter's only retry loop), and
+    /// returns the body of a 2xx answer.
+    pub(crate) async fn execute(&self, call: &Call) -> Result<Answer, PortError> {
+        let url = self.url(call);
+        let ctx = call.context();
+        if url.as_str().len() > MAX_URL_BYTES {
+            return Err(PortError::InvalidInput {
+                message: format!(
+                    "request too long: {} {} would need a URL of {} bytes; Trello refuses URLs over about 8 KB, so shorten the text",
+                    call.op.method.as_str(),
+                    call.op.template,
+                    url.as_str().len()
+                ),
+            });
+        }
+        let body = match &call.body {
+            Some(b) => Some(
+                serde_json::to_vec(b)
+                    .map_err(|e| PortError::other(format!("cannot encode the request: {e}")))?,
+            ),
+            None => None,
+        };
+        if let Some(rec) = lock(&self.recorder).as_mut() {
+            rec.push(call.sent(false));
+            rec.extend(call.inner.iter().cloned());
+        }
+        let method = call.op.method;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let failure = self.attempt(call, &url, body.as_deref(), attempt).await;
+            let failure = match failure {
+                Ok(answer) => return Ok(answer),
+                Err(f) => f,
+            };
+            let may_retry = attempt <= self.retry.max_retries;
+            let (retry, final_error, reason) = match failure {
+                Failure::Final(e) => (false, e, ""),
+                Failure::Status {
+                    status,
+                    body,
+                    retry_after,
+                } => {
+                    let e = map_status(status, &body, &ctx, &self.redactor, retry_after);
+                    (
+                        true,
+                        e,
+                        if status == 429 {
+                            "rate limited (429)"
+                        } else {
+                            "server error (5xx)"
+                        },
+                    )
+                }
+                Failure::NotSent(msg) => (
+                    true,
+                    PortError::Unavailable {
+                        message: format!(
+                            "cannot reach Trello for {} {}: {msg}",
+                            method.as_str(),
+                            call.op.template
+                        ),
+                    },
+                    "connection failed before sending",
+                ),
+                Failure::Lost(msg) => {
+                    let message = format!(
+                        "no complete answer to {} {}: {msg}",
+                        method.as_str(),
+                        call.op.template
+                    );
+                    match method {
+                        // A create may have happened: never send it twice.
+                        HttpMethod::Post => (false, PortError::OutcomeUnknown { message }, ""),
+                        HttpMethod::Get => {
+                            (true, PortError::Unavailable { message }, "answer lost")
+                        }
+                        HttpMethod::Put | HttpMethod::Delete => {
+                            (true, PortError::OutcomeUnknown { message }, "answer lost")
+                        }
+                    }
+                }
+            };
+            if !(retry && may_retry) {
+                if matches!(final_error, PortError::Unauthenticated { .. }) {
+                    tracing::debug!(route = call.op.template, "credentials refused");
+                }
+                return Err(final_error);
+            }
+            let backoff = self.retry.backoff(attempt, rand::thread_rng().gen::<f64>());
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                method = method.as_str(),
+                route = call.op.template,
+                attempt,
+                reason,
+                backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                "retrying Trello request"
+            );
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        call: &Call,
+        url: &Url,
+        body: Option<&[u8]>,
+        attempt: u32,
+    ) -> Result<Answer, Failure> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Failure::Final(PortError::other("the adapter is shutting down")))?;
+        let waited = limiter::acquire(
+            &self.token_budget,
+            &self.key_budget,
+            call.cost,
+            call.op.members_limited,
+        )
+        .await;
+        let method = call.op.method;
+        let span = tracing::debug_span!(
+            "trello_request",
+            method = method.as_str(),
+            route = call.op.template,
+            attempt,
+            wait_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            status = field::Empty,
+            elapsed_ms = field::Empty,
+        );
+        async {
+            if method == HttpMethod::Get {
+                self.counters.reads.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.counters.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            let started = Instant::now();
+            let mut req = self
+                .client
+                .request(method.reqwest(), url.clone())
+                .header(AUTHORIZATION, self.auth.clone())
+                .timeout(self.timeout);
+            if let Some(b) = body {
+                req = req
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(b.to_vec());
+            }
+            let result = self.exchange(req).await;
+            let span = tracing::Span::current();
+            span.record(
+                "elapsed_ms",
+                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            );
+            match &result {
+                Ok((status, _, _)) => {
+                    span.record("status", *status);
+                    tracing::debug!(status = *status, "trello answered");
+                }
+                Err(Failure::NotSent(m) | Failure::Lost(m)) => {
+                    tracing::debug!(error = %m, "no answer from trello");
+                }
+                Err(_) => {}
+            }
+            let (status, headers, bytes) = result?;
+            self.observe_limits(&headers, status, &bytes, started);
+            if (200..300).contains(&status) {
+                return Ok(Answer { body: bytes });
+            }
+            if status == 429 {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            if status == 429 || (500..600).contains(&status) {
+                return Err(Failure::Status {
+                    status,
+                    body: bytes,
+                    retry_after: header_u64(&headers, "retry-after").map(Duration::from_secs),
+                });
+            }
+            Err(Failure::Final(map_status(
+                status,
+                &bytes,
+                &call.context(),
+                &self.redactor,
+                None,
+            )))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, HeaderMap, Vec<u8>), Failure> {
+        let resp = req.send().await.map_err(|e| self.classify(&e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.map_err(|e| self.classify(&e))?;
+        Ok((status, headers, bytes.to_vec()))
+    }
+
+    /// A client error as text without the URL (which may hold a token), and whether the
+    /// request can have reached Trello.
+    fn classify(&self, e: &reqwest::Error) -> Failure {
+        let mut text = if e.is_timeout() {
+            format!("timed out after {:?}", self.timeout)
+        } else {
+            e.to_string()
+        };
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        let text = self.redactor.clean(&text);
+        let text = strip_urls(&text);
+        if e.is_connect() {
+            Failure::NotSent(text)
+        } else if e.is_builder() {
+            Failure::Final(PortError::other(format!(
+                "cannot build the request: {text}"
+            )))
+        } else {
+            Failure::Lost(text)
+        }
+    }
+
+    fn observe_limits(&self, h: &HeaderMap, status: u16, body: &[u8], sent_at: Instant) {
+        let now = Instant::now();
+        let get = |n: &str| header_u64(h, n);
+        let token = (
+            get("x-rate-limit-api-token-max"),
+            get("x-rate-limit-api-token-interval-ms"),
+            get("x-rate-limit-api-token-remaining"),
+        );
+        let key = (
+            get("x-rate-limit-api-key-max"),
+            get("x-rate-limit-api-key-interval-ms"),
+            get("x-rate-limit-api-key-remaining"),
+        );
+        let to32 = |v: Option<u64>| v.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+        let have_headers = token.2.is_some() || key.2.is_some();
+        if self.limits.follow_headers && have_headers {
+            lock(&self.token_budget.window).observe(
+                to32(token.0),
+                token.1.map(Duration::from_millis),
+                to32(token.2),
+                sent_at,
+                now,
+            );
+            lock(self.key_budget.window()).observe(
+                to32(key.0),
+                key.1.map(Duration::from_millis),
+                to32(key.2),
+                sent_at,
+                now,
+            );
+        }
+        if status == 429 {
+            let code = parse_body(body);
+            let text =
+                format!("{} {}", code.code.unwrap_or_default(), code.text).to_ascii_uppercase();
+            if text.contains("MEMBER") {
+                lock(&self.token_budget.members).fill(now);
+            } else if !(self.limits.follow_headers && have_headers) {
+                if text.contains("KEY") {
+                    lock(self.key_budget.window()).fill(now);
+                } else {
+                    lock(&self.token_budget.window).fill(now);
+                }
+            }
+        }
+    }
+}
+
+/// Removes anything after `http://` or `https://` up to whitespace or `)`, so that no
+/// URL of a client error message reaches a log or error.
+pub(crate) fn strip_urls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
+        let at = match (rest.find("http://"), rest.find("https://")) {
+            (Some(a), Some(b)) => a.min(b),
+            _ => at,
+        };
+        out.push_str(&rest[..at]);
+        out.push_str("<url>");
+        let after = &rest[at..];
+        let end = after
+            .find(|c: char| c.is_whitespace() || c == ')')
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_stripped_from_client_errors() {
+        assert_eq!(
+            strip_urls(
+                "error sending request for url (http://127.0.0.1:9/1/tokens/ATTAxyz/): closed"
+            ),
+            "error sending request for url (<url>): closed"
+        );
+        assert_eq!(strip_urls("no url here"), "no url here");
+        assert_eq!(
+            strip_urls("a https://x/y b http://z c"),
+            "a <url> b <url> c"
+        );
+    }
+
+    #[test]
+    fn relative_routes_for_batch() {
+        let c =
+            Call::new(catalog::BOARD_LABELS, &["5f0c0c0c0c0c0c0c0c0c0c0c"]).query("limit", "1000");
+        assert_eq!(
+            c.relative(),
+            "/boards/5f0c0c0c0c0c0c0c0c0c0c0c/labels?limit=1000"
+        );
+        let c = Call::new(catalog::BOARD, &["5f0c0c0c0c0c0c0c0c0c0c0c"]);
+        assert_eq!(c.relative(), "/boards/5f0c0c0c0c0c0c0c0c0c0c0c");
+    }
+
+    #[test]
+    fn sent_requests_hide_the_token() {
+        let c = Call::new(catalog::TOKEN_INFO, &["ATTAsecret"])
+            .secret_path()
+            .query("fields", "x");
+        let s = c.sent(false);
+        assert_eq!(
+            s.path_params,
+            vec![("token".to_owned(), "<token>".to_owned())]
+        );
+        assert_eq!(s.query_params, vec!["fields".to_owned()]);
+    }
+}

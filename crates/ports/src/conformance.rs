@@ -86,6 +86,45 @@ pub async fn create_item_carries_the_marker(t: &Target) {
     assert!(listed.created_secs > 0, "created_secs must be known");
 }
 
+/// `get_item` reads one item back, checklists included when asked. Every tracker that
+/// can list items must support it: reconciling a write whose answer was lost needs it.
+pub async fn get_item_reads_one_item(t: &Target) {
+    let f = unique_finding("get");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Read me back"))
+        .await
+        .expect("create_item");
+    let read = t.items.get_item(&created.id, true).await.expect("get_item");
+    assert_eq!(read.id, created.id);
+    assert_eq!(read.title, "Read me back");
+    assert_eq!(extract_marker(&read.body).as_ref(), Some(&f));
+    assert!(
+        read.checklists.is_some(),
+        "with_checklists must return checklists (maybe empty)"
+    );
+    let plain = t
+        .items
+        .get_item(&created.id, false)
+        .await
+        .expect("get_item without checklists");
+    assert!(plain.checklists.is_none());
+    let err = t
+        .items
+        .get_item(&t.missing_item_id, false)
+        .await
+        .expect_err("a missing item is an error");
+    assert!(
+        matches!(
+            err,
+            PortError::NotFound { .. }
+                | PortError::PermissionDenied { .. }
+                | PortError::InvalidInput { .. }
+        ),
+        "missing item must be NotFound/PermissionDenied/InvalidInput, got {err:?}"
+    );
+}
+
 /// `update_item` writes only the fields it is given.
 pub async fn update_writes_only_given_fields(t: &Target) {
     let f = unique_finding("update");
@@ -386,6 +425,7 @@ pub async fn run_all(t: &Target) {
         return;
     }
     create_item_carries_the_marker(t).await;
+    get_item_reads_one_item(t).await;
     update_writes_only_given_fields(t).await;
     missing_item_is_a_typed_error(t).await;
     paging_returns_every_item_once(t).await;

@@ -92,7 +92,8 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
 
     /// Reads one item as it is now (with checklists when asked), to reconcile a write
-    /// whose outcome is unknown. The default says the tracker cannot.
+    /// whose outcome is unknown. Trackers that list items MUST implement it (the
+    /// conformance suite checks); the default, for write-only trackers, says it cannot.
     async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
         let _ = (id, with_checklists);
         Err(crate::error::PortError::NotSupported {

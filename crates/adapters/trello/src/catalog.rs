@@ -118,7 +118,8 @@ pub(crate) const BOARD_CARDS: Op = get(
     &["filter", "limit", "before", "fields", "checklists"],
     Subject::Board,
 );
-pub(crate) const CARD: Op = get("/cards/{id}", &["fields"], Subject::Card);
+/// `GET /cards/{id}`: one card, with its checklists when asked (reconciling a write).
+pub(crate) const CARD: Op = get("/cards/{id}", &["fields", "checklists"], Subject::Card);
 /// `GET /batch?urls=…`: up to ten GET routes in one request (FACTS.md §8).
 pub(crate) const BATCH: Op = get("/batch", &["urls"], Subject::Batch);
 

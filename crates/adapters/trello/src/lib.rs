@@ -627,6 +627,26 @@ impl WorkItems for TrelloAdapter {
     }
 
     /// `POST /boards/{id}/labels`; a label without colour is sent as `color=null`.
+    /// `GET /cards/{id}?checklists=all|none`: one card as it is now.
+    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
+        let card = trello_id("card id", id.as_str())?;
+        let c: WCard = self
+            .send(
+                Call::new(catalog::CARD, &[&card])
+                    .query("fields", wire::CARD_FIELDS)
+                    .query("checklists", if with_checklists { "all" } else { "none" })
+                    .what(format!("card {card}")),
+            )
+            .await?;
+        let mut item = c.item()?;
+        if !with_checklists {
+            item.checklists = None;
+        } else if item.checklists.is_none() {
+            item.checklists = Some(Vec::new());
+        }
+        Ok(item)
+    }
+
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
         let board = trello_id("board id", &label.container_id)?;
         let l: WLabel = self

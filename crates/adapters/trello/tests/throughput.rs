@@ -1,6 +1,8 @@
 //! The limiter against the simulator's real limits (scaled to a 1 s window) with
-//! 150 ms latency: no 429 at all, and wall time within 10 % of requests ÷ rate.
-//! One test in its own binary, so no other test competes for the two CPUs.
+//! 150 ms latency: bursts far above the budget get no 429 at all, with one token, with
+//! two tokens sharing a key, and after another client spent most of the window.
+//! How close the wall time comes to requests ÷ rate is measured by `cargo xtask bench`
+//! (docs/benchmarks.md), never asserted here.
 
 mod common;
 
@@ -25,7 +27,7 @@ async fn burst(a: Arc<TrelloAdapter>, board: String, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn throughput_approaches_the_limit_without_a_single_429() {
+async fn bursts_above_the_budget_get_no_429() {
     // 1. One token: 300 requests at 100 per second.
     let mut sc = sim_config();
     sc.latency = Duration::from_millis(150);
@@ -48,7 +50,6 @@ async fn throughput_approaches_the_limit_without_a_single_429() {
     );
     assert_eq!(w.handle.count_status(200), n);
     assert_eq!(a.stats().rate_limited_429s, 0);
-    assert!(took <= ideal.mul_f64(1.1), "{took:?} > 110 % of {ideal:?}");
 
     // 2. Two tokens of one key: the key budget (150 per second here) is shared.
     let mut sc = sim_config();
@@ -82,7 +83,6 @@ async fn throughput_approaches_the_limit_without_a_single_429() {
         w.handle.status_counts()
     );
     assert_eq!(w.handle.count_status(200), 2 * per);
-    assert!(took <= ideal.mul_f64(1.1), "{took:?} > 110 % of {ideal:?}");
 
     // 3. Another process spends 70 of the token's 100: the rate-limit headers tell the
     //    adapter, which waits for the window instead of running into 429s.

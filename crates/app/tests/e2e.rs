@@ -276,13 +276,16 @@ fn fallback_always_writes_the_portable_bundle_without_setup() {
 }
 
 #[test]
-fn auto_fallback_with_a_read_only_token_writes_the_bundle_and_never_stops() {
+fn auto_fallback_with_a_read_only_token_writes_the_bundle_and_still_reports_blocked() {
     let w = World::new();
     w.setup_saved(&w.fx.tokens.full);
     let file = w.findings_file("f.jsonl", &[finding("f-1", "One")]);
     let ro = [("TRELLO_TOKEN", w.fx.tokens.read_only.as_str())];
     let run = w.run(&["export", file.to_str().unwrap(), "--json"], &ro);
-    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.code, 3,
+        "the bundle is written but setup stays blocked: {run:?}"
+    );
     let json = run.json();
     assert_eq!(json["tracker"], Value::from("portable"));
     assert!(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
-use webriskops_domain::{BlockedCode, BlockedState, ProviderRecord, Readiness};
+use webriskops_domain::{BlockedState, ProviderRecord, Readiness};
 use webriskops_portable::{PortableExport, PortableOptions, RecordSummary};
 use webriskops_ports::{FindingSource, TrackerIntrospection};
 use webriskops_service::{
@@ -166,7 +166,10 @@ pub async fn export_source(
     };
     progress.finish();
     report(&out, source, &summary, &reasons, out_dir.as_ref());
-    let exit = if !summary.blocked.is_empty() {
+    // A bundle written because setup is blocked is a safety net, not a success: the
+    // blocked state stays until someone fixes it, so scheduled runs must notice (exit 3).
+    // `--fallback always` asked for the bundle itself and exits as any export does.
+    let exit = if !summary.blocked.is_empty() || !reasons.is_empty() {
         Exit::Blocked
     } else if summary.failed_count > 0 || summary.invalid_count > 0 {
         Exit::Partial
@@ -188,8 +191,9 @@ fn portable_target(record: &ProviderRecord) -> ExportTarget {
 /// Re-checks readiness and picks Trello, the bundle, or a stop.
 ///
 /// `auto` falls back only when every blocked code suits the fallback (the destination
-/// exists but cannot be written safely: auth, scope, board, list, deployment). An
-/// unconfirmed revoke path means setup was never finished, which files do not fix.
+/// exists but cannot be written safely: auth, scope, board, list, deployment; see
+/// `BlockedCode::suits_portable_fallback`). An unconfirmed revoke path means setup was
+/// never finished, which files do not fix.
 async fn choose(
     app: &mut App,
     record: &ProviderRecord,
@@ -213,9 +217,10 @@ async fn choose(
     }
     let fallback_ok = mode == FallbackMode::Auto
         && !readiness.blocked.is_empty()
-        && readiness.blocked.iter().all(|b| {
-            b.code.suits_portable_fallback() && b.code != BlockedCode::RevokePathUnconfirmed
-        });
+        && readiness
+            .blocked
+            .iter()
+            .all(|b| b.code.suits_portable_fallback());
     if fallback_ok {
         Ok(Destination::Portable(readiness.blocked))
     } else {

@@ -1,1 +1,279 @@
-//! placeholder
+//! Embedded SQLite store: provider records, the export ledger, the run journal and encrypted secrets.
+//!
+//! One [`SqliteStore`] owns a data directory: it holds an exclusive advisory lock on
+//! `webriskops.lock` for its whole life, so a second process gets [`StoreError::Locked`]
+//! instead of a corrupted ledger. The database runs in WAL mode with `synchronous=FULL`:
+//! every write has reached the disk when the call returns. Blocking SQLite work runs on
+//! tokio's blocking pool, never on the async runtime's threads.
+
+mod error;
+mod journal;
+mod key;
+mod ledger;
+mod providers;
+mod schema;
+mod secrets;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags};
+use webriskops_ports::PortResult;
+
+pub use error::StoreError;
+pub use key::{MasterKey, KEY_FILE_NAME, MASTER_KEY_ENV};
+pub use schema::SCHEMA_VERSION;
+
+/// Name of the database file inside the data directory.
+pub const DB_FILE_NAME: &str = "webriskops.db";
+
+/// Name of the lock file inside the data directory.
+pub const LOCK_FILE_NAME: &str = "webriskops.lock";
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a statement waits for a busy database before failing. Default 5 s.
+    pub busy_timeout: Duration,
+    /// The key that encrypts secrets; without one, the [`SecretStore`] methods fail
+    /// with [`StoreError::NoMasterKey`] and everything else works.
+    ///
+    /// [`SecretStore`]: webriskops_ports::SecretStore
+    pub master_key: Option<MasterKey>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            busy_timeout: Duration::from_secs(5),
+            master_key: None,
+        }
+    }
+}
+
+/// The embedded store. Cheap to clone: clones share one connection and one lock.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Field order matters: the connection closes before the lock is released.
+    conn: Mutex<Connection>,
+    db_path: PathBuf,
+    data_dir: PathBuf,
+    master_key: Option<MasterKey>,
+    _lock: fd_lock::RwLock<fs::File>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`: the directory (mode 0700 on
+    /// unix), the lock, the database `webriskops.db`, its pragmas and migrations.
+    /// Blocking; call it before serving requests or from a blocking context.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another handle holds the directory,
+    /// [`StoreError::Corrupt`] for a damaged file, [`StoreError::SchemaTooNew`] for a
+    /// database of a newer build, [`StoreError::Io`] / [`StoreError::Sqlite`] otherwise.
+    pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<SqliteStore, StoreError> {
+        create_private_dir(data_dir)?;
+        let lock = acquire_lock(data_dir)?;
+        let db_path = data_dir.join(DB_FILE_NAME);
+        let mut conn = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(&db_path, e))?;
+        schema::configure(&conn, &db_path, opts.busy_timeout)?;
+        schema::migrate(&mut conn, &db_path)?;
+        tracing::debug!(path = %db_path.display(), "opened the store");
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                db_path,
+                data_dir: data_dir.to_owned(),
+                master_key: opts.master_key,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data directory this store owns.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn run<T, F>(&self, work: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Path) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let joined = tokio::task::spawn_blocking(move || {
+            // A panic inside a transaction rolled it back; the connection stays usable.
+            let mut conn = inner.conn.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut conn, &inner.db_path)
+        })
+        .await;
+        match joined {
+            Ok(result) => result.map_err(Into::into),
+            Err(e) => Err(StoreError::Task {
+                message: e.to_string(),
+            }
+            .into()),
+        }
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("db_path", &self.inner.db_path)
+            .field("master_key", &self.inner.master_key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates `dir` and its missing parents, private to the user (0700) on unix.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| StoreError::io("create the data directory", dir, e))
+}
+
+/// Takes the exclusive advisory lock on `<data_dir>/webriskops.lock` without waiting.
+fn acquire_lock(data_dir: &Path) -> Result<fd_lock::RwLock<fs::File>, StoreError> {
+    let lock_file = data_dir.join(LOCK_FILE_NAME);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_file)
+        .map_err(|e| StoreError::io("open the lock file", &lock_file, e))?;
+    let mut lock = fd_lock::RwLock::new(file);
+    match lock.try_write() {
+        // The lock belongs to the open file, not the guard: forgetting the guard keeps it
+        // held until the file closes, when the store is dropped or the process ends.
+        Ok(guard) => std::mem::forget(guard),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            return Err(StoreError::Locked {
+                data_dir: data_dir.to_owned(),
+                lock_file,
+            })
+        }
+        Err(e) => return Err(StoreError::io("lock", &lock_file, e)),
+    }
+    Ok(lock)
+}
+
+/// Formats a time the way every table stores it.
+pub(crate) fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Parses a stored time.
+pub(crate) fn parse_time(
+    path: &Path,
+    what: &'static str,
+    text: &str,
+) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| decode(path, what, e))
+}
+
+/// A [`StoreError::Decode`] for a stored value that does not parse.
+pub(crate) fn decode(path: &Path, what: &'static str, reason: impl fmt::Display) -> StoreError {
+    StoreError::Decode {
+        path: path.to_owned(),
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+/// Parses a stored keyword (`open`, `trello_cloud`, …) with the type's serde names.
+pub(crate) fn keyword<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    use serde::de::IntoDeserializer;
+    let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        text.into_deserializer();
+    T::deserialize(de).map_err(|e| decode(path, what, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_runs_wal_with_full_sync_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let conn = store.inner.conn.lock().unwrap();
+        let get = |pragma: &str| -> String {
+            conn.query_row(&format!("PRAGMA {pragma}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| format!("{v:?}"))
+            .unwrap()
+        };
+        assert_eq!(get("journal_mode"), "Text(\"wal\")");
+        assert_eq!(get("synchronous"), "Integer(2)");
+        assert_eq!(get("foreign_keys"), "Integer(1)");
+        assert_eq!(get("user_version"), format!("Integer({SCHEMA_VERSION})"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn data_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("state");
+        let _store = SqliteStore::open(&dir, StoreOptions::default()).unwrap();
+        let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn keywords_round_trip_through_their_serde_names() {
+        use webriskops_domain::{TargetState, TrackerStatus};
+        let p = Path::new("x");
+        for t in [TargetState::Open, TargetState::Done, TargetState::Archived] {
+            assert_eq!(keyword::<TargetState>(p, "target", t.as_str()).unwrap(), t);
+        }
+        for s in [
+            TrackerStatus::Open,
+            TrackerStatus::Done,
+            TrackerStatus::Archived,
+            TrackerStatus::Deleted,
+        ] {
+            assert_eq!(
+                keyword::<TrackerStatus>(p, "status", s.as_str()).unwrap(),
+                s
+            );
+        }
+        assert!(keyword::<TargetState>(p, "target", "sideways").is_err());
+    }
+}

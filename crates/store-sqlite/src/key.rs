@@ -1,0 +1,230 @@
+//! The master key that encrypts secrets at rest: from an environment value or a 0600 key file.
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use rand::RngCore;
+
+use crate::error::StoreError;
+
+/// Name of the environment variable the application reads the master key from.
+pub const MASTER_KEY_ENV: &str = "WEBRISKOPS_MASTER_KEY";
+
+/// Conventional name of the key file inside the data directory.
+pub const KEY_FILE_NAME: &str = "master.key";
+
+/// A 32-byte ChaCha20-Poly1305 key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey([u8; 32]);
+
+impl MasterKey {
+    /// Parses the value of [`MASTER_KEY_ENV`]: 32 bytes as base64 (standard or URL-safe,
+    /// padded or not) or as 64 hexadecimal characters. Surrounding whitespace is ignored.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidKey`] for anything else; the message never contains the value.
+    pub fn from_env_value(value: &str) -> Result<Self, StoreError> {
+        Self::parse(value, MASTER_KEY_ENV)
+    }
+
+    /// Loads the key kept in `path`, or creates it (32 random bytes, base64, mode 0600,
+    /// written to a temporary file and linked into place so a crash never leaves half a key).
+    ///
+    /// # Errors
+    /// On unix, an existing file readable by group or others
+    /// ([`StoreError::KeyFilePermissions`]); a malformed file; any I/O failure.
+    pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
+        match fs::symlink_metadata(path) {
+            Ok(_) => Self::load(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::create(path),
+            Err(e) => Err(StoreError::io("read", path, e)),
+        }
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The key as padded standard base64, the form [`MasterKey::from_env_value`] accepts.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn parse(value: &str, origin: &str) -> Result<Self, StoreError> {
+        let invalid = |reason: &str| StoreError::InvalidKey {
+            origin: origin.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let bytes = if value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            decode_hex(value)
+        } else {
+            [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+                .iter()
+                .find_map(|engine| engine.decode(value).ok())
+                .ok_or_else(|| invalid("it is neither base64 nor hexadecimal"))?
+        };
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| invalid(&format!("it decodes to {} bytes, not 32", b.len())))?;
+        Ok(Self(bytes))
+    }
+
+    fn load(path: &Path) -> Result<Self, StoreError> {
+        check_private(path)?;
+        let text = fs::read_to_string(path).map_err(|e| StoreError::io("read", path, e))?;
+        Self::parse(&text, &format!("key file {}", path.display()))
+    }
+
+    fn create(path: &Path) -> Result<Self, StoreError> {
+        let key = Self::generate();
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        crate::create_private_dir(dir)?;
+        let tmp = temporary_sibling(path);
+        let written = write_private(&tmp, format!("{}\n", key.to_base64()).as_bytes());
+        let linked = written.and_then(|()| fs::hard_link(&tmp, path));
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                sync_dir(dir);
+                tracing::info!(path = %path.display(), "created a new master key file");
+                Ok(key)
+            }
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::load(path),
+            Err(e) => Err(StoreError::io("create", path, e)),
+        }
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+fn decode_hex(value: &str) -> Vec<u8> {
+    value
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
+            digit(pair[0]) << 4 | digit(pair[1])
+        })
+        .collect()
+}
+
+fn temporary_sibling(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    path.with_file_name(name)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|e| StoreError::io("read", path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(StoreError::KeyFilePermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_value_accepts_base64_and_hex_of_32_bytes() {
+        let key = MasterKey::generate();
+        let b64 = key.to_base64();
+        assert_eq!(
+            MasterKey::from_env_value(&format!(" {b64}\n")).unwrap(),
+            key
+        );
+        let hex: String = key.bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(MasterKey::from_env_value(&hex).unwrap(), key);
+        assert_eq!(MasterKey::from_env_value(&hex.to_uppercase()).unwrap(), key);
+        assert_eq!(
+            MasterKey::from_env_value(&URL_SAFE_NO_PAD.encode(key.bytes())).unwrap(),
+            key
+        );
+    }
+
+    #[test]
+    fn malformed_env_values_are_rejected_without_echoing_them() {
+        let short = STANDARD.encode([7u8; 16]);
+        let err = MasterKey::from_env_value(&short).unwrap_err().to_string();
+        assert!(err.contains("16 bytes, not 32"), "{err}");
+        assert!(!err.contains(&short), "{err}");
+        assert!(MasterKey::from_env_value("").is_err());
+        let err = MasterKey::from_env_value("not a key!")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("WEBRISKOPS_MASTER_KEY is not a valid master key"),
+            "{err}"
+        );
+        assert!(!err.contains("not a key!"), "{err}");
+    }
+
+    #[test]
+    fn debug_redacts_the_key() {
+        let key = MasterKey::generate();
+        let shown = format!("{key:?}");
+        assert_eq!(shown, "MasterKey(<redacted>)");
+        assert!(!shown.contains(&key.to_base64()[..8]));
+    }
+}

@@ -1,0 +1,236 @@
+//! Secrets at rest: encryption, binding, key handling and the absence of the token in clear.
+
+mod common;
+
+use std::fs;
+
+use common::{open, open_with_key, random_token};
+use webriskops_domain::CredentialRef;
+use webriskops_ports::{PortError, SecretStore};
+use webriskops_store_sqlite::{MasterKey, StoreError, DB_FILE_NAME};
+
+const BINDING: &str = "acme/trello_cloud/5e9f8f8f8f8f8f8f8f8f8f8f";
+
+fn reference() -> CredentialRef {
+    CredentialRef("acme/trello_cloud/token".into())
+}
+
+fn assert_undecryptable(err: &PortError) {
+    assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot be decrypted: wrong master key or tampered data"),
+        "{msg}"
+    );
+    assert!(msg.contains("WEBRISKOPS_MASTER_KEY"), "{msg}");
+}
+
+#[tokio::test]
+async fn tokens_round_trip_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let store = open_with_key(dir.path(), &key);
+    assert_eq!(store.get_token(&reference(), BINDING).await.unwrap(), None);
+
+    let token = random_token();
+    store
+        .put_token(&reference(), BINDING, &token)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&reference(), BINDING).await.unwrap(),
+        Some(token.clone())
+    );
+
+    let replacement = random_token();
+    store
+        .put_token(&reference(), BINDING, &replacement)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&reference(), BINDING).await.unwrap(),
+        Some(replacement)
+    );
+
+    store.delete_token(&reference()).await.unwrap();
+    assert_eq!(store.get_token(&reference(), BINDING).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_wrong_master_key_is_an_error_not_a_missing_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = random_token();
+    {
+        let store = open_with_key(dir.path(), &MasterKey::generate());
+        store
+            .put_token(&reference(), BINDING, &token)
+            .await
+            .unwrap();
+    }
+    let store = open_with_key(dir.path(), &MasterKey::generate());
+    let err = store.get_token(&reference(), BINDING).await.unwrap_err();
+    assert_undecryptable(&err);
+    assert!(!err.to_string().contains(token.expose()));
+}
+
+#[tokio::test]
+async fn tampered_ciphertext_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let store = open_with_key(dir.path(), &key);
+    store
+        .put_token(&reference(), BINDING, &random_token())
+        .await
+        .unwrap();
+
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    let mut ct: Vec<u8> = conn
+        .query_row("SELECT ciphertext FROM secrets", [], |r| r.get(0))
+        .unwrap();
+    ct[0] ^= 0x01;
+    conn.execute("UPDATE secrets SET ciphertext = ?1", [ct])
+        .unwrap();
+    drop(conn);
+
+    assert_undecryptable(&store.get_token(&reference(), BINDING).await.unwrap_err());
+}
+
+#[tokio::test]
+async fn a_secret_moved_to_another_reference_or_binding_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let store = open_with_key(dir.path(), &key);
+    store
+        .put_token(&reference(), BINDING, &random_token())
+        .await
+        .unwrap();
+
+    // Asked for under another binding: refused, naming both.
+    let other_board = "acme/trello_cloud/5e9f8f8f8f8f8f8f8f8f8f00";
+    let err = store
+        .get_token(&reference(), other_board)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("run setup again"), "{err}");
+
+    // The row rewritten to claim another binding, or copied to another reference.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    conn.execute(
+        "INSERT INTO secrets (reference, nonce, ciphertext, binding, created_at)
+         SELECT 'globex/trello_cloud/token', nonce, ciphertext, binding, created_at FROM secrets",
+        [],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE secrets SET binding = ?1 WHERE reference = ?2",
+        [other_board, reference().0.as_str()],
+    )
+    .unwrap();
+    drop(conn);
+    assert_undecryptable(
+        &store
+            .get_token(&reference(), other_board)
+            .await
+            .unwrap_err(),
+    );
+    let moved = CredentialRef("globex/trello_cloud/token".into());
+    assert_undecryptable(&store.get_token(&moved, BINDING).await.unwrap_err());
+}
+
+#[tokio::test]
+async fn secrets_need_a_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let err = store
+        .put_token(&reference(), BINDING, &random_token())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("WEBRISKOPS_MASTER_KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn the_token_never_reaches_the_database_files_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_key(dir.path(), &MasterKey::generate());
+    let token = random_token();
+    store
+        .put_token(&reference(), BINDING, &token)
+        .await
+        .unwrap();
+    assert!(!format!("{store:?}").contains(token.expose()));
+
+    let needle = token.expose().as_bytes();
+    let contains = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+    let wal_bytes = fs::read(&wal).unwrap();
+    assert!(
+        !wal_bytes.is_empty(),
+        "the write should sit in the WAL while the store is open"
+    );
+    assert!(!contains(&wal_bytes));
+    assert!(!contains(&fs::read(dir.path().join(DB_FILE_NAME)).unwrap()));
+
+    drop(store); // checkpoints the WAL into the main file
+    assert!(!contains(&fs::read(dir.path().join(DB_FILE_NAME)).unwrap()));
+}
+
+#[test]
+fn key_file_is_created_private_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys").join("master.key");
+    let created = MasterKey::load_or_create(&path).unwrap();
+    let again = MasterKey::load_or_create(&path).unwrap();
+    assert_eq!(created, again);
+    let text = fs::read_to_string(&path).unwrap();
+    assert_eq!(MasterKey::from_env_value(&text).unwrap(), created);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let leftovers = fs::read_dir(path.parent().unwrap()).unwrap().count();
+    assert_eq!(leftovers, 1, "no temporary file is left behind");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_readable_by_others_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    MasterKey::load_or_create(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+
+    let err = MasterKey::load_or_create(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::KeyFilePermissions { mode: 0o644, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("chmod 600 {}", path.display())),
+        "{err}"
+    );
+
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(MasterKey::load_or_create(&path).is_ok());
+}
+
+#[test]
+fn a_malformed_key_file_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    fs::write(&path, "too short\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let err = MasterKey::load_or_create(&path).unwrap_err();
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}

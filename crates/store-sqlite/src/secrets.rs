@@ -180,50 +180,17 @@ mod tests {
 
     #[test]
     fn sealed_tokens_open_only_with_the_same_key_reference_and_binding() {
+        const REF: &str = "acme/trello_cloud/token";
+        const BIND: &str = "acme/trello_cloud/b1";
         let key = MasterKey::generate();
         let t = token();
-        let (nonce, ct) =
-            seal(&key, "acme/trello_cloud/token", "acme/trello_cloud/b1", &t).unwrap();
-        let opened = open(
-            &key,
-            "acme/trello_cloud/token",
-            "acme/trello_cloud/b1",
-            &nonce,
-            &ct,
-        );
-        assert_eq!(opened.unwrap(), t);
-        assert!(open(
-            &key,
-            "other/trello_cloud/token",
-            "acme/trello_cloud/b1",
-            &nonce,
-            &ct
-        )
-        .is_err());
-        assert!(open(
-            &key,
-            "acme/trello_cloud/token",
-            "acme/trello_cloud/b2",
-            &nonce,
-            &ct
-        )
-        .is_err());
-        assert!(open(
-            &MasterKey::generate(),
-            "acme/trello_cloud/token",
-            "acme/trello_cloud/b1",
-            &nonce,
-            &ct
-        )
-        .is_err());
-        assert!(open(
-            &key,
-            "acme/trello_cloud/token",
-            "acme/trello_cloud/b1",
-            &nonce[..8],
-            &ct
-        )
-        .is_err());
+        let (nonce, ct) = seal(&key, REF, BIND, &t).unwrap();
+        let opens = |k: &MasterKey, r: &str, b: &str, n: &[u8]| open(k, r, b, n, &ct);
+        assert_eq!(opens(&key, REF, BIND, &nonce).unwrap(), t);
+        assert!(opens(&key, "other/trello_cloud/token", BIND, &nonce).is_err());
+        assert!(opens(&key, REF, "acme/trello_cloud/b2", &nonce).is_err());
+        assert!(opens(&MasterKey::generate(), REF, BIND, &nonce).is_err());
+        assert!(opens(&key, REF, BIND, &nonce[..8]).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::fs;
 use common::{open, open_with_key, random_token};
 use webriskops_domain::CredentialRef;
 use webriskops_ports::{PortError, SecretStore};
-use webriskops_store_sqlite::{MasterKey, StoreError, DB_FILE_NAME};
+use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreError, DB_FILE_NAME};
 
 const BINDING: &str = "acme/trello_cloud/5e9f8f8f8f8f8f8f8f8f8f8f";
 
@@ -23,6 +23,17 @@ fn assert_undecryptable(err: &PortError) {
         "{msg}"
     );
     assert!(msg.contains("WEBRISKOPS_MASTER_KEY"), "{msg}");
+}
+
+/// A fresh store with a master key and one random token saved under `reference()`.
+async fn store_holding_a_token() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with_key(dir.path(), &MasterKey::generate());
+    store
+        .put_token(&reference(), BINDING, &random_token())
+        .await
+        .unwrap();
+    (dir, store)
 }
 
 #[tokio::test]
@@ -75,13 +86,7 @@ async fn a_wrong_master_key_is_an_error_not_a_missing_token() {
 
 #[tokio::test]
 async fn tampered_ciphertext_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = MasterKey::generate();
-    let store = open_with_key(dir.path(), &key);
-    store
-        .put_token(&reference(), BINDING, &random_token())
-        .await
-        .unwrap();
+    let (dir, store) = store_holding_a_token().await;
 
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     let mut ct: Vec<u8> = conn
@@ -97,13 +102,7 @@ async fn tampered_ciphertext_is_refused() {
 
 #[tokio::test]
 async fn a_secret_moved_to_another_reference_or_binding_does_not_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = MasterKey::generate();
-    let store = open_with_key(dir.path(), &key);
-    store
-        .put_token(&reference(), BINDING, &random_token())
-        .await
-        .unwrap();
+    let (dir, store) = store_holding_a_token().await;
 
     // Asked for under another binding: refused, naming both.
     let other_board = "acme/trello_cloud/5e9f8f8f8f8f8f8f8f8f8f00";

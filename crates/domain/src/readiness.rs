@@ -122,6 +122,16 @@ impl Readiness {
         self.blocked.iter().any(|b| b.code == code)
     }
 
+    /// Whether `export --fallback auto` writes the portable bundle: something is blocked,
+    /// and every blocked code is one that files can stand in for.
+    pub fn portable_fallback_applies(&self) -> bool {
+        !self.blocked.is_empty()
+            && self
+                .blocked
+                .iter()
+                .all(|b| b.code.suits_portable_fallback())
+    }
+
     /// The blocked codes, deduplicated, in path order.
     pub fn codes(&self) -> Vec<BlockedCode> {
         let mut codes: Vec<BlockedCode> = self.blocked.iter().map(|b| b.code).collect();

@@ -871,3 +871,55 @@ fn blocked_codes_print_as_on_the_setup_page() {
         assert_eq!(c.to_string(), c.as_str());
     }
 }
+
+/// `export --fallback auto` writes files for every code files can stand in for, and
+/// never for an unfinished setup (the revoke path), alone or mixed with others.
+#[test]
+fn auto_fallback_applies_to_exactly_the_codes_files_can_stand_in_for() {
+    use webriskops_domain::{BlockedState, Readiness, ReadyStates};
+    let expected = [
+        (BlockedCode::ProviderAuthRequired, true),
+        (BlockedCode::ProviderScopeUnavailable, true),
+        (BlockedCode::ProviderDeploymentUnsupported, true),
+        (BlockedCode::DestinationBoardRequired, true),
+        (BlockedCode::DestinationListRequired, true),
+        (BlockedCode::BoardNotInWorkspace, true),
+        (BlockedCode::ListNotOnBoard, true),
+        (BlockedCode::RevokePathUnconfirmed, false),
+    ];
+    assert_eq!(
+        expected.len(),
+        BlockedCode::ALL.len(),
+        "every code has an expectation"
+    );
+    let state = |code| BlockedState {
+        code,
+        field: "f".into(),
+        fix: "x".into(),
+    };
+    for (code, applies) in expected {
+        let r = Readiness {
+            ready: ReadyStates::default(),
+            blocked: vec![state(code)],
+            notes: vec![],
+        };
+        assert_eq!(r.portable_fallback_applies(), applies, "{code}");
+        let mixed = Readiness {
+            blocked: vec![state(code), state(BlockedCode::RevokePathUnconfirmed)],
+            ..r.clone()
+        };
+        assert!(
+            !mixed.portable_fallback_applies(),
+            "{code} with an unconfirmed revoke path"
+        );
+    }
+    let ready = Readiness {
+        ready: ReadyStates::default(),
+        blocked: vec![],
+        notes: vec![],
+    };
+    assert!(
+        !ready.portable_fallback_applies(),
+        "nothing blocked, nothing to fall back from"
+    );
+}

@@ -215,12 +215,7 @@ async fn choose(
             return Ok(Destination::Trello(t, target));
         }
     }
-    let fallback_ok = mode == FallbackMode::Auto
-        && !readiness.blocked.is_empty()
-        && readiness
-            .blocked
-            .iter()
-            .all(|b| b.code.suits_portable_fallback());
+    let fallback_ok = mode == FallbackMode::Auto && readiness.portable_fallback_applies();
     if fallback_ok {
         Ok(Destination::Portable(readiness.blocked))
     } else {

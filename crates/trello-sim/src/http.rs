@@ -98,10 +98,44 @@ fn route_template(method: &str, path: &str) -> String {
         .map_or_else(|| "unmatched".to_owned(), |(_, t)| t.to_owned())
 }
 
+/// Logs a request whose handler is dropped before answering (the client hung up, e.g.
+/// during a `Delay` fault), with status 0 like a dropped connection: every request the
+/// server saw is in the log.
+struct LogIfAbandoned {
+    shared: Arc<Shared>,
+    method: String,
+    path: String,
+    start: Instant,
+    done: bool,
+}
+
+impl Drop for LogIfAbandoned {
+    fn drop(&mut self) {
+        if !self.done {
+            let route = route_template(&self.method, &self.path);
+            record(
+                &self.shared,
+                &self.method,
+                &route,
+                &self.path,
+                0,
+                self.start,
+            );
+        }
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) -> Response<Body> {
     let start = Instant::now();
     let method = req.method().as_str().to_ascii_uppercase();
     let path = req.uri().path().to_owned();
+    let mut guard = LogIfAbandoned {
+        shared: shared.clone(),
+        method: method.clone(),
+        path: path.clone(),
+        start,
+        done: false,
+    };
     let target_len = req
         .uri()
         .path_and_query()
@@ -116,7 +150,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
         };
         (fault, st.latency, st.limiter.full_budget())
     };
-    let drop_now = |status_route: String| {
+    let drop_now = |guard: &mut LogIfAbandoned, status_route: String| {
+        guard.done = true;
         record(&shared, &method, &status_route, &path, 0, start);
         kill.notify_one();
     };
@@ -146,7 +181,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
                 },
             },
             Some(Fault::DropConnection { after_apply: false }) => {
-                drop_now(route_template(&method, &path));
+                drop_now(&mut guard, route_template(&method, &path));
                 return std::future::pending().await;
             }
             Some(Fault::Delay {
@@ -162,7 +197,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
 
     match fault {
         Some(Fault::DropConnection { after_apply: true }) => {
-            drop_now(processed.route);
+            drop_now(&mut guard, processed.route);
             return std::future::pending().await;
         }
         Some(Fault::Delay {
@@ -174,6 +209,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    guard.done = true;
     record(
         &shared,
         &method,

@@ -168,6 +168,24 @@ async fn delay_after_apply_times_out_but_card_exists() {
         .unwrap_err();
     assert!(err.is_timeout());
     assert_eq!(names(&e), vec!["slow".to_string()]);
+    // The client gave up, and the request is still in the log (status 0: no answer delivered).
+    let mut logged = false;
+    for _ in 0..100 {
+        if e.h
+            .request_log()
+            .iter()
+            .any(|r| r.method == "POST" && r.route == "/1/cards" && r.status == 0)
+        {
+            logged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        logged,
+        "abandoned request missing from the log: {:?}",
+        e.h.request_log()
+    );
 }
 
 #[tokio::test]

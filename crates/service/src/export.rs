@@ -198,7 +198,8 @@ struct Seen {
     our_checklist: Option<Checklist>,
 }
 
-fn status_of(item: &RemoteItem, target: &ExportTarget) -> TrackerStatus {
+/// Where a card stands: archived, in the done list, or open.
+pub(crate) fn status_of(item: &RemoteItem, target: &ExportTarget) -> TrackerStatus {
     if item.archived {
         TrackerStatus::Archived
     } else if target.done_destination_id.as_deref() == Some(item.destination_id.as_str()) {

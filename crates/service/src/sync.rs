@@ -9,7 +9,7 @@ use webriskops_domain::{
 };
 use webriskops_ports::{list_all_items, ExportLedger, LedgerScope, RemoteItem, WorkItems};
 
-use crate::export::{ExportTarget, RequestCounts};
+use crate::export::{status_of, ExportTarget, RequestCounts};
 use crate::ServiceError;
 
 /// What a sync saw.
@@ -23,16 +23,6 @@ pub struct SyncSummary {
     /// Cards carrying a marker that the ledger did not know (recorded, no event).
     pub adopted: u64,
     pub requests: RequestCounts,
-}
-
-fn status_of(item: &RemoteItem, target: &ExportTarget) -> TrackerStatus {
-    if item.archived {
-        TrackerStatus::Archived
-    } else if target.done_destination_id.as_deref() == Some(item.destination_id.as_str()) {
-        TrackerStatus::Done
-    } else {
-        TrackerStatus::Open
-    }
 }
 
 /// Reads the destination once, emits a [`StatusEvent`] for every card whose status

@@ -106,7 +106,7 @@ pub(super) fn board_labels(state: &State, auth: &Auth, id: &str, p: &Params) -> 
         .values()
         .filter(|l| l.id_board == id)
         .take(usize::try_from(limit).unwrap_or(0))
-        .map(|l| fields.apply(render::label(l, render::label_uses(state, &l.id))))
+        .map(|l| fields.apply(render::label(l, Some(render::label_uses(state, &l.id)))))
         .collect();
     Ok(Value::Array(out))
 }
@@ -139,7 +139,7 @@ pub(super) fn create_label(state: &mut State, auth: &Auth, board: Option<&str>, 
         Some(_) => return Err(Reply::invalid("color")),
     };
     let lid = state.create_label(&id, &name, color.as_deref());
-    Ok(Value::Object(render::label(&state.labels[&lid], 0)))
+    Ok(Value::Object(render::label(&state.labels[&lid], Some(0))))
 }
 
 /// `GET /1/boards/{id}/members`: `fields` default `fullName,username`.

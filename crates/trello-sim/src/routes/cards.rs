@@ -208,9 +208,11 @@ pub(super) fn update(state: &mut State, auth: &Auth, id: &str, p: &Params) -> Re
                 .filter(|o| o.id_list == list && o.id != id && !o.closed)
                 .map(|o| o.pos)
                 .collect();
+            let new_pos = pos.resolve(siblings.into_iter());
             if let Some(c) = state.cards.get_mut(&id) {
-                c.pos = pos.resolve(siblings.into_iter());
+                c.pos = new_pos;
             }
+            state.note_card_pos(&list, new_pos);
         }
     }
     state.touch_card(&id);

@@ -69,14 +69,20 @@ fn obj(v: Value) -> Map<String, Value> {
     }
 }
 
-pub(crate) fn label(l: &Label, uses: usize) -> Map<String, Value> {
-    obj(json!({
+/// A label as the spec's `Label` schema has it; the board's label list adds `uses`
+/// (how many cards carry it), which labels embedded in cards leave out: counting uses
+/// scans every card, and a board listing of 1,000 cards must not do that per label.
+pub(crate) fn label(l: &Label, uses: Option<usize>) -> Map<String, Value> {
+    let mut m = obj(json!({
         "id": l.id,
         "idBoard": l.id_board,
         "name": l.name,
         "color": l.color,
-        "uses": uses,
-    }))
+    }));
+    if let Some(n) = uses {
+        m.insert("uses".into(), json!(n));
+    }
+    m
 }
 
 pub(crate) fn label_uses(state: &State, id: &str) -> usize {
@@ -242,7 +248,7 @@ pub(crate) fn card(state: &State, c: &Card, opts: &CardOpts) -> Value {
         .id_labels
         .iter()
         .filter_map(|id| state.labels.get(id))
-        .map(|l| Value::Object(label(l, label_uses(state, &l.id))))
+        .map(|l| Value::Object(label(l, None)))
         .collect();
     let slug = crate::ids::slug(&c.name);
     let m = obj(json!({

@@ -884,17 +884,22 @@ pub async fn export(
         summary.interrupted_writes_reconciled =
             ports.journal.settle_unfinished(&record.tenant, run).await?;
     }
-    for intent in labels_to_create.into_values() {
+    // Labels go out together (the adapter's limiter paces them), in name order.
+    let creates = labels_to_create.into_values().map(|intent| {
         counters.write();
-        match ports
-            .items
-            .create_label(&NewLabel {
-                container_id: target.container_id.clone(),
-                name: intent.name.clone(),
-                color: intent.color.clone(),
-            })
-            .await
-        {
+        let label = NewLabel {
+            container_id: target.container_id.clone(),
+            name: intent.name.clone(),
+            color: intent.color.clone(),
+        };
+        async move { (intent, ports.items.create_label(&label).await) }
+    });
+    let created = stream::iter(creates)
+        .buffered(opts.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for (intent, result) in created {
+        match result {
             Ok(l) => {
                 ctx.labels.insert(l.name.to_lowercase(), l.id.clone());
                 label_names.insert(l.id, l.name);

@@ -491,3 +491,33 @@ async fn checklist_writes_whose_answer_was_lost_are_reconciled_not_repeated() {
     let names: Vec<&str> = lists[0].items.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, ["step one", "step two"], "each step once, in order");
 }
+
+#[tokio::test]
+async fn refused_label_creation_routes_to_checklist_items_and_the_cards_still_go_out() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("create_label"),
+        times: 100,
+        error: PortError::PermissionDenied {
+            message: "unauthorized permission requested".into(),
+        },
+        apply_first: false,
+    });
+    let mut f = finding("wro-nolabels", "No labels allowed");
+    f.component = Some("storefront".into());
+    let source = VecSource::new(vec![f]);
+    let s = run(&e, &source).await;
+    assert_eq!((s.created, s.failed_count), (1, 0), "{:?}", s.failed);
+    assert!(s.labels_created.is_empty());
+    let card = &e.world.tracker.items(&e.world.board_id)[0];
+    let steps: Vec<&str> = card.checklists.as_ref().unwrap()[0]
+        .items
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert!(steps.contains(&"Label wanted: P2"), "{steps:?}");
+    assert!(
+        steps.contains(&"Label wanted: component: storefront"),
+        "{steps:?}"
+    );
+}

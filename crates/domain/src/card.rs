@@ -10,7 +10,10 @@ use sha2::{Digest, Sha256};
 
 use crate::finding::{Finding, Priority, Severity, Status};
 use crate::ids::FindingId;
-use crate::text::{tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT};
+use crate::text::{
+    tracker_len, truncate_url_encoded, truncate_visibly, url_encoded_len, CHECK_ITEM_URL_BUDGET,
+    TRELLO_TEXT_LIMIT,
+};
 
 /// Opens the dedupe marker written into every card description: `[webriskops:finding:<id>]`.
 /// Finding ids cannot contain `]`, so the marker always ends at the first `]`.
@@ -195,7 +198,7 @@ impl CardExport {
             title,
             body,
             labels,
-            checklist: f.remediation_steps.clone(),
+            checklist: checklist_items(&f.remediation_steps),
             assignee: f.assignee.clone(),
             due: f.due,
             severity: f.severity,
@@ -265,6 +268,30 @@ fn defuse_markers(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// Checklist items as the tracker can take them: each step cut visibly to the URL budget.
+fn checklist_items(steps: &[String]) -> Vec<String> {
+    steps
+        .iter()
+        .map(|s| truncate_url_encoded(s, CHECK_ITEM_URL_BUDGET, " …").into_owned())
+        .collect()
+}
+
+/// When a step had to be shortened for the checklist, the full steps go into the
+/// description, so nothing a finding says is lost.
+fn full_steps_section(steps: &[String]) -> Option<String> {
+    let shortened = steps
+        .iter()
+        .any(|s| url_encoded_len(s) > CHECK_ITEM_URL_BUDGET);
+    shortened.then(|| {
+        let mut out =
+            String::from("**Remediation steps** (in full; the checklist shortens long ones)");
+        for (i, s) in steps.iter().enumerate() {
+            out.push_str(&format!("\n{}. {}", i + 1, defuse_markers(s)));
+        }
+        out
+    })
+}
+
 fn compose_body(f: &Finding, priority: Priority) -> String {
     let mut meta = format!(
         "**Severity:** {} · **Priority:** {} · **Status:** {}",
@@ -289,6 +316,11 @@ fn compose_body(f: &Finding, priority: Priority) -> String {
     }
     let tail = format!("\n\n{meta}{OWNED_END}{}", marker(&f.id));
     let description = defuse_markers(f.description.as_deref().unwrap_or("").trim());
+    let description = match full_steps_section(&f.remediation_steps) {
+        Some(steps) if description.is_empty() => std::borrow::Cow::Owned(steps),
+        Some(steps) => std::borrow::Cow::Owned(format!("{description}\n\n{steps}")),
+        None => description,
+    };
     let description = description.as_ref();
     // The metadata and the marker always survive; the free text gives way.
     let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&tail));
@@ -524,6 +556,25 @@ mod tests {
             .body
             .contains("[description truncated: 200000 characters"));
         assert!(card.body.ends_with(&card.marker()));
+    }
+
+    #[test]
+    fn long_steps_are_shortened_for_the_checklist_and_kept_whole_in_the_body() {
+        let mut f = finding();
+        let long = "測".repeat(1000);
+        f.remediation_steps = vec!["short step".into(), long.clone()];
+        let card = CardExport::from_finding(&f, false);
+        assert_eq!(card.checklist[0], "short step");
+        assert!(url_encoded_len(&card.checklist[1]) <= CHECK_ITEM_URL_BUDGET);
+        assert!(card.checklist[1].ends_with(" …"));
+        assert!(
+            card.body.contains(&format!("2. {long}")),
+            "the full step is in the description"
+        );
+        assert!(card.body.ends_with(&card.marker()));
+        // Steps that fit are not repeated in the description.
+        let plain = CardExport::from_finding(&finding(), false);
+        assert!(!plain.body.contains("**Remediation steps**"));
     }
 
     #[test]

@@ -10,6 +10,45 @@ use std::borrow::Cow;
 /// Trello's limit for a card name and description (UTF-16 units).
 pub const TRELLO_TEXT_LIMIT: usize = 16_384;
 
+/// The most a single checklist item may take once percent-encoded. Trello documents a
+/// JSON body only for cards, so checklist items travel in the URL, which Trello refuses
+/// past about 8 KB (414, FACTS §0); 4 KB leaves room for the rest of the request.
+pub const CHECK_ITEM_URL_BUDGET: usize = 4096;
+
+/// Length of `s` percent-encoded in a query string: unreserved ASCII stays one byte,
+/// every other byte takes three.
+pub fn url_encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
+/// Cuts `s` so that, with `notice` appended, it percent-encodes to at most `budget` bytes;
+/// unchanged when it fits. Cuts fall on character boundaries.
+pub fn truncate_url_encoded<'a>(s: &'a str, budget: usize, notice: &str) -> Cow<'a, str> {
+    if url_encoded_len(s) <= budget {
+        return Cow::Borrowed(s);
+    }
+    let room = budget.saturating_sub(url_encoded_len(notice));
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        let mut buf = [0u8; 4];
+        used += url_encoded_len(c.encode_utf8(&mut buf));
+        if used > room {
+            break;
+        }
+        end = i + c.len_utf8();
+    }
+    Cow::Owned(format!("{}{notice}", &s[..end]))
+}
+
 /// Length as the tracker counts it (UTF-16 code units).
 pub fn tracker_len(s: &str) -> usize {
     s.chars().map(char::len_utf16).sum()
@@ -61,6 +100,21 @@ mod tests {
         let out = truncate_visibly(&s, 11, " [cut]");
         assert!(out.ends_with(" [cut]"));
         assert!(tracker_len(&out) <= 11);
+    }
+
+    #[test]
+    fn url_budget_counts_encoded_bytes_and_cuts_visibly() {
+        assert_eq!(url_encoded_len("a-b_c.d~"), 8);
+        assert_eq!(url_encoded_len("a b"), 5);
+        assert_eq!(url_encoded_len("測"), 9);
+        let step = "測".repeat(1000);
+        let cut = truncate_url_encoded(&step, CHECK_ITEM_URL_BUDGET, " …");
+        assert!(url_encoded_len(&cut) <= CHECK_ITEM_URL_BUDGET);
+        assert!(cut.ends_with(" …") && cut.starts_with("測測"));
+        assert!(matches!(
+            truncate_url_encoded("short", 100, " …"),
+            Cow::Borrowed("short")
+        ));
     }
 
     #[test]

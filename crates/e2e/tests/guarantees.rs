@@ -303,3 +303,28 @@ async fn ten_thousand_findings_stream_through_a_real_export() {
         "1,000 cards a page, newest first, until a short page"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contract_sized_step_in_any_script_exports_without_failing() {
+    let w = World::start(Duration::ZERO, FAST).await;
+    let mut fs = findings("cjk", 1, 0);
+    // 1,000 characters is the contract's maximum; in CJK it percent-encodes to 9 KB.
+    let long = "測試".repeat(500);
+    fs[0].remediation_steps = vec![long.clone(), "short".into()];
+    let (s, _) = w
+        .export(&FindingsFile::write(&w.dir.path().join("f.jsonl"), &fs))
+        .await;
+    assert_eq!((s.created, s.failed_count), (1, 0), "{:?}", s.failed);
+    let card = &w.cards_per_finding()["cjk-00000"][0];
+    let items: Vec<&str> = card.checklists[0]
+        .items
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(items.len(), 2);
+    assert!(items[0].ends_with(" …") && items[0].starts_with("測試"));
+    assert!(
+        card.desc.contains(&long),
+        "the full step is kept in the description"
+    );
+}

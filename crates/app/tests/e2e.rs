@@ -614,3 +614,58 @@ fn a_locked_data_directory_is_a_clear_error() {
         run.stderr
     );
 }
+
+#[test]
+fn without_a_terminal_progress_is_plain_lines_on_stderr_and_stdout_stays_clean() {
+    let w = World::new();
+    w.setup_saved(&w.fx.tokens.full);
+    // Plain lines start at 100 writes: shorter runs finish before a line would help.
+    let lines: Vec<String> = (1..=120)
+        .map(|i| finding(&format!("p-{i}"), &format!("Progress {i}")))
+        .collect();
+    let file = w.findings_file("p.jsonl", &lines);
+    let run = w.run(&["export", file.to_str().unwrap()], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("export: applying: 0/120"),
+        "plain progress on stderr: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("export: applying: 120/120 (100%)"),
+        "progress reaches the end: {}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains('\r') && !run.stderr.contains("\u{1b}["),
+        "no bar drawing when not a terminal: {:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains("export: applying"),
+        "progress stays off stdout"
+    );
+}
+
+#[test]
+fn every_command_help_has_examples() {
+    let w = World::new();
+    for cmd in [
+        &["setup", "trello"][..],
+        &["status"],
+        &["export"],
+        &["sync"],
+        &["revoke"],
+        &["demo"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let help = w.run(&args, &[]);
+        assert_eq!(help.code, 0, "{cmd:?}: {help:?}");
+        assert!(
+            help.stdout.contains("Examples"),
+            "{cmd:?} --help has no examples: {}",
+            help.stdout
+        );
+    }
+}

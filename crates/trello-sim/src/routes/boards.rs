@@ -243,16 +243,7 @@ pub(super) fn board_cards(
     let limit = p.int("limit", 1, 1000)?;
     let before = id_bound(p, "before")?;
     let since = id_bound(p, "since")?;
-    let checklists = match p.str("checklists").as_deref() {
-        None | Some("none") => false,
-        Some("all") => true,
-        Some(_) => return Err(Reply::invalid("checklists")),
-    };
-    let opts = CardOpts {
-        fields: Fields::parse(p.str("fields"), "all"),
-        checklists,
-        members: p.bool("members")?.unwrap_or(false),
-    };
+    let opts = CardOpts::from_params(p)?;
     let out: Vec<Value> = state
         .cards
         .values()

@@ -107,16 +107,7 @@ pub(super) fn create(state: &mut State, auth: &Auth, p: &Params) -> Res {
 /// `GET /1/cards/{id}`: `fields`, `checklists=all`, `members=true`.
 pub(super) fn get(state: &State, auth: &Auth, id: &str, p: &Params) -> Res {
     let id = load_card(state, auth, id, Access::Read)?;
-    let checklists = match p.str("checklists").as_deref() {
-        None | Some("none") => false,
-        Some("all") => true,
-        Some(_) => return Err(Reply::invalid("checklists")),
-    };
-    let opts = CardOpts {
-        fields: Fields::parse(p.str("fields"), "all"),
-        checklists,
-        members: p.bool("members")?.unwrap_or(false),
-    };
+    let opts = CardOpts::from_params(p)?;
     Ok(render::card(state, &state.cards[&id], &opts))
 }
 

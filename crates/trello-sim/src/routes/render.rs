@@ -232,6 +232,22 @@ pub(crate) struct CardOpts {
     pub members: bool,
 }
 
+impl CardOpts {
+    /// The card options a request asks for: `fields`, `checklists=all|none`, `members`.
+    pub(crate) fn from_params(p: &super::Params) -> Result<CardOpts, super::Reply> {
+        let checklists = match p.str("checklists").as_deref() {
+            None | Some("none") => false,
+            Some("all") => true,
+            Some(_) => return Err(super::Reply::invalid("checklists")),
+        };
+        Ok(CardOpts {
+            fields: Fields::parse(p.str("fields"), "all"),
+            checklists,
+            members: p.bool("members")?.unwrap_or(false),
+        })
+    }
+}
+
 pub(crate) fn card(state: &State, c: &Card, opts: &CardOpts) -> Value {
     let checklists: Vec<&Checklist> = c
         .id_checklists

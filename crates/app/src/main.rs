@@ -10,7 +10,6 @@ mod logging;
 mod output;
 mod progress;
 mod redact;
-mod source;
 
 use std::process::ExitCode;
 use std::sync::Arc;

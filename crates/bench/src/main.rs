@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use trello_sim::{SimConfig, SimServer};
-use webriskops_domain::{ApiKey, JsonLines, ProviderRecord, TenantId, Token};
-use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
+use webriskops_domain::{ApiKey, ProviderRecord, TenantId, Token};
+use webriskops_findings_file::FileSource;
 use webriskops_service::{export, sync, ExportOptions, ExportPorts, ExportTarget, Silent};
 use webriskops_store_sqlite::{SqliteStore, StoreOptions};
 use webriskops_trello::{RateLimits, TrelloAdapter, TrelloConfig};
@@ -77,25 +77,6 @@ struct WorkerArgs {
     window_ms: u64,
     #[arg(long)]
     concurrency: usize,
-}
-
-/// A JSON Lines findings file, read again for each pass.
-#[derive(Debug)]
-struct JsonlFile(PathBuf);
-
-impl FindingSource for JsonlFile {
-    fn open(&self) -> PortResult<FindingStream> {
-        let f = File::open(&self.0).map_err(|e| PortError::InvalidInput {
-            message: format!("{}: {e}", self.0.display()),
-        })?;
-        Ok(Box::new(JsonLines::new(BufReader::with_capacity(
-            1 << 16,
-            f,
-        ))))
-    }
-    fn describe(&self) -> String {
-        self.0.display().to_string()
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -180,15 +161,9 @@ async fn run_worker(w: WorkerArgs) -> Result<()> {
             concurrency: w.concurrency,
             ..Default::default()
         };
-        let s = export(
-            &ports,
-            &record,
-            &target,
-            &JsonlFile(w.findings.clone()),
-            &opts,
-            &Silent,
-        )
-        .await?;
+        // The reader operators run: format detected from the content, checksummed, streamed.
+        let source = FileSource::open_path(&w.findings)?;
+        let s = export(&ports, &record, &target, &source, &opts, &Silent).await?;
         out.created = s.created;
         out.updated = s.updated;
         out.unchanged = s.unchanged;

@@ -8,32 +8,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trello_sim::{Fixture, SimConfig, SimHandle, SimServer};
-use webriskops_domain::{
-    extract_marker, ApiKey, Finding, JsonLines, ProviderRecord, TenantId, Token,
-};
-use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
+use webriskops_domain::{extract_marker, ApiKey, Finding, ProviderRecord, TenantId, Token};
+pub use webriskops_findings_file::FileSource;
 use webriskops_service::{
     export, sync, ExportOptions, ExportPorts, ExportSummary, ExportTarget, Silent, SyncSummary,
 };
 use webriskops_store_sqlite::{SqliteStore, StoreOptions};
 use webriskops_trello::{RateLimits, TrelloAdapter, TrelloConfig};
 
-/// A findings file in JSON Lines.
-#[derive(Debug, Clone)]
-pub struct FindingsFile(pub PathBuf);
-
-impl FindingsFile {
-    /// Writes `findings` to `path`.
-    pub fn write(path: &Path, findings: &[Finding]) -> FindingsFile {
-        let mut f =
-            std::io::BufWriter::new(std::fs::File::create(path).expect("create findings file"));
-        for x in findings {
-            serde_json::to_writer(&mut f, &finding_json(x)).expect("write finding");
-            f.write_all(b"\n").expect("write newline");
-        }
-        f.flush().expect("flush findings file");
-        FindingsFile(path.to_owned())
+/// Writes `findings` to `path` as JSON Lines and opens it with the binary's reader.
+pub fn write_findings(path: &Path, findings: &[Finding]) -> FileSource {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create findings file"));
+    for x in findings {
+        serde_json::to_writer(&mut f, &finding_json(x)).expect("write finding");
+        f.write_all(b"\n").expect("write newline");
     }
+    f.flush().expect("flush findings file");
+    drop(f);
+    FileSource::open_path(path).expect("findings file opens")
 }
 
 /// A finding as the contract writes it (dates as strings, absent fields left out).
@@ -43,18 +35,6 @@ pub fn finding_json(f: &Finding) -> serde_json::Value {
         obj.retain(|_, x| !x.is_null() && x.as_array().is_none_or(|a| !a.is_empty()));
     }
     v
-}
-
-impl FindingSource for FindingsFile {
-    fn open(&self) -> PortResult<FindingStream> {
-        let f = std::fs::File::open(&self.0).map_err(|e| PortError::InvalidInput {
-            message: format!("{}: {e}", self.0.display()),
-        })?;
-        Ok(Box::new(JsonLines::new(std::io::BufReader::new(f))))
-    }
-    fn describe(&self) -> String {
-        self.0.display().to_string()
-    }
 }
 
 /// The simulator, its fixture and a data directory.
@@ -127,7 +107,7 @@ impl World {
     }
 
     /// Exports `source` with the full token, through a fresh adapter and store.
-    pub async fn export(&self, source: &FindingsFile) -> (ExportSummary, Arc<TrelloAdapter>) {
+    pub async fn export(&self, source: &FileSource) -> (ExportSummary, Arc<TrelloAdapter>) {
         self.export_with(
             source,
             &self.fixture.tokens.full,
@@ -139,7 +119,7 @@ impl World {
 
     pub async fn export_with(
         &self,
-        source: &FindingsFile,
+        source: &FileSource,
         token: &str,
         timeout: Duration,
         opts: ExportOptions,

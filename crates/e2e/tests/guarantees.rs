@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use trello_sim::{Fault, FaultRule};
 use webriskops_domain::Status;
-use webriskops_e2e::{findings, FindingsFile, World};
+use webriskops_e2e::{findings, write_findings, World};
 use webriskops_service::ExportOptions;
 
 const FAST: Duration = Duration::from_millis(200);
@@ -22,7 +22,7 @@ fn assert_one_card_each(w: &World, expected: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_twice_the_second_run_writes_nothing() {
     let w = World::start(Duration::from_millis(5), FAST).await;
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("e2e", 30, 3));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("e2e", 30, 3));
     let (first, _) = w.export(&src).await;
     assert_eq!(first.created, 30);
     assert_one_card_each(&w, 30);
@@ -65,7 +65,7 @@ async fn a_429_storm_and_5xx_bursts_still_create_each_card_once() {
         2,
         Fault::Status(500),
     ));
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("storm", 25, 2));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("storm", 25, 2));
     let (s, adapter) = w.export(&src).await;
     assert_eq!((s.created, s.failed_count), (25, 0), "{:?}", s.failed);
     assert_one_card_each(&w, 25);
@@ -96,7 +96,7 @@ async fn a_create_whose_answer_never_arrives_is_not_duplicated() {
         1,
         Fault::DropConnection { after_apply: true },
     ));
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("lost", 6, 1));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("lost", 6, 1));
     let opts = ExportOptions {
         concurrency: 1,
         ..Default::default()
@@ -118,7 +118,7 @@ async fn a_create_whose_answer_never_arrives_is_not_duplicated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_rebuilds_from_markers() {
     let w = World::start(Duration::ZERO, FAST).await;
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("lostdb", 12, 2));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("lostdb", 12, 2));
     w.export(&src).await;
     std::fs::remove_dir_all(w.data_dir()).unwrap();
     w.sim.clear_request_log();
@@ -133,7 +133,7 @@ async fn people_keep_their_changes_and_status_comes_back_once() {
     let w = World::start(Duration::ZERO, FAST).await;
     let mut fs = findings("own", 4, 2);
     let src_path = w.dir.path().join("f.jsonl");
-    let src = FindingsFile::write(&src_path, &fs);
+    let src = write_findings(&src_path, &fs);
     w.export(&src).await;
     let cards = w.cards_per_finding();
     let (c0, c1, c2) = (
@@ -157,7 +157,7 @@ async fn people_keep_their_changes_and_status_comes_back_once() {
     w.sim.person_add_label(&c2.id, &theirs.id);
     // WebRiskOps changes finding 2's title.
     fs[2].title = "Finding 2, rescanned".into();
-    let src = FindingsFile::write(&src_path, &fs);
+    let src = write_findings(&src_path, &fs);
     let (s, _) = w.export(&src).await;
     assert_eq!(
         (s.updated, s.reopened, s.closed),
@@ -191,9 +191,9 @@ async fn a_finding_closed_then_reopened_moves_to_done_and_back() {
     let w = World::start(Duration::ZERO, FAST).await;
     let mut fs = findings("cycle", 2, 0);
     let path = w.dir.path().join("f.jsonl");
-    w.export(&FindingsFile::write(&path, &fs)).await;
+    w.export(&write_findings(&path, &fs)).await;
     fs[0].status = Status::Resolved;
-    let (s, _) = w.export(&FindingsFile::write(&path, &fs)).await;
+    let (s, _) = w.export(&write_findings(&path, &fs)).await;
     assert_eq!(s.closed, 1);
     let id = w.cards_per_finding()["cycle-00000"][0].id.clone();
     assert_eq!(w.sim.card(&id).unwrap().id_list, w.fixture.done_list_id);
@@ -203,7 +203,7 @@ async fn a_finding_closed_then_reopened_moves_to_done_and_back() {
         "the exporter's own move is not echoed as an event"
     );
     fs[0].status = Status::Open;
-    let (s, _) = w.export(&FindingsFile::write(&path, &fs)).await;
+    let (s, _) = w.export(&write_findings(&path, &fs)).await;
     assert_eq!(s.reopened, 1);
     assert_eq!(w.sim.card(&id).unwrap().id_list, w.fixture.list_id);
     assert_one_card_each(&w, 2);
@@ -213,7 +213,7 @@ async fn a_finding_closed_then_reopened_moves_to_done_and_back() {
 async fn duplicates_on_the_board_are_reported_and_kept() {
     let w = World::start(Duration::ZERO, FAST).await;
     let path = w.dir.path().join("f.jsonl");
-    let src = FindingsFile::write(&path, &findings("dup", 3, 0));
+    let src = write_findings(&path, &findings("dup", 3, 0));
     w.export(&src).await;
     let original = w.cards_per_finding()["dup-00001"][0].clone();
     let copy = w
@@ -234,7 +234,7 @@ async fn duplicates_on_the_board_are_reported_and_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_revoked_mid_export_stops_writes_and_a_rerun_finishes() {
     let w = World::start(Duration::from_millis(10), FAST).await;
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("revoked", 40, 0));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("revoked", 40, 0));
     let sim = w.sim.clone();
     let board = w.fixture.board_id.clone();
     let token = w.fixture.tokens.revocable.clone();
@@ -272,7 +272,7 @@ async fn ten_thousand_findings_stream_through_a_real_export() {
     // Trello's budgets at a 20 ms window (5,000 requests/s) keep this quick; each card
     // costs one request (no steps), so the run is 10,000 creates plus a listing.
     let w = World::start(Duration::ZERO, Duration::from_millis(20)).await;
-    let src = FindingsFile::write(&w.dir.path().join("f.jsonl"), &findings("big", 10_000, 0));
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &findings("big", 10_000, 0));
     let opts = ExportOptions {
         concurrency: 64,
         ..Default::default()
@@ -312,7 +312,7 @@ async fn a_contract_sized_step_in_any_script_exports_without_failing() {
     let long = "測試".repeat(500);
     fs[0].remediation_steps = vec![long.clone(), "short".into()];
     let (s, _) = w
-        .export(&FindingsFile::write(&w.dir.path().join("f.jsonl"), &fs))
+        .export(&write_findings(&w.dir.path().join("f.jsonl"), &fs))
         .await;
     assert_eq!((s.created, s.failed_count), (1, 0), "{:?}", s.failed);
     let card = &w.cards_per_finding()["cjk-00000"][0];

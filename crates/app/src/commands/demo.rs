@@ -16,7 +16,7 @@ use crate::cli::SetupArgs;
 use crate::config::{FallbackMode, Settings, ENV_API_KEY, ENV_TOKEN};
 use crate::error::{AppError, AppResult, Exit};
 use crate::output::Out;
-use crate::source::FileSource;
+use webriskops_findings_file::FileSource;
 
 /// The sample findings the demo exports (contract `findings-v1`).
 pub const SAMPLE_FINDINGS: &str = include_str!("../../assets/sample-findings.json");

@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult, Exit};
 use crate::ledger::RunLedger;
 use crate::output::Out;
 use crate::progress::StderrProgress;
-use crate::source::FileSource;
+use webriskops_findings_file::FileSource;
 
 /// Most plan lines and failures printed in human output (all are in `--json`).
 const LISTED: usize = 20;
@@ -83,7 +83,7 @@ struct BlockedJson<'a> {
 /// An unreadable file, store or tracker failures. Blocked setups and invalid findings
 /// are outcomes (exit 3 and 4), not errors.
 pub async fn run(app: &mut App, args: &ExportArgs) -> AppResult<Exit> {
-    let source = FileSource::open_path(&args.file)?;
+    let source = FileSource::open_path(&args.file).map_err(|e| AppError::failed(e.to_string()))?;
     let req = ExportRequest::from_args(app, args);
     Ok(export_source(app, &source, &req).await?.0)
 }

@@ -1,5 +1,7 @@
-//! Findings files as a re-openable [`FindingSource`]: JSON Lines streamed line by line,
-//! JSON documents streamed by a reader thread through a bounded channel.
+//! Findings files (contract `findings-v1`) as a re-openable [`FindingSource`]: JSON Lines
+//! streamed line by line, JSON documents streamed by a reader thread through a bounded
+//! channel, the format detected from the content. The one reader of findings files: the
+//! binary, the end-to-end tests and the benchmarks all read through it.
 
 use std::fmt;
 use std::fs::File;
@@ -7,10 +9,21 @@ use std::io::{self, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
+use sha2::{Digest, Sha256};
 use webriskops_domain::{read_document, FindingError, FindingsFormat, JsonLines, Position};
 use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
 
-use crate::error::{AppError, AppResult};
+/// A findings file that cannot be used; the message says which and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FileSourceError(String);
+
+/// Hex SHA-256 of everything `reader` yields.
+fn sha256_hex(mut reader: impl Read) -> io::Result<String> {
+    let mut hasher = Sha256::new();
+    io::copy(&mut reader, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
 
 /// Bytes read to decide the format.
 const HEAD_LEN: u64 = 4096;
@@ -44,29 +57,29 @@ impl FileSource {
     /// A file on disk; `-` reads stdin into memory (stdin cannot be read twice).
     ///
     /// # Errors
-    /// The file cannot be read (exit 1, naming the file).
-    pub fn open_path(path: &Path) -> AppResult<Self> {
+    /// The file cannot be read; the message names it and the fix.
+    pub fn open_path(path: &Path) -> Result<Self, FileSourceError> {
         if path == Path::new("-") {
             let mut bytes = Vec::new();
             io::stdin()
                 .read_to_end(&mut bytes)
-                .map_err(|e| AppError::failed(format!("cannot read findings from stdin: {e}")))?;
+                .map_err(|e| FileSourceError(format!("cannot read findings from stdin: {e}")))?;
             return Ok(Self::from_bytes("<stdin>", bytes));
         }
         let unreadable = |e: io::Error| {
-            AppError::failed(format!(
+            FileSourceError(format!(
                 "cannot read findings file {}: {e}; check the path and its permissions",
                 path.display()
             ))
         };
         if path.is_dir() {
-            return Err(AppError::failed(format!(
+            return Err(FileSourceError(format!(
                 "findings file {} is a directory; pass a JSON or JSON Lines file",
                 path.display()
             )));
         }
         let file = File::open(path).map_err(unreadable)?;
-        let checksum = webriskops_portable::sha256_hex(BufReader::new(file)).map_err(unreadable)?;
+        let checksum = sha256_hex(BufReader::new(file)).map_err(unreadable)?;
         Ok(Self {
             input: Input::Path(path.to_owned()),
             label: path.display().to_string(),
@@ -76,7 +89,7 @@ impl FileSource {
 
     /// Findings already in memory, named `label` in messages.
     pub fn from_bytes(label: &str, bytes: Vec<u8>) -> Self {
-        let checksum = webriskops_portable::sha256_hex(bytes.as_slice()).unwrap_or_default();
+        let checksum = sha256_hex(bytes.as_slice()).unwrap_or_default();
         Self {
             input: Input::Bytes(Arc::new(bytes)),
             label: label.to_owned(),
@@ -194,6 +207,33 @@ mod tests {
         let msg = src.describe_error(items[1].as_ref().unwrap_err());
         assert!(msg.starts_with("f.json:findings[1]:"), "{msg}");
         assert_eq!(src.checksum().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn unusable_paths_are_errors_naming_the_file_and_the_fix() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("webriskops-no-such-findings.json");
+        let e = FileSource::open_path(&missing).unwrap_err().to_string();
+        assert!(
+            e.contains("webriskops-no-such-findings.json") && e.contains("check the path"),
+            "{e}"
+        );
+        let e = FileSource::open_path(&dir).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn a_file_streams_and_is_checksummed_by_its_bytes() {
+        let path =
+            std::env::temp_dir().join(format!("webriskops-findings-{}.jsonl", std::process::id()));
+        std::fs::write(&path, format!("{VALID}\n")).unwrap();
+        let src = FileSource::open_path(&path).unwrap();
+        assert_eq!(src.open().unwrap().filter(Result::is_ok).count(), 1);
+        assert_eq!(
+            src.checksum(),
+            FileSource::from_bytes("x", format!("{VALID}\n").into_bytes()).checksum()
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

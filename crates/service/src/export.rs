@@ -20,7 +20,7 @@ use webriskops_domain::{
     CHECKLIST_NAME,
 };
 use webriskops_ports::{
-    Checklist, ExportLedger, FindingSource, IntentOutcome, ItemChanges, LedgerScope,
+    Checklist, ExportLedger, FindingSource, FindingStream, IntentOutcome, ItemChanges, LedgerScope,
     ListItemsOptions, NewItem, NewLabel, Placement, PortError, RemoteItem, RunId, RunJournal,
     RunKind, TrackerIntrospection, WorkItems,
 };
@@ -801,7 +801,10 @@ pub async fn export(
 
     // Pass 1: plan. Only actions and routing outcomes are kept, never card bodies.
     progress.phase("planning", None);
-    let mut plan: HashMap<FindingId, PlanAction> = HashMap::new();
+    // Findings with work in the apply pass (a write, or a ledger refresh); an unchanged
+    // re-export leaves this empty and the file is not read a second time.
+    let mut wanted: HashSet<FindingId> = HashSet::new();
+    let mut writes_planned = 0u64;
     let mut labels_to_create: BTreeMap<String, webriskops_domain::LabelIntent> = BTreeMap::new();
     let mut first_seen_at: HashSet<FindingId> = HashSet::new();
     let stream = source
@@ -856,7 +859,14 @@ pub async fn export(
                 action: action.clone(),
             });
         }
-        plan.insert(card.finding_id, action);
+        let entry = ledger.get(&card.finding_id);
+        let seen_card = seen.get(&card.finding_id);
+        if action.writes() {
+            writes_planned += 1;
+        }
+        if action.writes() || needs_ledger_refresh(&card, &action, seen_card, entry) {
+            wanted.insert(card.finding_id);
+        }
     }
     if opts.dry_run {
         summary.labels_created = labels_to_create.values().map(|l| l.name.clone()).collect();
@@ -925,7 +935,6 @@ pub async fn export(
     summary.closed = 0;
     summary.reopened = 0;
 
-    let writes_planned = plan.values().filter(|a| a.writes()).count() as u64;
     progress.phase("applying", Some(writes_planned));
     let apply = Apply {
         ports,
@@ -937,26 +946,26 @@ pub async fn export(
         abort: AtomicBool::new(false),
         abort_error: Mutex::new(None),
     };
-    let stream = source
-        .open()
-        .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?;
-    let mut taken: HashSet<FindingId> = HashSet::new();
+    // Pass 2 reads the file again only when there is work, and builds cards only for
+    // the findings that have it (a finding listed twice in the file is taken once).
+    let stream: FindingStream = if wanted.is_empty() {
+        Box::new(std::iter::empty())
+    } else {
+        source
+            .open()
+            .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?
+    };
     let ctx = &ctx;
     let jobs = stream.filter_map(Result::ok).filter_map(|finding| {
-        let planned = plan.get(&finding.id)?;
-        if !taken.insert(finding.id.clone()) {
+        if !wanted.remove(&finding.id) {
             return None;
         }
         let (card, routing, action) = plan_one(&finding, has_done, ctx, &ledger, &seen);
         let seen_item = seen.get(&finding.id).cloned();
         let entry = ledger.get(&finding.id).cloned();
-        let needs_ledger = !action.writes()
-            && seen_item.as_ref().is_some_and(|s| {
-                entry.as_ref().is_none_or(|l| {
-                    l.item_id != s.item.item_id || l.fingerprint != card.fingerprint
-                })
-            });
-        if !planned.writes() && !needs_ledger {
+        if !action.writes()
+            && !needs_ledger_refresh(&card, &action, seen_item.as_ref(), entry.as_ref())
+        {
             return None;
         }
         Some(Job {
@@ -1030,6 +1039,20 @@ pub async fn export(
     let json = serde_json::to_string(&SummaryForJournal::from(&summary)).unwrap_or_default();
     ports.journal.finish_run(run, &json).await?;
     Ok(summary)
+}
+
+/// Whether a finding that writes nothing still needs its ledger entry rewritten: its card
+/// was adopted (no entry, or another card now wins the duplicates) or its plan changed.
+fn needs_ledger_refresh(
+    card: &CardExport,
+    action: &PlanAction,
+    seen: Option<&Seen>,
+    entry: Option<&LedgerEntry>,
+) -> bool {
+    !action.writes()
+        && seen.is_some_and(|s| {
+            entry.is_none_or(|l| l.item_id != s.item.item_id || l.fingerprint != card.fingerprint)
+        })
 }
 
 fn plan_one(

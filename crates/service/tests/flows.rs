@@ -521,3 +521,76 @@ async fn refused_label_creation_routes_to_checklist_items_and_the_cards_still_go
         "{steps:?}"
     );
 }
+
+/// A source that counts how often it is opened.
+#[derive(Debug)]
+struct CountingSource(VecSource, std::sync::atomic::AtomicUsize);
+
+impl webriskops_ports::FindingSource for CountingSource {
+    fn open(&self) -> webriskops_ports::PortResult<webriskops_ports::FindingStream> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.open()
+    }
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}
+
+#[tokio::test]
+async fn an_unchanged_re_export_reads_the_file_once_and_a_changed_one_twice() {
+    let e = env();
+    let source = CountingSource(VecSource::new(sample()), Default::default());
+    let first = export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        &source,
+        &ExportOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.created, 9);
+    assert_eq!(
+        source.1.swap(0, std::sync::atomic::Ordering::SeqCst),
+        2,
+        "plan, then apply"
+    );
+    let again = export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        &source,
+        &ExportOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.unchanged, 9);
+    assert_eq!(
+        source.1.swap(0, std::sync::atomic::Ordering::SeqCst),
+        1,
+        "nothing to apply: the file is not read again"
+    );
+    // A lost ledger is refreshed from the board without any write: that needs the second pass.
+    e.store.wipe_ledger();
+    e.world.tracker.clear_calls();
+    let ledger_writes_before = e.store.ledger_writes();
+    let adopted = export(
+        &e.ports,
+        &e.record,
+        &e.target,
+        &source,
+        &ExportOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!((adopted.unchanged, e.world.tracker.write_count()), (9, 0));
+    assert_eq!(source.1.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(
+        e.store.ledger_writes() - ledger_writes_before,
+        9,
+        "every card's entry is rebuilt"
+    );
+}

@@ -1,6 +1,6 @@
 //! Contract test: every request the adapter can send, and every request it sent to the
 //! simulator during a scenario, matches an operation documented in Trello's OpenAPI
-//! spec (`shared/reference/trello/openapi.json`): method, path template, parameter
+//! spec (`vendor/trello/openapi.json`): method, path template, parameter
 //! names and path-id patterns. The spec's known defects are fixed at load, and the
 //! documented gaps (FACTS.md) are added explicitly below, each with its source.
 
@@ -20,15 +20,15 @@ use webriskops_trello::{HttpMethod, RequestSpec, SentRequest, TrelloAdapter};
 
 // ------------------------------------------------------------------ the spec
 
-/// `<workspace root>/../shared/reference/trello/openapi.json`: CI runs in a fresh clone
-/// with `shared/` beside the repository.
+/// `<workspace root>/vendor/trello/openapi.json`: vendored, so a clone anywhere runs this test
+/// (source, licence and known defects in `vendor/trello/SOURCE.md`).
 fn spec_path() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let root = manifest
         .ancestors()
         .nth(3)
         .expect("crates/adapters/trello lies three levels below the workspace root");
-    root.join("../shared/reference/trello/openapi.json")
+    root.join("vendor/trello/openapi.json")
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ fn load_spec() -> Spec {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "the Trello OpenAPI spec is required for the contract test and was not found at {} ({e}); \
-             it lives in shared/reference/trello/openapi.json beside the repository",
+             it is vendored at vendor/trello/openapi.json in the repository",
             path.display()
         )
     });

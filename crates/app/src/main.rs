@@ -5,7 +5,6 @@ mod cli;
 mod commands;
 mod config;
 mod error;
-mod ledger;
 mod logging;
 mod output;
 mod progress;

@@ -6,6 +6,7 @@
 //! second tracker fits without changing them.
 
 pub mod error;
+pub mod memory;
 pub mod model;
 pub mod source;
 pub mod store;
@@ -15,6 +16,7 @@ pub mod tracker;
 pub mod conformance;
 
 pub use error::{PortError, PortResult};
+pub use memory::MemoryLedger;
 pub use model::*;
 pub use source::{FindingSource, FindingStream};
 pub use store::{

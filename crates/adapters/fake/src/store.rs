@@ -1,6 +1,7 @@
-//! In-memory implementations of the store ports (records, ledger, journal, secrets).
+//! In-memory implementations of the store ports (records, ledger, journal, secrets); the
+//! ledger is the ports' one [`MemoryLedger`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -9,14 +10,14 @@ use webriskops_domain::{
     CredentialRef, FindingId, LedgerEntry, ProviderKey, ProviderRecord, TenantId, Token,
 };
 use webriskops_ports::{
-    ExportLedger, IntentOutcome, JournalIntent, LedgerScope, PortError, PortResult, ProviderStore,
+    ExportLedger, IntentOutcome, JournalIntent, LedgerScope, MemoryLedger, PortError, PortResult,
+    ProviderStore,
     RunId, RunJournal, RunKind, RunRecord, SecretStore,
 };
 
 #[derive(Debug, Default)]
 struct Inner {
     records: HashMap<(TenantId, ProviderKey), ProviderRecord>,
-    ledger: HashMap<LedgerScope, BTreeMap<FindingId, LedgerEntry>>,
     runs: Vec<(TenantId, RunRecord)>,
     intents: Vec<(
         TenantId,
@@ -25,13 +26,13 @@ struct Inner {
         Option<RunId>,
     )>,
     secrets: HashMap<CredentialRef, (String, Token)>,
-    ledger_writes: u64,
 }
 
 /// All four store ports in memory. Clones share state.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    ledger: Arc<MemoryLedger>,
 }
 
 impl MemoryStore {
@@ -45,12 +46,12 @@ impl MemoryStore {
 
     /// How many ledger entries were written (for tests of "no needless writes").
     pub fn ledger_writes(&self) -> u64 {
-        self.lock().ledger_writes
+        self.ledger.writes()
     }
 
     /// Forgets the ledger, as a lost or deleted database would.
     pub fn wipe_ledger(&self) {
-        self.lock().ledger.clear();
+        self.ledger.wipe();
     }
 }
 
@@ -86,36 +87,16 @@ impl ExportLedger for MemoryStore {
         scope: &LedgerScope,
         finding: &FindingId,
     ) -> PortResult<Option<LedgerEntry>> {
-        Ok(self
-            .lock()
-            .ledger
-            .get(scope)
-            .and_then(|m| m.get(finding))
-            .cloned())
+        self.ledger.get(scope, finding).await
     }
     async fn all(&self, scope: &LedgerScope) -> PortResult<Vec<LedgerEntry>> {
-        Ok(self
-            .lock()
-            .ledger
-            .get(scope)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default())
+        self.ledger.all(scope).await
     }
     async fn put(&self, scope: &LedgerScope, entry: &LedgerEntry) -> PortResult<()> {
-        let mut s = self.lock();
-        s.ledger_writes += 1;
-        s.ledger
-            .entry(scope.clone())
-            .or_default()
-            .insert(entry.finding_id.clone(), entry.clone());
-        Ok(())
+        self.ledger.put(scope, entry).await
     }
     async fn clear(&self, scope: &LedgerScope) -> PortResult<u64> {
-        Ok(self
-            .lock()
-            .ledger
-            .remove(scope)
-            .map_or(0, |m| m.len() as u64))
+        self.ledger.clear(scope).await
     }
 }
 

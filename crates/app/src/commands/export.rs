@@ -18,7 +18,6 @@ use crate::app::App;
 use crate::cli::ExportArgs;
 use crate::config::FallbackMode;
 use crate::error::{AppError, AppResult, Exit};
-use crate::ledger::RunLedger;
 use crate::output::Out;
 use crate::progress::StderrProgress;
 use webriskops_findings_file::FileSource;
@@ -156,7 +155,9 @@ pub async fn export_source(
             let ports = ExportPorts {
                 items: Arc::new(portable),
                 introspection: None,
-                ledger: Arc::new(RunLedger::default()),
+                // The bundle is written whole each time: its ledger lives for this run
+                // only and never reaches the tracker's ledger in the database.
+                ledger: Arc::new(webriskops_ports::MemoryLedger::new()),
                 journal: store.clone(),
             };
             let target = portable_target(&record);

@@ -335,9 +335,14 @@ fn ten_thousand_findings_stream_through_a_dry_run() {
 
 #[test]
 fn a_killed_export_resumes_without_duplicates() {
+    use std::os::unix::process::ExitStatusExt;
+    use trello_sim::{Fault, FaultRule};
+
+    const FINDINGS: usize = 200;
+    const CONCURRENCY: u32 = 4;
     let w = World::with_latency(Duration::from_millis(30));
     w.setup_saved(&w.fx.tokens.full);
-    let lines: Vec<String> = (0..200)
+    let lines: Vec<String> = (0..FINDINGS)
         .map(|i| finding(&format!("crash-{i:03}"), &format!("Crash {i}")))
         .collect();
     let file = w.findings_file("crash.jsonl", &lines);
@@ -352,14 +357,67 @@ fn a_killed_export_resumes_without_duplicates() {
     while w.sim.cards(&w.fx.board_id).len() < 10 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let _ = child.kill(); // SIGKILL: no cleanup runs
-    let _ = child.wait();
+    // The next writes are applied by Trello but their answers never come: every worker
+    // is then inside a write whose outcome the export has not recorded, which is the
+    // moment a crash is most likely to duplicate.
+    w.sim.inject(FaultRule::new(
+        Some("POST"),
+        Some("/1/cards"),
+        CONCURRENCY,
+        Fault::Delay {
+            delay: Duration::from_secs(120),
+            after_apply: true,
+        },
+    ));
+    while !w.sim.pending_faults().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        w.sim.pending_faults().is_empty(),
+        "the export never reached the stalled writes"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the export must still be running when it is killed"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
+    let cards_at_kill = w.sim.cards(&w.fx.board_id).len();
+    assert!(
+        (10..FINDINGS).contains(&cards_at_kill),
+        "killed mid-run: {cards_at_kill} of {FINDINGS} cards existed"
+    );
+
+    // The journal shows the run was cut short with writes in flight.
+    {
+        let conn = rusqlite::Connection::open(w.data_dir().join("webriskops.db")).unwrap();
+        let unfinished: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE kind = 'export' AND finished_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unfinished, 1, "the killed run never finished");
+        let open: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM intents WHERE outcome IS NULL AND settled_by IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            open >= 1,
+            "at least one write was in flight, applied but unrecorded"
+        );
+    }
 
     let run = w.run(&["export", file.to_str().unwrap(), "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["duplicates"], serde_json::json!([]));
     let per = w.cards_per_finding();
-    assert_eq!(per.len(), 200, "every finding has a card");
+    assert_eq!(per.len(), FINDINGS, "every finding has a card");
     assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `webriskops` binary as a child process against trello-sim.
 
 mod common;
+mod findings_input;
 
 use std::time::{Duration, Instant};
 

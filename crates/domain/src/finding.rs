@@ -3,16 +3,24 @@
 //!
 //! A finding that breaks the contract is reported with its position, its id when
 //! readable, the field and the reason; the readers then go on with the next one.
+//! Whatever an error quotes from the input passes [`echo_untrusted`] first: escaped
+//! (no terminal escapes, no forged lines) and short.
 
 use std::fmt;
-use std::io::{BufRead, Read};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::FindingId;
+use crate::text::{echo_untrusted, escape_untrusted};
+
+mod read;
+
+pub use read::{
+    parse_finding, read_document, survey, DocumentFindings, JsonLines, ReadLimits, Survey,
+    DEFAULT_MAX_FINDING_BYTES, MAX_FINDING_DEPTH, SUPPORTED_SCHEMA_VERSIONS,
+};
 
 /// Scanner severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -200,6 +208,9 @@ impl fmt::Display for Position {
 }
 
 /// A finding (or the file around it) that breaks the contract.
+///
+/// Built only through [`FindingError::at`] in this crate, so `id`, `field` and `reason`
+/// never carry control characters or long input verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub struct FindingError {
     pub position: Position,
@@ -224,6 +235,8 @@ impl fmt::Display for FindingError {
 }
 
 impl FindingError {
+    /// `id` must already be echoed ([`echo_untrusted`]); the field name is echoed here
+    /// (it can be a key read from the input) and the reason escaped.
     fn at(
         position: Position,
         id: Option<String>,
@@ -233,8 +246,8 @@ impl FindingError {
         Self {
             position,
             id,
-            field: field.map(str::to_owned),
-            reason: reason.into(),
+            field: field.map(|f| echo_untrusted(f).into_owned()),
+            reason: escape_untrusted(&reason.into()).into_owned(),
         }
     }
 }
@@ -288,7 +301,14 @@ impl Fields<'_> {
             .map(Some)
             .ok_or_else(|| {
                 let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
-                self.err(field, format!("{s:?} is not one of: {}", names.join(", ")))
+                self.err(
+                    field,
+                    format!(
+                        "\"{}\" is not one of: {}",
+                        echo_untrusted(&s),
+                        names.join(", ")
+                    ),
+                )
             })
     }
 
@@ -333,9 +353,24 @@ impl Fields<'_> {
         let Some(s) = self.string(field, 0, 64, false)? else {
             return Ok(None);
         };
-        DateTime::parse_from_rfc3339(&s)
-            .map(Some)
-            .map_err(|e| self.err(field, format!("{s:?} is not an RFC 3339 timestamp ({e})")))
+        DateTime::parse_from_rfc3339(&s).map(Some).map_err(|e| {
+            self.err(
+                field,
+                format!(
+                    "\"{}\" is not an RFC 3339 timestamp ({e})",
+                    echo_untrusted(&s)
+                ),
+            )
+        })
+    }
+}
+
+/// The id of a finding, as its errors show it: whole when it is a valid id (a safe,
+/// short alphabet), else echoed ([`echo_untrusted`]).
+fn readable_id(s: &str) -> String {
+    match FindingId::new(s) {
+        Ok(_) => s.to_owned(),
+        Err(_) => echo_untrusted(s).into_owned(),
     }
 }
 
@@ -378,14 +413,14 @@ pub fn parse_value(value: &Value, position: Position) -> Result<Finding, Finding
             format!("a finding must be a JSON object, got {}", kind(value)),
         ));
     };
-    let readable_id = obj.get("id").and_then(Value::as_str).map(str::to_owned);
+    let readable_id = obj.get("id").and_then(Value::as_str).map(readable_id);
     let f = Fields {
         obj,
         position,
         id: readable_id,
     };
     let id_text = f.string("id", 1, 128, true)?.unwrap_or_default();
-    let id = FindingId::new(id_text).map_err(|e| f.err("id", e.reason))?;
+    let id = FindingId::new(id_text).map_err(|e| f.err("id", echo_untrusted(&e.reason)))?;
     let due = match f.string("due", 0, 32, false)? {
         None => None,
         Some(s) => Some(
@@ -393,7 +428,13 @@ pub fn parse_value(value: &Value, position: Position) -> Result<Finding, Finding
                 .ok()
                 .filter(|_| s.len() == 10)
                 .ok_or_else(|| {
-                    f.err("due", format!("{s:?} is not a date of the form YYYY-MM-DD"))
+                    f.err(
+                        "due",
+                        format!(
+                            "\"{}\" is not a date of the form YYYY-MM-DD",
+                            echo_untrusted(&s)
+                        ),
+                    )
                 })?,
         ),
     };
@@ -420,7 +461,7 @@ pub fn parse_value(value: &Value, position: Position) -> Result<Finding, Finding
     })
 }
 
-/// The two file shapes of the contract.
+/// The two file shapes of the contract, told apart by structure ([`survey`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingsFormat {
@@ -428,244 +469,6 @@ pub enum FindingsFormat {
     Document,
     /// One finding object per line.
     JsonLines,
-}
-
-impl FindingsFormat {
-    /// Decides the format from the first bytes of a file: a document's first key is
-    /// `schema_version` or `findings`; anything else that starts with `{` is JSON Lines.
-    pub fn detect(head: &[u8]) -> FindingsFormat {
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-        let mut rest = head.iter().skip_while(|b| b.is_ascii_whitespace());
-        if rest.next() != Some(&b'{') {
-            return FindingsFormat::Document;
-        }
-        let mut rest = rest.skip_while(|b| b.is_ascii_whitespace());
-        if rest.next() != Some(&b'"') {
-            return FindingsFormat::Document;
-        }
-        let key: Vec<u8> = rest.take_while(|b| **b != b'"').copied().collect();
-        match key.as_slice() {
-            b"schema_version" | b"findings" => FindingsFormat::Document,
-            _ => FindingsFormat::JsonLines,
-        }
-    }
-}
-
-/// Streams findings from JSON Lines, one result per non-blank line.
-///
-/// A line that is not UTF-8 is reported and skipped; a UTF-8 byte order mark at the
-/// start of the file is ignored. When the reader itself fails, the error is reported
-/// once and the stream ends (its position is no longer known).
-#[derive(Debug)]
-pub struct JsonLines<R> {
-    reader: R,
-    line_no: u64,
-    buf: Vec<u8>,
-    failed: bool,
-}
-
-impl<R: BufRead> JsonLines<R> {
-    pub fn new(reader: R) -> Self {
-        Self {
-            reader,
-            line_no: 0,
-            buf: Vec::new(),
-            failed: false,
-        }
-    }
-}
-
-impl<R: BufRead> Iterator for JsonLines<R> {
-    type Item = Result<Finding, FindingError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        loop {
-            self.buf.clear();
-            self.line_no += 1;
-            let pos = Position::Line(self.line_no);
-            // Read bytes, not a `String`: `read_line` consumes a line that is not UTF-8
-            // and then fails, so any further skipping would lose the next line.
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(FindingError::at(
-                        pos,
-                        None,
-                        None,
-                        format!("unreadable input: {e}"),
-                    )));
-                }
-            }
-            let mut bytes = self.buf.as_slice();
-            if self.line_no == 1 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            }
-            let line = match std::str::from_utf8(bytes) {
-                Ok(text) => text.trim(),
-                Err(e) => {
-                    return Some(Err(FindingError::at(
-                        pos,
-                        None,
-                        None,
-                        format!("unreadable line: not UTF-8 ({e})"),
-                    )))
-                }
-            };
-            if line.is_empty() {
-                continue;
-            }
-            return Some(match serde_json::from_str::<Value>(line) {
-                Ok(v) => parse_value(&v, pos),
-                Err(e) => Err(FindingError::at(
-                    pos,
-                    None,
-                    None,
-                    format!("not valid JSON: {e}"),
-                )),
-            });
-        }
-    }
-}
-
-/// Reads a JSON document `{"schema_version": 1, "findings": [...]}` without holding
-/// it in memory: each finding is validated and handed to `each` as soon as it is read.
-///
-/// # Errors
-/// A document-level problem (not JSON, no `findings` array, a `schema_version` other
-/// than 1). Findings already handed over stay handed over.
-pub fn read_document<R: Read>(
-    reader: R,
-    mut each: impl FnMut(Result<Finding, FindingError>),
-) -> Result<(), FindingError> {
-    let reader = skip_bom(reader).map_err(|e| {
-        FindingError::at(
-            Position::Document,
-            None,
-            None,
-            format!("unreadable input: {e}"),
-        )
-    })?;
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let outcome = DocumentSeed { each: &mut each }.deserialize(&mut de);
-    let doc_err = |e: serde_json::Error| {
-        FindingError::at(
-            Position::Document,
-            None,
-            None,
-            format!("not a findings document: {e}"),
-        )
-    };
-    let (version, saw_findings) = outcome.map_err(doc_err)?;
-    de.end().map_err(doc_err)?;
-    if !saw_findings {
-        return Err(FindingError::at(
-            Position::Document,
-            None,
-            Some("findings"),
-            "is required (an array of findings)",
-        ));
-    }
-    match version {
-        Some(1) => Ok(()),
-        None => Err(FindingError::at(
-            Position::Document,
-            None,
-            Some("schema_version"),
-            "is required and must be 1",
-        )),
-        Some(v) => Err(FindingError::at(
-            Position::Document,
-            None,
-            Some("schema_version"),
-            format!("is {v}; this reader understands version 1"),
-        )),
-    }
-}
-
-/// Drops a UTF-8 byte order mark at the start of `reader`, as editors on Windows write it.
-fn skip_bom<R: Read>(mut reader: R) -> std::io::Result<impl Read> {
-    let mut head = Vec::with_capacity(3);
-    (&mut reader).take(3).read_to_end(&mut head)?;
-    if head == b"\xEF\xBB\xBF" {
-        head.clear();
-    }
-    Ok(std::io::Cursor::new(head).chain(reader))
-}
-
-struct DocumentSeed<'a, F> {
-    each: &'a mut F,
-}
-
-impl<'de, F: FnMut(Result<Finding, FindingError>)> DeserializeSeed<'de> for DocumentSeed<'_, F> {
-    type Value = (Option<i64>, bool);
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, F: FnMut(Result<Finding, FindingError>)> Visitor<'de> for DocumentSeed<'_, F> {
-    type Value = (Option<i64>, bool);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object with schema_version and findings")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut version = None;
-        let mut saw = false;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "schema_version" => {
-                    version = Some(map.next_value::<Value>()?.as_i64().unwrap_or(-1))
-                }
-                "findings" => {
-                    saw = true;
-                    map.next_value_seed(FindingsSeed {
-                        each: &mut *self.each,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok((version, saw))
-    }
-}
-
-struct FindingsSeed<'a, F> {
-    each: &'a mut F,
-}
-
-impl<'de, F: FnMut(Result<Finding, FindingError>)> DeserializeSeed<'de> for FindingsSeed<'_, F> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de, F: FnMut(Result<Finding, FindingError>)> Visitor<'de> for FindingsSeed<'_, F> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of findings")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut index = 0u64;
-        while let Some(value) = seq.next_element::<Value>()? {
-            (self.each)(parse_value(&value, Position::Index(index)));
-            index += 1;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -748,18 +551,22 @@ mod tests {
     }
 
     #[test]
-    fn format_is_detected_from_the_first_key() {
+    fn format_is_detected_by_structure_not_by_the_first_key() {
+        let format =
+            |input: &str| survey(input.as_bytes(), &ReadLimits::default()).map(|s| s.format);
         assert_eq!(
-            FindingsFormat::detect(b" {\n \"schema_version\": 1"),
-            FindingsFormat::Document
+            format(" {\n \"schema_version\": 1, \"findings\": []}"),
+            Ok(FindingsFormat::Document)
         );
         assert_eq!(
-            FindingsFormat::detect(b"{\"findings\":[]}"),
-            FindingsFormat::Document
+            format("{\"generated_at\": \"x\", \"findings\": [], \"schema_version\": 1}"),
+            Ok(FindingsFormat::Document)
         );
+        assert_eq!(format("{\"id\":\"a\"}\n"), Ok(FindingsFormat::JsonLines));
+        // One object per line, each with a schema_version of its own: JSON Lines.
         assert_eq!(
-            FindingsFormat::detect(b"{\"id\":\"a\"}\n"),
-            FindingsFormat::JsonLines
+            format("{\"schema_version\":1,\"id\":\"a\"}\n{\"schema_version\":1,\"id\":\"b\"}\n"),
+            Ok(FindingsFormat::JsonLines)
         );
     }
 }

@@ -18,8 +18,8 @@ pub use card::{
     RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME, MARKER_PREFIX,
 };
 pub use finding::{
-    parse_value, read_document, Finding, FindingError, FindingsFormat, JsonLines, Position,
-    Priority, Severity, Status,
+    parse_finding, parse_value, read_document, survey, DocumentFindings, Finding, FindingError,
+    FindingsFormat, JsonLines, Position, Priority, ReadLimits, Severity, Status, Survey,
 };
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
 pub use plan::{
@@ -32,4 +32,6 @@ pub use readiness::{
     Permission, Readiness, ReadyStates, TokenObservation,
 };
 pub use secret::{ApiKey, Token};
-pub use text::{tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT};
+pub use text::{
+    echo_untrusted, escape_untrusted, tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT,
+};

@@ -422,7 +422,8 @@ proptest! {
         let newlines = input.iter().filter(|b| **b == b'\n').count();
         prop_assert!(lines.len() <= newlines + 1);
         let _ = read_doc(&input);
-        let _ = webriskops_domain::FindingsFormat::detect(&input);
+        let _ = webriskops_domain::survey(&input[..], &webriskops_domain::ReadLimits::default());
+        let _: Vec<_> = webriskops_domain::DocumentFindings::new(&input[..], webriskops_domain::ReadLimits::default()).collect();
     }
 }
 

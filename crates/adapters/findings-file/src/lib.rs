@@ -1,16 +1,25 @@
-//! Findings files (contract `findings-v1`) as a re-openable [`FindingSource`]: JSON Lines
-//! streamed line by line, JSON documents streamed by a reader thread through a bounded
-//! channel, the format detected from the content. The one reader of findings files: the
-//! binary, the end-to-end tests and the benchmarks all read through it.
+//! Findings files (contract `findings-v1`) as a re-openable [`FindingSource`]: the one
+//! reader of findings files (the binary, the end-to-end tests and the benchmarks all
+//! read through it).
+//!
+//! Opening a source reads it once, streaming: it is hashed (the checksum), surveyed
+//! (format detected by structure, a document's envelope checked, input that is not
+//! findings refused at its first byte) and, when it is not a regular file (a pipe,
+//! `<(cmd)`, `/dev/stdin`, `-`), spooled to a private temporary file so that it can be
+//! read again. Each [`FindingSource::open`] then streams the findings with bounded memory.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader, Cursor, Read};
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
-use webriskops_domain::{read_document, FindingError, FindingsFormat, JsonLines, Position};
+use webriskops_domain::text::escape_untrusted;
+use webriskops_domain::{
+    survey, DocumentFindings, FindingError, FindingsFormat, JsonLines, Position, ReadLimits,
+};
 use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
 
 /// A findings file that cannot be used; the message says which and how to fix it.
@@ -18,31 +27,66 @@ use webriskops_ports::{FindingSource, FindingStream, PortError, PortResult};
 #[error("{0}")]
 pub struct FileSourceError(String);
 
-/// Hex SHA-256 of everything `reader` yields.
-fn sha256_hex(mut reader: impl Read) -> io::Result<String> {
-    let mut hasher = Sha256::new();
-    io::copy(&mut reader, &mut hasher)?;
-    Ok(hex::encode(hasher.finalize()))
+/// The most bytes read by default from input that is not a regular file: 1 GiB.
+pub const DEFAULT_SPOOL_LIMIT: u64 = 1 << 30;
+
+/// How findings input is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSourceOptions {
+    /// Limits on one line or one finding.
+    pub limits: ReadLimits,
+    /// The most bytes taken from input that is not a regular file (it is spooled to a
+    /// temporary file); past it the input is refused.
+    pub spool_limit: u64,
 }
 
-/// Bytes read to decide the format.
-const HEAD_LEN: u64 = 4096;
+impl Default for FileSourceOptions {
+    fn default() -> Self {
+        Self {
+            limits: ReadLimits::default(),
+            spool_limit: DEFAULT_SPOOL_LIMIT,
+        }
+    }
+}
 
-/// Findings buffered between the document reader thread and the export.
-const CHANNEL_BOUND: usize = 1024;
+/// What identifies the version of a regular file that was surveyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
 
 #[derive(Clone)]
 enum Input {
-    Path(PathBuf),
+    /// A regular file, read again on each open.
+    Path {
+        path: PathBuf,
+        stamp: Stamp,
+    },
+    /// A pipe or device, read once into a private temporary file (mode 0600, removed
+    /// when the source is dropped).
+    Spool(Arc<tempfile::NamedTempFile>),
     Bytes(Arc<Vec<u8>>),
 }
 
-/// A findings file (or bytes already in memory, e.g. stdin or the demo's sample).
+/// A findings file (or bytes already in memory, e.g. the demo's sample).
 #[derive(Clone)]
 pub struct FileSource {
     input: Input,
     label: String,
     checksum: String,
+    /// The survey's verdict; an open of input that failed it fails the same way.
+    format: Result<FindingsFormat, FindingError>,
+    limits: ReadLimits,
 }
 
 impl fmt::Debug for FileSource {
@@ -53,74 +97,214 @@ impl fmt::Debug for FileSource {
     }
 }
 
+/// Reads through to `inner`, hashing every byte and, when `spool` is set, copying it
+/// there, up to `limit` bytes.
+struct Tee<R> {
+    inner: R,
+    hasher: Sha256,
+    spool: Option<BufWriter<File>>,
+    read: u64,
+    limit: u64,
+    over: bool,
+}
+
+impl<R: Read> Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            self.over = true;
+            return Err(io::Error::other("the input is larger than the limit"));
+        }
+        self.hasher.update(&buf[..n]);
+        if let Some(out) = &mut self.spool {
+            out.write_all(&buf[..n])?;
+        }
+        Ok(n)
+    }
+}
+
+fn prefix(label: &str, e: &FindingError) -> String {
+    let at = match e.position {
+        Position::Line(n) => format!("{label}:{n}"),
+        Position::Index(i) => format!("{label}:findings[{i}]"),
+        Position::Document => label.to_owned(),
+    };
+    // The domain already escaped and shortened what it quotes; escaping again is a
+    // no-op for that text and keeps errors made elsewhere just as safe to print.
+    let field = e
+        .field
+        .as_ref()
+        .map(|f| format!(" field `{}`:", escape_untrusted(f)))
+        .unwrap_or_default();
+    let id =
+        e.id.as_ref()
+            .map(|id| format!(" (finding {})", escape_untrusted(id)))
+            .unwrap_or_default();
+    format!("{at}:{field} {}{id}", escape_untrusted(&e.reason))
+}
+
 impl FileSource {
-    /// A file on disk; `-` reads stdin into memory (stdin cannot be read twice).
+    /// A findings file with the default options; see [`FileSource::open_path_with`].
     ///
     /// # Errors
-    /// The file cannot be read; the message names it and the fix.
+    /// See [`FileSource::open_path_with`].
     pub fn open_path(path: &Path) -> Result<Self, FileSourceError> {
+        Self::open_path_with(path, &FileSourceOptions::default())
+    }
+
+    /// A findings file, read once now (hashed and surveyed). `-`, pipes (`<(cmd)`,
+    /// `/dev/stdin`) and devices are spooled to a private temporary file, at most
+    /// `opts.spool_limit` bytes, so that the export can read them twice.
+    ///
+    /// # Errors
+    /// The file cannot be read, is not findings (refused at its first byte that cannot
+    /// start one: `/dev/zero` fails at once), is a document whose envelope breaks the
+    /// contract (unsupported `schema_version`, a duplicate key, malformed JSON), or a
+    /// stream larger than the spool limit. The message names the file and the fix.
+    pub fn open_path_with(path: &Path, opts: &FileSourceOptions) -> Result<Self, FileSourceError> {
         if path == Path::new("-") {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .read_to_end(&mut bytes)
-                .map_err(|e| FileSourceError(format!("cannot read findings from stdin: {e}")))?;
-            return Ok(Self::from_bytes("<stdin>", bytes));
+            return Self::spool(io::stdin().lock(), "<stdin>", opts);
         }
+        let label = escape_untrusted(&path.display().to_string()).into_owned();
         let unreadable = |e: io::Error| {
             FileSourceError(format!(
-                "cannot read findings file {}: {e}; check the path and its permissions",
-                path.display()
+                "cannot read findings file {label}: {e}; check the path and its permissions"
             ))
         };
-        if path.is_dir() {
+        let meta = fs::metadata(path).map_err(unreadable)?;
+        if meta.is_dir() {
             return Err(FileSourceError(format!(
-                "findings file {} is a directory; pass a JSON or JSON Lines file",
-                path.display()
+                "findings file {label} is a directory; pass a JSON or JSON Lines file"
             )));
         }
         let file = File::open(path).map_err(unreadable)?;
-        let checksum = sha256_hex(BufReader::new(file)).map_err(unreadable)?;
+        if !meta.is_file() {
+            return Self::spool(file, &label, opts);
+        }
+        let stamp = Stamp::of(&file.metadata().map_err(unreadable)?);
+        let mut tee = Tee {
+            inner: file,
+            hasher: Sha256::new(),
+            spool: None,
+            read: 0,
+            limit: u64::MAX,
+            over: false,
+        };
+        let format = survey(&mut tee, &opts.limits)
+            .map_err(|e| FileSourceError(prefix(&label, &e)))?
+            .format;
+        io::copy(&mut tee, &mut io::sink()).map_err(unreadable)?;
         Ok(Self {
-            input: Input::Path(path.to_owned()),
-            label: path.display().to_string(),
-            checksum,
+            input: Input::Path {
+                path: path.to_owned(),
+                stamp,
+            },
+            label,
+            checksum: hex::encode(tee.hasher.finalize()),
+            format: Ok(format),
+            limits: opts.limits,
         })
     }
 
-    /// Findings already in memory, named `label` in messages.
-    pub fn from_bytes(label: &str, bytes: Vec<u8>) -> Self {
-        let checksum = sha256_hex(bytes.as_slice()).unwrap_or_default();
-        Self {
-            input: Input::Bytes(Arc::new(bytes)),
+    /// Reads `reader` once into a private temporary file (mode 0600, removed on drop;
+    /// `tempfile` creates it so: docs.rs/tempfile, `Builder::permissions`).
+    fn spool(
+        reader: impl Read,
+        label: &str,
+        opts: &FileSourceOptions,
+    ) -> Result<Self, FileSourceError> {
+        let tmp = tempfile::Builder::new()
+            .prefix("webriskops-findings-")
+            .tempfile()
+            .map_err(|e| {
+                FileSourceError(format!(
+                    "cannot create a temporary file to hold the findings from {label}: {e}; \
+                     set TMPDIR to a writable directory, or pass a regular file"
+                ))
+            })?;
+        let spool = tmp.reopen().map_err(|e| {
+            FileSourceError(format!("cannot write the temporary copy of {label}: {e}"))
+        })?;
+        let mut tee = Tee {
+            inner: reader,
+            hasher: Sha256::new(),
+            spool: Some(BufWriter::new(spool)),
+            read: 0,
+            limit: opts.spool_limit,
+            over: false,
+        };
+        let too_large = || {
+            FileSourceError(format!(
+                "{label} holds more than {} bytes, the limit for findings read from a pipe, \
+                 stdin or a device; write them to a regular file and pass its path",
+                opts.spool_limit
+            ))
+        };
+        let unreadable =
+            |e: io::Error| FileSourceError(format!("cannot read findings from {label}: {e}"));
+        let surveyed = survey(&mut tee, &opts.limits);
+        if tee.over {
+            return Err(too_large());
+        }
+        let format = surveyed
+            .map_err(|e| FileSourceError(prefix(label, &e)))?
+            .format;
+        if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+            return Err(if tee.over { too_large() } else { unreadable(e) });
+        }
+        if let Some(mut out) = tee.spool.take() {
+            out.flush().map_err(|e| {
+                FileSourceError(format!("cannot write the temporary copy of {label}: {e}"))
+            })?;
+        }
+        Ok(Self {
+            input: Input::Spool(Arc::new(tmp)),
             label: label.to_owned(),
-            checksum,
+            checksum: hex::encode(tee.hasher.finalize()),
+            format: Ok(format),
+            limits: opts.limits,
+        })
+    }
+
+    /// Findings already in memory, named `label` in messages. Input that is not
+    /// findings is reported when the source is opened.
+    pub fn from_bytes(label: &str, bytes: Vec<u8>) -> Self {
+        let limits = ReadLimits::default();
+        let format = survey(bytes.as_slice(), &limits).map(|s| s.format);
+        Self {
+            checksum: hex::encode(Sha256::digest(&bytes)),
+            input: Input::Bytes(Arc::new(bytes)),
+            label: escape_untrusted(label).into_owned(),
+            format,
+            limits,
         }
     }
 
-    fn reader(&self) -> io::Result<Box<dyn Read + Send>> {
+    fn reader(&self) -> Result<Box<dyn Read + Send>, String> {
+        let unreadable = |e: io::Error| format!("cannot read {}: {e}", self.label);
         Ok(match &self.input {
-            Input::Path(p) => Box::new(BufReader::with_capacity(64 * 1024, File::open(p)?)),
+            Input::Path { path, stamp } => {
+                let file = File::open(path).map_err(unreadable)?;
+                if Stamp::of(&file.metadata().map_err(unreadable)?) != *stamp {
+                    return Err(format!(
+                        "{} changed while the export was reading it; run the export again once \
+                         it is complete",
+                        self.label
+                    ));
+                }
+                Box::new(file)
+            }
+            Input::Spool(tmp) => Box::new(tmp.reopen().map_err(unreadable)?),
             Input::Bytes(b) => Box::new(Cursor::new(SharedBytes(Arc::clone(b)))),
         })
     }
 
-    /// `FILE:LINE: field `x`: reason` (or `FILE:findings[i]: …`), for one invalid finding.
+    /// `FILE:LINE: field `x`: reason (finding ID)` (or `FILE:findings[i]: …`, or
+    /// `FILE: …` for the file as a whole), for one invalid finding. Everything quoted
+    /// from the input is escaped and short (see `webriskops_domain::text::echo_untrusted`).
     pub fn describe_error(&self, e: &FindingError) -> String {
-        let at = match e.position {
-            Position::Line(n) => format!("{}:{n}", self.label),
-            Position::Index(i) => format!("{}:findings[{i}]", self.label),
-            Position::Document => self.label.clone(),
-        };
-        let field = e
-            .field
-            .as_ref()
-            .map(|f| format!(" field `{f}`:"))
-            .unwrap_or_default();
-        let id =
-            e.id.as_ref()
-                .map(|id| format!(" (finding {id})"))
-                .unwrap_or_default();
-        format!("{at}:{field} {}{id}", e.reason)
+        prefix(&self.label, e)
     }
 }
 
@@ -135,38 +319,18 @@ impl AsRef<[u8]> for SharedBytes {
 
 impl FindingSource for FileSource {
     fn open(&self) -> PortResult<FindingStream> {
-        let unreadable = |e: io::Error| PortError::InvalidInput {
-            message: format!("cannot read {}: {e}", self.label),
-        };
-        let mut reader = self.reader().map_err(unreadable)?;
-        let mut head = Vec::with_capacity(HEAD_LEN as usize);
-        (&mut reader)
-            .take(HEAD_LEN)
-            .read_to_end(&mut head)
-            .map_err(unreadable)?;
-        let format = FindingsFormat::detect(&head);
-        let whole: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(reader));
+        let invalid = |message: String| PortError::InvalidInput { message };
+        let format = self
+            .format
+            .clone()
+            .map_err(|e| invalid(self.describe_error(&e)))?;
+        let reader = self.reader().map_err(invalid)?;
         Ok(match format {
-            FindingsFormat::JsonLines => Box::new(JsonLines::new(BufReader::new(whole))),
-            FindingsFormat::Document => {
-                let (tx, rx) = mpsc::sync_channel(CHANNEL_BOUND);
-                std::thread::Builder::new()
-                    .name("findings-reader".into())
-                    .spawn(move || {
-                        let mut open = true;
-                        let outcome = read_document(whole, |item| {
-                            // Once the export stops listening the rest is only parsed.
-                            if open && tx.send(item).is_err() {
-                                open = false;
-                            }
-                        });
-                        if let Err(e) = outcome {
-                            let _ = tx.send(Err(e));
-                        }
-                    })
-                    .map_err(unreadable)?;
-                Box::new(rx.into_iter())
-            }
+            FindingsFormat::JsonLines => Box::new(JsonLines::with_limits(
+                BufReader::with_capacity(64 * 1024, reader),
+                self.limits,
+            )),
+            FindingsFormat::Document => Box::new(DocumentFindings::new(reader, self.limits)),
         })
     }
 
@@ -224,8 +388,8 @@ mod tests {
 
     #[test]
     fn a_file_streams_and_is_checksummed_by_its_bytes() {
-        let path =
-            std::env::temp_dir().join(format!("webriskops-findings-{}.jsonl", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.jsonl");
         std::fs::write(&path, format!("{VALID}\n")).unwrap();
         let src = FileSource::open_path(&path).unwrap();
         assert_eq!(src.open().unwrap().filter(Result::is_ok).count(), 1);
@@ -233,16 +397,39 @@ mod tests {
             src.checksum(),
             FileSource::from_bytes("x", format!("{VALID}\n").into_bytes()).checksum()
         );
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
-    fn a_broken_document_reports_once_at_document_level() {
+    fn a_broken_document_is_refused_before_any_finding_is_used() {
         let src = FileSource::from_bytes("d.json", b"{\"findings\": [".to_vec());
-        let items: Vec<_> = src.open().unwrap().collect();
-        assert_eq!(items.len(), 1);
-        assert!(src
-            .describe_error(items[0].as_ref().unwrap_err())
-            .starts_with("d.json: "));
+        let e = src.open().err().expect("a broken document does not open");
+        assert!(e.to_string().contains("d.json: "), "{e}");
+        let e = FileSource::from_bytes(
+            "d.json",
+            format!("{{\"findings\": [{VALID}], \"schema_version\": 1").into_bytes(),
+        )
+        .open()
+        .err()
+        .expect("a truncated document does not open");
+        assert!(e.to_string().contains("the end of the input"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_spooled_stream_is_private_and_removed_with_the_source() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let lines = format!("{VALID}\n");
+        let src =
+            FileSource::spool(lines.as_bytes(), "<pipe>", &FileSourceOptions::default()).unwrap();
+        let Input::Spool(tmp) = &src.input else {
+            panic!("a stream is spooled");
+        };
+        let path = tmp.path().to_owned();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        assert_eq!(src.open().unwrap().filter(Result::is_ok).count(), 1);
+        drop(src);
+        assert!(!path.exists(), "the spool outlived its source");
     }
 }

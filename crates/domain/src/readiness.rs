@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::TrelloId;
 use crate::provider::{DeploymentMode, ProviderKey, ProviderRecord, Scope};
+use crate::text::echo_untrusted;
 
 /// A blocked-state code, as the product page names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -202,6 +203,17 @@ pub enum ListObservation {
     NoAccess,
 }
 
+/// One list of the chosen board, as the tracker listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardList {
+    pub id: String,
+    pub name: String,
+    pub closed: bool,
+}
+
+/// Lists named in a fix at most; the rest are counted.
+const MAX_LISTED_CHOICES: usize = 10;
+
 /// Everything gathered from the tracker for one readiness check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observations {
@@ -216,6 +228,11 @@ pub struct Observations {
     pub labels_readable: Option<bool>,
     /// Whether the board's members could be read (`None`: not tried).
     pub members_readable: Option<bool>,
+    /// The chosen board's lists, when they could be read (`None`: not tried or not
+    /// readable). A list the token cannot see that is not among them is on another
+    /// board, not out of scope.
+    #[serde(default)]
+    pub board_lists: Option<Vec<BoardList>>,
 }
 
 impl Observations {
@@ -229,6 +246,7 @@ impl Observations {
             done_list: None,
             labels_readable: None,
             members_readable: None,
+            board_lists: None,
         }
     }
 }
@@ -409,8 +427,8 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
             "list_id",
             format!("{id:?} is not a list id: use the 24-hex id of a list on the board"),
         ),
-        Some(_) => {
-            list_ok = check_list(&mut blocked, "list_id", obs.list.as_ref(), board_id);
+        Some(id) => {
+            list_ok = check_list(&mut blocked, "list_id", id, obs, board_id);
         }
     }
     if let Some(done) = record
@@ -427,12 +445,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
                 "done_list_id",
                 format!("{done:?} is not a list id: use the 24-hex id of a list on the board, or leave it out to archive"),
             );
-        } else if !check_list(
-            &mut blocked,
-            "done_list_id",
-            obs.done_list.as_ref(),
-            board_id,
-        ) {
+        } else if !check_list(&mut blocked, "done_list_id", done, obs, board_id) {
             list_ok = false;
         }
     }
@@ -533,20 +546,78 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
     }
 }
 
+/// "choose one of these lists: To Do (5f…), Doing (5f…)": the board's open lists, names
+/// escaped and shortened; `None` when the board's lists are not known.
+fn list_choices(obs: &Observations) -> Option<String> {
+    let lists = obs.board_lists.as_ref()?;
+    let open: Vec<&BoardList> = lists.iter().filter(|l| !l.closed).collect();
+    if open.is_empty() {
+        return Some("the board has no open list: add one in Trello, then choose it".into());
+    }
+    let mut shown: Vec<String> = open
+        .iter()
+        .take(MAX_LISTED_CHOICES)
+        .map(|l| format!("{} ({})", echo_untrusted(&l.name), echo_untrusted(&l.id)))
+        .collect();
+    if open.len() > MAX_LISTED_CHOICES {
+        shown.push(format!("… ({} more)", open.len() - MAX_LISTED_CHOICES));
+    }
+    Some(format!("choose one of these lists: {}", shown.join(", ")))
+}
+
+/// `fix`, then the board's lists to choose from when they are known.
+fn with_choices(fix: String, obs: &Observations) -> String {
+    match list_choices(obs) {
+        Some(choices) => format!("{fix}; {choices}"),
+        None => fix,
+    }
+}
+
 fn check_list(
     blocked: &mut Vec<BlockedState>,
     field: &str,
-    obs: Option<&ListObservation>,
+    list_id: &str,
+    obs: &Observations,
     board_id: &str,
 ) -> bool {
-    match obs {
+    let seen = if field == "done_list_id" {
+        obs.done_list.as_ref()
+    } else {
+        obs.list.as_ref()
+    };
+    let on_board = |id: &str| {
+        obs.board_lists
+            .as_ref()
+            .map(|ls| ls.iter().any(|l| l.id.eq_ignore_ascii_case(id)))
+    };
+    match seen {
         None => false,
         Some(ListObservation::NotFound) => {
             block(
                 blocked,
                 BlockedCode::ListNotOnBoard,
                 field,
-                "no list has this id on the board: choose a list of the board",
+                with_choices(
+                    "no list has this id on the board: choose a list of the board".into(),
+                    obs,
+                ),
+            );
+            false
+        }
+        // The token cannot see the list, but it can read the board's lists and the list
+        // is not among them: it is on another board (or gone), whatever the token's scope.
+        Some(ListObservation::NoAccess) if on_board(list_id) == Some(false) => {
+            block(
+                blocked,
+                BlockedCode::ListNotOnBoard,
+                field,
+                with_choices(
+                    format!(
+                        "list {} is not on board {board_id}: choose a list of this board",
+                        echo_untrusted(list_id)
+                    ),
+                    obs,
+                ),
             );
             false
         }
@@ -566,7 +637,13 @@ fn check_list(
                 blocked,
                 BlockedCode::ListNotOnBoard,
                 field,
-                format!("list {name:?} is archived: restore it in Trello or choose an open list"),
+                with_choices(
+                    format!(
+                        "list \"{}\" is archived: restore it in Trello or choose an open list",
+                        echo_untrusted(name)
+                    ),
+                    obs,
+                ),
             );
             false
         }
@@ -577,12 +654,144 @@ fn check_list(
                 blocked,
                 BlockedCode::ListNotOnBoard,
                 field,
-                format!(
-                    "list {name:?} is on another board ({on}): choose a list of board {board_id}"
+                with_choices(
+                    format!(
+                        "list \"{}\" is on another board ({}): choose a list of board {board_id}",
+                        echo_untrusted(name),
+                        echo_untrusted(on)
+                    ),
+                    obs,
                 ),
             );
             false
         }
         Some(ListObservation::Found { .. }) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TenantId;
+
+    const BOARD: &str = "5f0c0c0c0c0c0c0c0c0c0c0c";
+    const LIST: &str = "5f0c0c0c0c0c0c0c0c0c0c01";
+    const ELSEWHERE: &str = "5f0c0c0c0c0c0c0c0c0c0cff";
+
+    fn record(list: &str) -> ProviderRecord {
+        let mut r = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+        r.board_id = Some(BOARD.into());
+        r.list_id = Some(list.into());
+        r.revoke_path_confirmed = true;
+        r
+    }
+
+    fn observations(list: ListObservation, board_lists: Option<Vec<BoardList>>) -> Observations {
+        let mut o = Observations::new(
+            DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap(),
+            TokenObservation::Valid {
+                permissions: vec![Permission {
+                    id_model: BOARD.into(),
+                    model_type: "board".into(),
+                    read: true,
+                    write: true,
+                }],
+                expires_at: None,
+            },
+        );
+        o.board = Some(BoardObservation::Found {
+            name: "Security".into(),
+            closed: false,
+            organization_id: Some("org".into()),
+        });
+        o.list = Some(list);
+        o.labels_readable = Some(true);
+        o.members_readable = Some(true);
+        o.board_lists = board_lists;
+        o
+    }
+
+    fn lists() -> Vec<BoardList> {
+        vec![
+            BoardList {
+                id: LIST.into(),
+                name: "To Do".into(),
+                closed: false,
+            },
+            BoardList {
+                id: "5f0c0c0c0c0c0c0c0c0c0c02".into(),
+                name: "Evil\u{1b}[31m\nname".into(),
+                closed: false,
+            },
+            BoardList {
+                id: "5f0c0c0c0c0c0c0c0c0c0c03".into(),
+                name: "Old".into(),
+                closed: true,
+            },
+        ]
+    }
+
+    #[test]
+    fn an_invisible_list_missing_from_the_readable_board_lists_is_not_on_the_board() {
+        let r = evaluate(
+            &record(ELSEWHERE),
+            &observations(ListObservation::NoAccess, Some(lists())),
+        );
+        assert_eq!(r.codes(), [BlockedCode::ListNotOnBoard], "{r:?}");
+        let fix = &r.blocked[0].fix;
+        assert!(
+            fix.contains(&format!("list {ELSEWHERE} is not on board {BOARD}")),
+            "{fix}"
+        );
+        assert!(
+            fix.contains(&format!(
+                "choose one of these lists: To Do ({LIST}), Evil\\u{{1b}}[31m\\nname (5f0c0c0c0c0c0c0c0c0c0c02)"
+            )),
+            "open lists, names escaped: {fix}"
+        );
+        assert!(
+            !fix.contains("Old"),
+            "archived lists are not offered: {fix}"
+        );
+        assert!(!fix.contains("authorize"), "{fix}");
+        assert!(r.ready.scope, "scope is not what is wrong: {r:?}");
+        assert!(!r.ready.list);
+    }
+
+    #[test]
+    fn an_invisible_list_stays_a_scope_problem_without_the_board_lists_or_when_on_them() {
+        let r = evaluate(
+            &record(ELSEWHERE),
+            &observations(ListObservation::NoAccess, None),
+        );
+        assert_eq!(r.codes(), [BlockedCode::ProviderScopeUnavailable]);
+        let r = evaluate(
+            &record(LIST),
+            &observations(ListObservation::NoAccess, Some(lists())),
+        );
+        assert_eq!(r.codes(), [BlockedCode::ProviderScopeUnavailable]);
+    }
+
+    #[test]
+    fn choices_are_shortened_and_counted() {
+        let many: Vec<BoardList> = (0..15)
+            .map(|i| BoardList {
+                id: format!("5f0c0c0c0c0c0c0c0c0c0d{i:02}"),
+                name: format!("{i}{}", "n".repeat(500)),
+                closed: false,
+            })
+            .collect();
+        let r = evaluate(
+            &record(ELSEWHERE),
+            &observations(ListObservation::NotFound, Some(many)),
+        );
+        let fix = &r.blocked[0].fix;
+        assert!(fix.contains("… (5 more)"), "{fix}");
+        assert!(fix.len() < 2_500, "{} bytes", fix.len());
+        let r = evaluate(
+            &record(ELSEWHERE),
+            &observations(ListObservation::NotFound, Some(vec![])),
+        );
+        assert!(r.blocked[0].fix.contains("no open list"), "{:?}", r.blocked);
     }
 }

@@ -745,6 +745,7 @@ fn observations() -> impl Strategy<Value = Observations> {
                 done_list,
                 labels_readable: labels,
                 members_readable: members,
+                board_lists: None,
             },
         )
 }

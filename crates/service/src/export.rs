@@ -65,8 +65,6 @@ pub struct ExportOptions {
     pub dry_run: bool,
     /// Writes in flight at once (the adapter's limiter keeps them within the rate limit).
     pub concurrency: usize,
-    /// Attempts at a create whose outcome was unknown, each preceded by a marker lookup.
-    pub max_create_attempts: u32,
     /// Ledger entries written per transaction.
     pub ledger_batch: usize,
     /// At most this many invalid findings and failures are listed (all are counted).
@@ -78,7 +76,6 @@ impl Default for ExportOptions {
         Self {
             dry_run: false,
             concurrency: 16,
-            max_create_attempts: 3,
             ledger_batch: 200,
             max_listed_errors: 1000,
         }
@@ -93,6 +90,20 @@ pub struct RequestCounts {
     /// Answers refused for the rate limit (filled in by the app from the adapter).
     #[serde(rename = "429s")]
     pub rate_limited: u64,
+}
+
+/// The error of a create whose outcome was unknown and whose marker the board does not
+/// show: it was not sent again (that could make a second card); the next export looks
+/// for the marker first and creates the card only if it is still missing.
+fn not_seen_after_unknown_outcome(e: PortError) -> PortError {
+    match e {
+        PortError::OutcomeUnknown { message } => PortError::OutcomeUnknown {
+            message: format!(
+                "{message}; no card carries the finding's marker, and the create was not sent again: run the export again, it looks for the marker before creating"
+            ),
+        },
+        other => other,
+    }
 }
 
 /// Several cards found for one finding: the kept one and the others (never deleted).
@@ -372,7 +383,6 @@ struct Job {
 struct Apply<'a> {
     ports: &'a ExportPorts,
     target: &'a ExportTarget,
-    opts: &'a ExportOptions,
     counters: &'a Counters,
     run: RunId,
     label_names: &'a HashMap<String, String>,
@@ -504,27 +514,26 @@ impl Apply<'_> {
             target: card.target,
             priority: Some(card.priority.rank()),
         };
-        let mut attempt = 0;
-        let (item, existing_checklist) = loop {
-            attempt += 1;
-            self.counters.write();
-            match self.ports.items.create_item(&new).await {
-                Ok(item) => break (item, None),
-                Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
-                    // The create may have happened: look for its marker among the newest cards.
-                    if let Some(found) = self.find_recent(&card.finding_id).await? {
+        // One create. Retrying is the adapter's job (the one place that retries); a
+        // create whose outcome is unknown is reconciled here by reading back, never sent
+        // again: a second request could make a second card.
+        self.counters.write();
+        let (item, existing_checklist) = match self.ports.items.create_item(&new).await {
+            Ok(item) => (item, None),
+            Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
+                // The create may have happened: look for its marker among the newest cards.
+                match self.find_recent(&card.finding_id).await? {
+                    Some(found) => {
                         let checklist = found
                             .checklists
                             .as_ref()
                             .and_then(|l| l.iter().find(|c| c.name == CHECKLIST_NAME).cloned());
-                        break (found, checklist);
+                        (found, checklist)
                     }
-                    if attempt >= self.opts.max_create_attempts {
-                        return Err(e);
-                    }
+                    None => return Err(not_seen_after_unknown_outcome(e)),
                 }
-                Err(e) => return Err(e),
             }
+            Err(e) => return Err(e),
         };
         let steps: Vec<String> = card
             .checklist
@@ -560,8 +569,13 @@ impl Apply<'_> {
     }
 
     /// Adds the steps missing from the exporter's checklist, creating it when absent.
-    /// Items people ticked or added stay as they are. A checklist write whose outcome is
-    /// unknown is reconciled by reading the card back, never repeated blindly.
+    /// Items people ticked or added stay as they are.
+    ///
+    /// Nothing here is sent twice: retrying is the adapter's job. A write whose outcome
+    /// is unknown is reconciled by reading the card back: a checklist that turns out to
+    /// exist is used (its items were never sent, so sending them is no repeat), and
+    /// items that turn out to be there count as added. Whatever is still missing fails
+    /// this finding, and the next export adds it.
     async fn add_steps(
         &self,
         finding: &FindingId,
@@ -572,16 +586,42 @@ impl Apply<'_> {
         if steps.is_empty() || !self.ports.items.capabilities().checklists {
             return Ok(());
         }
-        let mut existing = existing;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.add_steps_once(item, existing.clone(), steps).await {
-                Err(e) if e.is_transient() && attempt < self.opts.max_create_attempts => {
-                    existing = self.our_checklist_now(finding, item).await?.ok_or(e)?;
+        let checklist = match existing {
+            Some(c) => c,
+            None => {
+                self.counters.write();
+                match self
+                    .ports
+                    .items
+                    .create_checklist(item, CHECKLIST_NAME)
+                    .await
+                {
+                    Ok(c) => c,
+                    Err(e) if e.may_have_applied() => {
+                        match self.our_checklist_now(finding, item).await? {
+                            Some(Some(c)) => c,
+                            _ => return Err(e),
+                        }
+                    }
+                    Err(e) => return Err(e),
                 }
-                other => return other,
             }
+        };
+        match self.add_missing_items(&checklist, steps).await {
+            Err(e) if e.may_have_applied() => {
+                let now = self.our_checklist_now(finding, item).await?;
+                let have: Vec<&str> = now
+                    .iter()
+                    .flatten()
+                    .flat_map(|c| c.items.iter().map(|i| i.name.as_str()))
+                    .collect();
+                if now.is_some() && steps.iter().all(|s| have.contains(&s.as_str())) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            other => other,
         }
     }
 
@@ -610,45 +650,32 @@ impl Apply<'_> {
         }))
     }
 
-    async fn add_steps_once(
+    /// Sends each step that `checklist` lacks, once, concurrently; the first error wins.
+    async fn add_missing_items(
         &self,
-        item: &ItemId,
-        existing: Option<Checklist>,
+        checklist: &Checklist,
         steps: &[String],
     ) -> Result<(), PortError> {
-        let have: Vec<String> = existing
-            .as_ref()
-            .map(|c| c.items.iter().map(|i| i.name.clone()).collect())
-            .unwrap_or_default();
+        let have: Vec<String> = checklist.items.iter().map(|i| i.name.clone()).collect();
         let missing: Vec<(u32, &String)> = steps
             .iter()
             .filter(|s| !have.contains(s))
             .enumerate()
             .map(|(i, s)| (have.len() as u32 + i as u32 + 1, s))
             .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let checklist_id = match existing {
-            Some(c) => c.id,
-            None => {
-                self.counters.write();
-                self.ports
-                    .items
-                    .create_checklist(item, CHECKLIST_NAME)
-                    .await?
-                    .id
-            }
-        };
         let adds = missing.into_iter().map(|(pos, name)| {
             self.counters.write();
-            let id = checklist_id.clone();
+            let id = checklist.id.clone();
             async move { self.ports.items.add_check_item(&id, name, pos).await }
         });
-        let mut first_error = None;
+        let mut first_error: Option<PortError> = None;
         for r in futures::future::join_all(adds).await {
             if let Err(e) = r {
-                first_error.get_or_insert(e);
+                // An unknown outcome first: it is the one to reconcile.
+                match &first_error {
+                    Some(f) if f.may_have_applied() || !e.may_have_applied() => {}
+                    _ => first_error = Some(e),
+                }
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -922,8 +949,8 @@ pub async fn export(
                 // Cannot create labels after all: route to checklist items instead.
                 ctx.can_create_labels = false;
                 progress.note(&format!(
-                    "label {:?} could not be created ({e}); routing to checklist items",
-                    intent.name
+                    "label `{}` could not be created ({e}); routing to checklist items",
+                    webriskops_domain::text::echo_untrusted(&intent.name)
                 ));
             }
             Err(e) => return Err(e.into()),
@@ -939,7 +966,6 @@ pub async fn export(
     let apply = Apply {
         ports,
         target,
-        opts,
         counters: &counters,
         run,
         label_names: &label_names,

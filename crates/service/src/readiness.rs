@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use futures::future::join;
+use webriskops_domain::readiness::BoardList;
 use webriskops_domain::{
     evaluate, BoardObservation, ListObservation, Observations, ProviderRecord, Readiness,
     TokenObservation, TrelloId,
@@ -130,6 +131,18 @@ pub async fn check_readiness(
                     check.observations.labels_readable = Some(classify(labels)?.is_ok());
                     check.observations.members_readable = Some(classify(members)?.is_ok());
                     if let Ok(Ok(lists)) = classify(lists) {
+                        // The domain tells a list on another board from a list out of
+                        // scope with these.
+                        check.observations.board_lists = Some(
+                            lists
+                                .iter()
+                                .map(|l| BoardList {
+                                    id: l.id.clone(),
+                                    name: l.name.clone(),
+                                    closed: l.closed,
+                                })
+                                .collect(),
+                        );
                         check.lists = lists.into_iter().filter(|l| !l.closed).collect();
                     }
                 }
@@ -162,4 +175,47 @@ pub async fn check_readiness(
     }
     check.readiness = evaluate(record, &check.observations);
     Ok(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use webriskops_domain::{BlockedCode, TenantId};
+    use webriskops_fake::{FakeTracker, Fault};
+
+    use super::*;
+
+    /// A list the token cannot see, on a board whose lists it can read, is on another
+    /// board: `LIST_NOT_ON_BOARD` with the board's lists to choose from, not a scope
+    /// problem whose fix would be a new token.
+    #[tokio::test]
+    async fn an_invisible_list_not_among_the_board_lists_is_not_on_the_board() {
+        let w = FakeTracker::standard();
+        let other = w.tracker.add_container("Elsewhere", Some(&w.org_id));
+        let foreign = w.tracker.add_destination(&other, "Theirs");
+        let mut r = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+        r.board_id = Some(w.board_id.clone());
+        r.list_id = Some(foreign);
+        r.workspace_id = Some(w.org_id.clone());
+        r.revoke_path_confirmed = true;
+        w.tracker.inject(Fault {
+            method: Some("destination"),
+            times: 1,
+            error: PortError::PermissionDenied {
+                message: "unauthorized permission requested".into(),
+            },
+            apply_first: false,
+        });
+        let check = check_readiness(
+            Some(&w.tracker as &dyn TrackerIntrospection),
+            &r,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(check.observations.list, Some(ListObservation::NoAccess));
+        assert_eq!(check.readiness.codes(), [BlockedCode::ListNotOnBoard]);
+        let fix = &check.readiness.blocked[0].fix;
+        assert!(fix.contains("choose one of these lists: "), "{fix}");
+        assert!(fix.contains(&w.list_id), "{fix}");
+    }
 }

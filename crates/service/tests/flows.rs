@@ -162,8 +162,11 @@ async fn timed_out_create_that_succeeded_is_found_not_repeated() {
     );
 }
 
+/// The adapter is the one place that retries: a create whose outcome is unknown and
+/// whose marker the board does not show is reported, not sent again by the service; the
+/// next export looks for the marker and creates the card once.
 #[tokio::test]
-async fn timed_out_create_that_failed_is_retried_once_found_absent() {
+async fn timed_out_create_found_absent_is_not_resent_and_a_rerun_creates_it() {
     let e = env();
     e.world.tracker.inject(Fault {
         method: Some("create_item"),
@@ -174,6 +177,23 @@ async fn timed_out_create_that_failed_is_retried_once_found_absent() {
         apply_first: false,
     });
     let source = VecSource::new(vec![finding("wro-reset", "Reset")]);
+    let s = run(&e, &source).await;
+    assert_eq!((s.created, s.failed_count), (0, 1), "{:?}", s.failed);
+    assert_eq!(s.failed[0].kind, "outcome_unknown");
+    assert!(
+        s.failed[0].error.contains("run the export again"),
+        "{}",
+        s.failed[0].error
+    );
+    assert_eq!(
+        e.world.tracker.count("create_item"),
+        1,
+        "the service does not send a create again"
+    );
+    assert!(
+        e.world.tracker.count("list_items") >= 1,
+        "the unknown outcome was read back"
+    );
     let s = run(&e, &source).await;
     assert_eq!(s.created, 1);
     assert_eq!(cards_per_finding(&e)["wro-reset"], 1);
@@ -461,6 +481,37 @@ async fn sync_adopts_marked_cards_missing_from_the_ledger_without_events() {
     .await
     .unwrap();
     assert_eq!((s.adopted, s.events), (1, 0));
+}
+
+/// A step refused as unavailable (after the adapter's own retries) is not sent again by
+/// the service: the finding fails, and the next export adds the missing step once.
+#[tokio::test]
+async fn a_checklist_step_refused_is_not_resent_by_the_service_and_a_rerun_adds_it() {
+    let e = env();
+    e.world.tracker.inject(Fault {
+        method: Some("add_check_item"),
+        times: 1,
+        error: PortError::Unavailable {
+            message: "Trello answered 503".into(),
+        },
+        apply_first: false,
+    });
+    let source = VecSource::new(vec![finding("wro-step", "Step")]);
+    let s = run(&e, &source).await;
+    assert_eq!(s.failed_count, 1, "{:?}", s.failed);
+    assert_eq!(
+        e.world.tracker.count("add_check_item"),
+        2,
+        "each of the two steps sent once"
+    );
+    let s = run(&e, &source).await;
+    assert_eq!(s.failed_count, 0, "{:?}", s.failed);
+    let card = &e.world.tracker.items(&e.world.board_id)[0];
+    let lists = card.checklists.as_ref().unwrap();
+    assert_eq!(lists.len(), 1, "one checklist");
+    let names: Vec<&str> = lists[0].items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "each step once: {names:?}");
+    assert_eq!(cards_per_finding(&e)["wro-step"], 1);
 }
 
 #[tokio::test]

@@ -20,15 +20,19 @@ pub struct LoggedRequest {
     pub elapsed_ms: u64,
 }
 
-/// Replaces token-shaped path segments with `{token}`.
+/// Replaces token-shaped path segments, and whatever follows `/tokens/` (tokens are
+/// opaque: any shape may be one), with `{token}`.
 pub(crate) fn redact_path(path: &str) -> String {
+    let mut prev = "";
     path.split('/')
         .map(|seg| {
-            if looks_like_token(seg) {
+            let out = if looks_like_token(seg) || (prev == "tokens" && !seg.is_empty()) {
                 "{token}"
             } else {
                 seg
-            }
+            };
+            prev = seg;
+            out
         })
         .collect::<Vec<_>>()
         .join("/")
@@ -46,5 +50,10 @@ mod tests {
             "/1/tokens/{token}/"
         );
         assert_eq!(redact_path("/1/boards/abc"), "/1/boards/abc");
+        assert_eq!(
+            redact_path("/1/tokens/not%2Flike-a-token/webhooks"),
+            "/1/tokens/{token}/webhooks"
+        );
+        assert_eq!(redact_path("/1/tokens/short"), "/1/tokens/{token}");
     }
 }

@@ -264,6 +264,13 @@ pub(crate) fn placeholders(template: &str) -> Vec<&str> {
 }
 
 /// The path segments of `template` with its placeholders filled by `args` in order.
+/// `value` as it appears in a URL path once percent-encoded as one segment.
+pub(crate) fn encoded_segment(value: &str) -> String {
+    let mut u = url::Url::parse("http://x/").expect("valid");
+    u.path_segments_mut().expect("base").clear().push(value);
+    u.path().trim_start_matches('/').to_owned()
+}
+
 pub(crate) fn segments(template: &str, args: &[&str]) -> Vec<String> {
     let mut args = args.iter();
     template

@@ -133,6 +133,14 @@ impl RateLimits {
 /// request was not applied), connection failures before sending for every method, and
 /// timeouts or dropped connections after sending only for GET, PUT and DELETE. A POST
 /// whose answer is lost is never retried: it reports `OutcomeUnknown`.
+///
+/// `deadline_ms` bounds one logical request across all its attempts: the time spent
+/// exchanging with Trello and backing off (waits for the rate limiter and for a free
+/// connection slot do not count, so a full budget never fails a request). Each attempt's
+/// timeout is cut to what is left, no backoff is started that would end past it, and a
+/// request that runs out of time fails as `Unavailable` (transient), saying so and how
+/// long it tried. A 429's `Retry-After` (capped, see `docs/trello.md`) is waited instead
+/// of the backoff when it is longer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
@@ -146,6 +154,10 @@ pub struct RetryPolicy {
     pub multiplier: f64,
     /// Share of each backoff that is random, 0..=1. Default 0.5.
     pub jitter: f64,
+    /// Most time one logical request may take across its attempts and backoffs, in
+    /// milliseconds. Default 60 000: two full attempts at the default 30 s timeout,
+    /// instead of seven (about four minutes) against a server that never answers.
+    pub deadline_ms: u64,
 }
 
 impl Default for RetryPolicy {
@@ -156,6 +168,7 @@ impl Default for RetryPolicy {
             max_backoff_ms: 16_000,
             multiplier: 2.0,
             jitter: 0.5,
+            deadline_ms: 60_000,
         }
     }
 }
@@ -167,6 +180,11 @@ impl RetryPolicy {
             max_retries: 0,
             ..RetryPolicy::default()
         }
+    }
+
+    /// The deadline of one logical request (see [`RetryPolicy::deadline_ms`]).
+    pub fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms)
     }
 
     /// The backoff before retry number `retry` (1-based), jitter applied with `rand01`
@@ -192,6 +210,13 @@ impl RetryPolicy {
             return Err(ConfigError::Setting {
                 field: "retry.jitter",
                 reason: "must be between 0 and 1".into(),
+            });
+        }
+        if self.deadline_ms == 0 {
+            return Err(ConfigError::Setting {
+                field: "retry.deadline_ms",
+                reason: "must be positive (milliseconds one request may take across its retries)"
+                    .into(),
             });
         }
         Ok(())
@@ -377,6 +402,9 @@ mod tests {
         assert_eq!(l.window_ms, 10_000);
         let r: RetryPolicy = serde_json::from_str("{}").unwrap();
         assert_eq!(r, RetryPolicy::default());
+        assert_eq!(r.deadline(), Duration::from_secs(60));
+        let r: RetryPolicy = serde_json::from_str(r#"{"deadline_ms": 5000}"#).unwrap();
+        assert_eq!(r.deadline(), Duration::from_secs(5));
         assert!(serde_json::from_str::<RateLimits>(r#"{"nope": 1}"#).is_err());
     }
 }

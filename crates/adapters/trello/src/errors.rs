@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use webriskops_domain::text::escape_untrusted;
 use webriskops_ports::PortError;
 
 use crate::catalog::{HttpMethod, Subject};
@@ -48,6 +49,16 @@ impl Redactor {
         }
     }
 
+    /// [`excerpt`] of `text` with secrets replaced. Only the start of `text` is
+    /// searched, with room for a whole secret (tokens are at most 512 characters).
+    pub(crate) fn excerpt(&self, text: &str, max: usize) -> String {
+        let head = match text.char_indices().nth(max + 1024) {
+            Some((i, _)) => &text[..i],
+            None => text,
+        };
+        excerpt(&self.clean(head), max)
+    }
+
     pub(crate) fn clean(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for n in &self.needles {
@@ -90,15 +101,25 @@ pub(crate) fn parse_body(body: &[u8]) -> ErrorBody {
     }
 }
 
-fn short(s: &str) -> String {
-    const MAX: usize = 300;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let cut: String = s.chars().take(MAX).collect();
-        format!("{cut}…")
+/// Outside text (an answer body, a decode error quoting one) as it may appear in an
+/// error message: cut to `max` characters with `…`, then every character that could
+/// forge a line or restyle a terminal escaped (`\n`, `\u{1b}`, bidi controls) by the
+/// domain's [`escape_untrusted`], so that a hostile answer can neither flood a log line
+/// nor forge one.
+pub(crate) fn excerpt(s: &str, max: usize) -> String {
+    let (head, cut) = match s.char_indices().nth(max) {
+        Some((i, _)) => (&s[..i], true),
+        None => (s, false),
+    };
+    let mut out = escape_untrusted(head).into_owned();
+    if cut {
+        out.push('…');
     }
+    out
 }
+
+/// Characters of an answer's error code (`API_TOKEN_LIMIT_EXCEEDED`, …) kept in a message.
+const CODE_CHARS: usize = 64;
 
 /// Maps a non-2xx answer. `retry_after` is passed on for 429.
 pub(crate) fn map_status(
@@ -109,7 +130,7 @@ pub(crate) fn map_status(
     retry_after: Option<Duration>,
 ) -> PortError {
     let parsed = parse_body(body);
-    let text = short(&redactor.clean(&parsed.text));
+    let text = redactor.excerpt(&parsed.text, 300);
     let lower = text.to_ascii_lowercase();
     let about = ctx.about();
     match status {
@@ -171,7 +192,11 @@ pub(crate) fn map_status(
             retry_after,
             message: format!(
                 "{} on {}",
-                parsed.code.as_deref().map_or(text.clone(), |c| format!("{c}: {text}")),
+                // The code is outside text too: redacted, escaped and cut like the rest
+                // (found by the trello_answers fuzz target: a code holding the key).
+                parsed.code.as_deref().map_or(text.clone(), |c| {
+                    format!("{}: {text}", redactor.excerpt(c, CODE_CHARS))
+                }),
                 ctx.request()
             ),
         },
@@ -314,6 +339,22 @@ mod tests {
         let e = map(400, "bad token SECRETTOKEN here", Subject::Board);
         assert!(!e.to_string().contains("SECRETTOKEN"), "{e}");
         assert!(e.to_string().contains("<redacted>"));
+    }
+
+    #[test]
+    fn echoed_text_is_short_and_escaped() {
+        let e = map(
+            500,
+            &format!("\u{1b}[31mfake\nlog line{}", "x".repeat(1_000_000)),
+            Subject::Board,
+        );
+        let m = e.to_string();
+        assert!(m.len() < 400, "{} bytes", m.len());
+        assert!(m.contains("\\u{1b}[31mfake\\nlog line"), "{m}");
+        assert!(!m.contains('\n') && !m.contains('\u{1b}'));
+        assert!(m.ends_with('…'));
+        assert_eq!(excerpt("été", 2), "ét…");
+        assert_eq!(excerpt("ok", 2), "ok");
     }
 
     #[test]

@@ -10,11 +10,19 @@
 //!   [`TrelloConfig::concurrency`].
 //! - One retry loop: 429 and 5xx for every method, lost answers only for GET, PUT and
 //!   DELETE. A POST whose answer is lost reports `OutcomeUnknown` and is never resent.
+//!   [`RetryPolicy::deadline_ms`] bounds one request across its retries; each retry is
+//!   logged at `warn`.
+//! - A hostile server is bounded: rate-limit headers and `Retry-After` are clamped to
+//!   the documented window, bodies are read up to [`MAX_BODY_BYTES`], and text echoed
+//!   into errors is short and escaped.
 //! - One error mapping (status, then JSON body, else text): see `errors.rs`.
 
 mod catalog;
 mod config;
 mod errors;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod limiter;
 mod oauth;
 mod transport;
@@ -42,7 +50,7 @@ pub use oauth::{
     authorize_url, AuthorizeOptions, Expiration, AUTHORIZE_URL, OAUTH_ACCESS_TOKEN_URL,
     OAUTH_AUTHORIZE_TOKEN_URL, OAUTH_REQUEST_TOKEN_URL,
 };
-pub use transport::RequestStats;
+pub use transport::{RequestStats, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};
 
 use catalog::Op;
 use errors::map_status;
@@ -71,13 +79,16 @@ pub const CAPABILITIES: Capabilities = Capabilities {
 };
 
 /// Everything a readiness check reads about a board, gathered in one `GET /batch`:
-/// the board, each chosen list, the labels and the members. Each part carries its own
-/// answer, so one invisible list does not hide the others.
+/// the board, its lists, each chosen list, the labels and the members. Each part carries
+/// its own answer, so one invisible list does not hide the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadinessSnapshot {
     pub board: PortResult<Container>,
     /// The lists asked for, in the order given.
     pub lists: Vec<(String, PortResult<Destination>)>,
+    /// Every list of the board (open and archived): a chosen list the token cannot see
+    /// and that is not among them is on another board, and these are the choices.
+    pub board_lists: PortResult<Vec<Destination>>,
     pub labels: PortResult<Vec<Label>>,
     pub members: PortResult<Vec<Member>>,
 }
@@ -172,7 +183,7 @@ impl TrelloAdapter {
                 return Err(e);
             }
         };
-        decode(&call, &answer.body)
+        decode(&call, &answer.body, self.transport.redactor())
     }
 
     fn token_call(&self, op: Op) -> Call {
@@ -193,6 +204,13 @@ impl TrelloAdapter {
                 ),
             });
         }
+        if let Some(c) = calls.iter().find(|c| c.secret_path) {
+            // Its route would put the token in the `urls` query of the batch's URL.
+            return Err(PortError::other(format!(
+                "{} holds the token in its path and cannot go in a batch",
+                c.op.template
+            )));
+        }
         let urls: Vec<String> = calls.iter().map(Call::relative).collect();
         let mut outer = Call::new(catalog::BATCH, &[]).query("urls", urls.join(","));
         outer.cost = u32::try_from(calls.len()).unwrap_or(u32::MAX);
@@ -212,7 +230,7 @@ impl TrelloAdapter {
             .collect())
     }
 
-    /// Reads the board, the given lists (at most seven), the labels and the members in
+    /// Reads the board, its lists, the given lists (at most six), the labels and the members in
     /// one `GET /batch`, for a readiness check. The token itself is not part of the
     /// batch (its route would put the token in the `urls` query): use
     /// [`TrackerIntrospection::token_info`] for it.
@@ -226,11 +244,11 @@ impl TrelloAdapter {
         list_ids: &[&str],
     ) -> PortResult<ReadinessSnapshot> {
         let board = trello_id("board id", board_id)?;
-        if list_ids.len() > MAX_BATCH_ROUTES - 3 {
+        if list_ids.len() > MAX_BATCH_ROUTES - 4 {
             return Err(PortError::InvalidInput {
                 message: format!(
                     "a readiness snapshot reads at most {} lists",
-                    MAX_BATCH_ROUTES - 3
+                    MAX_BATCH_ROUTES - 4
                 ),
             });
         }
@@ -246,6 +264,9 @@ impl TrelloAdapter {
                 .query("limit", "1000")
                 .what(format!("board {board}")),
             Call::new(catalog::BOARD_MEMBERS, &[&board]).what(format!("board {board}")),
+            Call::new(catalog::BOARD_LISTS, &[&board])
+                .query("filter", "all")
+                .what(format!("board {board}")),
         ];
         for l in &lists {
             calls.push(Call::new(catalog::LIST, &[l]).what(format!("list {l}")));
@@ -259,6 +280,7 @@ impl TrelloAdapter {
         let board_v = next();
         let labels_v = next();
         let members_v = next();
+        let board_lists_v = next();
         let lists_v: Vec<_> = lists.iter().map(|_| next()).collect();
         Ok(ReadinessSnapshot {
             board: board_v
@@ -281,23 +303,48 @@ impl TrelloAdapter {
             members: members_v
                 .and_then(|v| from_value::<Vec<WMember>>(v, "members"))
                 .map(|ms| ms.into_iter().map(WMember::member).collect()),
+            board_lists: board_lists_v
+                .and_then(|v| from_value::<Vec<WList>>(v, "lists"))
+                .map(|ls| {
+                    ls.into_iter()
+                        .map(|mut l| {
+                            if l.id_board.is_empty() {
+                                l.id_board.clone_from(&board);
+                            }
+                            Destination::from(l)
+                        })
+                        .collect()
+                }),
         })
     }
 }
 
-fn decode<T: DeserializeOwned>(call: &Call, body: &[u8]) -> PortResult<T> {
+/// Characters of a decode error (which may quote the answer) kept in an error message.
+const DECODE_ERROR_CHARS: usize = 200;
+
+fn decode<T: DeserializeOwned>(
+    call: &Call,
+    body: &[u8],
+    redactor: &errors::Redactor,
+) -> PortResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         PortError::other(format!(
-            "unexpected answer from Trello to {} {}: {e}",
+            "unexpected answer from Trello to {} {} ({} bytes): {}",
             call.op.method.as_str(),
-            call.op.template
+            call.op.template,
+            body.len(),
+            redactor.excerpt(&e.to_string(), DECODE_ERROR_CHARS)
         ))
     })
 }
 
 fn from_value<T: DeserializeOwned>(v: Value, what: &str) -> PortResult<T> {
-    serde_json::from_value(v)
-        .map_err(|e| PortError::other(format!("unexpected {what} from Trello: {e}")))
+    serde_json::from_value(v).map_err(|e| {
+        PortError::other(format!(
+            "unexpected {what} from Trello: {}",
+            errors::excerpt(&e.to_string(), DECODE_ERROR_CHARS)
+        ))
+    })
 }
 
 /// One element of a batch answer: `{"200": body}` or `{name, message, statusCode}`.

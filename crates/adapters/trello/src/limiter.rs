@@ -4,13 +4,19 @@
 //! A window admits a request when fewer than `limit` requests were stamped in the last
 //! `window + safety margin`; it never admits more than `limit` in any such span, so a
 //! server counting the same requests over `window` never sees more than `limit`.
-//! Trello's `x-rate-limit-*` headers correct the windows (see [`Window::observe`]).
+//! Trello's `x-rate-limit-*` headers correct the windows (see [`Window::observe`]),
+//! within bounds: a server cannot announce a window longer than [`DOCUMENTED_WINDOW`]
+//! (or the configured one, if longer), nor more remaining requests than its limit.
+//!
+//! The clock is tokio's (the same as `std`'s outside tests), so tests can pause it.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use webriskops_domain::{ApiKey, Token};
 
@@ -18,6 +24,27 @@ use crate::config::RateLimits;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Trello's documented rate-limit window for tokens and keys: `x-rate-limit-api-*-
+/// interval-ms` is 10000 (FACTS.md §9, developer.atlassian.com/cloud/trello/guides/rest-api/rate-limits).
+/// An announced interval is never taken beyond this (or the configured window, when
+/// the operator configured a longer one): one answer announcing 2^64−1 ms would
+/// otherwise stop every later request.
+pub const DOCUMENTED_WINDOW: Duration = Duration::from_secs(10);
+
+/// The longest window headers may set for a window configured as `configured`.
+pub(crate) fn window_cap(configured: Duration) -> Duration {
+    DOCUMENTED_WINDOW.max(configured)
+}
+
+/// A header value the limiter did not take as announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Clamped {
+    /// `interval-ms` or `remaining`.
+    pub what: &'static str,
+    pub announced: u64,
+    pub used: u64,
 }
 
 /// One sliding window.
@@ -45,13 +72,13 @@ impl Window {
     }
 
     fn span(&self) -> Duration {
-        self.window + self.margin
+        self.window.saturating_add(self.margin)
     }
 
     /// Forgets stamps older than two spans: one span counts, the second is kept so a
     /// late answer can be compared with the window as it was when its request left.
     fn prune(&mut self, now: Instant) {
-        let keep = self.span() * 2;
+        let keep = self.span().saturating_mul(2);
         while self
             .stamps
             .front()
@@ -90,7 +117,11 @@ impl Window {
         }
         let excess = (len + n - self.limit as usize).min(len);
         let oldest_to_go = self.stamps[first + excess - 1];
-        Some((oldest_to_go + self.span()).saturating_duration_since(now))
+        Some(
+            oldest_to_go
+                .checked_add(self.span())
+                .map_or(Duration::MAX, |free| free.saturating_duration_since(now)),
+        )
     }
 
     /// Counts `n` requests at `now` (or at the latest stamp, if a concurrent caller
@@ -103,7 +134,9 @@ impl Window {
     }
 
     /// Corrects the window with what the server announced: the smaller limit and the
-    /// longer window of configured and announced values.
+    /// longer window of configured and announced values. An interval longer than
+    /// [`window_cap`] is taken as the cap and a `remaining` above the announced limit as
+    /// that limit; what was changed is returned, for the caller to log.
     ///
     /// `remaining` was computed when the server admitted the request stamped here at
     /// `sent_at`. The server then counted the requests of its last window; this window
@@ -118,19 +151,38 @@ impl Window {
         remaining: Option<u32>,
         sent_at: Instant,
         now: Instant,
-    ) {
+    ) -> Vec<Clamped> {
+        let mut clamped = Vec::new();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if let Some(m) = max.filter(|m| *m > 0) {
             self.limit = self.configured_limit.min(m);
         }
         if let Some(i) = interval.filter(|i| !i.is_zero()) {
-            self.window = self.configured_window.max(i);
+            let cap = window_cap(self.configured_window);
+            if i > cap {
+                clamped.push(Clamped {
+                    what: "interval-ms",
+                    announced: ms(i),
+                    used: ms(cap),
+                });
+            }
+            self.window = self.configured_window.max(i.min(cap));
         }
-        let Some(r) = remaining else {
-            return;
+        let Some(mut r) = remaining else {
+            return clamped;
         };
+        let announced_limit = max.filter(|m| *m > 0).unwrap_or(self.limit);
+        if r > announced_limit {
+            clamped.push(Clamped {
+                what: "remaining",
+                announced: u64::from(r),
+                used: u64::from(announced_limit),
+            });
+            r = announced_limit;
+        }
         self.prune(now);
         if now.saturating_duration_since(sent_at) >= self.span() {
-            return;
+            return clamped;
         }
         let server_used = max.unwrap_or(self.limit).saturating_sub(r).min(self.limit) as usize;
         let horizon = sent_at + self.margin;
@@ -142,6 +194,7 @@ impl Window {
                 self.stamps.insert(at, sent_at);
             }
         }
+        clamped
     }
 
     /// Marks the window as full from now (the server refused with 429 and sent no
@@ -202,6 +255,13 @@ impl KeyBudget {
     /// The key's current limit per window.
     pub fn limit(&self) -> u32 {
         lock(&self.window).limit()
+    }
+
+    /// How long until one more request of the key fits (zero when it fits now).
+    pub fn wait_for_one(&self) -> Duration {
+        lock(&self.window)
+            .wait(1, Instant::now())
+            .unwrap_or(Duration::ZERO)
     }
 
     /// The key as shown in messages (last four characters).
@@ -379,7 +439,52 @@ mod tests {
         assert_eq!(a.key_hint(), "…ef01");
     }
 
-    #[tokio::test]
+    #[test]
+    fn announced_windows_and_remaining_are_bounded() {
+        // One hostile answer: an interval of 2^64-1 ms and nothing remaining.
+        let mut w = Window::new(100, 1000 * MS, 10 * MS);
+        let t0 = Instant::now();
+        w.take(1, t0);
+        let clamped = w.observe(
+            Some(100),
+            Some(Duration::from_millis(u64::MAX)),
+            Some(0),
+            t0,
+            t0,
+        );
+        assert_eq!(
+            clamped,
+            vec![Clamped {
+                what: "interval-ms",
+                announced: u64::MAX,
+                used: 10_000,
+            }]
+        );
+        assert_eq!(w.span(), DOCUMENTED_WINDOW + 10 * MS);
+        assert_eq!(
+            w.wait(1, t0),
+            Some(DOCUMENTED_WINDOW + 10 * MS),
+            "the next request waits one documented window at most, not forever"
+        );
+        assert!(w.wait(1, t0 + DOCUMENTED_WINDOW + 10 * MS).is_none());
+
+        // More remaining than the limit counts as nothing used, and is reported.
+        let mut w = Window::new(100, 1000 * MS, 10 * MS);
+        let clamped = w.observe(Some(100), None, Some(u32::MAX), t0, t0);
+        assert_eq!(clamped[0].what, "remaining");
+        assert_eq!(clamped[0].used, 100);
+        assert_eq!(w.used(t0), 0);
+
+        // An operator's longer window stays the cap.
+        let mut w = Window::new(100, 60_000 * MS, 10 * MS);
+        let clamped = w.observe(None, Some(120_000 * MS), None, t0, t0);
+        assert_eq!(clamped[0].used, 60_000);
+        assert_eq!(w.span(), 60_010 * MS);
+    }
+
+    /// Paused time: the clock moves only when every task waits, so the waits are exact
+    /// and nothing depends on how fast the machine is.
+    #[tokio::test(start_paused = true)]
     async fn acquire_waits_for_the_shared_key_window() {
         let key = ApiKey::new("abcdefabcdefabcdefabcdefabcdef02").unwrap();
         let limits = RateLimits {
@@ -390,18 +495,21 @@ mod tests {
             ..RateLimits::default()
         };
         let kb = KeyBudget::shared(&key, &limits);
-        let t1 = TokenBudget::shared(&key, &Token::new("one").unwrap(), &limits);
-        let t2 = TokenBudget::shared(&key, &Token::new("two").unwrap(), &limits);
+        let t1 = TokenBudget::shared(&key, &Token::new("one1").unwrap(), &limits);
+        let t2 = TokenBudget::shared(&key, &Token::new("two2").unwrap(), &limits);
         let start = Instant::now();
         for _ in 0..2 {
-            acquire(&t1, &kb, 1, false).await;
-            acquire(&t2, &kb, 1, false).await;
+            assert_eq!(acquire(&t1, &kb, 1, false).await, Duration::ZERO);
+            assert_eq!(acquire(&t2, &kb, 1, false).await, Duration::ZERO);
         }
-        assert!(start.elapsed() < 50 * MS);
-        acquire(&t1, &kb, 1, false).await;
-        assert!(
-            start.elapsed() >= 100 * MS,
-            "the fifth request waits for the key window"
+        assert_eq!(kb.used(), 4);
+        assert_eq!(kb.wait_for_one(), 105 * MS);
+        let waited = acquire(&t1, &kb, 1, false).await;
+        assert_eq!(
+            waited,
+            105 * MS,
+            "the fifth request waits for the key window (window + margin), though its token has room"
         );
+        assert_eq!(start.elapsed(), 105 * MS);
     }
 }

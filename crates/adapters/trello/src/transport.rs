@@ -3,26 +3,37 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::{field, Instrument};
 use url::Url;
 use webriskops_ports::PortError;
 
 use crate::catalog::{self, HttpMethod, Op, SentRequest};
 use crate::config::{is_loopback, ConfigError, RateLimits, RetryPolicy, TrelloConfig};
-use crate::errors::{map_status, parse_body, ErrorContext, Redactor};
+use crate::errors::{excerpt, map_status, parse_body, ErrorContext, Redactor};
 use crate::limiter::{self, KeyBudget, TokenBudget};
 use crate::oauth::authorization_header;
 
 /// URLs longer than this are refused before sending: Trello answers 414 at about 8 KB
 /// (FACTS.md §0).
 pub(crate) const MAX_URL_BYTES: usize = 7_680;
+
+/// The most of a successful answer that is read: 64 MiB. The largest legitimate answer
+/// is a board listing of 1,000 cards (Trello's `limit` maximum, FACTS.md §2) with
+/// descriptions at Trello's 16,384-character maximum (§1): about 17 MB of JSON in
+/// ASCII, 20 MB with checklists, 49 MB if every description were non-ASCII text.
+/// A larger answer is not Trello's: reading stops and the request fails.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The most of an error answer that is read: only a short excerpt of it is ever shown.
+pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Requests sent, by kind. Each attempt counts, retries included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -186,6 +197,9 @@ enum Failure {
     },
     /// Answered with a final status.
     Final(PortError),
+    /// Answered 2xx with a body larger than [`MAX_BODY_BYTES`]: a write was applied,
+    /// a read cannot be used. Never retried (the same answer would come again).
+    TooLarge { status: u16 },
     /// The connection could not be made: nothing was sent.
     NotSent(String),
     /// Sent, but no (complete) answer: may have been applied.
@@ -198,6 +212,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn header_u64(h: &HeaderMap, name: &str) -> Option<u64> {
     h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The failed attempt's reason, for the retry log line.
+fn reason_of(f: &Failure) -> String {
+    match f {
+        Failure::Status { status: 429, .. } => "rate limited (429)".to_owned(),
+        Failure::Status { status, .. } => format!("server error ({status})"),
+        Failure::Final(e) => e.kind().to_owned(),
+        Failure::TooLarge { .. } => "answer too large".to_owned(),
+        Failure::NotSent(m) => format!("connection failed before sending: {m}"),
+        Failure::Lost(m) => format!("answer lost: {m}"),
+    }
 }
 
 /// The HTTP side of the adapter.
@@ -250,11 +280,18 @@ impl Transport {
                 reason: "contains characters that cannot travel in a header".into(),
             })?;
         auth.set_sensitive(true);
+        // The token also travels in the path of `/tokens/{token}`, percent-encoded: a
+        // server echoing that path must not bring it back into an error.
+        let encoded_token = catalog::encoded_segment(config.token.expose());
         Ok(Transport {
             client,
             root: config.api_root.clone(),
             auth,
-            redactor: Redactor::new(&[config.token.expose(), config.api_key.expose()]),
+            redactor: Redactor::new(&[
+                config.token.expose(),
+                &encoded_token,
+                config.api_key.expose(),
+            ]),
             token_budget: TokenBudget::shared(&config.api_key, &config.token, &config.limits),
             key_budget: KeyBudget::shared(&config.api_key, &config.limits),
             limits: config.limits.clone(),
@@ -337,32 +374,48 @@ impl Transport {
             rec.extend(call.inner.iter().cloned());
         }
         let method = call.op.method;
+        let deadline = self.retry.deadline();
+        // Time spent exchanging with Trello and backing off; waits for the limiter and
+        // for a connection slot are not counted (see `RetryPolicy::deadline_ms`).
+        let mut spent = Duration::ZERO;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let failure = self.attempt(call, &url, body.as_deref(), attempt).await;
+            let timeout = self.timeout.min(deadline.saturating_sub(spent));
+            let (failure, took) = self
+                .attempt(call, &url, body.as_deref(), attempt, timeout)
+                .await;
+            spent += took;
             let failure = match failure {
                 Ok(answer) => return Ok(answer),
                 Err(f) => f,
             };
+            let reason = reason_of(&failure);
             let may_retry = attempt <= self.retry.max_retries;
-            let (retry, final_error, reason) = match failure {
-                Failure::Final(e) => (false, e, ""),
+            let (retry, final_error, retry_after) = match failure {
+                Failure::Final(e) => (false, e, None),
+                Failure::TooLarge { status } => {
+                    let message = format!(
+                        "Trello's answer ({status}) to {} {} is larger than {} MiB, the most the adapter reads; this is not an answer Trello gives: check that {} points at Trello",
+                        method.as_str(),
+                        call.op.template,
+                        MAX_BODY_BYTES / (1024 * 1024),
+                        crate::config::API_ROOT_ENV,
+                    );
+                    let e = match method {
+                        // A 2xx to a write: it was applied, but its answer is unusable.
+                        HttpMethod::Get => PortError::Other { message },
+                        _ => PortError::OutcomeUnknown { message },
+                    };
+                    (false, e, None)
+                }
                 Failure::Status {
                     status,
                     body,
                     retry_after,
                 } => {
                     let e = map_status(status, &body, &ctx, &self.redactor, retry_after);
-                    (
-                        true,
-                        e,
-                        if status == 429 {
-                            "rate limited (429)"
-                        } else {
-                            "server error (5xx)"
-                        },
-                    )
+                    (true, e, retry_after)
                 }
                 Failure::NotSent(msg) => (
                     true,
@@ -373,7 +426,7 @@ impl Transport {
                             call.op.template
                         ),
                     },
-                    "connection failed before sending",
+                    None,
                 ),
                 Failure::Lost(msg) => {
                     let message = format!(
@@ -383,12 +436,10 @@ impl Transport {
                     );
                     match method {
                         // A create may have happened: never send it twice.
-                        HttpMethod::Post => (false, PortError::OutcomeUnknown { message }, ""),
-                        HttpMethod::Get => {
-                            (true, PortError::Unavailable { message }, "answer lost")
-                        }
+                        HttpMethod::Post => (false, PortError::OutcomeUnknown { message }, None),
+                        HttpMethod::Get => (true, PortError::Unavailable { message }, None),
                         HttpMethod::Put | HttpMethod::Delete => {
-                            (true, PortError::OutcomeUnknown { message }, "answer lost")
+                            (true, PortError::OutcomeUnknown { message }, None)
                         }
                     }
                 }
@@ -400,16 +451,39 @@ impl Transport {
                 return Err(final_error);
             }
             let backoff = self.retry.backoff(attempt, rand::thread_rng().gen::<f64>());
+            // A (capped) Retry-After longer than the backoff is honoured.
+            let wait = backoff.max(retry_after.unwrap_or_default());
+            if spent + wait >= deadline {
+                tracing::warn!(
+                    method = method.as_str(),
+                    route = call.op.template,
+                    attempt,
+                    elapsed_ms = millis(spent),
+                    reason = %reason,
+                    deadline_ms = millis(deadline),
+                    "giving up on Trello request: its deadline has passed"
+                );
+                return Err(past_deadline(
+                    final_error,
+                    &format!("{} {}", method.as_str(), call.op.template),
+                    attempt,
+                    spent,
+                    deadline,
+                ));
+            }
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
+            tracing::warn!(
                 method = method.as_str(),
                 route = call.op.template,
                 attempt,
-                reason,
-                backoff_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
+                max_attempts = self.retry.max_retries.saturating_add(1),
+                elapsed_ms = millis(spent),
+                reason = %reason,
+                wait_ms = millis(wait),
                 "retrying Trello request"
             );
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(wait).await;
+            spent += wait;
         }
     }
 
@@ -419,12 +493,16 @@ impl Transport {
         url: &Url,
         body: Option<&[u8]>,
         attempt: u32,
-    ) -> Result<Answer, Failure> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| Failure::Final(PortError::other("the adapter is shutting down")))?;
+        timeout: Duration,
+    ) -> (Result<Answer, Failure>, Duration) {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return (
+                Err(Failure::Final(PortError::other(
+                    "the adapter is shutting down",
+                ))),
+                Duration::ZERO,
+            );
+        };
         let waited = limiter::acquire(
             &self.token_budget,
             &self.key_budget,
@@ -438,33 +516,30 @@ impl Transport {
             method = method.as_str(),
             route = call.op.template,
             attempt,
-            wait_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            wait_ms = millis(waited),
             status = field::Empty,
             elapsed_ms = field::Empty,
         );
-        async {
+        let started = Instant::now();
+        let result = async {
             if method == HttpMethod::Get {
                 self.counters.reads.fetch_add(1, Ordering::Relaxed);
             } else {
                 self.counters.writes.fetch_add(1, Ordering::Relaxed);
             }
-            let started = Instant::now();
             let mut req = self
                 .client
                 .request(method.reqwest(), url.clone())
                 .header(AUTHORIZATION, self.auth.clone())
-                .timeout(self.timeout);
+                .timeout(timeout);
             if let Some(b) = body {
                 req = req
                     .header(CONTENT_TYPE, "application/json")
                     .body(b.to_vec());
             }
-            let result = self.exchange(req).await;
+            let result = self.exchange(req, timeout).await;
             let span = tracing::Span::current();
-            span.record(
-                "elapsed_ms",
-                u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            );
+            span.record("elapsed_ms", millis(started.elapsed()));
             match &result {
                 Ok((status, _, _)) => {
                     span.record("status", *status);
@@ -472,6 +547,14 @@ impl Transport {
                 }
                 Err(Failure::NotSent(m) | Failure::Lost(m)) => {
                     tracing::debug!(error = %m, "no answer from trello");
+                }
+                Err(Failure::TooLarge { status }) => {
+                    span.record("status", *status);
+                    tracing::warn!(
+                        status = *status,
+                        max_bytes = MAX_BODY_BYTES,
+                        "trello answered more than the adapter reads"
+                    );
                 }
                 Err(_) => {}
             }
@@ -487,7 +570,7 @@ impl Transport {
                 return Err(Failure::Status {
                     status,
                     body: bytes,
-                    retry_after: header_u64(&headers, "retry-after").map(Duration::from_secs),
+                    retry_after: self.retry_after(&headers),
                 });
             }
             Err(Failure::Final(map_status(
@@ -499,36 +582,83 @@ impl Transport {
             )))
         }
         .instrument(span)
-        .await
+        .await;
+        (result, started.elapsed())
     }
 
+    /// `Retry-After` in seconds, capped at the rate-limit window (Trello documents no
+    /// `Retry-After`, FACTS.md §9; its windows are 10 s): a longer announcement is
+    /// logged and cut to the cap. An HTTP-date form is ignored.
+    fn retry_after(&self, h: &HeaderMap) -> Option<Duration> {
+        let secs = header_u64(h, "retry-after")?;
+        let announced = Duration::from_secs(secs);
+        let cap = limiter::window_cap(self.limits.window());
+        if announced > cap {
+            tracing::warn!(
+                header = "retry-after",
+                announced = secs,
+                used = millis(cap) / 1000,
+                "clamped a rate-limit header from Trello"
+            );
+            return Some(cap);
+        }
+        Some(announced)
+    }
+
+    /// Sends the request and reads the answer, at most [`MAX_BODY_BYTES`] of a 2xx body
+    /// and [`MAX_ERROR_BODY_BYTES`] of any other (the rest is not read).
     async fn exchange(
         &self,
         req: reqwest::RequestBuilder,
+        timeout: Duration,
     ) -> Result<(u16, HeaderMap, Vec<u8>), Failure> {
-        let resp = req.send().await.map_err(|e| self.classify(&e))?;
+        let mut resp = req.send().await.map_err(|e| self.classify(e, timeout))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.map_err(|e| self.classify(&e))?;
-        Ok((status, headers, bytes.to_vec()))
+        let ok = (200..300).contains(&status);
+        let cap = if ok {
+            MAX_BODY_BYTES
+        } else {
+            MAX_ERROR_BODY_BYTES
+        };
+        let announced = resp
+            .content_length()
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if ok && announced.is_some_and(|n| n > cap) {
+            return Err(Failure::TooLarge { status });
+        }
+        let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(cap).min(1 << 20));
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e, timeout))? {
+            let room = cap - bytes.len();
+            if chunk.len() > room {
+                if ok {
+                    return Err(Failure::TooLarge { status });
+                }
+                // An error answer: its start is all that is ever shown.
+                bytes.extend_from_slice(&chunk[..room]);
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, bytes))
     }
 
     /// A client error as text without the URL (which may hold a token), and whether the
     /// request can have reached Trello.
-    fn classify(&self, e: &reqwest::Error) -> Failure {
+    fn classify(&self, e: reqwest::Error, timeout: Duration) -> Failure {
+        let e = e.without_url();
         let mut text = if e.is_timeout() {
-            format!("timed out after {:?}", self.timeout)
+            format!("timed out after {timeout:?}")
         } else {
             e.to_string()
         };
-        let mut source = std::error::Error::source(e);
+        let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             text.push_str(": ");
             text.push_str(&s.to_string());
             source = s.source();
         }
-        let text = self.redactor.clean(&text);
-        let text = strip_urls(&text);
+        let text = excerpt(&strip_urls(&self.redactor.clean(&text)), 300);
         if e.is_connect() {
             Failure::NotSent(text)
         } else if e.is_builder() {
@@ -556,20 +686,32 @@ impl Transport {
         let to32 = |v: Option<u64>| v.map(|v| u32::try_from(v).unwrap_or(u32::MAX));
         let have_headers = token.2.is_some() || key.2.is_some();
         if self.limits.follow_headers && have_headers {
-            lock(&self.token_budget.window).observe(
+            let clamped_token = lock(&self.token_budget.window).observe(
                 to32(token.0),
                 token.1.map(Duration::from_millis),
                 to32(token.2),
                 sent_at,
                 now,
             );
-            lock(self.key_budget.window()).observe(
+            let clamped_key = lock(self.key_budget.window()).observe(
                 to32(key.0),
                 key.1.map(Duration::from_millis),
                 to32(key.2),
                 sent_at,
                 now,
             );
+            for (scope, c) in clamped_token
+                .iter()
+                .map(|c| ("token", c))
+                .chain(clamped_key.iter().map(|c| ("key", c)))
+            {
+                tracing::warn!(
+                    header = %format!("x-rate-limit-api-{scope}-{}", c.what),
+                    announced = c.announced,
+                    used = c.used,
+                    "clamped a rate-limit header from Trello"
+                );
+            }
         }
         if status == 429 {
             let code = parse_body(body);
@@ -585,6 +727,28 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// The error of a request whose deadline passed: `Unavailable` (transient), saying how
+/// many attempts over how long, and the last failure. A write whose answer was lost
+/// stays `OutcomeUnknown`, so that it is reconciled, not assumed unapplied.
+fn past_deadline(
+    last: PortError,
+    request: &str,
+    attempts: u32,
+    spent: Duration,
+    deadline: Duration,
+) -> PortError {
+    let message = format!(
+        "gave up on {request} after {attempts} attempt{} in {:.1} s: the request's deadline of {:.1} s (retry.deadline_ms) leaves no time for another; last failure: {last}",
+        if attempts == 1 { "" } else { "s" },
+        spent.as_secs_f64(),
+        deadline.as_secs_f64(),
+    );
+    match last {
+        PortError::OutcomeUnknown { .. } => PortError::OutcomeUnknown { message },
+        _ => PortError::Unavailable { message },
     }
 }
 

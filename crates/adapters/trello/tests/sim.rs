@@ -9,6 +9,7 @@ use chrono::{NaiveDate, Utc};
 use common::{adapter, config, world, World, MISSING_ID};
 use futures::future::join_all;
 use trello_sim::{Fault, FaultRule};
+use webriskops_domain::readiness::BoardList;
 use webriskops_domain::{
     evaluate, marker, BlockedCode, BoardObservation, FindingId, ItemId, ListObservation,
     Observations, ProviderRecord, TenantId, TokenObservation,
@@ -133,6 +134,15 @@ async fn observe(a: &TrelloAdapter, rec: &ProviderRecord) -> Observations {
     };
     obs.labels_readable = readable(snap.labels.as_ref().map(|_| ()));
     obs.members_readable = readable(snap.members.as_ref().map(|_| ()));
+    obs.board_lists = snap.board_lists.ok().map(|ls| {
+        ls.into_iter()
+            .map(|d| BoardList {
+                id: d.id,
+                name: d.name,
+                closed: d.closed,
+            })
+            .collect()
+    });
     obs
 }
 
@@ -192,6 +202,40 @@ async fn readiness_answers_map_to_the_right_blocked_codes() {
         codes(&w, &fx.tokens.full, &list_elsewhere).await,
         [ListNotOnBoard]
     );
+
+    // A token of the same member that covers only this board: the list on the other
+    // board answers 401, but the board's lists are readable and it is not among them.
+    let board_only = w.handle.create_token(
+        &fx.api_key,
+        &fx.members[0].id,
+        vec![
+            trello_sim::Permission::new(&fx.board_id, "Board", true, true),
+            trello_sim::Permission::new(&fx.members[0].id, "Member", true, false),
+        ],
+        None,
+    );
+    let a = adapter(&w, &board_only);
+    let obs = observe(&a, &list_elsewhere).await;
+    assert_eq!(
+        obs.list,
+        Some(ListObservation::NoAccess),
+        "the token cannot see it"
+    );
+    let r = evaluate(&list_elsewhere, &obs);
+    assert_eq!(r.codes(), [ListNotOnBoard], "{r:?}");
+    let fix = &r.blocked[0].fix;
+    assert!(
+        fix.contains(&format!(
+            "choose one of these lists: To Do ({}), Doing ({}), Done ({})",
+            fx.list_id, fx.doing_list_id, fx.done_list_id
+        )),
+        "{fix}"
+    );
+    assert!(
+        !fix.contains("Old"),
+        "archived lists are not offered: {fix}"
+    );
+    assert!(!fix.contains("authorize"), "{fix}");
 
     let other_ws = record(
         &w,

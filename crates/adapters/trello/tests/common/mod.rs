@@ -54,6 +54,7 @@ pub fn fast_retry() -> RetryPolicy {
         max_backoff_ms: 200,
         multiplier: 2.0,
         jitter: 0.5,
+        ..RetryPolicy::default()
     }
 }
 

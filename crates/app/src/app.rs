@@ -1,20 +1,21 @@
 //! The composition root: settings, the store with its master key, credentials and the
 //! Trello adapter, assembled once per command.
+//!
+//! A stored credential is only ever sent to the API root its record was saved for: a
+//! record whose root differs from the configured one is refused before any request.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use webriskops_domain::{ApiKey, CredentialRef, ProviderKey, ProviderRecord, TenantId, Token};
 use webriskops_ports::{ProviderStore, SecretStore};
 use webriskops_service::secret_binding;
-use webriskops_store_sqlite::{
-    MasterKey, SqliteStore, StoreOptions, KEY_FILE_NAME, MASTER_KEY_ENV,
-};
-use webriskops_trello::{TrelloAdapter, TrelloConfig};
+use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
+use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
 
-use crate::config::{Settings, ENV_API_KEY, ENV_TOKEN};
+use crate::config::{Settings, ENV_API_KEY, ENV_API_ROOT, ENV_TOKEN};
 use crate::error::{AppError, AppResult};
 use crate::output::Out;
 use crate::redact;
@@ -90,19 +91,26 @@ impl App {
         })
     }
 
-    /// The store, opened (with its master key) on first use.
+    /// The store, opened on first use. The master key is `WEBRISKOPS_MASTER_KEY` when set,
+    /// else the data directory's key file, which the store creates only when it seals the
+    /// first secret of an empty store (never in place of the key that sealed stored ones).
     ///
     /// # Errors
-    /// A malformed master key, a locked or corrupt database (exit 1, with the fix).
+    /// A malformed master key, an unsafe data directory, a locked or corrupt database
+    /// (exit 1, with the fix).
     pub fn store(&mut self) -> AppResult<SqliteStore> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let key = self.master_key()?;
+        let master_key = match (self.env)(MASTER_KEY_ENV).filter(|v| !v.trim().is_empty()) {
+            Some(v) => Some(MasterKey::from_env_value(&v)?),
+            None => None,
+        };
         let store = SqliteStore::open(
             &self.data_dir,
             StoreOptions {
-                master_key: Some(key),
+                key_file: master_key.is_none(),
+                master_key,
                 ..StoreOptions::default()
             },
         )?;
@@ -110,23 +118,80 @@ impl App {
         Ok(store)
     }
 
-    fn master_key(&self) -> AppResult<MasterKey> {
-        if let Some(v) = (self.env)(MASTER_KEY_ENV).filter(|v| !v.trim().is_empty()) {
-            return Ok(MasterKey::from_env_value(&v)?);
-        }
-        create_private_dir(&self.data_dir)?;
-        Ok(MasterKey::load_or_create(
-            &self.data_dir.join(KEY_FILE_NAME),
-        )?)
+    /// The configured Trello API root, normalised as the adapter uses it.
+    ///
+    /// # Errors
+    /// An unusable root (exit 2).
+    pub fn api_root(&self) -> AppResult<String> {
+        parse_api_root(&self.settings.trello.api_root)
+            .map(|u| u.to_string())
+            .map_err(|e| {
+                AppError::usage(format!(
+                    "{e}; fix {ENV_API_ROOT} or trello.api_root in the configuration file"
+                ))
+            })
     }
 
-    /// The saved Trello record of this tenant, if any.
+    /// The root `record` belongs to: the one saved in it, or, for a record saved before
+    /// roots were recorded, the default root (its token was made for Trello itself).
+    pub fn record_root(record: &ProviderRecord) -> String {
+        let raw = record.api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
+        parse_api_root(raw).map_or_else(|_| raw.to_owned(), |u| u.to_string())
+    }
+
+    /// Refuses `record` when the configured API root is not the one it was saved for, so
+    /// that no stored token or key is ever sent elsewhere.
+    ///
+    /// # Errors
+    /// The roots differ (exit 2, naming both and the two fixes).
+    pub fn check_root(&self, record: &ProviderRecord) -> AppResult<()> {
+        let configured = self.api_root()?;
+        let recorded = Self::record_root(record);
+        if configured == recorded {
+            return Ok(());
+        }
+        let legacy = if record.api_root.is_none() {
+            " (the record was saved before roots were recorded, so it stands for the default root)"
+        } else {
+            ""
+        };
+        let source = if (self.env)(ENV_API_ROOT).is_some_and(|v| !v.trim().is_empty()) {
+            ENV_API_ROOT.to_owned()
+        } else {
+            "trello.api_root in the configuration file".to_owned()
+        };
+        Err(AppError::usage(format!(
+            "the Trello API root in use, {configured} (from {source}), differs from {recorded}, \
+             the root the {} provider record of tenant {} was saved for{legacy}; nothing was sent \
+             and the stored token is only ever sent to {recorded}. To keep using {recorded}, \
+             unset {source}; to move to {configured}, run `webriskops setup trello --save` \
+             against it with a token for it",
+            record.state_name(),
+            self.tenant
+        )))
+    }
+
+    /// The Trello record of this tenant, saved or draft, as stored: its API root is not
+    /// checked (setup decides what to do with a record of another root).
     ///
     /// # Errors
     /// Store failures.
-    pub async fn record(&mut self) -> AppResult<Option<ProviderRecord>> {
+    pub async fn record_unchecked(&mut self) -> AppResult<Option<ProviderRecord>> {
         let store = self.store()?;
         Ok(store.load(&self.tenant, ProviderKey::TrelloCloud).await?)
+    }
+
+    /// The Trello record of this tenant (saved or draft), if any, refused when it belongs
+    /// to another API root than the configured one.
+    ///
+    /// # Errors
+    /// Store failures; a record of another root (exit 2, see [`App::check_root`]).
+    pub async fn record(&mut self) -> AppResult<Option<ProviderRecord>> {
+        let record = self.record_unchecked().await?;
+        if let Some(r) = &record {
+            self.check_root(r)?;
+        }
+        Ok(record)
     }
 
     /// The API key: `TRELLO_API_KEY` or the configuration, else the stored key.
@@ -143,9 +208,11 @@ impl App {
                 ))
             });
         }
-        let Some(record) = record else {
+        // A draft never has stored credentials, and no stored key leaves for another root.
+        let Some(record) = record.filter(|r| !r.is_draft()) else {
             return Ok(None);
         };
+        self.check_root(record)?;
         let store = self.store()?;
         let stored = store
             .get_token(&api_key_ref(&self.tenant), &secret_binding(record))
@@ -182,9 +249,10 @@ impl App {
     /// # Errors
     /// A wrong master key or tampered data (exit 1, with the fix).
     pub async fn stored_token(&mut self, record: &ProviderRecord) -> AppResult<Option<Token>> {
-        let Some(reference) = record.credential.clone() else {
+        let Some(reference) = record.credential.clone().filter(|_| !record.is_draft()) else {
             return Ok(None);
         };
+        self.check_root(record)?;
         let store = self.store()?;
         let token = store.get_token(&reference, &secret_binding(record)).await?;
         if let Some(t) = &token {
@@ -250,21 +318,4 @@ impl App {
             _ => Ok(None),
         }
     }
-}
-
-/// Creates the data directory, private to the user (0700) on unix.
-fn create_private_dir(dir: &Path) -> AppResult<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| {
-        AppError::failed(format!(
-            "cannot create the data directory {}: {e}; choose another with --data-dir",
-            dir.display()
-        ))
-    })
 }

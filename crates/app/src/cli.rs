@@ -36,7 +36,8 @@ pub struct Global {
     /// [default: the per-user data directory].
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Configuration file (must exist) [default: ./webriskops.toml when present].
+    /// Configuration file (must exist) [env: WEBRISKOPS_CONFIG] [default: none; no file is
+    /// read unless named here or in WEBRISKOPS_CONFIG].
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log format on stderr [env: WEBRISKOPS_LOG_FORMAT] [default: text].

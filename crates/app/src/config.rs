@@ -1,6 +1,8 @@
-//! Settings: defaults, then `webriskops.toml` (or `--config FILE`), then the environment.
+//! Settings: defaults, then the file named by `--config FILE` or `WEBRISKOPS_CONFIG` (never
+//! a file found on its own), then the environment.
 //!
 //! Environment names are explicit, never derived from keys: see `docs/configuration.md`.
+//! Why no file is read implicitly: `docs/decisions/0004-explicit-configuration.md`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,8 +11,12 @@ use webriskops_trello::{RateLimits, RetryPolicy, DEFAULT_API_ROOT};
 
 use crate::error::{AppError, AppResult};
 
-/// The file read from the current directory when `--config` is not given.
-pub const DEFAULT_CONFIG_FILE: &str = "webriskops.toml";
+/// The file name earlier versions read from the current directory. It is never read
+/// now unless named explicitly; when it is present and unnamed, a note says so.
+pub const LEGACY_CONFIG_FILE: &str = "webriskops.toml";
+
+/// The environment variable naming the configuration file (like `--config`).
+pub const ENV_CONFIG: &str = "WEBRISKOPS_CONFIG";
 
 /// Environment variables and the keys they set.
 pub const ENV_DATA_DIR: &str = "WEBRISKOPS_DATA_DIR";
@@ -128,22 +134,36 @@ impl Default for ExportSettings {
     }
 }
 
-/// Loads the settings. `explicit` is `--config FILE`, which must exist; otherwise
-/// `webriskops.toml` in the current directory is read when present.
+/// Loads the settings. The file is `explicit` (`--config FILE`), else the file named by
+/// `WEBRISKOPS_CONFIG`; either must exist. No other file is ever read: a file that merely
+/// sits in the current directory must not decide where credentials are sent. When
+/// `./webriskops.toml` exists and no file was named, a note on stderr says how to use it.
 ///
 /// # Errors
-/// A missing `--config` file or an unreadable or invalid file (exit 2).
+/// A named file that is missing, unreadable or invalid (exit 2).
 pub fn load(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> AppResult<Settings> {
-    let file = match explicit {
-        Some(p) if !p.is_file() => {
-            return Err(AppError::usage(format!(
-                "config file {} does not exist; check the --config path or leave it out to use ./{DEFAULT_CONFIG_FILE}",
-                p.display()
-            )))
-        }
-        Some(p) => Some(p.to_owned()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+    let from_env = env(ENV_CONFIG)
+        .filter(|v| !v.trim().is_empty())
+        .map(PathBuf::from);
+    let file = match (explicit, from_env) {
+        (Some(p), _) => Some((p.to_owned(), "the --config path")),
+        (None, Some(p)) => Some((p, ENV_CONFIG)),
+        (None, None) => None,
     };
+    if let Some((p, named_by)) = &file {
+        if !p.is_file() {
+            return Err(AppError::usage(format!(
+                "config file {} does not exist; check {named_by}, or leave it out to use the defaults and the environment",
+                p.display()
+            )));
+        }
+    } else if Path::new(LEGACY_CONFIG_FILE).is_file() {
+        crate::output::Out::default().note(format!(
+            "note: ./{LEGACY_CONFIG_FILE} is not read: configuration comes only from --config FILE \
+             or {ENV_CONFIG}; pass --config {LEGACY_CONFIG_FILE} to use it (see docs/configuration.md)"
+        ));
+    }
+    let file = file.map(|(p, _)| p);
     let mut builder = config::Config::builder();
     if let Some(f) = &file {
         builder = builder.add_source(
@@ -215,6 +235,25 @@ mod tests {
         assert_eq!(s.trello.limits.key_limit, 300);
         assert_eq!(s.export.fallback, FallbackMode::Never);
         assert_eq!(s.trello.api_root, DEFAULT_API_ROOT);
+    }
+
+    #[test]
+    fn webriskops_config_names_the_file_and_a_missing_one_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "tenant = \"acme\"\n").unwrap();
+        let named = path.display().to_string();
+        let s = load(None, &env_of(&[(ENV_CONFIG, named.as_str())])).unwrap();
+        assert_eq!(s.tenant, "acme");
+        let missing = dir.path().join("none.toml").display().to_string();
+        let err = load(None, &env_of(&[(ENV_CONFIG, missing.as_str())])).unwrap_err();
+        assert_eq!(err.exit, crate::error::Exit::Usage);
+        assert!(err.message.contains(ENV_CONFIG), "{}", err.message);
+        // --config wins over the variable.
+        let other = dir.path().join("o.toml");
+        std::fs::write(&other, "tenant = \"globex\"\n").unwrap();
+        let s = load(Some(&other), &env_of(&[(ENV_CONFIG, named.as_str())])).unwrap();
+        assert_eq!(s.tenant, "globex");
     }
 
     #[test]

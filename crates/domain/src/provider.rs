@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdError, TenantId};
+use crate::readiness::BlockedCode;
 
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident, $kind:literal { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -158,6 +159,24 @@ pub struct ProviderRecord {
     pub revoke_path_confirmed: bool,
     /// Where the token is kept; `None` until a token is saved.
     pub credential: Option<CredentialRef>,
+    /// The tracker API root the record, and the token stored for it, belong to (normalised,
+    /// e.g. `https://api.trello.com/1`). A stored token is only ever sent there. `None` in
+    /// records saved before the root was recorded: they mean the provider's default root.
+    #[serde(default)]
+    pub api_root: Option<String>,
+    /// `Some` when this is a draft: the choices of a setup that was blocked, kept so the
+    /// portable fallback knows the destination. A draft never holds a credential.
+    /// `None` for a record saved by a ready setup (and for every record saved before
+    /// drafts existed).
+    #[serde(default)]
+    pub draft: Option<Draft>,
+}
+
+/// What kept a draft record from being saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The blocked codes of the setup that wrote the draft, in path order.
+    pub blocked_by: Vec<BlockedCode>,
 }
 
 impl ProviderRecord {
@@ -177,7 +196,33 @@ impl ProviderRecord {
             token_expires_at: None,
             revoke_path_confirmed: false,
             credential: None,
+            api_root: None,
+            draft: None,
         }
+    }
+
+    /// Whether this is a draft of a blocked setup rather than a saved record.
+    pub fn is_draft(&self) -> bool {
+        self.draft.is_some()
+    }
+
+    /// `"draft"` or `"saved"`, as JSON output and status name the record.
+    pub fn state_name(&self) -> &'static str {
+        if self.is_draft() {
+            "draft"
+        } else {
+            "saved"
+        }
+    }
+
+    /// The record as a draft blocked by `blocked_by`: every credential detail (reference,
+    /// expiry) is dropped, so a draft can neither carry nor imply a token.
+    #[must_use]
+    pub fn into_draft(mut self, blocked_by: Vec<BlockedCode>) -> Self {
+        self.credential = None;
+        self.token_expires_at = None;
+        self.draft = Some(Draft { blocked_by });
+        self
     }
 
     /// `base_url` with blank values treated as absent.
@@ -217,5 +262,39 @@ mod tests {
         assert_eq!(json["provider_key"], "trello_cloud");
         assert_eq!(json["scopes"], serde_json::json!(["read", "write"]));
         assert!(json.get("token").is_none());
+    }
+
+    #[test]
+    fn records_saved_before_api_root_and_drafts_read_as_saved_with_no_root() {
+        let rec = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+        let mut json = serde_json::to_value(&rec).unwrap();
+        let obj = json.as_object_mut().unwrap();
+        obj.remove("api_root");
+        obj.remove("draft");
+        let old: ProviderRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(old.api_root, None);
+        assert!(!old.is_draft());
+        assert_eq!(old.state_name(), "saved");
+    }
+
+    #[test]
+    fn a_draft_drops_every_credential_detail() {
+        let tenant = TenantId::new("acme").unwrap();
+        let mut rec = ProviderRecord::new_trello(tenant.clone());
+        rec.credential = Some(CredentialRef::for_provider(
+            &tenant,
+            ProviderKey::TrelloCloud,
+        ));
+        rec.token_expires_at = Some(chrono::DateTime::UNIX_EPOCH);
+        let draft = rec.into_draft(vec![BlockedCode::ProviderScopeUnavailable]);
+        assert!(draft.is_draft());
+        assert_eq!(draft.state_name(), "draft");
+        assert_eq!(draft.credential, None);
+        assert_eq!(draft.token_expires_at, None);
+        let json = serde_json::to_value(&draft).unwrap();
+        assert_eq!(
+            json["draft"]["blocked_by"],
+            serde_json::json!(["PROVIDER_SCOPE_UNAVAILABLE"])
+        );
     }
 }

@@ -661,6 +661,8 @@ fn record() -> impl Strategy<Value = ProviderRecord> {
                 scopes: scopes.into_iter().collect::<BTreeSet<_>>(),
                 token_expires_at: None,
                 revoke_path_confirmed,
+                api_root: None,
+                draft: None,
             }
         },
     )

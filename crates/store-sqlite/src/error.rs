@@ -72,6 +72,28 @@ pub enum StoreError {
         path = path.display()
     )]
     KeyFilePermissions { path: PathBuf, mode: u32 },
+    /// The data directory can be written by group or others.
+    #[error(
+        "data directory {path} can be written by group or others (mode {mode:03o}), so they could \
+         replace the database or the key file; restrict it with `chmod 700 {path}` and run again",
+        path = path.display()
+    )]
+    DataDirPermissions { path: PathBuf, mode: u32 },
+    /// A state file is open to group or others and cannot be made private.
+    #[error(
+        "state file {path} is open to group or others (mode {mode:03o}) and cannot be made \
+         private ({reason}); make it yours and private with `chmod 600 {path}`, or use another \
+         --data-dir",
+        path = path.display()
+    )]
+    StatePermissions {
+        path: PathBuf,
+        mode: u32,
+        reason: String,
+    },
+    /// Secrets are stored, sealed with a key that is not available now.
+    #[error("{message}")]
+    KeyUnavailable { message: String },
     /// A secret operation was asked of a store opened without a master key.
     #[error(
         "the secret store has no master key; set WEBRISKOPS_MASTER_KEY or let webriskops create \
@@ -121,6 +143,9 @@ impl From<StoreError> for PortError {
             StoreError::NotFound { what } => PortError::NotFound { what },
             StoreError::InvalidKey { .. }
             | StoreError::KeyFilePermissions { .. }
+            | StoreError::DataDirPermissions { .. }
+            | StoreError::StatePermissions { .. }
+            | StoreError::KeyUnavailable { .. }
             | StoreError::NoMasterKey => PortError::InvalidInput { message },
             StoreError::Io { .. }
             | StoreError::Sqlite { .. }

@@ -1,4 +1,5 @@
-//! The master key that encrypts secrets at rest: from an environment value or a 0600 key file.
+//! The master key that encrypts secrets at rest: from an environment value or a 0600 key file,
+//! with a fingerprint (key id) and its origin recorded next to every secret it seals.
 
 use std::fmt;
 use std::fs;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
 
@@ -17,9 +19,53 @@ pub const MASTER_KEY_ENV: &str = "WEBRISKOPS_MASTER_KEY";
 /// Conventional name of the key file inside the data directory.
 pub const KEY_FILE_NAME: &str = "master.key";
 
-/// A 32-byte ChaCha20-Poly1305 key. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MasterKey([u8; 32]);
+/// Where a master key came from. Recorded with every secret it seals, so that a later
+/// run without that key can say which key to provide instead of creating a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// The environment variable [`MASTER_KEY_ENV`].
+    Env,
+    /// The key file [`KEY_FILE_NAME`] in the data directory.
+    File,
+    /// Handed over by the embedding program (tests, the benchmark).
+    Given,
+}
+
+impl KeyOrigin {
+    /// The keyword stored in the `secrets` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyOrigin::Env => "env",
+            KeyOrigin::File => "file",
+            KeyOrigin::Given => "given",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "env" => Some(KeyOrigin::Env),
+            "file" => Some(KeyOrigin::File),
+            "given" => Some(KeyOrigin::Given),
+            _ => None,
+        }
+    }
+}
+
+/// A 32-byte ChaCha20-Poly1305 key and where it came from. `Debug` never shows it;
+/// two keys are equal when their bytes are, whatever their origin.
+#[derive(Clone)]
+pub struct MasterKey {
+    bytes: [u8; 32],
+    origin: KeyOrigin,
+}
+
+impl PartialEq for MasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for MasterKey {}
 
 impl MasterKey {
     /// Parses the value of [`MASTER_KEY_ENV`]: 32 bytes as base64 (standard or URL-safe,
@@ -28,7 +74,7 @@ impl MasterKey {
     /// # Errors
     /// [`StoreError::InvalidKey`] for anything else; the message never contains the value.
     pub fn from_env_value(value: &str) -> Result<Self, StoreError> {
-        Self::parse(value, MASTER_KEY_ENV)
+        Self::parse(value, MASTER_KEY_ENV, KeyOrigin::Env)
     }
 
     /// Loads the key kept in `path`, or creates it (32 random bytes, base64, mode 0600,
@@ -45,25 +91,43 @@ impl MasterKey {
         }
     }
 
-    /// A fresh random key.
+    /// A fresh random key (origin [`KeyOrigin::Given`]).
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
+        Self {
+            bytes,
+            origin: KeyOrigin::Given,
+        }
     }
 
     /// The key as padded standard base64, the form [`MasterKey::from_env_value`] accepts.
     pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0)
+        STANDARD.encode(self.bytes)
+    }
+
+    /// Where the key came from.
+    pub fn origin(&self) -> KeyOrigin {
+        self.origin
+    }
+
+    /// The key's fingerprint: 16 hex digits of SHA-256 over a domain-separation tag and
+    /// the key. It names the key in messages and in the `secrets` table; 64 bits of a hash
+    /// of a 256-bit random key tell nothing usable about the key itself.
+    pub fn id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"webriskops-master-key-id-v1\0");
+        h.update(self.bytes);
+        hex::encode(&h.finalize()[..8])
     }
 
     pub(crate) fn bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
-    fn parse(value: &str, origin: &str) -> Result<Self, StoreError> {
+    fn parse(value: &str, origin_name: &str, origin: KeyOrigin) -> Result<Self, StoreError> {
         let invalid = |reason: &str| StoreError::InvalidKey {
-            origin: origin.to_owned(),
+            origin: origin_name.to_owned(),
             reason: reason.to_owned(),
         };
         let value = value.trim();
@@ -81,17 +145,24 @@ impl MasterKey {
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|b: Vec<u8>| invalid(&format!("it decodes to {} bytes, not 32", b.len())))?;
-        Ok(Self(bytes))
+        Ok(Self { bytes, origin })
     }
 
     fn load(path: &Path) -> Result<Self, StoreError> {
         check_private(path)?;
         let text = fs::read_to_string(path).map_err(|e| StoreError::io("read", path, e))?;
-        Self::parse(&text, &format!("key file {}", path.display()))
+        Self::parse(
+            &text,
+            &format!("key file {}", path.display()),
+            KeyOrigin::File,
+        )
     }
 
     fn create(path: &Path) -> Result<Self, StoreError> {
-        let key = Self::generate();
+        let key = Self {
+            origin: KeyOrigin::File,
+            ..Self::generate()
+        };
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
         crate::create_private_dir(dir)?;
         let tmp = temporary_sibling(path);
@@ -218,6 +289,20 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("not a key!"), "{err}");
+    }
+
+    #[test]
+    fn key_ids_name_the_key_without_revealing_it() {
+        let key = MasterKey::generate();
+        let id = key.id();
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            MasterKey::from_env_value(&key.to_base64()).unwrap().id(),
+            id
+        );
+        assert_ne!(MasterKey::generate().id(), id);
+        let hex: String = key.bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!hex.contains(&id), "the id is not a slice of the key");
     }
 
     #[test]

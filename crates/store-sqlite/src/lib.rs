@@ -5,6 +5,10 @@
 //! instead of a corrupted ledger. The database runs in WAL mode with `synchronous=FULL`:
 //! every write has reached the disk when the call returns. Blocking SQLite work runs on
 //! tokio's blocking pool, never on the async runtime's threads.
+//!
+//! Every state file (database, its `-wal` and `-shm`, the lock, the key file) is private to
+//! the user (0600 on unix, whatever the umask), and a data directory that group or others
+//! can write is refused (readable: a warning), each with the `chmod` that fixes it.
 
 mod error;
 mod journal;
@@ -25,7 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use webriskops_ports::PortResult;
 
 pub use error::StoreError;
-pub use key::{MasterKey, KEY_FILE_NAME, MASTER_KEY_ENV};
+pub use key::{KeyOrigin, MasterKey, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use schema::SCHEMA_VERSION;
 
 /// Name of the database file inside the data directory.
@@ -44,6 +48,11 @@ pub struct StoreOptions {
     ///
     /// [`SecretStore`]: webriskops_ports::SecretStore
     pub master_key: Option<MasterKey>,
+    /// When `master_key` is `None`: use the key file `<data_dir>/master.key`. It is loaded
+    /// when present; it is created (0600) only when a secret is sealed while the database
+    /// holds no secret at all, so a key is never made up in place of one that sealed
+    /// existing secrets (their key id and origin say which key to provide).
+    pub key_file: bool,
 }
 
 impl Default for StoreOptions {
@@ -51,6 +60,7 @@ impl Default for StoreOptions {
         Self {
             busy_timeout: Duration::from_secs(5),
             master_key: None,
+            key_file: false,
         }
     }
 }
@@ -66,7 +76,10 @@ struct Inner {
     conn: Mutex<Connection>,
     db_path: PathBuf,
     data_dir: PathBuf,
-    master_key: Option<MasterKey>,
+    /// The key in use; set later when the key file is created on the first seal.
+    master_key: Mutex<Option<MasterKey>>,
+    /// `<data_dir>/master.key` when [`StoreOptions::key_file`] is set.
+    key_file: Option<PathBuf>,
     _lock: fd_lock::RwLock<fs::File>,
 }
 
@@ -81,8 +94,25 @@ impl SqliteStore {
     /// database of a newer build, [`StoreError::Io`] / [`StoreError::Sqlite`] otherwise.
     pub fn open(data_dir: &Path, opts: StoreOptions) -> Result<SqliteStore, StoreError> {
         create_private_dir(data_dir)?;
+        check_data_dir(data_dir)?;
         let lock = acquire_lock(data_dir)?;
         let db_path = data_dir.join(DB_FILE_NAME);
+        // SQLite would create the file 0644 less the umask; create it private first. SQLite
+        // gives a new -wal or -shm the database file's own mode, ignoring the umask (its test
+        // journal3.test: "it creates it with the same file-system permissions as the database
+        // file itself", https://github.com/sqlcipher/sqlcipher/blob/master/test/journal3.test).
+        create_private_file(&db_path)?;
+        for suffix in ["-wal", "-shm"] {
+            tighten_if_present(&sibling(&db_path, suffix))?;
+        }
+        let key_file = opts.key_file.then(|| data_dir.join(KEY_FILE_NAME));
+        let master_key = match (&opts.master_key, &key_file) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some(path)) if fs::symlink_metadata(path).is_ok() => {
+                Some(MasterKey::load_or_create(path)?)
+            }
+            _ => None,
+        };
         let mut conn = Connection::open_with_flags(
             &db_path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -92,13 +122,17 @@ impl SqliteStore {
         .map_err(|e| StoreError::sqlite(&db_path, e))?;
         schema::configure(&conn, &db_path, opts.busy_timeout)?;
         schema::migrate(&mut conn, &db_path)?;
+        for suffix in ["-wal", "-shm"] {
+            tighten_if_present(&sibling(&db_path, suffix))?;
+        }
         tracing::debug!(path = %db_path.display(), "opened the store");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 db_path,
                 data_dir: data_dir.to_owned(),
-                master_key: opts.master_key,
+                master_key: Mutex::new(master_key),
+                key_file,
                 _lock: lock,
             }),
         })
@@ -141,7 +175,7 @@ impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("db_path", &self.inner.db_path)
-            .field("master_key", &self.inner.master_key)
+            .field("master_key", &self.current_key())
             .finish_non_exhaustive()
     }
 }
@@ -160,16 +194,107 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("create the data directory", dir, e))
 }
 
+/// Refuses a data directory that group or others can write (they could replace the
+/// database or the key file), and warns when they can read it, each with the fix.
+#[cfg(unix)]
+fn check_data_dir(dir: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir)
+        .map_err(|e| StoreError::io("inspect the data directory", dir, e))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(StoreError::DataDirPermissions {
+            path: dir.to_owned(),
+            mode,
+        });
+    }
+    if mode & 0o055 != 0 {
+        tracing::warn!(
+            "data directory {} can be read by group or others (mode {:03o}); restrict it with `chmod 700 {}`",
+            dir.display(),
+            mode & 0o777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_data_dir(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// `<path><suffix>`, e.g. the database's `-wal`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Opens (creating 0600 if needed) a state file, and makes an existing one private.
+fn open_private(path: &Path, what: &'static str) -> Result<fs::File, StoreError> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| StoreError::io(what, path, e))?;
+    tighten(&file, path)?;
+    Ok(file)
+}
+
+/// Creates the file private to the user when missing; an existing one is made private.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    open_private(path, "create").map(drop)
+}
+
+/// Makes an existing file private; a missing one is fine.
+fn tighten_if_present(path: &Path) -> Result<(), StoreError> {
+    match fs::OpenOptions::new().read(true).open(path) {
+        Ok(file) => tighten(&file, path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io("open", path, e)),
+    }
+}
+
+/// Removes group and other permissions through the open descriptor (never a path that
+/// could meanwhile name another file).
+#[cfg(unix)]
+fn tighten(file: &fs::File, path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file
+        .metadata()
+        .map_err(|e| StoreError::io("inspect", path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o700))
+            .map_err(|e| StoreError::StatePermissions {
+                path: path.to_owned(),
+                mode,
+                reason: e.to_string(),
+            })?;
+        tracing::info!(path = %path.display(), from = format!("{mode:03o}"), "made a state file private");
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten(_file: &fs::File, _path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
 /// Takes the exclusive advisory lock on `<data_dir>/webriskops.lock` without waiting.
 fn acquire_lock(data_dir: &Path) -> Result<fd_lock::RwLock<fs::File>, StoreError> {
     let lock_file = data_dir.join(LOCK_FILE_NAME);
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_file)
-        .map_err(|e| StoreError::io("open the lock file", &lock_file, e))?;
+    let file = open_private(&lock_file, "open the lock file")?;
     let mut lock = fd_lock::RwLock::new(file);
     match lock.try_write() {
         // The lock belongs to the open file, not the guard: forgetting the guard keeps it

@@ -119,6 +119,7 @@ impl World {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
+            .env("WEBRISKOPS_CONFIG", self.dir.path().join("webriskops.toml"))
             .env("WEBRISKOPS_DATA_DIR", self.data_dir())
             .env("WEBRISKOPS_TRELLO_API_ROOT", &self.base_url)
             .env("TRELLO_API_KEY", &self.fx.api_key)

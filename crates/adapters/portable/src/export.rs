@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{extract_marker, marker, BlockedState, FindingId, ItemId, TargetState};
+use webriskops_domain::{extract_marker, marker, FindingId, ItemId, TargetState};
 use webriskops_ports::{
     Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions, NewItem,
     NewLabel, PortError, PortResult, RemoteItem, WorkItems,
@@ -20,8 +20,8 @@ use webriskops_ports::{
 use crate::bundle::{check_replaceable, split_target, BundleWriter};
 use crate::error::PortableError;
 use crate::model::{
-    CardRecord, Manifest, RecordSummary, CARDS_CSV, CARDS_DIR, CARDS_JSON, CSV_HEADER, FORMAT_NAME,
-    FORMAT_VERSION,
+    CardRecord, FallbackCause, Manifest, RecordSummary, CARDS_CSV, CARDS_DIR, CARDS_JSON,
+    CSV_HEADER, FORMAT_NAME, FORMAT_VERSION,
 };
 use crate::names::card_file_name;
 
@@ -38,8 +38,9 @@ pub struct PortableOptions {
     pub source_checksum: String,
     /// Where the cards were meant to go (`RecordSummary::from(&record)`), if known.
     pub record_summary: Option<RecordSummary>,
-    /// Why the tracker could not be written (the blocked states of setup).
-    pub fallback_reasons: Vec<BlockedState>,
+    /// Why the bundle is written: requested by the operator, or setup blocked (with the
+    /// blocked states). Recorded in the manifest.
+    pub fallback: FallbackCause,
     /// The manifest's time stamp, the only time in the bundle.
     pub created_at: DateTime<Utc>,
     /// Cards kept in memory before the oldest are spilled to a staging directory.
@@ -55,7 +56,7 @@ impl Default for PortableOptions {
             out_dir: PathBuf::from("webriskops-bundle"),
             source_checksum: String::new(),
             record_summary: None,
-            fallback_reasons: Vec::new(),
+            fallback: FallbackCause::Requested,
             created_at: Utc::now(),
             max_cards_in_memory: 1024,
             fail_after_files: None,
@@ -288,7 +289,8 @@ impl State {
             created_at: opts.created_at,
             source_checksum: opts.source_checksum.clone(),
             provider: opts.record_summary.clone(),
-            fallback_reasons: opts.fallback_reasons.clone(),
+            fallback: Some(opts.fallback.trigger()),
+            fallback_reasons: opts.fallback.reasons().to_vec(),
             card_count: self.index.len() as u64,
             files: BTreeMap::new(),
         })
@@ -335,6 +337,13 @@ impl PortableExport {
             });
         }
         opts.source_checksum = sum;
+        if matches!(&opts.fallback, FallbackCause::Blocked(r) if r.is_empty()) {
+            return Err(PortableError::InvalidOptions {
+                reason: "a blocked fallback must name the blocked states that caused it; \
+                         use FallbackCause::Requested for a bundle the operator asked for"
+                    .into(),
+            });
+        }
         split_target(&opts.out_dir)?;
         check_replaceable(&opts.out_dir)?;
         Ok(PortableExport {

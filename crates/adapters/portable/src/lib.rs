@@ -15,7 +15,7 @@ pub use bundle::{sha256_hex, LoadedBundle, PortableBundle};
 pub use error::PortableError;
 pub use export::{PortableExport, PortableOptions, ITEM_ID_PREFIX};
 pub use model::{
-    CardRecord, CardsFile, Manifest, RecordSummary, CARDS_CSV, CARDS_DIR, CARDS_JSON, CSV_HEADER,
-    FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE,
+    CardRecord, CardsFile, FallbackCause, FallbackTrigger, Manifest, RecordSummary, CARDS_CSV,
+    CARDS_DIR, CARDS_JSON, CSV_HEADER, FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE,
 };
 pub use names::{card_file_name, MAX_STEM};

@@ -60,6 +60,45 @@ impl From<&ProviderRecord> for RecordSummary {
     }
 }
 
+/// Why a bundle was written instead of tracker cards, as the writer is told it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FallbackCause {
+    /// The operator asked for files (`--fallback always`), whatever the state of setup.
+    #[default]
+    Requested,
+    /// Setup is blocked by these states, each of which files can stand in for
+    /// (`--fallback auto`). Never empty: [`crate::PortableExport::new`] refuses an empty list.
+    Blocked(Vec<BlockedState>),
+}
+
+impl FallbackCause {
+    /// The manifest's `fallback` keyword.
+    pub fn trigger(&self) -> FallbackTrigger {
+        match self {
+            FallbackCause::Requested => FallbackTrigger::Requested,
+            FallbackCause::Blocked(_) => FallbackTrigger::Blocked,
+        }
+    }
+
+    /// The blocked states (empty when requested).
+    pub fn reasons(&self) -> &[BlockedState] {
+        match self {
+            FallbackCause::Requested => &[],
+            FallbackCause::Blocked(r) => r,
+        }
+    }
+}
+
+/// The manifest's `fallback`: `"requested"` or `"blocked"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackTrigger {
+    /// `--fallback always`: the operator asked for the bundle.
+    Requested,
+    /// `--fallback auto`: setup is blocked; `fallback_reasons` lists the blocked states.
+    Blocked,
+}
+
 /// `manifest.json`: what the bundle is, why it exists, and a checksum of every other file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -72,7 +111,13 @@ pub struct Manifest {
     pub source_checksum: String,
     /// Where the cards were meant to go; `None` when no provider record exists.
     pub provider: Option<RecordSummary>,
-    /// Why files were written instead of cards (blocked codes and their fixes).
+    /// Why files were written instead of cards: `requested` (`--fallback always`) or
+    /// `blocked` (setup is blocked, see `fallback_reasons`). `None` only in bundles written
+    /// before this field existed.
+    #[serde(default)]
+    pub fallback: Option<FallbackTrigger>,
+    /// The blocked states (codes and their fixes) that caused a `blocked` fallback; empty
+    /// when the bundle was `requested`.
     pub fallback_reasons: Vec<BlockedState>,
     pub card_count: u64,
     /// Bundle-relative path (`/`-separated) → hex SHA-256, for every file but the manifest.

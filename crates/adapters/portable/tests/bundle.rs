@@ -9,8 +9,9 @@ use common::{created_at, entries, export, finding, options, record, snapshot};
 use sha2::{Digest, Sha256};
 use webriskops_domain::{extract_marker, CardExport, CredentialRef, Finding, TargetState};
 use webriskops_portable::{
-    card_file_name, CardRecord, CardsFile, PortableBundle, PortableError, PortableExport,
-    RecordSummary, CARDS_CSV, CARDS_JSON, CSV_HEADER, MANIFEST_FILE,
+    card_file_name, CardRecord, CardsFile, FallbackCause, FallbackTrigger, PortableBundle,
+    PortableError, PortableExport, PortableOptions, RecordSummary, CARDS_CSV, CARDS_JSON,
+    CSV_HEADER, MANIFEST_FILE,
 };
 
 fn three() -> Vec<Finding> {
@@ -69,7 +70,8 @@ async fn round_trip_returns_the_cards_sorted_with_their_markers() {
     assert_eq!(m.card_count, 3);
     assert_eq!(m.source_checksum, options(&out).source_checksum);
     assert_eq!(m.provider, Some(RecordSummary::from(&record())));
-    assert_eq!(m.fallback_reasons, options(&out).fallback_reasons);
+    assert_eq!(m.fallback, Some(FallbackTrigger::Blocked));
+    assert_eq!(m.fallback_reasons, options(&out).fallback.reasons());
     let listed: Vec<&str> = m.files.keys().map(String::as_str).collect();
     assert_eq!(
         listed,
@@ -81,6 +83,58 @@ async fn round_trip_returns_the_cards_sorted_with_their_markers() {
             "cards/wro-3.md"
         ]
     );
+}
+
+#[tokio::test]
+async fn the_manifest_says_a_requested_bundle_was_requested() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("asked");
+    export(
+        PortableOptions {
+            fallback: FallbackCause::Requested,
+            ..options(&out)
+        },
+        &three(),
+    )
+    .await
+    .unwrap();
+    let m = PortableBundle::load(&out).unwrap().manifest;
+    assert_eq!(m.fallback, Some(FallbackTrigger::Requested));
+    assert!(m.fallback_reasons.is_empty());
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(raw["fallback"], "requested");
+}
+
+#[test]
+fn a_blocked_fallback_without_reasons_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = PortableExport::new(PortableOptions {
+        fallback: FallbackCause::Blocked(Vec::new()),
+        ..options(&tmp.path().join("b"))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, PortableError::InvalidOptions { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("blocked states"), "{err}");
+}
+
+#[test]
+fn manifests_written_before_the_fallback_field_still_load() {
+    let json = serde_json::json!({
+        "format": "webriskops-portable",
+        "format_version": 1,
+        "created_at": "2025-01-02T03:04:05Z",
+        "source_checksum": "00",
+        "provider": null,
+        "fallback_reasons": [],
+        "card_count": 0,
+        "files": {}
+    });
+    let m: webriskops_portable::Manifest = serde_json::from_value(json).unwrap();
+    assert_eq!(m.fallback, None);
 }
 
 #[tokio::test]

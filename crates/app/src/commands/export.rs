@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Serialize;
 use webriskops_domain::{BlockedState, ProviderRecord, Readiness};
-use webriskops_portable::{PortableExport, PortableOptions, RecordSummary};
+use webriskops_portable::{
+    FallbackCause, FallbackTrigger, PortableExport, PortableOptions, RecordSummary,
+};
 use webriskops_ports::{FindingSource, TrackerIntrospection};
 use webriskops_service::{
     check_readiness, export, ExportOptions, ExportPorts, ExportSummary, ExportTarget, RequestCounts,
@@ -53,7 +55,7 @@ impl ExportRequest {
 /// Where the cards go.
 enum Destination {
     Trello(Arc<TrelloAdapter>, ExportTarget),
-    Portable(Vec<BlockedState>),
+    Portable(FallbackCause),
     Blocked(Readiness),
 }
 
@@ -65,13 +67,20 @@ struct ExportJson<'a> {
     source_checksum: Option<String>,
     /// The bundle directory, when the portable fallback was used.
     out_dir: Option<String>,
-    /// Why Trello was not used (empty when it was).
+    /// Why the bundle was written: `requested` (`--fallback always`) or `blocked`; `null`
+    /// when the cards went to Trello.
+    fallback: Option<FallbackTrigger>,
+    /// The blocked states that caused a `blocked` fallback (empty otherwise).
     fallback_reasons: &'a [BlockedState],
+    /// The tenant's record: `saved`, `draft` (choices of a blocked setup, no token) or `none`.
+    record_state: &'static str,
 }
 
 #[derive(Debug, Serialize)]
 struct BlockedJson<'a> {
     exported: bool,
+    /// The tenant's record: `saved`, `draft` or `none`.
+    record_state: &'static str,
     #[serde(flatten)]
     readiness: ReadinessJson<'a>,
 }
@@ -97,10 +106,11 @@ pub async fn export_source(
     req: &ExportRequest,
 ) -> AppResult<(Exit, Option<ExportSummary>)> {
     let out = app.out;
-    let record = app
-        .record()
-        .await?
-        .unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
+    // A draft (the choices of a blocked setup, never a token) tells the fallback where the
+    // cards were meant to go.
+    let stored = app.record().await?;
+    let record_state = stored.as_ref().map_or("none", ProviderRecord::state_name);
+    let record = stored.unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
     let destination = choose(app, &record, req.fallback).await?;
     let opts = ExportOptions {
         dry_run: req.dry_run,
@@ -109,11 +119,12 @@ pub async fn export_source(
     };
     let store = Arc::new(app.store()?);
     let progress = StderrProgress::new(false);
-    let (summary, reasons, out_dir) = match destination {
+    let (summary, cause, out_dir) = match destination {
         Destination::Blocked(readiness) => {
             if out.json {
                 out.json_doc(&BlockedJson {
                     exported: false,
+                    record_state,
                     readiness: (&readiness).into(),
                 });
             } else {
@@ -140,14 +151,14 @@ pub async fn export_source(
                 writes: stats.writes,
                 rate_limited: stats.rate_limited_429s,
             };
-            (summary, Vec::new(), None)
+            (summary, None, None)
         }
-        Destination::Portable(reasons) => {
+        Destination::Portable(cause) => {
             let portable = PortableExport::new(PortableOptions {
                 out_dir: req.out_dir.clone(),
                 source_checksum: source.checksum().unwrap_or_default(),
                 record_summary: Some(RecordSummary::from(&record)),
-                fallback_reasons: reasons.clone(),
+                fallback: cause.clone(),
                 created_at: Utc::now(),
                 ..PortableOptions::default()
             })
@@ -162,11 +173,22 @@ pub async fn export_source(
             };
             let target = portable_target(&record);
             let summary = export(&ports, &record, &target, source, &opts, &progress).await?;
-            (summary, reasons, Some(req.out_dir.clone()))
+            (summary, Some(cause), Some(req.out_dir.clone()))
         }
     };
     progress.finish();
-    report(&out, source, &summary, &reasons, out_dir.as_ref());
+    let reasons = cause_reasons(cause.as_ref());
+    report(
+        &out,
+        source,
+        &summary,
+        &Fallback {
+            trigger: cause.as_ref().map(FallbackCause::trigger),
+            reasons,
+            record_state,
+        },
+        out_dir.as_ref(),
+    );
     // A bundle written because setup is blocked is a safety net, not a success: the
     // blocked state stays until someone fixes it, so scheduled runs must notice (exit 3).
     // `--fallback always` asked for the bundle itself and exits as any export does.
@@ -201,7 +223,7 @@ async fn choose(
     mode: FallbackMode,
 ) -> AppResult<Destination> {
     if mode == FallbackMode::Always {
-        return Ok(Destination::Portable(Vec::new()));
+        return Ok(Destination::Portable(FallbackCause::Requested));
     }
     let tracker = app.tracker_for(Some(record)).await?;
     let check = check_readiness(
@@ -218,19 +240,34 @@ async fn choose(
     }
     let fallback_ok = mode == FallbackMode::Auto && readiness.portable_fallback_applies();
     if fallback_ok {
-        Ok(Destination::Portable(readiness.blocked))
+        Ok(Destination::Portable(FallbackCause::Blocked(
+            readiness.blocked,
+        )))
     } else {
         Ok(Destination::Blocked(readiness))
     }
+}
+
+/// The blocked states of a fallback (none when the bundle was requested or not written).
+fn cause_reasons(cause: Option<&FallbackCause>) -> &[BlockedState] {
+    cause.map_or(&[], FallbackCause::reasons)
+}
+
+/// Why the bundle was written, and what record the export used.
+struct Fallback<'a> {
+    trigger: Option<FallbackTrigger>,
+    reasons: &'a [BlockedState],
+    record_state: &'static str,
 }
 
 fn report(
     out: &Out,
     source: &FileSource,
     s: &ExportSummary,
-    reasons: &[BlockedState],
+    fallback: &Fallback<'_>,
     out_dir: Option<&PathBuf>,
 ) {
+    let reasons = fallback.reasons;
     for e in &s.invalid {
         out.note(source.describe_error(e));
     }
@@ -241,10 +278,15 @@ fn report(
             s.invalid_count - s.invalid.len() as u64
         ));
     }
+    // Invalid findings print through `describe_error`, which escapes what they quote; a
+    // tracker's error can quote the card text it refused (findings input), so it is
+    // escaped too.
     for f in &s.failed {
         out.note(format!(
             "failed: finding {} ({}): {}",
-            f.finding_id, f.action, f.error
+            f.finding_id,
+            f.action,
+            webriskops_domain::escape_untrusted(&f.error)
         ));
     }
     if out.json {
@@ -253,7 +295,9 @@ fn report(
             source: source.describe(),
             source_checksum: source.checksum(),
             out_dir: out_dir.map(|d| d.display().to_string()),
+            fallback: fallback.trigger,
             fallback_reasons: reasons,
+            record_state: fallback.record_state,
         });
         return;
     }
@@ -263,6 +307,14 @@ fn report(
     };
     let verb = if s.dry_run { "Dry run of" } else { "Exported" };
     out.say(format!("{verb} {} → {dest}", source.describe()));
+    if fallback.trigger == Some(FallbackTrigger::Requested) {
+        out.say("  Trello was not asked: the bundle was requested (--fallback always).");
+    }
+    if fallback.record_state == "draft" && out_dir.is_some() {
+        out.say(
+            "  The destination comes from the draft record (not saved: setup was blocked; it holds no token).",
+        );
+    }
     if !reasons.is_empty() {
         out.say("  Trello was not used because setup is blocked:");
         for b in reasons {

@@ -1,4 +1,5 @@
-//! `webriskops setup trello`: walk the setup path, print every state, save when ready.
+//! `webriskops setup trello`: walk the setup path, print every state, save when ready;
+//! with `--save` on a blocked setup, keep a draft of the choices (never a token).
 
 use std::path::Path;
 
@@ -6,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{AuthMethod, ProviderRecord, Token};
 use webriskops_ports::SecretStore;
+use webriskops_service::setup::{save_draft, DraftOutcome};
 use webriskops_service::{check_readiness, save_provider, secret_binding, SetupCheck};
 use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration};
 
@@ -32,6 +34,10 @@ struct SetupJson<'a> {
     #[serde(flatten)]
     readiness: ReadinessJson<'a>,
     saved: bool,
+    /// What is stored for the tenant after this run: `saved`, `draft` or `none`.
+    record_state: &'static str,
+    /// Whether this run kept a draft of the choices (blocked setup with `--save`).
+    draft_kept: bool,
     record: &'a ProviderRecord,
     token_source: Option<&'static str>,
     token_expires_at: Option<DateTime<Utc>>,
@@ -150,11 +156,21 @@ async fn setup_token(
 /// Store, configuration or tracker failures; a blocked setup is not an error (exit 3).
 pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
     let out = app.out;
-    let saved_record = app.record().await?;
-    let base = saved_record
+    let stored_record = app.record_unchecked().await?;
+    let api_root = app.api_root()?;
+    // Stored credentials are only used with the root their record was saved for: setup
+    // against another root needs a token (and key) given for it, and --save moves the
+    // record there.
+    let other_root = stored_record
+        .as_ref()
+        .filter(|r| app.check_root(r).is_err())
+        .map(App::record_root);
+    let saved_record = stored_record.clone().filter(|_| other_root.is_none());
+    let base = stored_record
         .clone()
         .unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
     let mut record = apply_flags(base, args);
+    record.api_root = Some(api_root.clone());
     let key = app.api_key(saved_record.as_ref()).await?;
     let token = setup_token(app, args, saved_record.as_ref()).await?;
     let adapter = match (&key, &token) {
@@ -177,6 +193,19 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
     }
     let readiness = &check.readiness;
     let mut saved = false;
+    let mut draft_kept = false;
+    let mut kept_saved_record = false;
+    if args.save && !readiness.is_ready() {
+        let store = app.store()?;
+        match save_draft(&store, record.clone(), readiness).await? {
+            DraftOutcome::Kept(draft) => {
+                record = *draft;
+                draft_kept = true;
+            }
+            DraftOutcome::SavedRecordKept => kept_saved_record = true,
+            DraftOutcome::NothingChosen => {}
+        }
+    }
     if args.save && readiness.is_ready() {
         if let (Some(k), Some((t, _))) = (&key, &token) {
             let store = app.store()?;
@@ -226,11 +255,22 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
     } else {
         Exit::Blocked
     };
+    let record_state = if saved {
+        "saved"
+    } else if draft_kept {
+        "draft"
+    } else {
+        stored_record
+            .as_ref()
+            .map_or("none", ProviderRecord::state_name)
+    };
 
     if out.json {
         let doc = SetupJson {
             readiness: readiness.into(),
             saved,
+            record_state,
+            draft_kept,
             record: &record,
             token_source: token.as_ref().map(|(_, o)| o.describe()),
             token_expires_at: record.token_expires_at,
@@ -252,6 +292,13 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
         "Trello setup for tenant {} (path: cloud target → board and list → scope → revoke path)",
         app.tenant
     ));
+    if let Some(old) = &other_root {
+        out.say(format!(
+            "The stored record belongs to {old}, not to {api_root}: its stored token and key are \
+             not used here. Provide a token for {api_root} and run with --save to move the \
+             record there, or unset the API root setting to keep using {old}."
+        ));
+    }
     match (&key, &token) {
         (None, _) => out.say(
             "No API key: set TRELLO_API_KEY to your Power-Up's API key \
@@ -309,6 +356,19 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
         ));
     } else if readiness.is_ready() {
         out.say("Ready. Nothing saved yet: run the same command with --save.");
+    } else if draft_kept {
+        let codes: Vec<&str> = readiness.codes().iter().map(|c| c.as_str()).collect();
+        out.say(format!(
+            "Not saved (blocked by {}): kept a draft of your choices, without any token, so that \
+             `webriskops export --fallback auto` knows where the cards were meant to go. Fix the \
+             blocked states above, then run again with --save to replace the draft.",
+            codes.join(", ")
+        ));
+    } else if kept_saved_record {
+        out.say(
+            "Nothing saved: fix the blocked states above, then run again with --save. \
+             The saved record and its token are unchanged.",
+        );
     } else if args.save {
         out.say("Nothing saved: fix the blocked states above, then run again with --save.");
     } else {

@@ -32,6 +32,8 @@ impl From<RunRecord> for RunJson {
 #[derive(Debug, Serialize)]
 struct StatusJson<'a> {
     tenant: String,
+    /// `saved`, `draft` (the choices of a blocked setup, no token) or `none`.
+    record_state: &'static str,
     record: Option<&'a ProviderRecord>,
     #[serde(flatten)]
     readiness: ReadinessJson<'a>,
@@ -103,6 +105,7 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
     if out.json {
         out.json_doc(&StatusJson {
             tenant: app.tenant.to_string(),
+            record_state: record.as_ref().map_or("none", ProviderRecord::state_name),
             record: record.as_ref(),
             readiness: (&check.readiness).into(),
             token_expires_at: expires,
@@ -116,6 +119,20 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
     match &record {
         None => out.say("Trello: not set up. Run `webriskops setup trello` to connect a board."),
         Some(r) => {
+            if let Some(d) = &r.draft {
+                let codes: Vec<&str> = d.blocked_by.iter().map(|c| c.as_str()).collect();
+                out.say(format!(
+                    "Record: draft (not saved: blocked by {}); it holds the choices of that \
+                     setup and no token. Fix the blocked states and run `webriskops setup trello --save`.",
+                    if codes.is_empty() {
+                        "a blocked setup".to_owned()
+                    } else {
+                        codes.join(", ")
+                    }
+                ));
+            } else {
+                out.say(format!("Record: saved, for {}", App::record_root(r)));
+            }
             out.say(format!(
                 "Trello: board {}, list {}, done list {}, workspace {}, auth {}, token {}",
                 r.board_id.as_deref().unwrap_or("(none)"),

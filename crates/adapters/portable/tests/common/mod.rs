@@ -10,7 +10,9 @@ use webriskops_domain::{
     route, BlockedCode, BlockedState, CardExport, Finding, FindingId, ProviderRecord,
     RoutingContext, Severity, TenantId, CHECKLIST_NAME,
 };
-use webriskops_portable::{sha256_hex, PortableExport, PortableOptions, RecordSummary};
+use webriskops_portable::{
+    sha256_hex, FallbackCause, PortableExport, PortableOptions, RecordSummary,
+};
 use webriskops_ports::{NewItem, Placement, WorkItems};
 
 pub fn created_at() -> DateTime<Utc> {
@@ -29,11 +31,11 @@ pub fn options(out_dir: &Path) -> PortableOptions {
         out_dir: out_dir.to_owned(),
         source_checksum: sha256_hex(&b"findings"[..]).unwrap(),
         record_summary: Some(RecordSummary::from(&record())),
-        fallback_reasons: vec![BlockedState {
+        fallback: FallbackCause::Blocked(vec![BlockedState {
             code: BlockedCode::ProviderScopeUnavailable,
             field: "token".into(),
             fix: "create a token with read,write scope or use the portable export".into(),
-        }],
+        }]),
         created_at: created_at(),
         ..Default::default()
     }

@@ -211,9 +211,8 @@ fn a_pretty_printed_document_broken_before_its_findings_is_refused_whole() {
         "{{\n  \"schema_version\": 1,\n  \"generated\": oops,\n  \"findings\": [\n    {}\n  ]\n}}\n",
         line("a")
     );
-    let e = survey(doc.as_bytes(), &ReadLimits::default())
-        .err()
-        .expect("a broken document is refused");
+    let e =
+        survey(doc.as_bytes(), &ReadLimits::default()).expect_err("a broken document is refused");
     assert_eq!(e.position, Position::Document);
     assert!(e.reason.contains("line 3"), "{}", e.reason);
     // A broken first line of JSON Lines is still that line's error alone.

@@ -1,6 +1,7 @@
 //! The properties every fuzz target checks, one function per target.
 //!
-//! Each function takes arbitrary bytes and panics when a property a user relies on does
+//! Targets: the findings reader, the marker parser and the Trello adapter's reading of
+//! answers. Each function takes arbitrary bytes and panics when a property a user relies on does
 //! not hold. `fuzz/fuzz_targets/*.rs` (cargo fuzz, run by `cargo xtask fuzz`) call them
 //! with libFuzzer's inputs; `tests/corpus.rs` replays the committed seed corpus and every
 //! input that once failed (`fuzz/regressions/`) in `cargo xtask test`.
@@ -20,6 +21,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("findings_reader", findings_reader),
     ("marker", marker_parser),
+    ("trello_answers", trello_answers),
 ];
 
 /// A message printed about hostile input: bounded, and without a character that could
@@ -63,6 +65,43 @@ pub fn findings_reader(data: &[u8]) {
             }
             Err(e) => assert_printable("the finding error", &source.describe_error(&e)),
         }
+    }
+}
+
+/// A key and a token as the adapter would hold them; the fuzzer may put them in answers.
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+const TOKEN: &str = "ATTAfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz";
+
+/// The Trello adapter reading an answer: the first two bytes pick the status, the rest is
+/// the body, in which the bytes `K` and `T` after a `%` stand for the key and the token.
+/// Every message the answer produces, for any route and any decoded shape, is bounded,
+/// free of control characters, and never holds the key or the token.
+pub fn trello_answers(data: &[u8]) {
+    let Some((status, body)) = data.split_first_chunk::<2>() else {
+        return;
+    };
+    let status = 100 + u16::from_be_bytes(*status) % 500;
+    let mut expanded = Vec::with_capacity(body.len());
+    let mut bytes = body.iter().peekable();
+    while let Some(&b) = bytes.next() {
+        match (b, bytes.peek()) {
+            (b'%', Some(b'K')) => {
+                bytes.next();
+                expanded.extend_from_slice(KEY.as_bytes());
+            }
+            (b'%', Some(b'T')) => {
+                bytes.next();
+                expanded.extend_from_slice(TOKEN.as_bytes());
+            }
+            _ => expanded.push(b),
+        }
+    }
+    for message in webriskops_trello::fuzzing::read_answer(status, &expanded, &[KEY, TOKEN]) {
+        assert_printable("a Trello answer's message", &message);
+        assert!(
+            !message.contains(KEY) && !message.contains(TOKEN),
+            "a secret reached a message: {message:?}"
+        );
     }
 }
 

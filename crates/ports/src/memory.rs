@@ -134,14 +134,23 @@ mod tests {
         assert_eq!(ids, ["item-1b", "item-2"], "finding order, one entry each");
         let f1 = FindingId::new("f-1").unwrap();
         assert_eq!(
-            ledger.get(&b, &f1).await.unwrap().unwrap().item_id.to_string(),
+            ledger
+                .get(&b, &f1)
+                .await
+                .unwrap()
+                .unwrap()
+                .item_id
+                .to_string(),
             "other"
         );
         assert_eq!(ledger.writes(), 4);
 
         assert_eq!(ledger.clear(&a).await.unwrap(), 2);
         assert!(ledger.get(&a, &f1).await.unwrap().is_none());
-        assert!(ledger.get(&b, &f1).await.unwrap().is_some(), "other scope kept");
+        assert!(
+            ledger.get(&b, &f1).await.unwrap().is_some(),
+            "other scope kept"
+        );
         ledger.wipe();
         assert!(ledger.all(&b).await.unwrap().is_empty());
     }

@@ -11,8 +11,7 @@ use webriskops_domain::{
 };
 use webriskops_ports::{
     ExportLedger, IntentOutcome, JournalIntent, LedgerScope, MemoryLedger, PortError, PortResult,
-    ProviderStore,
-    RunId, RunJournal, RunKind, RunRecord, SecretStore,
+    ProviderStore, RunId, RunJournal, RunKind, RunRecord, SecretStore,
 };
 
 #[derive(Debug, Default)]

@@ -9,7 +9,8 @@ use webriskops_domain::{
     Severity, Status, MARKER_PREFIX, TRELLO_TEXT_LIMIT,
 };
 
-const SAMPLE: &str = include_str!("data/findings-v1.sample.json");
+/// The contract's own sample (docs/contracts/, the findings-v1 contract as published).
+const SAMPLE: &str = include_str!("../../../docs/contracts/findings-v1.sample.json");
 
 fn format_of(input: &[u8]) -> FindingsFormat {
     survey(input, &ReadLimits::default())

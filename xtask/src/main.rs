@@ -9,9 +9,12 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test            the domain purity check, cargo fmt --check, cargo clippy -D warnings,
+  test            the architecture check, cargo fmt --check, cargo clippy -D warnings,
                   every test (nextest when installed, else cargo test) and the doc
                   tests; what CI runs
+  architecture    only the architecture check: domain, ports and service have no HTTP or
+                  database crate (the domain no tokio) in their normal dependency trees,
+                  and the service depends on no adapter
   bench [ARGS]    the export benchmarks against the local Trello simulator (release build);
                   ARGS go to the benchmark, e.g. `cargo xtask bench -- --help`
   fuzz [--seconds N] [TARGET...]
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
+        Some("architecture") => check_architecture(),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -67,48 +71,129 @@ fn has_nextest() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Crates that must never reach the pure domain crate.
-const FORBIDDEN_IN_DOMAIN: &[&str] = &["tokio", "reqwest", "sqlx", "rusqlite", "axum", "hyper"];
+/// HTTP, database and web-server crates: adapters' business, never the core's.
+const IO_CRATES: &[&str] = &["reqwest", "rusqlite", "sqlx", "axum", "hyper"];
 
-/// The domain crate's invariant: no async runtime, HTTP or database in its dependency tree.
-fn check_domain_purity() -> Result<(), String> {
-    eprintln!("xtask: domain purity (cargo tree -p webriskops-domain)");
-    let out = cargo()
-        .args([
-            "tree",
-            "-p",
-            "webriskops-domain",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .map_err(|e| format!("cargo tree: cannot start: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "cargo tree failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+/// The adapter crates (and simulators): chosen by the app, never by the service.
+const ADAPTER_CRATES: &[&str] = &[
+    "webriskops-trello",
+    "webriskops-linear",
+    "webriskops-portable",
+    "webriskops-store-sqlite",
+    "webriskops-store-postgres",
+    "webriskops-findings-file",
+    "webriskops-fake",
+    "trello-sim",
+    "linear-sim",
+];
+
+/// One dependency rule of docs/architecture.md: `krate`'s normal dependency tree holds
+/// none of `forbidden`.
+struct Rule {
+    krate: &'static str,
+    forbidden: &'static [&'static [&'static str]],
+    rule: &'static str,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        krate: "webriskops-domain",
+        forbidden: &[IO_CRATES, &["tokio"]],
+        rule: "the domain is pure: no async runtime, HTTP or database crate",
+    },
+    Rule {
+        krate: "webriskops-ports",
+        forbidden: &[IO_CRATES],
+        rule: "the ports are neutral: no HTTP or database crate crosses them",
+    },
+    Rule {
+        krate: "webriskops-service",
+        forbidden: &[IO_CRATES, ADAPTER_CRATES],
+        rule: "the service uses ports only: no HTTP or database crate and no adapter; the app \
+               composes adapters and passes them in",
+    },
+];
+
+/// A `cargo tree --prefix depth` line: its depth and the crate's name.
+fn parse_tree_line(line: &str) -> Option<(usize, &str)> {
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let depth = line[..digits].parse().ok()?;
+    let name = line[digits..].split_whitespace().next()?;
+    Some((depth, name))
+}
+
+/// A forbidden crate found in a dependency tree, with the chain that pulls it in.
+#[derive(Debug, PartialEq, Eq)]
+struct Violation {
+    krate: String,
+    path: Vec<String>,
+}
+
+/// The forbidden crates of a `cargo tree -e normal --prefix depth` output, each once,
+/// with the first chain from the root that reaches it.
+fn violations(tree: &str, forbidden: &[&[&str]]) -> Vec<Violation> {
+    let mut chain: Vec<&str> = Vec::new();
+    let mut found: Vec<Violation> = Vec::new();
+    for (depth, name) in tree.lines().filter_map(parse_tree_line) {
+        chain.truncate(depth);
+        chain.push(name);
+        let banned = forbidden.iter().any(|set| set.contains(&name));
+        if banned && depth > 0 && !found.iter().any(|v| v.krate == name) {
+            found.push(Violation {
+                krate: name.to_owned(),
+                path: chain.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
     }
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let found: Vec<&str> = tree
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|name| FORBIDDEN_IN_DOMAIN.contains(name))
-        .collect();
-    if found.is_empty() {
+    found
+}
+
+/// The dependency rules of docs/architecture.md, checked on `cargo tree -e normal` (what
+/// a release build links): domain, ports and service stay free of HTTP and database
+/// crates (the domain of tokio too), and the service depends on no adapter.
+fn check_architecture() -> Result<(), String> {
+    let mut broken = Vec::new();
+    for rule in RULES {
+        eprintln!(
+            "xtask: architecture (cargo tree -p {} -e normal)",
+            rule.krate
+        );
+        let out = cargo()
+            .args([
+                "tree", "-p", rule.krate, "-e", "normal", "--prefix", "depth",
+            ])
+            .output()
+            .map_err(|e| format!("cargo tree: cannot start: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cargo tree -p {} failed: {}",
+                rule.krate,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        for v in violations(&String::from_utf8_lossy(&out.stdout), rule.forbidden) {
+            broken.push(format!(
+                "  {} depends on {} ({}), which breaks the rule: {}",
+                rule.krate,
+                v.krate,
+                v.path.join(" → "),
+                rule.rule
+            ));
+        }
+    }
+    if broken.is_empty() {
         Ok(())
     } else {
         Err(format!(
-            "the domain crate must stay pure, but its dependency tree has: {}",
-            found.join(", ")
+            "the architecture check failed (see docs/architecture.md); move the dependency \
+             into an adapter or the app:\n{}",
+            broken.join("\n")
         ))
     }
 }
 
 fn test() -> Result<(), String> {
-    check_domain_purity()?;
+    check_architecture()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("cargo fmt --check", fmt)?;
@@ -303,4 +388,86 @@ fn fuzz_one(fuzz_dir: &std::path::Path, target: &str, seconds: u64) -> Result<Fu
         runs,
         crashes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo tree -p webriskops-service -e normal --prefix depth`, shortened, with an
+    /// adapter and an HTTP client pulled in through it.
+    const TREE: &str = "\
+0webriskops-service v0.1.0 (/w/crates/service)
+1async-trait v0.1.92 (proc-macro)
+2proc-macro2 v1.0.107
+1webriskops-ports v0.1.0 (/w/crates/ports)
+2serde v1.0.229
+1webriskops-trello v0.1.0 (/w/crates/adapters/trello)
+2reqwest v0.12.24
+3hyper v1.7.0
+4tokio v1.48.0
+3hyper-util v0.1.17
+2webriskops-ports v0.1.0 (/w/crates/ports) (*)
+1tokio v1.48.0 (*)
+";
+
+    #[test]
+    fn tree_lines_give_depth_and_name() {
+        assert_eq!(
+            parse_tree_line("0webriskops-service v0.1.0 (/w/crates/service)"),
+            Some((0, "webriskops-service"))
+        );
+        assert_eq!(
+            parse_tree_line("12serde_derive v1.0.229 (proc-macro)"),
+            Some((12, "serde_derive"))
+        );
+        assert_eq!(parse_tree_line(""), None);
+        assert_eq!(parse_tree_line("[build-dependencies]"), None);
+    }
+
+    #[test]
+    fn each_forbidden_crate_is_named_once_with_the_chain_that_pulls_it_in() {
+        let found = violations(TREE, &[IO_CRATES, ADAPTER_CRATES]);
+        let names: Vec<&str> = found.iter().map(|v| v.krate.as_str()).collect();
+        assert_eq!(names, ["webriskops-trello", "reqwest", "hyper"]);
+        assert_eq!(
+            found[2].path,
+            [
+                "webriskops-service",
+                "webriskops-trello",
+                "reqwest",
+                "hyper"
+            ]
+        );
+        // `hyper-util` is not `hyper`, and tokio is allowed outside the domain.
+        assert!(violations(TREE, &[IO_CRATES])
+            .iter()
+            .all(|v| v.krate != "hyper-util" && v.krate != "tokio"));
+        let domain = violations(TREE, &[&["tokio"]]);
+        assert_eq!(domain.len(), 1);
+        assert_eq!(domain[0].path.last().map(String::as_str), Some("tokio"));
+    }
+
+    #[test]
+    fn a_clean_tree_and_the_root_itself_break_nothing() {
+        let clean = "0webriskops-domain v0.1.0 (/w/crates/domain)\n1serde v1.0.229\n";
+        assert!(violations(clean, &[IO_CRATES, &["tokio"]]).is_empty());
+        // A rule never fires on the crate it is about.
+        assert!(violations(clean, &[&["webriskops-domain"]]).is_empty());
+    }
+
+    #[test]
+    fn the_rules_cover_domain_ports_and_service() {
+        let crates: Vec<&str> = RULES.iter().map(|r| r.krate).collect();
+        assert_eq!(
+            crates,
+            [
+                "webriskops-domain",
+                "webriskops-ports",
+                "webriskops-service"
+            ]
+        );
+        let service = &RULES[2];
+        assert!(service.forbidden.iter().any(|s| s.contains(&"trello-sim")));
+    }
 }

@@ -57,6 +57,17 @@ pub enum FallbackMode {
     Always,
 }
 
+impl FallbackMode {
+    /// The service's policy of the same name.
+    pub fn policy(self) -> webriskops_service::FallbackPolicy {
+        match self {
+            FallbackMode::Auto => webriskops_service::FallbackPolicy::Auto,
+            FallbackMode::Never => webriskops_service::FallbackPolicy::Never,
+            FallbackMode::Always => webriskops_service::FallbackPolicy::Always,
+        }
+    }
+}
+
 /// Everything configurable.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

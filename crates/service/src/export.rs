@@ -27,6 +27,13 @@ use webriskops_ports::{
 
 use crate::{blocked_code_for, Progress, ServiceError};
 
+mod run;
+
+pub use run::{
+    run_export, ExportDestination, ExportOutcome, ExportRequest, ExportResult, ExportVerdict,
+    FallbackCause, FallbackPolicy, FallbackTrigger, PortableSpec, PortableWriter,
+};
+
 /// The adapters an export uses.
 #[derive(Debug, Clone)]
 pub struct ExportPorts {

@@ -2,23 +2,41 @@
 //! save a provider, plan and apply an export, sync status back, revoke.
 //!
 //! Nothing here knows HTTP, SQL or files; adapters are passed in as `Arc<dyn Port>`.
+//!
+//! Every use case a front end offers is one function here, taking [`ServicePorts`] and a
+//! plain-data request and returning a plain-data outcome (both serde, so that the CLI's
+//! `--json` and an HTTP API share their shapes): [`setup::apply_and_check`],
+//! [`export::run_export`], [`sync::run`], [`revoke::run`] and [`status::gather`]. A front
+//! end parses its input into the request, resolves credentials into `ports.tracker`,
+//! calls the one function and renders the outcome; it decides nothing else.
 
+pub mod context;
 pub mod export;
 pub mod progress;
 pub mod readiness;
 pub mod revoke;
 pub mod setup;
+pub mod status;
 pub mod sync;
 
 use webriskops_domain::{BlockedCode, Readiness};
 use webriskops_ports::PortError;
 
-pub use export::{export, ExportOptions, ExportPorts, ExportSummary, ExportTarget, RequestCounts};
+pub use context::{RecordState, RequestStatsFn, ServicePorts, Tenancy, Tracker};
+pub use export::{
+    export, run_export, ExportDestination, ExportOptions, ExportOutcome, ExportPorts,
+    ExportRequest, ExportResult, ExportSummary, ExportTarget, ExportVerdict, FallbackCause,
+    FallbackPolicy, FallbackTrigger, PortableSpec, PortableWriter, RequestCounts,
+};
 pub use progress::{Progress, Silent};
 pub use readiness::{check_readiness, SetupCheck};
-pub use revoke::{revoke, RevokeOutcome};
-pub use setup::{save_provider, secret_binding};
-pub use sync::{sync, SyncSummary};
+pub use revoke::{revoke, RevokeOutcome, RevokeReport, RevokeRequest};
+pub use setup::{
+    apply_and_check, save_provider, secret_binding, CompanionSecret, SetupChoices,
+    SetupCredentials, SetupOutcome, SetupRequest,
+};
+pub use status::{RunSummary, StatusReport, StatusRequest};
+pub use sync::{sync, SyncOutcome, SyncRequest, SyncSummary};
 
 /// Why a use case could not run.
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,16 @@
-//! Saving a provider record and its token, only when nothing is blocked; keeping a draft of
-//! the choices (never a token) when setup is blocked.
+//! The setup use case ([`apply_and_check`]): apply the operator's choices to the tenant's
+//! record, check readiness live, and save the record with its token only when nothing is
+//! blocked; keep a draft of the choices (never a token) when setup is blocked.
 
-use webriskops_domain::{CredentialRef, ProviderRecord, Readiness, Token};
-use webriskops_ports::{ProviderStore, SecretStore};
+use std::fmt;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use webriskops_domain::{AuthMethod, CredentialRef, ProviderRecord, Readiness, Token};
+use webriskops_ports::{Account, Container, Destination, ProviderStore, SecretStore, TokenInfo};
+
+use crate::context::{RecordState, ServicePorts, Tenancy};
+use crate::readiness::check_readiness;
 use crate::ServiceError;
 
 /// The associated data a stored token is bound to: its tenant, its provider and the API
@@ -98,6 +105,227 @@ pub async fn save_draft(
     let draft = record.into_draft(readiness.codes());
     store.save(&draft).await?;
     Ok(DraftOutcome::Kept(Box::new(draft)))
+}
+
+/// The operator's choices for a setup. `None` keeps what the record holds; a blank
+/// destination id clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SetupChoices {
+    /// The container (Trello board) for the cards.
+    pub board_id: Option<String>,
+    /// The destination (Trello list) where new cards go.
+    pub list_id: Option<String>,
+    /// The destination for cards of closed findings.
+    pub done_list_id: Option<String>,
+    /// The customer-owned workspace the container must belong to.
+    pub workspace_id: Option<String>,
+    /// A self-hosted base URL, kept as given (readiness reports it when the provider is
+    /// cloud-only).
+    pub base_url: Option<String>,
+    /// The operator confirms they know how to revoke the token.
+    pub confirm_revoke_path: bool,
+    pub auth_method: Option<AuthMethod>,
+}
+
+/// A secret saved next to the token, under the same binding (e.g. Trello's API key).
+#[derive(Clone)]
+pub struct CompanionSecret {
+    pub reference: CredentialRef,
+    pub secret: Token,
+}
+
+impl fmt::Debug for CompanionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CompanionSecret")
+            .field("reference", &self.reference)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The credentials a ready setup saves: the token, then its companions.
+#[derive(Debug, Clone)]
+pub struct SetupCredentials {
+    pub token: Token,
+    pub companions: Vec<CompanionSecret>,
+}
+
+/// One setup: whose, what was chosen, and whether to save.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetupRequest {
+    #[serde(flatten)]
+    pub tenancy: Tenancy,
+    #[serde(default)]
+    pub choices: SetupChoices,
+    /// The API root the record (and the token saved for it) belongs to; `None` keeps
+    /// the record's.
+    #[serde(default)]
+    pub api_root: Option<String>,
+    /// Save the record and the credentials when ready; keep a draft when blocked.
+    #[serde(default)]
+    pub save: bool,
+    /// What a ready `save` stores. Never serialised: secrets travel apart from requests.
+    #[serde(skip)]
+    pub credentials: Option<SetupCredentials>,
+}
+
+/// What a setup found and did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupOutcome {
+    pub readiness: Readiness,
+    /// The record as checked: the stored one (or a blank one) with the choices applied,
+    /// the token's expiry and the container's workspace learnt; as saved or kept as a
+    /// draft when that happened.
+    pub record: ProviderRecord,
+    /// The record and the credentials were saved.
+    pub saved: bool,
+    /// A blocked `save` kept a draft of the choices.
+    pub draft_kept: bool,
+    /// A blocked `save` left the saved record and its token as they were.
+    pub saved_record_kept: bool,
+    /// What is stored for the tenant after this setup.
+    pub record_state: RecordState,
+    /// The token as the tracker described it, when a tracker was asked.
+    pub token: Option<TokenInfo>,
+    pub account: Option<Account>,
+    /// Containers the credentials can see, listed when none is chosen yet.
+    pub containers: Vec<Container>,
+    /// Destinations of the chosen container, listed when none is chosen yet.
+    pub destinations: Vec<Destination>,
+}
+
+impl SetupOutcome {
+    /// Whether nothing is blocked.
+    pub fn is_ready(&self) -> bool {
+        self.readiness.is_ready()
+    }
+}
+
+fn nonblank(v: Option<&str>) -> Option<String> {
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// `record` with `choices` applied. A new container forgets the workspace learnt from the
+/// old one unless a workspace is chosen too.
+pub fn apply_choices(mut record: ProviderRecord, choices: &SetupChoices) -> ProviderRecord {
+    if let Some(board) = &choices.board_id {
+        let board = nonblank(Some(board));
+        if board != record.board_id && choices.workspace_id.is_none() {
+            record.workspace_id = None;
+        }
+        record.board_id = board;
+    }
+    if let Some(list) = &choices.list_id {
+        record.list_id = nonblank(Some(list));
+    }
+    if let Some(done) = &choices.done_list_id {
+        record.done_list_id = nonblank(Some(done));
+    }
+    if let Some(ws) = &choices.workspace_id {
+        record.workspace_id = nonblank(Some(ws));
+    }
+    if choices.base_url.is_some() {
+        record.base_url.clone_from(&choices.base_url);
+    }
+    if choices.confirm_revoke_path {
+        record.revoke_path_confirmed = true;
+    }
+    if let Some(m) = choices.auth_method {
+        record.auth_method = m;
+    }
+    record
+}
+
+/// Setup, end to end: loads the tenant's record (saved or draft; a blank one when there is
+/// none), applies the choices, checks readiness against `ports.tracker` at `now`, and with
+/// `save`:
+/// - when ready and credentials are given: saves the record, then the token, then each
+///   companion secret under the record's binding ([`save_provider`]);
+/// - when blocked: keeps a draft of the choices ([`save_draft`]), never replacing a saved
+///   record that has its token.
+///
+/// # Errors
+/// The tracker cannot be asked (readiness is never guessed), or a store fails. A blocked
+/// setup is an outcome, not an error.
+pub async fn apply_and_check(
+    ports: &ServicePorts,
+    req: SetupRequest,
+    now: DateTime<Utc>,
+) -> Result<SetupOutcome, ServiceError> {
+    let stored = ports.record(&req.tenancy).await?;
+    let base = stored.clone().unwrap_or_else(|| req.tenancy.blank_record());
+    let mut record = apply_choices(base, &req.choices);
+    if let Some(root) = &req.api_root {
+        record.api_root = Some(root.clone());
+    }
+    let check = check_readiness(
+        ports.tracker.as_ref().map(|t| t.introspection.as_ref()),
+        &record,
+        now,
+    )
+    .await?;
+    if let Some(info) = &check.token {
+        record.token_expires_at = info.expires_at;
+    }
+    if record.workspace_id.is_none() {
+        record.workspace_id = check.board.as_ref().and_then(|b| b.organization_id.clone());
+    }
+    let readiness = check.readiness;
+    let mut saved = false;
+    let mut draft_kept = false;
+    let mut saved_record_kept = false;
+    if req.save && !readiness.is_ready() {
+        match save_draft(ports.records.as_ref(), record.clone(), &readiness).await? {
+            DraftOutcome::Kept(draft) => {
+                record = *draft;
+                draft_kept = true;
+            }
+            DraftOutcome::SavedRecordKept => saved_record_kept = true,
+            DraftOutcome::NothingChosen => {}
+        }
+    }
+    if req.save && readiness.is_ready() {
+        if let Some(creds) = &req.credentials {
+            record = save_provider(
+                ports.records.as_ref(),
+                ports.secrets.as_ref(),
+                record,
+                &creds.token,
+                &readiness,
+            )
+            .await?;
+            let binding = secret_binding(&record);
+            for c in &creds.companions {
+                ports
+                    .secrets
+                    .put_token(&c.reference, &binding, &c.secret)
+                    .await?;
+            }
+            saved = true;
+        }
+    }
+    let record_state = if saved {
+        RecordState::Saved
+    } else if draft_kept {
+        RecordState::Draft
+    } else {
+        RecordState::of(stored.as_ref())
+    };
+    Ok(SetupOutcome {
+        readiness,
+        record,
+        saved,
+        draft_kept,
+        saved_record_kept,
+        record_state,
+        token: check.token,
+        account: check.account,
+        containers: check.boards,
+        destinations: check.lists,
+    })
 }
 
 #[cfg(test)]

@@ -1,16 +1,126 @@
-//! Sync: compare each exported card with the tracker and emit each status change once.
+//! Sync: compare each exported card with the tracker and emit each status change once;
+//! [`run`] is the use case end to end (preconditions, journal, request counts).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    extract_marker, LedgerEntry, ProviderRecord, StatusEvent, TargetState, TrackerStatus,
+    extract_marker, BlockedCode, BlockedState, LedgerEntry, ProviderRecord, StatusEvent,
+    TargetState, TrackerStatus,
 };
-use webriskops_ports::{list_all_items, ExportLedger, LedgerScope, RemoteItem, WorkItems};
+use webriskops_ports::{list_all_items, ExportLedger, LedgerScope, RemoteItem, RunKind, WorkItems};
 
+use crate::context::{ServicePorts, Tenancy};
 use crate::export::{status_of, ExportTarget, RequestCounts};
-use crate::ServiceError;
+use crate::{blocked_code_for, ServiceError};
+
+/// One sync: whose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    #[serde(flatten)]
+    pub tenancy: Tenancy,
+    /// The front end's other way to give credentials, added to the fix when there are
+    /// none (the CLI: `set TRELLO_TOKEN and TRELLO_API_KEY`).
+    #[serde(default)]
+    pub credential_hint: Option<String>,
+}
+
+/// The outcome of [`run`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncOutcome {
+    /// The sync ran; every status change was emitted.
+    Synced(SyncSummary),
+    /// It could not run (no record, no destination, no credentials, or the tracker
+    /// refused them midway): the state to fix, with its fix.
+    Blocked(BlockedState),
+}
+
+fn token_block(code: BlockedCode, fix: String) -> SyncOutcome {
+    SyncOutcome::Blocked(BlockedState {
+        code,
+        field: "token".into(),
+        fix,
+    })
+}
+
+/// Sync, end to end: checks that the tenant has a record with a destination and that
+/// `ports.tracker` is there, journals the run, runs [`sync`] (calling `emit` for each
+/// status event, before the ledger records it) and records its counts.
+///
+/// Credentials refused midway end the run, journaled as `{"blocked": CODE}`, as a
+/// blocked outcome.
+///
+/// # Errors
+/// Store failures, an `emit` failure, or a tracker failure other than refused
+/// credentials (the run stays unfinished; a re-run repeats no event it recorded).
+pub async fn run(
+    ports: &ServicePorts,
+    req: &SyncRequest,
+    now: DateTime<Utc>,
+    emit: &mut (dyn FnMut(&StatusEvent) -> Result<(), ServiceError> + Send),
+) -> Result<SyncOutcome, ServiceError> {
+    let who = &req.tenancy;
+    let (tracker_title, setup) = (who.tracker_title(), who.setup_command());
+    let Some(record) = ports.record(who).await? else {
+        return Ok(token_block(
+            BlockedCode::DestinationBoardRequired,
+            format!("no {tracker_title} provider record: run `{setup}` first"),
+        ));
+    };
+    let Some(target) = ExportTarget::from_record(&record) else {
+        return Ok(token_block(
+            BlockedCode::DestinationListRequired,
+            format!("the record names no board and list: run `{setup}` again"),
+        ));
+    };
+    let Some(tracker) = &ports.tracker else {
+        let or = req
+            .credential_hint
+            .as_ref()
+            .map(|h| format!(" (or {h})"))
+            .unwrap_or_default();
+        return Ok(token_block(
+            BlockedCode::ProviderAuthRequired,
+            format!("no token: reconnect {tracker_title} with `{setup}`{or}"),
+        ));
+    };
+    let run = ports.journal.start_run(&who.tenant, RunKind::Sync).await?;
+    let result = sync(
+        tracker.items.as_ref(),
+        ports.ledger.as_ref(),
+        &record,
+        &target,
+        now,
+        emit,
+    )
+    .await;
+    let mut summary = match result {
+        Ok(s) => s,
+        Err(ServiceError::Port(e)) if blocked_code_for(&e).is_some() => {
+            let code = blocked_code_for(&e).unwrap_or(BlockedCode::ProviderAuthRequired);
+            let journal = serde_json::json!({ "blocked": code.as_str() });
+            ports.journal.finish_run(run, &journal.to_string()).await?;
+            return Ok(token_block(
+                code,
+                format!("{e}; reconnect {tracker_title} with `{setup}`"),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(counts) = tracker.request_counts() {
+        summary.requests = counts;
+    }
+    let counts = serde_json::json!({
+        "checked": summary.checked,
+        "events": summary.events,
+        "unchanged": summary.unchanged,
+        "adopted": summary.adopted,
+    });
+    ports.journal.finish_run(run, &counts.to_string()).await?;
+    Ok(SyncOutcome::Synced(summary))
+}
 
 /// What a sync saw.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

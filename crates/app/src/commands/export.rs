@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
-use webriskops_domain::{BlockedState, ProviderRecord, Readiness};
+use webriskops_domain::BlockedState;
 use webriskops_portable::{
-    FallbackCause, FallbackTrigger, PortableExport, PortableOptions, RecordSummary,
+    FallbackCause as PortableCause, PortableExport, PortableOptions, RecordSummary,
 };
-use webriskops_ports::{FindingSource, TrackerIntrospection};
+use webriskops_ports::{FindingSource, WorkItems};
 use webriskops_service::{
-    check_readiness, export, ExportOptions, ExportPorts, ExportSummary, ExportTarget, RequestCounts,
+    run_export, ExportDestination, ExportResult, ExportSummary, ExportVerdict, FallbackCause,
+    FallbackTrigger, PortableSpec, PortableWriter, ServiceError,
 };
-use webriskops_trello::TrelloAdapter;
 
 use super::{print_readiness, ReadinessJson};
 use crate::app::App;
@@ -50,13 +50,6 @@ impl ExportRequest {
                 .map_or(app.settings.export.concurrency, usize::from),
         }
     }
-}
-
-/// Where the cards go.
-enum Destination {
-    Trello(Arc<TrelloAdapter>, ExportTarget),
-    Portable(FallbackCause),
-    Blocked(Readiness),
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +89,28 @@ pub async fn run(app: &mut App, args: &ExportArgs) -> AppResult<Exit> {
     Ok(export_source(app, &source, &req).await?.0)
 }
 
+/// Opens the portable bundle for the service's fallback.
+struct Bundle;
+
+impl PortableWriter for Bundle {
+    fn open(&self, spec: &PortableSpec) -> Result<Arc<dyn WorkItems>, ServiceError> {
+        let fallback = match &spec.cause {
+            FallbackCause::Requested => PortableCause::Requested,
+            FallbackCause::Blocked(reasons) => PortableCause::Blocked(reasons.clone()),
+        };
+        let bundle = PortableExport::new(PortableOptions {
+            out_dir: spec.out_dir.clone(),
+            source_checksum: spec.source_checksum.clone(),
+            record_summary: Some(RecordSummary::from(&spec.record)),
+            fallback,
+            created_at: spec.created_at,
+            ..PortableOptions::default()
+        })
+        .map_err(|e| ServiceError::Input(format!("cannot write the portable bundle: {e}")))?;
+        Ok(Arc::new(bundle))
+    }
+}
+
 /// Exports `source` as `req` says; the summary is returned when an export ran.
 ///
 /// # Errors
@@ -106,151 +121,72 @@ pub async fn export_source(
     req: &ExportRequest,
 ) -> AppResult<(Exit, Option<ExportSummary>)> {
     let out = app.out;
-    // A draft (the choices of a blocked setup, never a token) tells the fallback where the
-    // cards were meant to go.
-    let stored = app.record().await?;
-    let record_state = stored.as_ref().map_or("none", ProviderRecord::state_name);
-    let record = stored.unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
-    let destination = choose(app, &record, req.fallback).await?;
-    let opts = ExportOptions {
-        dry_run: req.dry_run,
-        concurrency: req.concurrency.max(1),
-        ..ExportOptions::default()
+    let policy = req.fallback.policy();
+    // The record is loaded here (refused when it belongs to another API root) to find its
+    // credentials; `--fallback always` never asks the tracker, so it needs none.
+    let record = app.record().await?;
+    let tracker = if policy.asks_tracker() {
+        let record = record.unwrap_or_else(|| app.tenancy().blank_record());
+        app.tracker_for(Some(&record)).await?
+    } else {
+        None
     };
-    let store = Arc::new(app.store()?);
+    let ports = app.ports(tracker)?;
+    let request = webriskops_service::ExportRequest {
+        tenancy: app.tenancy(),
+        fallback: policy,
+        out_dir: req.out_dir.clone(),
+        dry_run: req.dry_run,
+        concurrency: req.concurrency,
+    };
     let progress = StderrProgress::new(false);
-    let (summary, cause, out_dir) = match destination {
-        Destination::Blocked(readiness) => {
+    let outcome = run_export(&ports, &Bundle, source, &request, &progress, Utc::now()).await?;
+    let record_state = outcome.record_state.as_str();
+    let exit = match outcome.verdict() {
+        ExportVerdict::Complete => Exit::Ok,
+        ExportVerdict::Partial => Exit::Partial,
+        ExportVerdict::Blocked => Exit::Blocked,
+    };
+    let (summary, destination) = match &outcome.result {
+        ExportResult::Blocked { readiness } => {
             if out.json {
                 out.json_doc(&BlockedJson {
                     exported: false,
                     record_state,
-                    readiness: (&readiness).into(),
+                    readiness: readiness.into(),
                 });
             } else {
                 out.say("Export stopped: Trello setup is blocked.");
-                print_readiness(&out, &readiness, &record);
+                print_readiness(&out, readiness, &outcome.record);
                 out.say(
                     "Fix the states above (webriskops setup trello), or write the portable \
                      bundle instead with --fallback always.",
                 );
             }
-            return Ok((Exit::Blocked, None));
+            return Ok((exit, None));
         }
-        Destination::Trello(adapter, target) => {
-            let ports = ExportPorts {
-                items: adapter.clone(),
-                introspection: Some(adapter.clone()),
-                ledger: store.clone(),
-                journal: store.clone(),
-            };
-            let mut summary = export(&ports, &record, &target, source, &opts, &progress).await?;
-            let stats = adapter.stats();
-            summary.requests = RequestCounts {
-                reads: stats.reads,
-                writes: stats.writes,
-                rate_limited: stats.rate_limited_429s,
-            };
-            (summary, None, None)
-        }
-        Destination::Portable(cause) => {
-            let portable = PortableExport::new(PortableOptions {
-                out_dir: req.out_dir.clone(),
-                source_checksum: source.checksum().unwrap_or_default(),
-                record_summary: Some(RecordSummary::from(&record)),
-                fallback: cause.clone(),
-                created_at: Utc::now(),
-                ..PortableOptions::default()
-            })
-            .map_err(|e| AppError::failed(format!("cannot write the portable bundle: {e}")))?;
-            let ports = ExportPorts {
-                items: Arc::new(portable),
-                introspection: None,
-                // The bundle is written whole each time: its ledger lives for this run
-                // only and never reaches the tracker's ledger in the database.
-                ledger: Arc::new(webriskops_ports::MemoryLedger::new()),
-                journal: store.clone(),
-            };
-            let target = portable_target(&record);
-            let summary = export(&ports, &record, &target, source, &opts, &progress).await?;
-            (summary, Some(cause), Some(req.out_dir.clone()))
-        }
+        ExportResult::Exported {
+            summary,
+            destination,
+        } => (summary, destination),
     };
     progress.finish();
-    let reasons = cause_reasons(cause.as_ref());
+    let (cause, out_dir) = match destination {
+        ExportDestination::Tracker => (None, None),
+        ExportDestination::Portable { out_dir, cause } => (Some(cause), Some(out_dir)),
+    };
     report(
         &out,
         source,
-        &summary,
+        summary,
         &Fallback {
-            trigger: cause.as_ref().map(FallbackCause::trigger),
-            reasons,
+            trigger: cause.map(FallbackCause::trigger),
+            reasons: cause.map_or(&[], FallbackCause::reasons),
             record_state,
         },
-        out_dir.as_ref(),
+        out_dir,
     );
-    // A bundle written because setup is blocked is a safety net, not a success: the
-    // blocked state stays until someone fixes it, so scheduled runs must notice (exit 3).
-    // `--fallback always` asked for the bundle itself and exits as any export does.
-    let exit = if !summary.blocked.is_empty() || !reasons.is_empty() {
-        Exit::Blocked
-    } else if summary.failed_count > 0 || summary.invalid_count > 0 {
-        Exit::Partial
-    } else {
-        Exit::Ok
-    };
-    Ok((exit, Some(summary)))
-}
-
-/// The ledger scope and destination a portable bundle records.
-fn portable_target(record: &ProviderRecord) -> ExportTarget {
-    ExportTarget {
-        container_id: record.board_id.clone().unwrap_or_else(|| "portable".into()),
-        destination_id: record.list_id.clone().unwrap_or_else(|| "portable".into()),
-        done_destination_id: record.done_list_id.clone(),
-    }
-}
-
-/// Re-checks readiness and picks Trello, the bundle, or a stop.
-///
-/// `auto` falls back only when every blocked code suits the fallback (the destination
-/// exists but cannot be written safely: auth, scope, board, list, deployment; see
-/// `BlockedCode::suits_portable_fallback`). An unconfirmed revoke path means setup was
-/// never finished, which files do not fix.
-async fn choose(
-    app: &mut App,
-    record: &ProviderRecord,
-    mode: FallbackMode,
-) -> AppResult<Destination> {
-    if mode == FallbackMode::Always {
-        return Ok(Destination::Portable(FallbackCause::Requested));
-    }
-    let tracker = app.tracker_for(Some(record)).await?;
-    let check = check_readiness(
-        tracker.as_deref().map(|t| t as &dyn TrackerIntrospection),
-        record,
-        Utc::now(),
-    )
-    .await?;
-    let readiness = check.readiness;
-    if readiness.is_ready() {
-        if let (Some(t), Some(target)) = (tracker, ExportTarget::from_record(record)) {
-            return Ok(Destination::Trello(t, target));
-        }
-    }
-    let fallback_ok = mode == FallbackMode::Auto && readiness.portable_fallback_applies();
-    if fallback_ok {
-        Ok(Destination::Portable(FallbackCause::Blocked(
-            readiness.blocked,
-        )))
-    } else {
-        Ok(Destination::Blocked(readiness))
-    }
-}
-
-/// The blocked states of a fallback (none when the bundle was requested or not written).
-fn cause_reasons(cause: Option<&FallbackCause>) -> &[BlockedState] {
-    cause.map_or(&[], FallbackCause::reasons)
+    Ok((exit, Some(ExportSummary::clone(summary))))
 }
 
 /// Why the bundle was written, and what record the export used.

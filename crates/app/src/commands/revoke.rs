@@ -3,9 +3,9 @@
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
-use webriskops_domain::BlockedCode;
-use webriskops_ports::{RunJournal, RunKind, TrackerIntrospection};
-use webriskops_service::{revoke, RevokeOutcome};
+use webriskops_domain::BlockedState;
+use webriskops_service::revoke::run as run_revoke;
+use webriskops_service::{RevokeOutcome, RevokeReport, RevokeRequest};
 
 use crate::app::App;
 use crate::cli::RevokeArgs;
@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult, Exit};
 struct RevokeJson<'a> {
     #[serde(flatten)]
     outcome: &'a RevokeOutcome,
-    blocked: Vec<serde_json::Value>,
+    blocked: Vec<BlockedState>,
 }
 
 fn confirm(board: &str) -> AppResult<bool> {
@@ -34,18 +34,23 @@ fn confirm(board: &str) -> AppResult<bool> {
     ))
 }
 
+fn nothing_to_revoke(app: &App) -> Exit {
+    app.out.say(format!(
+        "Nothing to revoke: tenant {} has no Trello provider record.",
+        app.tenant
+    ));
+    Exit::Ok
+}
+
 /// Runs `revoke`.
 ///
 /// # Errors
 /// No confirmation without a terminal (exit 2), store or tracker failures (exit 1).
 pub async fn run(app: &mut App, args: RevokeArgs) -> AppResult<Exit> {
     let out = app.out;
+    // The record is loaded here to ask about its board and to find its credentials.
     let Some(record) = app.record().await? else {
-        out.say(format!(
-            "Nothing to revoke: tenant {} has no Trello provider record.",
-            app.tenant
-        ));
-        return Ok(Exit::Ok);
+        return Ok(nothing_to_revoke(app));
     };
     if !args.yes {
         if !app.interactive {
@@ -72,23 +77,18 @@ pub async fn run(app: &mut App, args: RevokeArgs) -> AppResult<Exit> {
         }
         _ => None,
     };
-    let store = app.store()?;
-    let run = store.start_run(&app.tenant, RunKind::Revoke).await?;
-    let outcome = revoke(
-        tracker.as_deref().map(|t| t as &dyn TrackerIntrospection),
-        &store,
-        &store,
-        record,
-    )
-    .await?;
-    let summary = serde_json::to_string(&outcome).unwrap_or_default();
-    store.finish_run(run, &summary).await?;
-    let code = BlockedCode::ProviderAuthRequired;
-    let fix = "reconnect Trello: run `webriskops setup trello` with a new token";
+    let ports = app.ports(tracker)?;
+    let req = RevokeRequest {
+        tenancy: app.tenancy(),
+    };
+    let (outcome, blocked) = match run_revoke(&ports, &req).await? {
+        RevokeReport::Revoked { outcome, blocked } => (outcome, blocked),
+        RevokeReport::NothingToRevoke => return Ok(nothing_to_revoke(app)),
+    };
     if out.json {
         out.json_doc(&RevokeJson {
             outcome: &outcome,
-            blocked: vec![serde_json::json!({"code": code.as_str(), "field": "token", "fix": fix})],
+            blocked: vec![blocked],
         });
         return Ok(Exit::Ok);
     }
@@ -105,8 +105,9 @@ pub async fn run(app: &mut App, args: RevokeArgs) -> AppResult<Exit> {
         out.say("Deleted the encrypted local copy of the token.");
     }
     out.say(format!(
-        "The provider record stays, blocked with {code} until you {}.",
-        fix.trim_start_matches("reconnect Trello: ")
+        "The provider record stays, blocked with {} until you {}.",
+        blocked.code,
+        blocked.fix.trim_start_matches("reconnect Trello: ")
     ));
     Ok(Exit::Ok)
 }

@@ -6,9 +6,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{AuthMethod, ProviderRecord, Token};
-use webriskops_ports::SecretStore;
-use webriskops_service::setup::{save_draft, DraftOutcome};
-use webriskops_service::{check_readiness, save_provider, secret_binding, SetupCheck};
+use webriskops_service::{
+    apply_and_check, CompanionSecret, SetupChoices, SetupCredentials, SetupRequest,
+};
 use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration};
 
 use super::{print_readiness, ReadinessJson};
@@ -60,45 +60,20 @@ fn parse_expiration(s: &str) -> AppResult<Expiration> {
     })
 }
 
-fn nonblank(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// The record to check: the saved one (or a new one) with the flags applied.
-fn apply_flags(mut record: ProviderRecord, args: &SetupArgs) -> ProviderRecord {
-    if let Some(board) = &args.board_id {
-        let board = nonblank(&Some(board.clone()));
-        if board != record.board_id && args.workspace_id.is_none() {
-            // The workspace was taken from the old board; learn it again.
-            record.workspace_id = None;
-        }
-        record.board_id = board;
-    }
-    if args.list_id.is_some() {
-        record.list_id = nonblank(&args.list_id);
-    }
-    if args.done_list_id.is_some() {
-        record.done_list_id = nonblank(&args.done_list_id);
-    }
-    if args.workspace_id.is_some() {
-        record.workspace_id = nonblank(&args.workspace_id);
-    }
-    if args.base_url.is_some() {
-        record.base_url.clone_from(&args.base_url);
-    }
-    if args.confirm_revoke_path {
-        record.revoke_path_confirmed = true;
-    }
-    if let Some(m) = args.auth_method {
-        record.auth_method = match m {
+/// The operator's choices, as the service applies them.
+fn choices(args: &SetupArgs) -> SetupChoices {
+    SetupChoices {
+        board_id: args.board_id.clone(),
+        list_id: args.list_id.clone(),
+        done_list_id: args.done_list_id.clone(),
+        workspace_id: args.workspace_id.clone(),
+        base_url: args.base_url.clone(),
+        confirm_revoke_path: args.confirm_revoke_path,
+        auth_method: args.auth_method.map(|m| match m {
             AuthMethodArg::ApiKeyToken => AuthMethod::ApiKeyToken,
             AuthMethodArg::Oauth1 => AuthMethod::Oauth1,
-        };
+        }),
     }
-    record
 }
 
 fn read_token_file(path: &Path) -> AppResult<Token> {
@@ -166,62 +141,37 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
         .filter(|r| app.check_root(r).is_err())
         .map(App::record_root);
     let saved_record = stored_record.clone().filter(|_| other_root.is_none());
-    let base = stored_record
-        .clone()
-        .unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
-    let mut record = apply_flags(base, args);
-    record.api_root = Some(api_root.clone());
     let key = app.api_key(saved_record.as_ref()).await?;
     let token = setup_token(app, args, saved_record.as_ref()).await?;
     let adapter = match (&key, &token) {
         (Some(k), Some((t, _))) => Some(app.trello(k.clone(), t.clone())?),
         _ => None,
     };
-    let check: SetupCheck = check_readiness(
-        adapter
-            .as_deref()
-            .map(|a| a as &dyn webriskops_ports::TrackerIntrospection),
-        &record,
-        Utc::now(),
-    )
-    .await?;
-    if let Some(info) = &check.token {
-        record.token_expires_at = info.expires_at;
-    }
-    if record.workspace_id.is_none() {
-        record.workspace_id = check.board.as_ref().and_then(|b| b.organization_id.clone());
-    }
-    let readiness = &check.readiness;
-    let mut saved = false;
-    let mut draft_kept = false;
-    let mut kept_saved_record = false;
-    if args.save && !readiness.is_ready() {
-        let store = app.store()?;
-        match save_draft(&store, record.clone(), readiness).await? {
-            DraftOutcome::Kept(draft) => {
-                record = *draft;
-                draft_kept = true;
-            }
-            DraftOutcome::SavedRecordKept => kept_saved_record = true,
-            DraftOutcome::NothingChosen => {}
-        }
-    }
-    if args.save && readiness.is_ready() {
-        if let (Some(k), Some((t, _))) = (&key, &token) {
-            let store = app.store()?;
-            record = save_provider(&store, &store, record, t, readiness).await?;
-            let key_token = Token::new(k.expose())
-                .map_err(|e| AppError::failed(format!("cannot store the api key: {e}")))?;
-            store
-                .put_token(
-                    &api_key_ref(&app.tenant),
-                    &secret_binding(&record),
-                    &key_token,
-                )
-                .await?;
-            saved = true;
-        }
-    }
+    // What a ready --save stores: the token, then the API key next to it.
+    let credentials = match (&key, &token) {
+        (Some(k), Some((t, _))) => Some(SetupCredentials {
+            token: t.clone(),
+            companions: vec![CompanionSecret {
+                reference: api_key_ref(&app.tenant),
+                secret: Token::new(k.expose())
+                    .map_err(|e| AppError::failed(format!("cannot store the api key: {e}")))?,
+            }],
+        }),
+        _ => None,
+    };
+    let ports = app.ports(adapter)?;
+    let req = SetupRequest {
+        tenancy: app.tenancy(),
+        choices: choices(args),
+        api_root: Some(api_root.clone()),
+        save: args.save,
+        credentials,
+    };
+    let outcome = apply_and_check(&ports, req, Utc::now()).await?;
+    let record = &outcome.record;
+    let readiness = &outcome.readiness;
+    let (saved, draft_kept, kept_saved_record) =
+        (outcome.saved, outcome.draft_kept, outcome.saved_record_kept);
     let expiration = parse_expiration(&app.settings.trello.token_expiration)?;
     let url = key.as_ref().filter(|_| token.is_none()).map(|k| {
         authorize_url(
@@ -232,8 +182,8 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
             },
         )
     });
-    let boards: Vec<Choice> = check
-        .boards
+    let boards: Vec<Choice> = outcome
+        .containers
         .iter()
         .map(|b| Choice {
             id: b.id.clone(),
@@ -241,8 +191,8 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
             workspace_id: b.organization_id.clone(),
         })
         .collect();
-    let lists: Vec<Choice> = check
-        .lists
+    let lists: Vec<Choice> = outcome
+        .destinations
         .iter()
         .map(|l| Choice {
             id: l.id.clone(),
@@ -255,15 +205,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
     } else {
         Exit::Blocked
     };
-    let record_state = if saved {
-        "saved"
-    } else if draft_kept {
-        "draft"
-    } else {
-        stored_record
-            .as_ref()
-            .map_or("none", ProviderRecord::state_name)
-    };
+    let record_state = outcome.record_state.as_str();
 
     if out.json {
         let doc = SetupJson {
@@ -271,7 +213,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
             saved,
             record_state,
             draft_kept,
-            record: &record,
+            record,
             token_source: token.as_ref().map(|(_, o)| o.describe()),
             token_expires_at: record.token_expires_at,
             boards,
@@ -320,7 +262,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
             );
         }
         (Some(_), Some((_, origin))) => {
-            let who = check
+            let who = outcome
                 .account
                 .as_ref()
                 .map(|a| format!(", member {}", a.username))
@@ -332,7 +274,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
             out.say(format!("Token: from {}{who}, {expiry}", origin.describe()));
         }
     }
-    print_readiness(&out, readiness, &record);
+    print_readiness(&out, readiness, record);
     if !boards.is_empty() {
         out.say("Boards this token can see (choose one with --board-id):");
         for b in &boards {

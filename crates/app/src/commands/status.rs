@@ -3,31 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::ProviderRecord;
-use webriskops_ports::{RunJournal, RunKind, RunRecord, TrackerIntrospection};
-use webriskops_service::check_readiness;
+use webriskops_service::status::gather;
+use webriskops_service::{RunSummary, StatusRequest};
 
 use super::{print_readiness, ReadinessJson};
 use crate::app::App;
 use crate::error::{AppResult, Exit};
-
-/// A run as status shows it.
-#[derive(Debug, Serialize)]
-pub struct RunJson {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The run's summary (counts), when it finished.
-    pub summary: Option<serde_json::Value>,
-}
-
-impl From<RunRecord> for RunJson {
-    fn from(r: RunRecord) -> Self {
-        Self {
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            summary: r.summary_json.and_then(|s| serde_json::from_str(&s).ok()),
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 struct StatusJson<'a> {
@@ -38,12 +19,12 @@ struct StatusJson<'a> {
     #[serde(flatten)]
     readiness: ReadinessJson<'a>,
     token_expires_at: Option<DateTime<Utc>>,
-    last_export: Option<RunJson>,
-    last_sync: Option<RunJson>,
-    last_revoke: Option<RunJson>,
+    last_export: Option<&'a RunSummary>,
+    last_sync: Option<&'a RunSummary>,
+    last_revoke: Option<&'a RunSummary>,
 }
 
-fn describe_run(run: &Option<RunJson>) -> String {
+fn describe_run(run: Option<&RunSummary>) -> String {
     let Some(r) = run else {
         return "never".into();
     };
@@ -69,49 +50,34 @@ fn describe_run(run: &Option<RunJson>) -> String {
 /// Store failures, or the tracker cannot be asked (readiness is never guessed).
 pub async fn run(app: &mut App) -> AppResult<Exit> {
     let out = app.out;
-    let record = app.record().await?;
-    let store = app.store()?;
-    let tracker = match &record {
-        Some(r) => app.tracker_for(Some(r)).await?,
+    // The record is loaded here (refused when it belongs to another API root) to find its
+    // credentials; without a record no credential is looked for.
+    let tracker = match app.record().await? {
+        Some(r) => app.tracker_for(Some(&r)).await?,
         None => None,
     };
-    let checked = record
-        .clone()
-        .unwrap_or_else(|| ProviderRecord::new_trello(app.tenant.clone()));
-    let check = check_readiness(
-        tracker.as_deref().map(|t| t as &dyn TrackerIntrospection),
-        &checked,
-        Utc::now(),
-    )
-    .await?;
-    let last = |kind| {
-        let store = store.clone();
-        let tenant = app.tenant.clone();
-        async move { store.last_run(&tenant, kind).await }
+    let ports = app.ports(tracker)?;
+    let req = StatusRequest {
+        tenancy: app.tenancy(),
     };
-    let last_export = last(RunKind::Export).await?.map(RunJson::from);
-    let last_sync = last(RunKind::Sync).await?.map(RunJson::from);
-    let last_revoke = last(RunKind::Revoke).await?.map(RunJson::from);
-    let expires = check
-        .token
-        .as_ref()
-        .and_then(|t| t.expires_at)
-        .or(record.as_ref().and_then(|r| r.token_expires_at));
-    let exit = if check.readiness.is_ready() {
+    let report = gather(&ports, &req, Utc::now()).await?;
+    let record = &report.record;
+    let expires = report.token_expires_at;
+    let exit = if report.is_ready() {
         Exit::Ok
     } else {
         Exit::Blocked
     };
     if out.json {
         out.json_doc(&StatusJson {
-            tenant: app.tenant.to_string(),
-            record_state: record.as_ref().map_or("none", ProviderRecord::state_name),
+            tenant: report.tenant.to_string(),
+            record_state: report.record_state.as_str(),
             record: record.as_ref(),
-            readiness: (&check.readiness).into(),
+            readiness: (&report.readiness).into(),
             token_expires_at: expires,
-            last_export,
-            last_sync,
-            last_revoke,
+            last_export: report.last_export.as_ref(),
+            last_sync: report.last_sync.as_ref(),
+            last_revoke: report.last_revoke.as_ref(),
         });
         return Ok(exit);
     }
@@ -158,11 +124,17 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
         "Readiness (checked live at {}):",
         Utc::now().to_rfc3339()
     ));
-    print_readiness(&out, &check.readiness, &checked);
-    out.say(format!("Last export: {}", describe_run(&last_export)));
-    out.say(format!("Last sync:   {}", describe_run(&last_sync)));
-    if last_revoke.is_some() {
-        out.say(format!("Last revoke: {}", describe_run(&last_revoke)));
+    print_readiness(&out, &report.readiness, &report.checked);
+    out.say(format!(
+        "Last export: {}",
+        describe_run(report.last_export.as_ref())
+    ));
+    out.say(format!(
+        "Last sync:   {}",
+        describe_run(report.last_sync.as_ref())
+    ));
+    if let Some(revoke) = &report.last_revoke {
+        out.say(format!("Last revoke: {}", describe_run(Some(revoke))));
     }
     Ok(exit)
 }

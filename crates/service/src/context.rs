@@ -1,0 +1,214 @@
+//! What every use case is given: the tenant's local state as ports and, when the front end
+//! found credentials, the tracker; plus the plain-data words the use cases share.
+//!
+//! A front end (the CLI today, the HTTP server later) composes these once per request:
+//! it chooses the adapters and resolves credentials, and the use case does the rest.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use webriskops_domain::{ProviderKey, ProviderRecord, TenantId};
+use webriskops_ports::{
+    ExportLedger, ProviderStore, RunJournal, SecretStore, TrackerIntrospection, WorkItems,
+};
+
+use crate::export::RequestCounts;
+
+/// Reads the requests an adapter has made so far (reads, writes, rate-limited answers).
+pub type RequestStatsFn = Arc<dyn Fn() -> RequestCounts + Send + Sync>;
+
+/// A tracker adapter as the use cases see it: its items, its introspection and, when the
+/// adapter counts them, its request statistics.
+#[derive(Clone)]
+pub struct Tracker {
+    pub items: Arc<dyn WorkItems>,
+    pub introspection: Arc<dyn TrackerIntrospection>,
+    stats: Option<RequestStatsFn>,
+}
+
+impl Tracker {
+    /// One adapter serving both ports, without request statistics.
+    pub fn new<T: WorkItems + TrackerIntrospection>(adapter: Arc<T>) -> Self {
+        Self {
+            items: adapter.clone(),
+            introspection: adapter,
+            stats: None,
+        }
+    }
+
+    /// The same tracker, with `stats` reporting the adapter's requests. A use case that
+    /// reports requests takes them from here (the adapter sees every request, the
+    /// readiness check's included, and every answer refused for the rate limit).
+    #[must_use]
+    pub fn with_stats(mut self, stats: impl Fn() -> RequestCounts + Send + Sync + 'static) -> Self {
+        self.stats = Some(Arc::new(stats));
+        self
+    }
+
+    /// The adapter's request counts, when it reports them.
+    pub fn request_counts(&self) -> Option<RequestCounts> {
+        self.stats.as_ref().map(|f| f())
+    }
+}
+
+impl fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracker")
+            .field("items", &self.items)
+            .field("introspection", &self.introspection)
+            .field("stats", &self.stats.as_ref().map(|_| "fn"))
+            .finish()
+    }
+}
+
+/// The ports a use case runs against.
+#[derive(Clone, Debug)]
+pub struct ServicePorts {
+    pub records: Arc<dyn ProviderStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub ledger: Arc<dyn ExportLedger>,
+    pub journal: Arc<dyn RunJournal>,
+    /// The tracker for the credentials the front end found; `None` when it found none
+    /// (readiness then reads `PROVIDER_AUTH_REQUIRED`).
+    pub tracker: Option<Tracker>,
+}
+
+impl ServicePorts {
+    /// Every local port from one store, and no tracker yet.
+    pub fn from_store<S>(store: Arc<S>) -> Self
+    where
+        S: ProviderStore + SecretStore + ExportLedger + RunJournal,
+    {
+        Self {
+            records: store.clone(),
+            secrets: store.clone(),
+            ledger: store.clone(),
+            journal: store,
+            tracker: None,
+        }
+    }
+
+    /// The same ports with `tracker`.
+    #[must_use]
+    pub fn with_tracker(mut self, tracker: Option<Tracker>) -> Self {
+        self.tracker = tracker;
+        self
+    }
+
+    /// The tenant's record for `provider`, saved or draft.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) async fn record(
+        &self,
+        who: &Tenancy,
+    ) -> Result<Option<ProviderRecord>, crate::ServiceError> {
+        Ok(self.records.load(&who.tenant, who.provider).await?)
+    }
+}
+
+/// Whose integration a use case works on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tenancy {
+    pub tenant: TenantId,
+    pub provider: ProviderKey,
+}
+
+impl Tenancy {
+    /// A record for this tenant and provider with nothing chosen yet.
+    ///
+    /// The domain has one constructor, whose defaults (cloud, scopes read and write, API
+    /// key and token, nothing confirmed) are the first state of every setup path; the
+    /// provider key is set to this tenancy's.
+    pub fn blank_record(&self) -> ProviderRecord {
+        let mut r = ProviderRecord::new_trello(self.tenant.clone());
+        r.provider_key = self.provider;
+        r
+    }
+
+    /// The tracker's name as texts write it (`Trello`, `Linear`).
+    pub(crate) fn tracker_title(&self) -> String {
+        title(self.provider.tracker_name())
+    }
+
+    /// The setup command of this tracker (`webriskops setup trello`).
+    pub(crate) fn setup_command(&self) -> String {
+        format!("webriskops setup {}", self.provider.tracker_name())
+    }
+}
+
+fn title(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_uppercase().chain(chars).collect::<String>()
+    })
+}
+
+/// What is stored for a tenant: a saved record, a draft (the choices of a blocked setup,
+/// never a token), or nothing. Written `saved`, `draft` and `none` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    Saved,
+    Draft,
+    None,
+}
+
+impl RecordState {
+    /// The state of `record` (`None` when there is no record).
+    pub fn of(record: Option<&ProviderRecord>) -> Self {
+        match record {
+            None => RecordState::None,
+            Some(r) if r.is_draft() => RecordState::Draft,
+            Some(_) => RecordState::Saved,
+        }
+    }
+
+    /// `saved`, `draft` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Saved => "saved",
+            RecordState::Draft => "draft",
+            RecordState::None => "none",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_setup_commands_follow_the_provider() {
+        let t = Tenancy {
+            tenant: TenantId::new("acme").unwrap(),
+            provider: ProviderKey::TrelloCloud,
+        };
+        assert_eq!(t.tracker_title(), "Trello");
+        assert_eq!(t.setup_command(), "webriskops setup trello");
+        let l = Tenancy {
+            provider: ProviderKey::LinearCloud,
+            ..t
+        };
+        assert_eq!(l.tracker_title(), "Linear");
+        assert_eq!(l.blank_record().provider_key, ProviderKey::LinearCloud);
+    }
+
+    #[test]
+    fn record_states_are_named_as_the_json_names_them() {
+        let t = Tenancy {
+            tenant: TenantId::new("acme").unwrap(),
+            provider: ProviderKey::TrelloCloud,
+        };
+        let saved = t.blank_record();
+        let draft = saved.clone().into_draft(vec![]);
+        assert_eq!(RecordState::of(None).as_str(), "none");
+        assert_eq!(RecordState::of(Some(&saved)).as_str(), "saved");
+        assert_eq!(RecordState::of(Some(&draft)).as_str(), "draft");
+        assert_eq!(
+            serde_json::to_string(&RecordState::Draft).unwrap(),
+            "\"draft\""
+        );
+    }
+}

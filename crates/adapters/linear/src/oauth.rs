@@ -1,0 +1,508 @@
+//! OAuth2 for Linear (FACTS.md "Endpoint / auth"): the authorize URL with
+//! least-privilege scopes and a random `state`, the code exchange and refresh
+//! (`POST https://api.linear.app/oauth/token`, form-encoded), and revoke.
+//!
+//! Source: linear.app/developers/oauth-2-0-authentication (authorize parameters,
+//! comma-separated scopes, `state` to check on return, token exchange form-encoded,
+//! the answer `{access_token, token_type, expires_in, scope, refresh_token}`; refresh
+//! tokens are issued for every app since 2026-04-01). The revoke endpoint
+//! (`POST https://api.linear.app/oauth/revoke`) is from the same page as quoted
+//! secondhand; it is sent both forms it is documented with: the access token as
+//! `Bearer` and RFC 7009's `token`/`token_type_hint` form fields.
+//!
+//! Least privilege: the exporter creates issues, attachments and labels, then updates
+//! and archives its issues, so it needs `read,write`. An export that only ever creates
+//! can use `read,issues:create` (issues and their attachments). `admin` is never asked.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::Deserialize;
+use url::Url;
+use webriskops_ports::PortError;
+
+use crate::config::{check_url, ConfigError};
+use crate::errors::{excerpt, Redactor};
+use crate::secret::LinearSecret;
+use crate::transport::{http_client, post_form};
+
+/// Where the user approves the application.
+pub const AUTHORIZE_URL: &str = "https://linear.app/oauth/authorize";
+/// Code exchange and refresh.
+pub const TOKEN_URL: &str = "https://api.linear.app/oauth/token";
+/// Token revocation.
+pub const REVOKE_URL: &str = "https://api.linear.app/oauth/revoke";
+
+/// The scopes asked for; `read` is always present (FACTS.md "Endpoint / auth").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scopes {
+    /// `read,write`: create, update and archive issues, create labels. The default.
+    #[default]
+    ReadWrite,
+    /// `read,issues:create`: create issues and their attachments only; updates,
+    /// archiving and label creation are refused.
+    ReadIssuesCreate,
+}
+
+impl Scopes {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scopes::ReadWrite => "read,write",
+            Scopes::ReadIssuesCreate => "read,issues:create",
+        }
+    }
+}
+
+/// Options of the authorize URL.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthorizeOptions {
+    pub scopes: Scopes,
+    /// `actor=app`: issues are created as the application, not the user.
+    pub actor_app: bool,
+    /// `prompt=consent`: show the consent screen even if granted before.
+    pub prompt_consent: bool,
+}
+
+/// The URL to send the user to, and the `state` to compare with the one Linear sends
+/// back (see [`check_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    pub url: Url,
+    pub state: String,
+}
+
+/// Builds the authorize URL with a fresh random `state` (128 bits, hex).
+pub fn authorize_url(
+    client_id: &str,
+    redirect_uri: &Url,
+    options: &AuthorizeOptions,
+) -> AuthorizeRequest {
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let state = hex::encode(bytes);
+    let mut url = Url::parse(AUTHORIZE_URL).expect("valid constant");
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("response_type", "code")
+            .append_pair("scope", options.scopes.as_str())
+            .append_pair("state", &state);
+        if options.actor_app {
+            q.append_pair("actor", "app");
+        }
+        if options.prompt_consent {
+            q.append_pair("prompt", "consent");
+        }
+    }
+    AuthorizeRequest { url, state }
+}
+
+/// Compares the `state` returned to the redirect URI with the one sent, in constant
+/// time.
+///
+/// # Errors
+/// `PermissionDenied` when they differ: the redirect is not an answer to this request
+/// and must not be trusted.
+pub fn check_state(sent: &str, returned: &str) -> Result<(), PortError> {
+    let (a, b) = (sent.as_bytes(), returned.as_bytes());
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(u8::from(a.len() != b.len()), |acc, (x, y)| acc | (x ^ y));
+    if diff == 0 && !a.is_empty() {
+        Ok(())
+    } else {
+        Err(PortError::PermissionDenied {
+            message: "the OAuth state returned by Linear does not match the one sent; start the authorization again".into(),
+        })
+    }
+}
+
+/// Tokens from an exchange or a refresh. `Debug` redacts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: LinearSecret,
+    /// Present for every app since 2026-04-01; a refresh may rotate it.
+    pub refresh_token: Option<LinearSecret>,
+    /// When the access token expires (`expires_in` after it was received).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The scopes granted, as Linear lists them.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct WireToken {
+    access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Option<serde_json::Value>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+/// The OAuth application's settings.
+#[derive(Clone)]
+pub struct OAuthClient {
+    client: reqwest::Client,
+    client_id: String,
+    client_secret: LinearSecret,
+    token_url: Url,
+    revoke_url: Url,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("client_id", &self.client_id)
+            .field("token_url", &self.token_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClient {
+    /// A client for Linear's endpoints.
+    ///
+    /// # Errors
+    /// The HTTP client cannot be built.
+    pub fn new(client_id: &str, client_secret: LinearSecret) -> Result<Self, ConfigError> {
+        Self::with_endpoints(client_id, client_secret, TOKEN_URL, REVOKE_URL)
+    }
+
+    /// A client for other endpoints (a simulator): `https`, or `http` on loopback.
+    ///
+    /// # Errors
+    /// An endpoint is not acceptable.
+    pub fn with_endpoints(
+        client_id: &str,
+        client_secret: LinearSecret,
+        token_url: &str,
+        revoke_url: &str,
+    ) -> Result<Self, ConfigError> {
+        let parse = |s: &str| -> Result<Url, ConfigError> {
+            let u = Url::parse(s).map_err(|e| ConfigError::ApiUrl {
+                url: excerpt(s, 200),
+                reason: e.to_string(),
+            })?;
+            check_url(&u)?;
+            Ok(u)
+        };
+        let token_url = parse(token_url)?;
+        let revoke_url = parse(revoke_url)?;
+        let timeout = Duration::from_secs(30);
+        Ok(OAuthClient {
+            client: http_client(&token_url, timeout, 2)?,
+            client_id: client_id.to_owned(),
+            client_secret,
+            token_url,
+            revoke_url,
+            timeout,
+        })
+    }
+
+    /// Exchanges the authorization code from the redirect for tokens. Sent once: a code
+    /// is single-use.
+    ///
+    /// # Errors
+    /// `Unauthenticated` when Linear refuses the code or the client (`invalid_grant`,
+    /// `invalid_client`); `Unavailable` on 5xx or no connection.
+    pub async fn exchange_code(
+        &self,
+        code: &LinearSecret,
+        redirect_uri: &Url,
+    ) -> Result<TokenSet, PortError> {
+        self.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.expose()),
+                ("redirect_uri", redirect_uri.as_str()),
+                ("client_id", &self.client_id),
+                ("client_secret", self.client_secret.expose()),
+            ],
+            &[code.expose()],
+            "the OAuth code exchange",
+        )
+        .await
+    }
+
+    /// Gets a new access token with a refresh token. Keep the returned refresh token:
+    /// Linear may rotate it.
+    ///
+    /// # Errors
+    /// As [`OAuthClient::exchange_code`]; a refused refresh token means the user must
+    /// authorize again.
+    pub async fn refresh(&self, refresh_token: &LinearSecret) -> Result<TokenSet, PortError> {
+        self.token_request(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose()),
+                ("client_id", &self.client_id),
+                ("client_secret", self.client_secret.expose()),
+            ],
+            &[refresh_token.expose()],
+            "the OAuth token refresh",
+        )
+        .await
+    }
+
+    /// Revokes an access token (and with it the grant).
+    ///
+    /// # Errors
+    /// As [`OAuthClient::exchange_code`].
+    pub async fn revoke(&self, access_token: &LinearSecret) -> Result<(), PortError> {
+        let redactor = self.redactor(&[access_token.expose()]);
+        let what = "the OAuth token revoke";
+        let (status, body) = post_form(
+            &self.client,
+            &self.revoke_url,
+            Some(access_token.expose()),
+            &[
+                ("token", access_token.expose()),
+                ("token_type_hint", "access_token"),
+            ],
+            self.timeout,
+            &redactor,
+            what,
+        )
+        .await?;
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        Err(map_oauth_error(status, &body, &redactor, what))
+    }
+
+    fn redactor(&self, extra: &[&str]) -> Redactor {
+        let mut all = vec![self.client_secret.expose()];
+        all.extend_from_slice(extra);
+        Redactor::new(&all)
+    }
+
+    async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        secrets: &[&str],
+        what: &str,
+    ) -> Result<TokenSet, PortError> {
+        let redactor = self.redactor(secrets);
+        let received_at = Utc::now();
+        let (status, body) = post_form(
+            &self.client,
+            &self.token_url,
+            None,
+            form,
+            self.timeout,
+            &redactor,
+            what,
+        )
+        .await?;
+        if !(200..300).contains(&status) {
+            return Err(map_oauth_error(status, &body, &redactor, what));
+        }
+        parse_token(&body, received_at, &redactor, what)
+    }
+}
+
+/// Reads a token answer. Every token in it is wrapped at once, so none can print.
+fn parse_token(
+    body: &[u8],
+    received_at: DateTime<Utc>,
+    redactor: &Redactor,
+    what: &str,
+) -> Result<TokenSet, PortError> {
+    let w: WireToken = serde_json::from_slice(body).map_err(|e| PortError::Other {
+        // The decode error may quote the body, which holds tokens: only its position.
+        message: format!(
+            "cannot read Linear's answer to {what}: not a token answer (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    let bad = |m: &str| PortError::Other {
+        message: format!("Linear's answer to {what} {m}"),
+    };
+    if let Some(t) = &w.token_type {
+        if !t.eq_ignore_ascii_case("bearer") {
+            return Err(bad(&format!(
+                "has token_type {:?}, not Bearer",
+                redactor.excerpt(t, 40)
+            )));
+        }
+    }
+    let access_token = LinearSecret::new("access token", w.access_token)
+        .map_err(|e| bad(&format!("has an unusable access token: {}", e.reason)))?;
+    let refresh_token = match w.refresh_token {
+        Some(r) => Some(
+            LinearSecret::new("refresh token", r)
+                .map_err(|e| bad(&format!("has an unusable refresh token: {}", e.reason)))?,
+        ),
+        None => None,
+    };
+    let expires_at = match w.expires_in {
+        None => None,
+        // Ten years at most: a hostile value cannot overflow the date.
+        Some(s) if (0..=315_576_000).contains(&s) => {
+            Some(received_at + chrono::Duration::seconds(s))
+        }
+        Some(s) => return Err(bad(&format!("has expires_in {s}, out of range"))),
+    };
+    let scopes = match w.scope {
+        Some(serde_json::Value::String(s)) => s
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(|s| excerpt(s, 64))
+            .collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(|s| excerpt(s, 64))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(TokenSet {
+        access_token,
+        refresh_token,
+        expires_at,
+        scopes,
+    })
+}
+
+/// An OAuth error answer (RFC 6749 §5.2: `{error, error_description}`) by meaning.
+fn map_oauth_error(status: u16, body: &[u8], redactor: &Redactor, what: &str) -> PortError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+    let code = redactor.excerpt(s("error"), 64);
+    let detail = match (code.is_empty(), s("error_description")) {
+        (true, "") => redactor.excerpt(&String::from_utf8_lossy(body), 200),
+        (true, d) => redactor.excerpt(d, 200),
+        (false, "") => code.clone(),
+        (false, d) => format!("{code}: {}", redactor.excerpt(d, 200)),
+    };
+    match (status, code.as_str()) {
+        (500..=599, _) => PortError::Unavailable {
+            message: format!("Linear answered {status} to {what}: {detail}"),
+        },
+        (429, _) => PortError::RateLimited {
+            retry_after: None,
+            message: format!("{what}: {detail}"),
+        },
+        (_, "invalid_grant") => PortError::Unauthenticated {
+            message: format!("Linear refused {what} ({detail}); authorize the application again"),
+        },
+        (_, "invalid_client" | "unauthorized_client") | (401, _) => PortError::Unauthenticated {
+            message: format!(
+                "Linear refused {what} ({detail}); check the OAuth application's client id and secret"
+            ),
+        },
+        (_, "invalid_scope") | (403, _) => PortError::PermissionDenied {
+            message: format!("Linear refused {what}: {detail}"),
+        },
+        _ => PortError::InvalidInput {
+            message: format!("Linear refused {what} with {status}: {detail}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorize_url_asks_least_privilege_and_a_fresh_state() {
+        let redirect = Url::parse("https://app.example.com/oauth/linear").unwrap();
+        let a = authorize_url("client1", &redirect, &AuthorizeOptions::default());
+        let b = authorize_url("client1", &redirect, &AuthorizeOptions::default());
+        assert_ne!(a.state, b.state, "state is random per request");
+        assert_eq!(a.state.len(), 32);
+        let q: std::collections::HashMap<_, _> = a.url.query_pairs().into_owned().collect();
+        assert_eq!(a.url.as_str().split('?').next(), Some(AUTHORIZE_URL));
+        assert_eq!(q["client_id"], "client1");
+        assert_eq!(q["redirect_uri"], redirect.as_str());
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["scope"], "read,write");
+        assert_eq!(q["state"], a.state);
+        assert!(!q.contains_key("actor"));
+        let c = authorize_url(
+            "client1",
+            &redirect,
+            &AuthorizeOptions {
+                scopes: Scopes::ReadIssuesCreate,
+                actor_app: true,
+                prompt_consent: false,
+            },
+        );
+        let q: std::collections::HashMap<_, _> = c.url.query_pairs().into_owned().collect();
+        assert_eq!(q["scope"], "read,issues:create");
+        assert_eq!(q["actor"], "app");
+        assert!(!c.url.as_str().contains("admin"));
+    }
+
+    #[test]
+    fn state_must_match_exactly() {
+        assert!(check_state("abcd", "abcd").is_ok());
+        assert!(check_state("abcd", "abce").is_err());
+        assert!(check_state("abcd", "abc").is_err());
+        assert!(check_state("", "").is_err());
+    }
+
+    #[test]
+    fn token_answers_are_typed_and_never_print() {
+        let at = Utc::now();
+        let t = parse_token(
+            br#"{"access_token":"ACCESS123","token_type":"Bearer","expires_in":86399,"scope":"read write","refresh_token":"REFRESH456"}"#,
+            at,
+            &Redactor::default(),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(t.access_token.expose(), "ACCESS123");
+        assert_eq!(t.refresh_token.as_ref().unwrap().expose(), "REFRESH456");
+        assert_eq!(t.expires_at, Some(at + chrono::Duration::seconds(86399)));
+        assert_eq!(t.scopes, vec!["read", "write"]);
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("ACCESS123") && !shown.contains("REFRESH456"),
+            "{shown}"
+        );
+        // A malformed answer quoting a token never echoes it.
+        let e = parse_token(
+            br#"{"access_token":"ACCESS123","#,
+            at,
+            &Redactor::default(),
+            "x",
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("ACCESS123"), "{e}");
+        let e = parse_token(
+            br#"{"access_token":"A","expires_in":99999999999999}"#,
+            at,
+            &Redactor::default(),
+            "x",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+
+    #[test]
+    fn oauth_errors_by_meaning() {
+        let r = Redactor::new(&["CLIENTSECRET"]);
+        let e = map_oauth_error(
+            400,
+            br#"{"error":"invalid_grant","error_description":"code CLIENTSECRET expired"}"#,
+            &r,
+            "the OAuth code exchange",
+        );
+        assert_eq!(e.kind(), "unauthenticated");
+        assert!(!e.to_string().contains("CLIENTSECRET"), "{e}");
+        assert_eq!(map_oauth_error(401, b"", &r, "x").kind(), "unauthenticated");
+        assert_eq!(map_oauth_error(503, b"down", &r, "x").kind(), "unavailable");
+        assert_eq!(
+            map_oauth_error(400, br#"{"error":"invalid_request"}"#, &r, "x").kind(),
+            "invalid_input"
+        );
+    }
+}

@@ -14,6 +14,8 @@ use crate::ids::TrelloId;
 use crate::provider::{DeploymentMode, ProviderKey, ProviderRecord, Scope};
 use crate::text::echo_untrusted;
 
+pub mod linear;
+
 /// A blocked-state code, as the product page names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -34,6 +36,15 @@ pub enum BlockedCode {
     ListNotOnBoard,
     /// The customer has not confirmed how to revoke the token.
     RevokePathUnconfirmed,
+    /// Linear: no usable team (missing or malformed id).
+    DestinationTeamRequired,
+    /// Linear: no workflow state chosen for new issues.
+    DestinationStateRequired,
+    /// Linear: the team is not in the customer's workspace.
+    TeamNotInWorkspace,
+    /// Linear: the state belongs to another team, is archived, or (for the done state) is
+    /// not a completed or canceled state.
+    StateNotInTeam,
 }
 
 impl BlockedCode {
@@ -42,9 +53,13 @@ impl BlockedCode {
         BlockedCode::ProviderDeploymentUnsupported,
         BlockedCode::ProviderAuthRequired,
         BlockedCode::DestinationBoardRequired,
+        BlockedCode::DestinationTeamRequired,
         BlockedCode::BoardNotInWorkspace,
+        BlockedCode::TeamNotInWorkspace,
         BlockedCode::DestinationListRequired,
+        BlockedCode::DestinationStateRequired,
         BlockedCode::ListNotOnBoard,
+        BlockedCode::StateNotInTeam,
         BlockedCode::ProviderScopeUnavailable,
         BlockedCode::RevokePathUnconfirmed,
     ];
@@ -60,6 +75,10 @@ impl BlockedCode {
             BlockedCode::BoardNotInWorkspace => "BOARD_NOT_IN_WORKSPACE",
             BlockedCode::ListNotOnBoard => "LIST_NOT_ON_BOARD",
             BlockedCode::RevokePathUnconfirmed => "REVOKE_PATH_UNCONFIRMED",
+            BlockedCode::DestinationTeamRequired => "DESTINATION_TEAM_REQUIRED",
+            BlockedCode::DestinationStateRequired => "DESTINATION_STATE_REQUIRED",
+            BlockedCode::TeamNotInWorkspace => "TEAM_NOT_IN_WORKSPACE",
+            BlockedCode::StateNotInTeam => "STATE_NOT_IN_TEAM",
         }
     }
 
@@ -251,6 +270,51 @@ impl Observations {
     }
 }
 
+/// The first ready state, the same for every cloud-only tracker: no `base_url`, no
+/// self-hosted mode.
+fn check_cloud_target(record: &ProviderRecord, blocked: &mut Vec<BlockedState>) -> bool {
+    let provider = record.provider_key;
+    let mut cloud_ok = true;
+    if let Some(url) = record.base_url() {
+        cloud_ok = false;
+        block(
+            blocked,
+            BlockedCode::ProviderDeploymentUnsupported,
+            "base_url",
+            format!(
+                "{provider} is cloud-only: clear base_url ({}); self-hosted {} does not exist",
+                echo_untrusted(url),
+                provider.tracker_name()
+            ),
+        );
+    }
+    if record.deployment_mode == DeploymentMode::SelfHosted && provider.cloud_only() {
+        cloud_ok = false;
+        block(
+            blocked,
+            BlockedCode::ProviderDeploymentUnsupported,
+            "deployment_mode",
+            format!("{provider} is cloud-only: set deployment_mode to cloud"),
+        );
+    }
+    cloud_ok
+}
+
+/// "choose one of these NOUN: name (id), …": at most [`MAX_LISTED_CHOICES`], the rest
+/// counted, names and ids escaped and shortened.
+fn choices<'a>(noun: &str, items: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let items: Vec<(&str, &str)> = items.into_iter().collect();
+    let mut shown: Vec<String> = items
+        .iter()
+        .take(MAX_LISTED_CHOICES)
+        .map(|(name, id)| format!("{} ({})", echo_untrusted(name), echo_untrusted(id)))
+        .collect();
+    if items.len() > MAX_LISTED_CHOICES {
+        shown.push(format!("… ({} more)", items.len() - MAX_LISTED_CHOICES));
+    }
+    format!("choose one of these {noun}: {}", shown.join(", "))
+}
+
 fn block(out: &mut Vec<BlockedState>, code: BlockedCode, field: &str, fix: impl Into<String>) {
     out.push(BlockedState {
         code,
@@ -277,29 +341,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
 
     // 1. Cloud target.
     let provider = record.provider_key;
-    let mut cloud_ok = true;
-    if let Some(url) = record.base_url() {
-        cloud_ok = false;
-        block(
-            &mut blocked,
-            BlockedCode::ProviderDeploymentUnsupported,
-            "base_url",
-            format!(
-                "{provider} is cloud-only: clear base_url ({url}); self-hosted {} does not exist",
-                provider.tracker_name()
-            ),
-        );
-    }
-    if record.deployment_mode == DeploymentMode::SelfHosted && provider.cloud_only() {
-        cloud_ok = false;
-        block(
-            &mut blocked,
-            BlockedCode::ProviderDeploymentUnsupported,
-            "deployment_mode",
-            format!("{provider} is cloud-only: set deployment_mode to cloud"),
-        );
-    }
-    ready.cloud_target = cloud_ok;
+    ready.cloud_target = check_cloud_target(record, &mut blocked);
 
     // 2. Credentials.
     let permissions: Option<&[Permission]> = match &obs.token {
@@ -554,15 +596,10 @@ fn list_choices(obs: &Observations) -> Option<String> {
     if open.is_empty() {
         return Some("the board has no open list: add one in Trello, then choose it".into());
     }
-    let mut shown: Vec<String> = open
-        .iter()
-        .take(MAX_LISTED_CHOICES)
-        .map(|l| format!("{} ({})", echo_untrusted(&l.name), echo_untrusted(&l.id)))
-        .collect();
-    if open.len() > MAX_LISTED_CHOICES {
-        shown.push(format!("… ({} more)", open.len() - MAX_LISTED_CHOICES));
-    }
-    Some(format!("choose one of these lists: {}", shown.join(", ")))
+    Some(choices(
+        "lists",
+        open.iter().map(|l| (l.name.as_str(), l.id.as_str())),
+    ))
 }
 
 /// `fix`, then the board's lists to choose from when they are known.

@@ -867,8 +867,14 @@ fn state_of(code: BlockedCode, r: &webriskops_domain::ReadyStates) -> bool {
     match code {
         BlockedCode::ProviderDeploymentUnsupported => r.cloud_target,
         BlockedCode::ProviderAuthRequired | BlockedCode::ProviderScopeUnavailable => r.scope,
-        BlockedCode::DestinationBoardRequired | BlockedCode::BoardNotInWorkspace => r.board,
-        BlockedCode::DestinationListRequired | BlockedCode::ListNotOnBoard => r.list,
+        BlockedCode::DestinationBoardRequired
+        | BlockedCode::BoardNotInWorkspace
+        | BlockedCode::DestinationTeamRequired
+        | BlockedCode::TeamNotInWorkspace => r.board,
+        BlockedCode::DestinationListRequired
+        | BlockedCode::ListNotOnBoard
+        | BlockedCode::DestinationStateRequired
+        | BlockedCode::StateNotInTeam => r.list,
         BlockedCode::RevokePathUnconfirmed => r.revoke_path,
     }
 }

@@ -859,9 +859,13 @@ fn blocked_codes_print_as_on_the_setup_page() {
             "PROVIDER_DEPLOYMENT_UNSUPPORTED",
             "PROVIDER_AUTH_REQUIRED",
             "DESTINATION_BOARD_REQUIRED",
+            "DESTINATION_TEAM_REQUIRED",
             "BOARD_NOT_IN_WORKSPACE",
+            "TEAM_NOT_IN_WORKSPACE",
             "DESTINATION_LIST_REQUIRED",
+            "DESTINATION_STATE_REQUIRED",
             "LIST_NOT_ON_BOARD",
+            "STATE_NOT_IN_TEAM",
             "PROVIDER_SCOPE_UNAVAILABLE",
             "REVOKE_PATH_UNCONFIRMED",
         ]
@@ -885,6 +889,10 @@ fn auto_fallback_applies_to_exactly_the_codes_files_can_stand_in_for() {
         (BlockedCode::DestinationListRequired, true),
         (BlockedCode::BoardNotInWorkspace, true),
         (BlockedCode::ListNotOnBoard, true),
+        (BlockedCode::DestinationTeamRequired, true),
+        (BlockedCode::DestinationStateRequired, true),
+        (BlockedCode::TeamNotInWorkspace, true),
+        (BlockedCode::StateNotInTeam, true),
         (BlockedCode::RevokePathUnconfirmed, false),
     ];
     assert_eq!(

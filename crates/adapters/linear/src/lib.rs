@@ -24,6 +24,7 @@ mod limiter;
 mod oauth;
 pub mod ops;
 mod paging;
+mod readiness;
 mod secret;
 mod transport;
 
@@ -41,5 +42,6 @@ pub use oauth::{
     AUTHORIZE_URL, REVOKE_URL, TOKEN_URL,
 };
 pub use paging::{collect_pages, Page, MAX_PAGES};
+pub use readiness::{observe, CredentialFacts};
 pub use secret::{Credential, LinearSecret, SecretError};
 pub use transport::{RequestStats, Transport, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod provider;
 pub mod readiness;
 pub mod secret;
+pub mod state;
 pub mod text;
 
 pub use card::{
@@ -23,8 +24,8 @@ pub use finding::{
 };
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
 pub use plan::{
-    changed_fields, decide, resolve_duplicates, ChangedField, DuplicateResolution, LedgerEntry,
-    ObservedItem, PlanAction, StatusEvent, TrackerStatus,
+    changed_fields, decide, fields_to_write, resolve_duplicates, written_as_planned, ChangedField,
+    DuplicateResolution, LedgerEntry, ObservedItem, PlanAction, StatusEvent, TrackerStatus,
 };
 pub use provider::{AuthMethod, CredentialRef, DeploymentMode, ProviderKey, ProviderRecord, Scope};
 pub use readiness::{
@@ -32,6 +33,7 @@ pub use readiness::{
     Permission, Readiness, ReadyStates, TokenObservation,
 };
 pub use secret::{ApiKey, Token};
+pub use state::StateCategory;
 pub use text::{
     echo_untrusted, escape_untrusted, tracker_len, truncate_visibly, TRELLO_TEXT_LIMIT,
 };

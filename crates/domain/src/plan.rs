@@ -4,15 +4,22 @@
 //! Ownership rule: the exporter owns the title, its part of the description, its
 //! labels, its checklist items, the assignee it adds and the due date. Labels, members,
 //! comments, text below the marker and checklist ticks added by people stay. A card
-//! that a person closed (moved to done or archived) while its finding is still open is
-//! a status signal: export does not reopen it, sync reports it. Export reopens a card
-//! only when WebRiskOps itself had closed it and the finding is open again.
+//! that a person closed (moved to done, canceled or archived) while its finding is still
+//! open is a status signal: export does not reopen it, sync reports it. Export reopens a
+//! card only when WebRiskOps itself had closed it and the finding is open again.
+//!
+//! Change detection (ADR 0005 §3): whether a card needs a write is decided by the
+//! fingerprint the ledger stored of what was last written, never by comparing text read
+//! from the tracker (a tracker may re-render it). Only without a usable fingerprint (a
+//! lost or stale ledger, an adopted card) is the tracker's card compared field by field,
+//! so a lost database still plans no write for a card that is as the exporter left it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::card::{split_owned, CardExport, Routing, TargetState};
 use crate::ids::{FindingId, ItemId};
+use crate::state::StateCategory;
 
 /// The state of a card as the tracker shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,17 +27,34 @@ use crate::ids::{FindingId, ItemId};
 pub enum TrackerStatus {
     Open,
     Done,
+    /// Closed without doing the work (a state of category `Canceled`).
+    Canceled,
     Archived,
     Deleted,
 }
 
 impl TrackerStatus {
+    /// `open`, `done`, `canceled`, `archived` or `deleted` (findings-v1 status events).
     pub fn as_str(self) -> &'static str {
         match self {
             TrackerStatus::Open => "open",
             TrackerStatus::Done => "done",
+            TrackerStatus::Canceled => "canceled",
             TrackerStatus::Archived => "archived",
             TrackerStatus::Deleted => "deleted",
+        }
+    }
+
+    /// The status of an item the tracker shows: archived first (whatever its state),
+    /// then by the category of its state; open and started both read `Open`.
+    pub fn of_item(category: StateCategory, archived: bool) -> TrackerStatus {
+        if archived {
+            return TrackerStatus::Archived;
+        }
+        match category {
+            StateCategory::Open | StateCategory::Started => TrackerStatus::Open,
+            StateCategory::Done => TrackerStatus::Done,
+            StateCategory::Canceled => TrackerStatus::Canceled,
         }
     }
 
@@ -175,12 +199,37 @@ pub fn changed_fields(
     fields
 }
 
+/// Whether the ledger's fingerprint says the card is as the exporter last wrote it: the
+/// entry is about this very card and holds the card plan's fingerprint.
+pub fn written_as_planned(card: &CardExport, ledger: Option<&LedgerEntry>, item: &ItemId) -> bool {
+    ledger.is_some_and(|l| {
+        &l.item_id == item && !l.fingerprint.is_empty() && l.fingerprint == card.fingerprint
+    })
+}
+
+/// The fields to write: none when the ledger's fingerprint says the card was last written
+/// from this very plan (what the tracker shows now is not compared: people's edits and a
+/// tracker's re-rendering are not fought); otherwise, without a usable fingerprint or
+/// after the finding changed, the fields where the tracker's card differs.
+pub fn fields_to_write(
+    card: &CardExport,
+    routing: &Routing,
+    ledger: Option<&LedgerEntry>,
+    item: &ObservedItem,
+) -> Vec<ChangedField> {
+    if written_as_planned(card, ledger, &item.item_id) {
+        Vec::new()
+    } else {
+        changed_fields(card, routing, item)
+    }
+}
+
 /// Decides the action for one finding.
 ///
-/// `observed` is the card carrying the finding's marker on the destination (after
-/// duplicate resolution), `ledger` what was recorded locally. With no ledger but an
-/// observed card (a lost or stale ledger, or a create whose answer never arrived) the
-/// card is adopted, never created again.
+/// `observed` is the card the tracker reads as the finding's (after duplicate
+/// resolution), `ledger` what was recorded locally. With no ledger but an observed card
+/// (a lost or stale ledger, or a create whose answer never arrived) the card is adopted,
+/// never created again. Which fields are written follows [`fields_to_write`].
 pub fn decide(
     card: &CardExport,
     routing: &Routing,
@@ -199,7 +248,7 @@ pub fn decide(
             },
         };
     };
-    let fields = changed_fields(card, routing, item);
+    let fields = fields_to_write(card, routing, ledger, item);
     let update_or_unchanged = |fields: Vec<ChangedField>| {
         if fields.is_empty() {
             PlanAction::Unchanged
@@ -367,6 +416,85 @@ mod tests {
             decide(&closed, &r2, None, Some(&open)),
             PlanAction::Close { fields: vec![] }
         );
+    }
+
+    #[test]
+    fn the_stored_fingerprint_decides_whether_to_write_not_the_trackers_text() {
+        let (c, r) = card(Status::Open);
+        let mut rerendered = observed(&c, TrackerStatus::Open, 1, "c1");
+        // A tracker that re-renders Markdown, and a person who renamed the card.
+        rerendered.body = c.body.replace("**", "__");
+        rerendered.title = "renamed by a person".into();
+        let entry = ledger(&c, TargetState::Open);
+        assert_eq!(
+            decide(&c, &r, Some(&entry), Some(&rerendered)),
+            PlanAction::Unchanged,
+            "written from this very plan: nothing to write"
+        );
+        // The finding changed since: the ledger's fingerprint no longer matches.
+        let mut older = entry.clone();
+        older.fingerprint = "fingerprint of an older plan".into();
+        assert_eq!(
+            decide(&c, &r, Some(&older), Some(&rerendered)),
+            PlanAction::Update {
+                fields: vec![ChangedField::Title, ChangedField::Body]
+            }
+        );
+        // An entry about another card (a new duplicate winner) or without a fingerprint
+        // (adopted by sync) is no proof: the card is compared.
+        let mut other = entry.clone();
+        other.item_id = ItemId::new("c2").unwrap();
+        assert!(decide(&c, &r, Some(&other), Some(&rerendered)).writes());
+        let mut adopted = entry;
+        adopted.fingerprint = String::new();
+        assert!(decide(&c, &r, Some(&adopted), Some(&rerendered)).writes());
+    }
+
+    #[test]
+    fn a_canceled_item_is_a_close_by_a_person() {
+        use crate::state::StateCategory;
+        assert_eq!(
+            TrackerStatus::of_item(StateCategory::Canceled, false),
+            TrackerStatus::Canceled
+        );
+        assert_eq!(
+            TrackerStatus::of_item(StateCategory::Started, false),
+            TrackerStatus::Open
+        );
+        assert_eq!(
+            TrackerStatus::of_item(StateCategory::Done, true),
+            TrackerStatus::Archived
+        );
+        let (c, r) = card(Status::Open);
+        let canceled = observed(&c, TrackerStatus::Canceled, 1, "c1");
+        assert_eq!(
+            decide(
+                &c,
+                &r,
+                Some(&ledger(&c, TargetState::Open)),
+                Some(&canceled)
+            ),
+            PlanAction::Unchanged,
+            "a person's cancel is not fought"
+        );
+        assert_eq!(
+            decide(&c, &r, None, Some(&canceled)),
+            PlanAction::Unchanged,
+            "without a ledger a closed card is a person's close"
+        );
+        assert_eq!(
+            decide(
+                &c,
+                &r,
+                Some(&ledger(&c, TargetState::Done)),
+                Some(&canceled)
+            ),
+            PlanAction::Reopen { fields: vec![] }
+        );
+        let entry = ledger(&c, TargetState::Open);
+        let ev =
+            StatusEvent::on_change(&entry, TrackerStatus::Canceled, "linear", Utc::now()).unwrap();
+        assert_eq!(ev.tracker_status.as_str(), "canceled");
     }
 
     #[test]

@@ -7,10 +7,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use webriskops_domain::{card::marker, extract_marker, FindingId, ItemId, TargetState};
+use webriskops_domain::{card::marker, FindingId, ItemId, StateCategory, TargetState};
 
 use crate::error::PortError;
-use crate::model::{ItemChanges, ListItemsOptions, NewItem, NewLabel, Placement, RemoteItem};
+use crate::model::{
+    ItemChanges, ListItemsOptions, NewItem, NewLabel, Placement, ReadOptions, RemoteItem,
+};
 use crate::tracker::{list_all_items, TrackerIntrospection, WorkItems};
 
 /// What the suite runs against: an adapter and an empty-enough destination.
@@ -21,8 +23,11 @@ pub struct Target {
     pub introspection: Option<Arc<dyn TrackerIntrospection>>,
     pub container_id: String,
     pub destination_id: String,
-    /// A second destination in the same container (moves).
+    /// A second destination in the same container (moves), not a closed state.
     pub other_destination_id: String,
+    /// The destination closed findings go to: passed to reads as the done destination
+    /// (Trello: the record's done list), or a state the tracker itself types as done.
+    pub done_destination_id: String,
     /// A well-formed id of an item that does not exist.
     pub missing_item_id: ItemId,
 }
@@ -54,8 +59,26 @@ pub fn new_item(t: &Target, finding: &FindingId, title: &str) -> NewItem {
     }
 }
 
+/// How the suite reads: archived included, with the target's done destination.
+fn listing(t: &Target, include_archived: bool, with_checklists: bool) -> ListItemsOptions {
+    ListItemsOptions {
+        container_id: t.container_id.clone(),
+        include_archived,
+        with_checklists,
+        done_destination: Some(t.done_destination_id.clone()),
+        ..Default::default()
+    }
+}
+
+fn reading(t: &Target, with_checklists: bool) -> ReadOptions {
+    ReadOptions {
+        with_checklists,
+        done_destination: Some(t.done_destination_id.clone()),
+    }
+}
+
 async fn find(t: &Target, id: &ItemId, with_checklists: bool) -> RemoteItem {
-    let all = list_all_items(t.items.as_ref(), &t.container_id, true, with_checklists)
+    let all = list_all_items(t.items.as_ref(), &listing(t, true, with_checklists))
         .await
         .expect("list_items must succeed");
     let mut matching: Vec<RemoteItem> = all.into_iter().filter(|i| &i.id == id).collect();
@@ -77,9 +100,8 @@ pub async fn create_item_carries_the_marker(t: &Target) {
         "create must place the item in its destination"
     );
     let listed = find(t, &created.id, false).await;
-    assert_eq!(
-        extract_marker(&listed.body).as_ref(),
-        Some(&f),
+    assert!(
+        listed.body.contains(&marker(&f)),
         "the marker must survive the round trip"
     );
     assert!(!listed.archived);
@@ -95,23 +117,27 @@ pub async fn get_item_reads_one_item(t: &Target) {
         .create_item(&new_item(t, &f, "Read me back"))
         .await
         .expect("create_item");
-    let read = t.items.get_item(&created.id, true).await.expect("get_item");
+    let read = t
+        .items
+        .get_item(&created.id, &reading(t, true))
+        .await
+        .expect("get_item");
     assert_eq!(read.id, created.id);
     assert_eq!(read.title, "Read me back");
-    assert_eq!(extract_marker(&read.body).as_ref(), Some(&f));
+    assert!(read.body.contains(&marker(&f)));
     assert!(
         read.checklists.is_some(),
         "with_checklists must return checklists (maybe empty)"
     );
     let plain = t
         .items
-        .get_item(&created.id, false)
+        .get_item(&created.id, &reading(t, false))
         .await
         .expect("get_item without checklists");
     assert!(plain.checklists.is_none());
     let err = t
         .items
-        .get_item(&t.missing_item_id, false)
+        .get_item(&t.missing_item_id, &reading(t, false))
         .await
         .expect_err("a missing item is an error");
     assert!(
@@ -123,6 +149,144 @@ pub async fn get_item_reads_one_item(t: &Target) {
         ),
         "missing item must be NotFound/PermissionDenied/InvalidInput, got {err:?}"
     );
+}
+
+/// Every item read carries the finding the adapter read from the tracker's identity,
+/// on listings and on `get_item` alike, and a state: not closed in the destination new
+/// items go to, with the tracker's name for it.
+pub async fn items_carry_their_finding_and_state(t: &Target) {
+    let f = unique_finding("identity");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Whose am I"))
+        .await
+        .expect("create_item");
+    let listed = find(t, &created.id, false).await;
+    assert_eq!(
+        listed.finding_id.as_ref(),
+        Some(&f),
+        "list_items must read the finding of each item"
+    );
+    assert!(
+        !listed.category.is_closed(),
+        "a new item in its destination must not read as closed, got {:?}",
+        listed.category
+    );
+    assert!(!listed.state_name.is_empty(), "state_name must be given");
+    let read = t
+        .items
+        .get_item(&created.id, &reading(t, false))
+        .await
+        .expect("get_item");
+    assert_eq!(
+        read.finding_id.as_ref(),
+        Some(&f),
+        "get_item must read the finding of the item"
+    );
+    assert_eq!(read.category, listed.category);
+}
+
+/// An item moved to the done destination reads `Done` (listed and read alone), and
+/// `Open` or `Started` again once moved back; the destinations carry categories too.
+pub async fn the_done_destination_reads_done(t: &Target) {
+    let f = unique_finding("done");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "To finish"))
+        .await
+        .expect("create_item");
+    let to = |dest: &str| ItemChanges {
+        destination_id: Some(dest.to_owned()),
+        ..Default::default()
+    };
+    t.items
+        .update_item(&created.id, &to(&t.done_destination_id))
+        .await
+        .expect("move to the done destination");
+    let listed = find(t, &created.id, false).await;
+    assert_eq!(
+        listed.category,
+        StateCategory::Done,
+        "an item in the done destination must list as Done"
+    );
+    let read = t
+        .items
+        .get_item(&created.id, &reading(t, false))
+        .await
+        .expect("get_item");
+    assert_eq!(
+        read.category,
+        StateCategory::Done,
+        "get_item must read Done"
+    );
+    t.items
+        .update_item(&created.id, &to(&t.destination_id))
+        .await
+        .expect("move back");
+    assert!(!find(t, &created.id, false).await.category.is_closed());
+    if let Some(i) = &t.introspection {
+        let dests = i.destinations(&t.container_id).await.expect("destinations");
+        let of = |id: &str| dests.iter().find(|d| d.id == id).map(|d| d.category);
+        assert!(
+            of(&t.destination_id).is_some_and(|c| !c.is_closed()),
+            "the target destination must not be a closed state"
+        );
+        assert!(
+            of(&t.done_destination_id)
+                .is_some_and(|c| matches!(c, StateCategory::Open | StateCategory::Done)),
+            "the done destination is typed Done, or untyped (Open) where reads are told"
+        );
+    }
+}
+
+/// `find_by_finding` finds the item of a finding (archived too) and nothing for a
+/// finding without one.
+pub async fn find_by_finding_present_and_absent(t: &Target) {
+    let f = unique_finding("lookup");
+    let created = t
+        .items
+        .create_item(&new_item(t, &f, "Look me up"))
+        .await
+        .expect("create_item");
+    let found = t
+        .items
+        .find_by_finding(&t.container_id, &f, &reading(t, true))
+        .await
+        .expect("find_by_finding")
+        .expect("the item of a finding just created must be found");
+    assert_eq!(found.id, created.id);
+    assert_eq!(found.finding_id.as_ref(), Some(&f));
+    assert!(
+        found.checklists.is_some(),
+        "with_checklists must return checklists (maybe empty)"
+    );
+    let absent = unique_finding("absent");
+    assert_eq!(
+        t.items
+            .find_by_finding(&t.container_id, &absent, &reading(t, false))
+            .await
+            .expect("find_by_finding of a finding without an item"),
+        None
+    );
+    if t.items.capabilities().archive {
+        t.items
+            .update_item(
+                &created.id,
+                &ItemChanges {
+                    archived: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("archive");
+        let found = t
+            .items
+            .find_by_finding(&t.container_id, &f, &reading(t, false))
+            .await
+            .expect("find_by_finding")
+            .expect("an archived item must be found too");
+        assert_eq!(found.id, created.id);
+    }
 }
 
 /// `update_item` writes only the fields it is given.
@@ -219,7 +383,7 @@ pub async fn archive_and_unarchive(t: &Target) {
         find(t, &created.id, false).await.archived,
         "archived item must list as archived"
     );
-    let open_only = list_all_items(t.items.as_ref(), &t.container_id, false, false)
+    let open_only = list_all_items(t.items.as_ref(), &listing(t, false, false))
         .await
         .expect("list open");
     assert!(
@@ -309,11 +473,9 @@ pub async fn paging_returns_every_item_once(t: &Target) {
     let mut pages = 0;
     loop {
         let opts = ListItemsOptions {
-            container_id: t.container_id.clone(),
             cursor: cursor.take(),
             page_size: 3,
-            include_archived: true,
-            with_checklists: false,
+            ..listing(t, true, false)
         };
         let page = t.items.list_items(&opts).await.expect("list_items page");
         assert!(page.items.len() <= 3, "a page must respect page_size");
@@ -426,6 +588,8 @@ pub async fn run_all(t: &Target) {
     }
     create_item_carries_the_marker(t).await;
     get_item_reads_one_item(t).await;
+    items_carry_their_finding_and_state(t).await;
+    find_by_finding_present_and_absent(t).await;
     update_writes_only_given_fields(t).await;
     missing_item_is_a_typed_error(t).await;
     paging_returns_every_item_once(t).await;
@@ -437,6 +601,7 @@ pub async fn run_all(t: &Target) {
     }
     if caps.move_items {
         move_between_destinations(t).await;
+        the_done_destination_reads_done(t).await;
     }
     if caps.checklists {
         checklist_items_keep_their_order(t).await;

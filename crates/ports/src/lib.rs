@@ -23,4 +23,4 @@ pub use store::{
     ExportLedger, IntentOutcome, JournalIntent, LedgerScope, ProviderStore, RunId, RunJournal,
     RunKind, RunRecord, SecretStore,
 };
-pub use tracker::{list_all_items, TrackerIntrospection, WorkItems};
+pub use tracker::{list_all_items, oldest_of, TrackerIntrospection, WorkItems};

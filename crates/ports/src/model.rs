@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{FindingId, ItemId, Permission, TargetState};
+use webriskops_domain::{FindingId, ItemId, Permission, StateCategory, TargetState};
 
 /// What a tracker adapter can do. Optional behaviour is gated on these flags, never
 /// discovered by error.
@@ -63,9 +63,15 @@ pub struct Container {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     pub id: String,
+    /// The tracker's own name of the state (a list's name, a workflow state's name).
     pub name: String,
     pub closed: bool,
     pub container_id: String,
+    /// The category of the state, as far as the tracker itself says: a tracker whose
+    /// states are typed (Linear) gives it; a Trello list is `Open` here, because which
+    /// list is the done list is the provider record's choice, which reads are told
+    /// through [`ListItemsOptions::done_destination`] and [`ReadOptions`].
+    pub category: StateCategory,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,9 +108,20 @@ pub struct Checklist {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteItem {
     pub id: ItemId,
+    /// The finding the item belongs to, read by the adapter from whatever identity the
+    /// tracker offers (Trello: the marker in the description); `None` for items that
+    /// are nobody's finding. Callers never parse the body for it.
+    pub finding_id: Option<FindingId>,
     pub url: Option<String>,
     pub container_id: String,
     pub destination_id: String,
+    /// The category of the item's state (ADR 0005 §1). Reads (`list_items`, `get_item`,
+    /// `find_by_finding`) MUST give it, honouring the done destination the caller
+    /// passes; on the answers of writes it is the adapter's best knowledge without it.
+    pub category: StateCategory,
+    /// The tracker's own name of the item's state (Trello: the list's name when the
+    /// adapter has read the board's lists, else the list's id).
+    pub state_name: String,
     pub title: String,
     pub body: String,
     /// Archived (Trello `closed`).
@@ -131,6 +148,29 @@ pub struct ListItemsOptions {
     pub include_archived: bool,
     /// Include checklists and their items.
     pub with_checklists: bool,
+    /// The destination whose items read as `Done`, for trackers whose destinations carry
+    /// no category of their own (Trello: the record's done list; when `None`, an
+    /// archived card reads as `Done`). Trackers with typed states ignore it.
+    pub done_destination: Option<String>,
+}
+
+impl ListItemsOptions {
+    /// The same reading choices, for one item (`get_item`, `find_by_finding`).
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            with_checklists: self.with_checklists,
+            done_destination: self.done_destination.clone(),
+        }
+    }
+}
+
+/// How to read single items (`get_item`, `find_by_finding`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadOptions {
+    /// Include checklists and their items.
+    pub with_checklists: bool,
+    /// See [`ListItemsOptions::done_destination`].
+    pub done_destination: Option<String>,
 }
 
 /// One page of items; `next_cursor` is `None` on the last page.

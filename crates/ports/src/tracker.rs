@@ -4,12 +4,12 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use webriskops_domain::ItemId;
+use webriskops_domain::{FindingId, ItemId};
 
 use crate::error::PortResult;
 use crate::model::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, RemoteItem, TokenInfo,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, TokenInfo,
 };
 
 /// What setup needs to know about the credentials and the destination.
@@ -58,9 +58,12 @@ pub trait TrackerIntrospection: Send + Sync + Debug + 'static {
 
 /// Work items in a destination.
 ///
-/// Implementations MUST send the create as one request carrying the body (and so the
-/// marker), MUST NOT retry a create whose outcome is unknown (report `OutcomeUnknown`),
-/// and MUST treat label and member lists in `ItemChanges` as complete replacements.
+/// Implementations MUST send the create as one request carrying the finding's identity
+/// (Trello: the body with its marker), MUST NOT retry a create whose outcome is unknown
+/// (report `OutcomeUnknown`), and MUST treat label and member lists in `ItemChanges` as
+/// complete replacements. Every item they read MUST carry the finding it belongs to
+/// (`RemoteItem::finding_id`, read by the adapter) and the category of its state
+/// (`RemoteItem::category`, honouring the caller's done destination).
 #[async_trait]
 pub trait WorkItems: Send + Sync + Debug + 'static {
     fn capabilities(&self) -> Capabilities;
@@ -94,11 +97,42 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     /// Reads one item as it is now (with checklists when asked), to reconcile a write
     /// whose outcome is unknown. Trackers that list items MUST implement it (the
     /// conformance suite checks); the default, for write-only trackers, says it cannot.
-    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
-        let _ = (id, with_checklists);
+    async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
+        let _ = (id, opts);
         Err(crate::error::PortError::NotSupported {
             what: "reading a single item".into(),
         })
+    }
+
+    /// The item of `finding` in a container, archived ones included, to reconcile a
+    /// create whose outcome is unknown (listing stays the bulk path). When several
+    /// carry the finding, the oldest (ties by id), as duplicate resolution keeps.
+    ///
+    /// It MUST find an item created moments ago; an adapter MAY look only among the
+    /// newest items (Trello reads the newest page), since an item it misses there was
+    /// not made by the create being reconciled. The default pages through
+    /// [`WorkItems::list_items`].
+    ///
+    /// # Errors
+    /// `NotSupported` for write-only trackers; the listing's errors.
+    async fn find_by_finding(
+        &self,
+        container_id: &str,
+        finding: &FindingId,
+        opts: &ReadOptions,
+    ) -> PortResult<Option<RemoteItem>> {
+        let all = list_all_items(
+            self,
+            &ListItemsOptions {
+                container_id: container_id.to_owned(),
+                include_archived: true,
+                with_checklists: opts.with_checklists,
+                done_destination: opts.done_destination.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(oldest_of(all, finding))
     }
 
     /// Makes everything written so far durable (write-only trackers commit their
@@ -108,32 +142,36 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     }
 }
 
-/// Reads every page of a container's items (a convenience over `list_items`).
+/// Reads every page of a container's items from `opts.cursor` on (a convenience over
+/// `list_items`).
 ///
 /// # Errors
 /// The first failing page.
-pub async fn list_all_items(
-    items: &dyn WorkItems,
-    container_id: &str,
-    include_archived: bool,
-    with_checklists: bool,
+pub async fn list_all_items<W: WorkItems + ?Sized>(
+    items: &W,
+    opts: &ListItemsOptions,
 ) -> PortResult<Vec<RemoteItem>> {
     let mut out = Vec::new();
-    let mut cursor = None;
+    let mut page_opts = opts.clone();
     loop {
-        let page = items
-            .list_items(&ListItemsOptions {
-                container_id: container_id.to_owned(),
-                cursor: cursor.take(),
-                page_size: 0,
-                include_archived,
-                with_checklists,
-            })
-            .await?;
+        let page = items.list_items(&page_opts).await?;
         out.extend(page.items);
         match page.next_cursor {
-            Some(next) => cursor = Some(next),
+            Some(next) => page_opts.cursor = Some(next),
             None => return Ok(out),
         }
     }
+}
+
+/// The oldest of `items` (ties broken by id) that the adapter read as `finding`'s: the
+/// one duplicate resolution keeps.
+pub fn oldest_of(items: Vec<RemoteItem>, finding: &FindingId) -> Option<RemoteItem> {
+    items
+        .into_iter()
+        .filter(|i| i.finding_id.as_ref() == Some(finding))
+        .min_by(|a, b| {
+            a.created_secs
+                .cmp(&b.created_secs)
+                .then_with(|| a.id.cmp(&b.id))
+        })
 }

@@ -1,10 +1,12 @@
 //! Export: plan every finding against the tracker's current state, then apply the
 //! writes concurrently, journaled, so that a re-run after any failure converges.
 //!
-//! Identity is the marker in each card's description, written by the create request
-//! itself, plus the local ledger. Before any write the destination's cards are listed
-//! and matched by marker, so a lost ledger, a crash between create and record, or a
-//! create whose answer never arrived cannot produce a second card.
+//! Identity is the finding each item carries in the tracker, written by the create
+//! request itself and read back by the adapter (`RemoteItem::finding_id`), plus the
+//! local ledger. Before any write the container's items are listed and matched by
+//! finding, so a lost ledger, a crash between create and record, or a create whose
+//! answer never arrived cannot produce a second item. Whether an item needs a write is
+//! decided by the fingerprint the ledger stored (`domain::plan::fields_to_write`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,15 +16,15 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    card::route, decide, extract_marker, resolve_duplicates, BlockedCode, BlockedState, CardExport,
-    ChangedField, Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
+    card::route, decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, ChangedField,
+    Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
     ProviderRecord, RouteTarget, Routing, RoutingContext, TargetState, TrackerStatus,
     CHECKLIST_NAME,
 };
 use webriskops_ports::{
     Checklist, ExportLedger, FindingSource, FindingStream, IntentOutcome, ItemChanges, LedgerScope,
-    ListItemsOptions, NewItem, NewLabel, Placement, PortError, RemoteItem, RunId, RunJournal,
-    RunKind, TrackerIntrospection, WorkItems,
+    ListItemsOptions, NewItem, NewLabel, Placement, PortError, ReadOptions, RemoteItem, RunId,
+    RunJournal, RunKind, TrackerIntrospection, WorkItems,
 };
 
 use crate::{blocked_code_for, Progress, ServiceError};
@@ -54,6 +56,19 @@ pub struct ExportTarget {
 }
 
 impl ExportTarget {
+    /// How the target's items are read: every item of the container, archived ones
+    /// included, with the done destination (so the adapter can tell done items).
+    pub(crate) fn listing(&self, with_checklists: bool) -> ListItemsOptions {
+        ListItemsOptions {
+            container_id: self.container_id.clone(),
+            cursor: None,
+            page_size: 0,
+            include_archived: true,
+            with_checklists,
+            done_destination: self.done_destination_id.clone(),
+        }
+    }
+
     /// The target a provider record names, if it names board and list.
     pub fn from_record(record: &ProviderRecord) -> Option<ExportTarget> {
         Some(ExportTarget {
@@ -99,14 +114,14 @@ pub struct RequestCounts {
     pub rate_limited: u64,
 }
 
-/// The error of a create whose outcome was unknown and whose marker the board does not
-/// show: it was not sent again (that could make a second card); the next export looks
-/// for the marker first and creates the card only if it is still missing.
+/// The error of a create whose outcome was unknown and whose item the tracker does not
+/// show: it was not sent again (that could make a second item); the next export looks
+/// for the finding's item first and creates it only if it is still missing.
 fn not_seen_after_unknown_outcome(e: PortError) -> PortError {
     match e {
         PortError::OutcomeUnknown { message } => PortError::OutcomeUnknown {
             message: format!(
-                "{message}; no card carries the finding's marker, and the create was not sent again: run the export again, it looks for the marker before creating"
+                "{message}; no item carries the finding, and the create was not sent again: run the export again, it looks for the finding's item before creating"
             ),
         },
         other => other,
@@ -216,19 +231,14 @@ struct Seen {
     our_checklist: Option<Checklist>,
 }
 
-/// Where a card stands: archived, in the done list, or open.
-pub(crate) fn status_of(item: &RemoteItem, target: &ExportTarget) -> TrackerStatus {
-    if item.archived {
-        TrackerStatus::Archived
-    } else if target.done_destination_id.as_deref() == Some(item.destination_id.as_str()) {
-        TrackerStatus::Done
-    } else {
-        TrackerStatus::Open
-    }
+/// Where an item stands, from the category the adapter read (ADR 0005 §1): archived,
+/// done, canceled or open.
+pub(crate) fn status_of(item: &RemoteItem) -> TrackerStatus {
+    TrackerStatus::of_item(item.category, item.archived)
 }
 
-fn observe(item: RemoteItem, finding: FindingId, target: &ExportTarget) -> Seen {
-    let status = status_of(&item, target);
+fn observe(item: RemoteItem, finding: FindingId) -> Seen {
+    let status = status_of(&item);
     let our_checklist = item
         .checklists
         .as_ref()
@@ -307,30 +317,21 @@ async fn read_snapshot(
     let mut by_finding: HashMap<FindingId, Vec<Seen>> = HashMap::new();
     if caps.list_items {
         progress.phase("listing cards", None);
-        let mut cursor = None;
+        let mut opts = target.listing(caps.checklists);
         loop {
             counters.read();
-            let page = ports
-                .items
-                .list_items(&ListItemsOptions {
-                    container_id: target.container_id.clone(),
-                    cursor: cursor.take(),
-                    page_size: 0,
-                    include_archived: true,
-                    with_checklists: caps.checklists,
-                })
-                .await?;
+            let page = ports.items.list_items(&opts).await?;
             progress.advance(page.items.len() as u64);
             for item in page.items {
-                if let Some(f) = extract_marker(&item.body) {
+                if let Some(f) = item.finding_id.clone() {
                     by_finding
                         .entry(f.clone())
                         .or_default()
-                        .push(observe(item, f, target));
+                        .push(observe(item, f));
                 }
             }
             match page.next_cursor {
-                Some(c) => cursor = Some(c),
+                Some(c) => opts.cursor = Some(c),
                 None => break,
             }
         }
@@ -528,8 +529,8 @@ impl Apply<'_> {
         let (item, existing_checklist) = match self.ports.items.create_item(&new).await {
             Ok(item) => (item, None),
             Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
-                // The create may have happened: look for its marker among the newest cards.
-                match self.find_recent(&card.finding_id).await? {
+                // The create may have happened: look its item up by finding.
+                match self.find_by_finding(&card.finding_id).await? {
                     Some(found) => {
                         let checklist = found
                             .checklists
@@ -553,26 +554,20 @@ impl Apply<'_> {
         Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)))
     }
 
-    async fn find_recent(&self, finding: &FindingId) -> Result<Option<RemoteItem>, PortError> {
+    /// How single items are read: with checklists when the tracker has them, and the
+    /// target's done destination.
+    fn reading(&self) -> ReadOptions {
+        self.target
+            .listing(self.ports.items.capabilities().checklists)
+            .read_options()
+    }
+
+    async fn find_by_finding(&self, finding: &FindingId) -> Result<Option<RemoteItem>, PortError> {
         self.counters.read();
-        let page = self
-            .ports
+        self.ports
             .items
-            .list_items(&ListItemsOptions {
-                container_id: self.target.container_id.clone(),
-                cursor: None,
-                page_size: 0,
-                include_archived: true,
-                with_checklists: self.ports.items.capabilities().checklists,
-            })
-            .await?;
-        let mut found: Vec<RemoteItem> = page
-            .items
-            .into_iter()
-            .filter(|i| extract_marker(&i.body).as_ref() == Some(finding))
-            .collect();
-        found.sort_by_key(|i| (i.created_secs, i.id.clone()));
-        Ok(found.into_iter().next())
+            .find_by_finding(&self.target.container_id, finding, &self.reading())
+            .await
     }
 
     /// Adds the steps missing from the exporter's checklist, creating it when absent.
@@ -641,11 +636,16 @@ impl Apply<'_> {
         item: &ItemId,
     ) -> Result<Option<Option<Checklist>>, PortError> {
         self.counters.read();
-        let card = match self.ports.items.get_item(item, true).await {
+        let read = ReadOptions {
+            with_checklists: true,
+            ..self.reading()
+        };
+        let card = match self.ports.items.get_item(item, &read).await {
             Ok(card) => Some(card),
-            Err(PortError::NotSupported { .. }) => {
-                self.find_recent(finding).await?.filter(|c| &c.id == item)
-            }
+            Err(PortError::NotSupported { .. }) => self
+                .find_by_finding(finding)
+                .await?
+                .filter(|c| &c.id == item),
             Err(e) if e.is_transient() => None,
             Err(e) => return Err(e),
         };
@@ -744,7 +744,10 @@ impl Apply<'_> {
                 if o.status == TrackerStatus::Archived {
                     changes.archived = Some(false);
                 }
-                if o.status == TrackerStatus::Done || self.target.done_destination_id.is_some() {
+                // Out of a done or canceled state, or out of the done destination.
+                if matches!(o.status, TrackerStatus::Done | TrackerStatus::Canceled)
+                    || self.target.done_destination_id.is_some()
+                {
                     changes.destination_id = Some(self.target.destination_id.clone());
                 }
                 Some(TargetState::Open)
@@ -864,7 +867,8 @@ pub async fn export(
             continue;
         }
         let (card, routing, action) = plan_one(&finding, has_done, &ctx, &ledger, &seen);
-        for l in &routing.create_labels {
+        // Labels are created for the items that are written, and only for them.
+        for l in routing.create_labels.iter().filter(|_| action.writes()) {
             labels_to_create
                 .entry(l.name.to_lowercase())
                 .or_insert_with(|| l.clone());

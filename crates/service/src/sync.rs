@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    extract_marker, BlockedCode, BlockedState, LedgerEntry, ProviderRecord, StatusEvent,
-    TargetState, TrackerStatus,
+    BlockedCode, BlockedState, LedgerEntry, ProviderRecord, StatusEvent, TargetState, TrackerStatus,
 };
 use webriskops_ports::{list_all_items, ExportLedger, LedgerScope, RemoteItem, RunKind, WorkItems};
 
@@ -130,7 +129,7 @@ pub struct SyncSummary {
     /// Status events emitted.
     pub events: u64,
     pub unchanged: u64,
-    /// Cards carrying a marker that the ledger did not know (recorded, no event).
+    /// Items the adapter read as a finding's that the ledger did not know (recorded, no event).
     pub adopted: u64,
     pub requests: RequestCounts,
 }
@@ -158,7 +157,7 @@ pub async fn sync(
     };
     let tracker = record.provider_key.tracker_name();
     let mut summary = SyncSummary::default();
-    let cards = list_all_items(items, &target.container_id, true, false).await?;
+    let cards = list_all_items(items, &target.listing(false)).await?;
     let pages = (cards.len() as u64 / u64::from(items.capabilities().max_page_size.max(1))) + 1;
     summary.requests.reads = pages;
     let entries = ledger.all(&scope).await?;
@@ -170,7 +169,7 @@ pub async fn sync(
         summary.checked += 1;
         let status = by_id
             .get(entry.item_id.as_str())
-            .map_or(TrackerStatus::Deleted, |c| status_of(c, target));
+            .map_or(TrackerStatus::Deleted, |c| status_of(c));
         match StatusEvent::on_change(entry, status, tracker, now) {
             Some(event) => {
                 emit(&event)?;
@@ -186,7 +185,7 @@ pub async fn sync(
     let mut adopted = std::collections::HashSet::new();
     // Listings run newest first: walking them backwards adopts the oldest card of a finding.
     for card in cards.iter().rev() {
-        let Some(finding) = extract_marker(&card.body) else {
+        let Some(finding) = card.finding_id.clone() else {
             continue;
         };
         if known.contains(finding.as_str()) || !adopted.insert(finding.clone()) {
@@ -199,7 +198,7 @@ pub async fn sync(
             item_url: card.url.clone(),
             fingerprint: String::new(),
             target: TargetState::Open,
-            observed: status_of(card, target),
+            observed: status_of(card),
             updated_at: now,
         });
     }

@@ -78,9 +78,13 @@ const CAPS: Capabilities = Capabilities {
 fn remote(n: &NewItem, id: &str) -> RemoteItem {
     RemoteItem {
         id: ItemId::new(id).unwrap(),
+        // As an adapter reads it: the finding the create carried.
+        finding_id: Some(n.finding_id.clone()),
         url: None,
         container_id: "board".into(),
         destination_id: n.destination_id.clone(),
+        category: webriskops_domain::StateCategory::Open,
+        state_name: "To Do".into(),
         title: n.title.clone(),
         body: n.body.clone(),
         archived: false,
@@ -236,6 +240,82 @@ async fn create_whose_answer_was_lost_is_found_by_its_marker() {
     .unwrap()
     .unwrap();
     assert_eq!(entry.item_id.as_str(), "c-late");
+}
+
+/// What an adapter reads for an item of `card` in `destination`: the finding it carries
+/// (not from the body), the body as the tracker renders it, and the state's category.
+fn read_by_adapter(
+    card: &webriskops_domain::CardExport,
+    id: &str,
+    body: &str,
+    category: webriskops_domain::StateCategory,
+) -> RemoteItem {
+    RemoteItem {
+        id: ItemId::new(id).unwrap(),
+        finding_id: Some(card.finding_id.clone()),
+        url: None,
+        container_id: "board".into(),
+        destination_id: "done".into(),
+        category,
+        state_name: "Canceled".into(),
+        title: card.title.clone(),
+        body: body.into(),
+        archived: false,
+        label_ids: vec![],
+        member_ids: vec![],
+        due: card.due,
+        created_secs: 1,
+        last_activity: None,
+        checklists: None,
+    }
+}
+
+#[tokio::test]
+async fn identity_and_state_are_what_the_adapter_reads_never_the_body() {
+    use webriskops_domain::StateCategory;
+    let mut items = MockItems::new();
+    items.expect_capabilities().return_const(CAPS);
+    let finding = common::finding("wro-rendered", "rendered");
+    let card = webriskops_domain::CardExport::from_finding(&finding, true);
+    // A tracker that keeps identity outside the text, and re-renders the text.
+    let rendered = "Rendered by the tracker; no marker in here";
+    let listed = read_by_adapter(&card, "c-adapter", rendered, StateCategory::Canceled);
+    items.expect_list_items().returning(move |opts| {
+        assert_eq!(
+            opts.done_destination.as_deref(),
+            Some("done"),
+            "reads are told the record's done destination"
+        );
+        Ok(ItemPage {
+            items: vec![listed.clone()],
+            next_cursor: None,
+        })
+    });
+    items.expect_create_item().never();
+    // Without a ledger the adopted item is compared with the plan, and its text differs.
+    let written = read_by_adapter(&card, "c-adapter", &card.body, StateCategory::Canceled);
+    items
+        .expect_update_item()
+        .times(1)
+        .returning(move |_, _| Ok(written.clone()));
+    let (ports, mut record, _, _) = setup(items);
+    record.done_list_id = Some("done".into());
+    let target = ExportTarget::from_record(&record).unwrap();
+    let s = export(
+        &ports,
+        &record,
+        &target,
+        &common::VecSource::new(vec![finding]),
+        &ExportOptions::default(),
+        &Silent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (s.created, s.reopened, s.updated),
+        (0, 0, 1),
+        "the item the adapter read as the finding's is adopted, and its cancel not fought"
+    );
 }
 
 #[tokio::test]

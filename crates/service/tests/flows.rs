@@ -4,7 +4,7 @@
 mod common;
 
 use common::{env, finding, sample, VecSource};
-use webriskops_domain::{extract_marker, Status, TrackerStatus};
+use webriskops_domain::{StateCategory, Status, TrackerStatus};
 use webriskops_fake::Fault;
 use webriskops_ports::{ItemChanges, PortError};
 use webriskops_service::{export, sync, ExportOptions, Silent};
@@ -25,7 +25,7 @@ async fn run(e: &common::Env, source: &VecSource) -> webriskops_service::ExportS
 fn cards_per_finding(e: &common::Env) -> std::collections::HashMap<String, usize> {
     let mut m = std::collections::HashMap::new();
     for item in e.world.tracker.items(&e.world.board_id) {
-        if let Some(f) = extract_marker(&item.body) {
+        if let Some(f) = item.finding_id {
             *m.entry(f.to_string()).or_insert(0) += 1;
         }
     }
@@ -78,7 +78,7 @@ async fn routing_uses_members_labels_and_checklist_fallbacks() {
         .tracker
         .items(&e.world.board_id)
         .into_iter()
-        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-f-0004")
+        .find(|i| i.finding_id.as_ref().unwrap().as_str() == "wro-f-0004")
         .unwrap();
     let steps: Vec<String> = card.checklists.unwrap()[0]
         .items
@@ -322,7 +322,7 @@ async fn closing_reopening_and_person_moves() {
     let items = e.world.tracker.items(&e.world.board_id);
     let a = items
         .iter()
-        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-a")
+        .find(|i| i.finding_id.as_ref().unwrap().as_str() == "wro-a")
         .unwrap()
         .clone();
     assert_eq!(a.destination_id, e.world.done_list_id);
@@ -344,7 +344,7 @@ async fn closing_reopening_and_person_moves() {
         .tracker
         .items(&e.world.board_id)
         .into_iter()
-        .find(|i| extract_marker(&i.body).unwrap().as_str() == "wro-b")
+        .find(|i| i.finding_id.as_ref().unwrap().as_str() == "wro-b")
         .unwrap();
     e.world.tracker.person_update(
         &b.id,
@@ -644,4 +644,95 @@ async fn an_unchanged_re_export_reads_the_file_once_and_a_changed_one_twice() {
         9,
         "every card's entry is rebuilt"
     );
+}
+
+async fn sync_events(e: &common::Env) -> Vec<webriskops_domain::StatusEvent> {
+    let mut events = Vec::new();
+    sync(
+        e.ports.items.as_ref(),
+        e.ports.ledger.as_ref(),
+        &e.record,
+        &e.target,
+        chrono::Utc::now(),
+        &mut |ev| {
+            events.push(ev.clone());
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    events
+}
+
+#[tokio::test]
+async fn a_canceled_item_is_reported_once_as_canceled_and_not_fought() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-c", "C"), finding("wro-o", "O")]);
+    run(&e, &source).await;
+    let c = e
+        .world
+        .tracker
+        .items(&e.world.board_id)
+        .into_iter()
+        .find(|i| i.finding_id.as_ref().unwrap().as_str() == "wro-c")
+        .unwrap();
+    // A person closes the work without doing it (Linear's Canceled, Duplicate).
+    e.world
+        .tracker
+        .person_move_to_category(&c.id, StateCategory::Canceled);
+    let events = sync_events(&e).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].finding_id.as_str(), "wro-c");
+    assert_eq!(
+        (events[0].previous, events[0].tracker_status),
+        (TrackerStatus::Open, TrackerStatus::Canceled)
+    );
+    assert_eq!(
+        serde_json::to_value(&events[0]).unwrap()["tracker_status"],
+        "canceled"
+    );
+    assert!(
+        sync_events(&e).await.is_empty(),
+        "reported once, then silence"
+    );
+    // The finding is still open in WebRiskOps: export does not reopen a person's cancel.
+    e.world.tracker.clear_calls();
+    let s = run(&e, &source).await;
+    assert_eq!((s.reopened, s.updated, s.unchanged), (0, 0, 2), "{s:#?}");
+    assert_eq!(e.world.tracker.write_count(), 0);
+    assert!(
+        sync_events(&e).await.is_empty(),
+        "and still never reads as open"
+    );
+}
+
+#[tokio::test]
+async fn the_stored_fingerprint_decides_writes_not_the_trackers_rendering() {
+    let e = env();
+    let source = VecSource::new(vec![finding("wro-md", "Rendered")]);
+    run(&e, &source).await;
+    let card = e.world.tracker.items(&e.world.board_id)[0].clone();
+    // The tracker re-renders the Markdown it was sent (emphasis, line endings).
+    e.world.tracker.person_update(
+        &card.id,
+        &webriskops_ports::ItemChanges {
+            body: Some(card.body.replace("**", "__").replace('\n', "\r\n")),
+            ..Default::default()
+        },
+    );
+    e.world.tracker.clear_calls();
+    let s = run(&e, &source).await;
+    assert_eq!((s.updated, s.unchanged), (0, 1), "{s:#?}");
+    assert_eq!(
+        e.world.tracker.write_count(),
+        0,
+        "an unchanged finding is not rewritten: {:?}",
+        e.world.tracker.calls()
+    );
+    // When the finding changes, the card is written (and what people wrote is kept).
+    source.edit("wro-md", |f| f.title = "Rendered, rescanned".into());
+    let s = run(&e, &source).await;
+    assert_eq!(s.updated, 1, "{s:#?}");
+    let after = e.world.tracker.items(&e.world.board_id)[0].clone();
+    assert_eq!(after.title, "Rendered, rescanned");
 }

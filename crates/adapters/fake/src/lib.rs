@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use webriskops_domain::{ItemId, Permission};
+use webriskops_domain::{extract_marker, ItemId, Permission, StateCategory};
 use webriskops_ports::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, RemoteItem,
-    TokenInfo, TrackerIntrospection, WorkItems,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, ReadOptions,
+    RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
 };
 
 /// A call the fake received: the port method name and its main argument.
@@ -191,7 +191,20 @@ impl FakeTracker {
         id
     }
 
+    /// A destination without a category of its own (like a Trello list): it reads `Open`
+    /// unless a read names it as the done destination.
     pub fn add_destination(&self, container: &str, name: &str) -> String {
+        self.add_destination_of(container, name, StateCategory::Open)
+    }
+
+    /// A destination of a typed state (like a Linear workflow state): items in it read as
+    /// `category` whatever the read's done destination.
+    pub fn add_destination_of(
+        &self,
+        container: &str,
+        name: &str,
+        category: StateCategory,
+    ) -> String {
         let mut s = self.lock();
         let (_, id) = Self::next_id(&mut s, "list");
         s.destinations.insert(
@@ -201,6 +214,7 @@ impl FakeTracker {
                 name: name.into(),
                 closed: false,
                 container_id: container.into(),
+                category,
             },
         );
         id
@@ -298,7 +312,8 @@ impl FakeTracker {
         self.lock().calls.clear();
     }
 
-    /// All cards of a container, archived included, oldest first.
+    /// All cards of a container, archived included, oldest first, with checklists (read
+    /// without a done destination).
     pub fn items(&self, container: &str) -> Vec<RemoteItem> {
         let s = self.lock();
         let mut v: Vec<&Card> = s
@@ -307,13 +322,55 @@ impl FakeTracker {
             .filter(|c| c.item.container_id == container)
             .collect();
         v.sort_by_key(|c| c.seq);
-        v.into_iter().map(with_checklists_of).collect()
+        let read = ReadOptions {
+            with_checklists: true,
+            done_destination: None,
+        };
+        v.into_iter().map(|c| view(&s, c, &read)).collect()
     }
 
     /// A person acting in the tracker: applies changes without going through the port.
     pub fn person_update(&self, id: &ItemId, changes: &ItemChanges) {
         let mut s = self.lock();
         apply_changes(&mut s, id.as_str(), changes).expect("card exists");
+    }
+
+    /// A person moving a card to a state of `category`: to the first destination of its
+    /// container typed so (see [`FakeTracker::add_destination_of`]), created (named after
+    /// the category) when there is none. Returns the destination's id.
+    pub fn person_move_to_category(&self, id: &ItemId, category: StateCategory) -> String {
+        let container = {
+            let s = self.lock();
+            s.cards
+                .get(id.as_str())
+                .expect("card exists")
+                .item
+                .container_id
+                .clone()
+        };
+        let existing = self
+            .lock()
+            .destinations
+            .values()
+            .find(|d| d.container_id == container && d.category == category && !d.closed)
+            .map(|d| d.id.clone());
+        let dest = existing.unwrap_or_else(|| {
+            let name = match category {
+                StateCategory::Open => "Backlog",
+                StateCategory::Started => "In Progress",
+                StateCategory::Done => "Completed",
+                StateCategory::Canceled => "Canceled",
+            };
+            self.add_destination_of(&container, name, category)
+        });
+        self.person_update(
+            id,
+            &ItemChanges {
+                destination_id: Some(dest.clone()),
+                ..Default::default()
+            },
+        );
+        dest
     }
 
     /// A person creating a card directly (e.g. a copy carrying a marker).
@@ -396,10 +453,33 @@ fn is_write(method: &str) -> bool {
     )
 }
 
-fn with_checklists_of(c: &Card) -> RemoteItem {
+/// A card as a read shows it: the finding from the marker in its body (the fake stores
+/// identity as Trello does), the category of its destination (the read's done
+/// destination reads `Done`; an archived card reads `Done` when the read names none).
+fn view(s: &State, c: &Card, read: &ReadOptions) -> RemoteItem {
     let mut item = c.item.clone();
-    item.checklists = Some(c.checklists.clone());
+    item.finding_id = extract_marker(&item.body);
+    let dest = s.destinations.get(&item.destination_id);
+    item.state_name = dest.map_or_else(|| item.destination_id.clone(), |d| d.name.clone());
+    let own = dest.map_or(StateCategory::Open, |d| d.category);
+    item.category = match read.done_destination.as_deref() {
+        Some(done) if done == item.destination_id => StateCategory::Done,
+        None if item.archived && !own.is_closed() => StateCategory::Done,
+        _ => own,
+    };
+    item.checklists = read.with_checklists.then(|| c.checklists.clone());
     item
+}
+
+/// The answer of a write: the card read without a done destination.
+fn written(s: &State, id: &str) -> PortResult<RemoteItem> {
+    let card = s
+        .cards
+        .get(id)
+        .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
+    let mut item = view(s, card, &ReadOptions::default());
+    item.checklists = None;
+    Ok(item)
 }
 
 fn finish<T>(result: T, after: Option<PortError>) -> PortResult<T> {
@@ -433,9 +513,12 @@ fn create(
     let (seq, id) = FakeTracker::next_id(s, "card");
     let item = RemoteItem {
         id: ItemId::new(&id).expect("fake ids are valid"),
+        finding_id: None,
         url: Some(format!("https://fake.invalid/c/{id}")),
         container_id: container,
         destination_id: destination.to_owned(),
+        category: StateCategory::Open,
+        state_name: String::new(),
         title: title.to_owned(),
         body: body.to_owned(),
         archived: false,
@@ -447,14 +530,14 @@ fn create(
         checklists: None,
     };
     s.cards.insert(
-        id,
+        id.clone(),
         Card {
             seq,
-            item: item.clone(),
+            item,
             checklists: Vec::new(),
         },
     );
-    Ok(item)
+    written(s, &id)
 }
 
 fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteItem> {
@@ -492,7 +575,7 @@ fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteI
         item.archived = v;
     }
     item.last_activity = Some(Utc::now());
-    Ok(item.clone())
+    written(s, id)
 }
 
 #[async_trait]
@@ -626,16 +709,8 @@ impl WorkItems for FakeTracker {
         let next_cursor = (page.len() == size)
             .then(|| page.last().map(|c| c.seq.to_string()))
             .flatten();
-        let items = page
-            .into_iter()
-            .map(|c| {
-                if opts.with_checklists {
-                    with_checklists_of(c)
-                } else {
-                    c.item.clone()
-                }
-            })
-            .collect();
+        let read = opts.read_options();
+        let items = page.into_iter().map(|c| view(&s, c, &read)).collect();
         finish(ItemPage { items, next_cursor }, after)
     }
 
@@ -719,19 +794,14 @@ impl WorkItems for FakeTracker {
         finish(ci, after)
     }
 
-    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
+    async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
         let after = self.enter("get_item", id.as_str()).await?;
         let s = self.lock();
         let card = s
             .cards
             .get(id.as_str())
             .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
-        let item = if with_checklists {
-            with_checklists_of(card)
-        } else {
-            card.item.clone()
-        };
-        finish(item, after)
+        finish(view(&s, card, opts), after)
     }
 
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {

@@ -16,6 +16,7 @@ fn target() -> (Target, FakeTracker) {
         container_id: world.board_id.clone(),
         destination_id: world.list_id.clone(),
         other_destination_id: doing,
+        done_destination_id: world.done_list_id.clone(),
         missing_item_id: ItemId::new("65ffffff00000000000fffff").unwrap(),
     };
     (t, world.tracker)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{extract_marker, marker, FindingId, ItemId, TargetState};
+use webriskops_domain::{extract_marker, marker, FindingId, ItemId, StateCategory, TargetState};
 use webriskops_ports::{
     Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions, NewItem,
     NewLabel, PortError, PortResult, RemoteItem, WorkItems,
@@ -369,6 +369,7 @@ impl PortableExport {
     fn remote(&self, card: &CardState) -> RemoteItem {
         RemoteItem {
             id: item_id(&card.finding_id),
+            finding_id: Some(card.finding_id.clone()),
             url: None,
             container_id: self
                 .opts
@@ -377,6 +378,12 @@ impl PortableExport {
                 .and_then(|r| r.board_id.clone())
                 .unwrap_or_default(),
             destination_id: card.destination_id.clone(),
+            // The bundle records where each card should end: open, or closed.
+            category: match card.target {
+                TargetState::Open => StateCategory::Open,
+                TargetState::Done | TargetState::Archived => StateCategory::Done,
+            },
+            state_name: card.target.as_str().to_owned(),
             title: card.title.clone(),
             body: card.body.clone(),
             archived: card.target == TargetState::Archived,

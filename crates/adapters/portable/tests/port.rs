@@ -26,6 +26,7 @@ async fn the_write_only_conformance_suite_passes() {
         container_id: String::new(),
         destination_id: "list-1".into(),
         other_destination_id: "list-2".into(),
+        done_destination_id: "list-3".into(),
         missing_item_id: ItemId::new("portable:missing").unwrap(),
     };
     run_all(&target).await;

@@ -28,16 +28,17 @@ mod oauth;
 mod transport;
 mod wire;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
-use webriskops_domain::{ItemId, TrelloId};
+use webriskops_domain::{FindingId, ItemId, TrelloId};
 use webriskops_ports::{
-    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, Placement, PortError, PortResult,
-    RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+    oldest_of, Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges,
+    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, Placement, PortError, PortResult,
+    ReadOptions, RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
 };
 
 pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
@@ -94,10 +95,20 @@ pub struct ReadinessSnapshot {
 }
 
 /// The Trello adapter. Cheap to share behind an `Arc`; all methods take `&self`.
+///
+/// Cards carry only their list's id: the adapter reads an item's category from the done
+/// list its caller passes on each read (`ListItemsOptions::done_destination`,
+/// `ReadOptions::done_destination`, the provider record's done list), because one adapter
+/// (one set of credentials) serves every board the token sees. Its state name is the
+/// list's name when this adapter has read the board's lists (`destinations`,
+/// `destination`, `readiness_snapshot`), else the list's id: reading the lists on every
+/// listing would cost a request per export.
 pub struct TrelloAdapter {
     transport: Transport,
     token: webriskops_domain::Token,
     me: Mutex<Option<Account>>,
+    /// List id → name, from every list read.
+    list_names: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for TrelloAdapter {
@@ -143,7 +154,19 @@ impl TrelloAdapter {
             transport,
             token: config.token,
             me: Mutex::new(None),
+            list_names: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn remember_lists<'a>(&self, lists: impl IntoIterator<Item = &'a Destination>) {
+        let mut names = lock(&self.list_names);
+        for l in lists {
+            names.insert(l.id.clone(), l.name.clone());
+        }
+    }
+
+    fn read_card(&self, card: WCard, done_list: Option<&str>) -> PortResult<RemoteItem> {
+        card.read(done_list, &lock(&self.list_names))
     }
 
     /// Requests sent so far, by kind.
@@ -282,7 +305,7 @@ impl TrelloAdapter {
         let members_v = next();
         let board_lists_v = next();
         let lists_v: Vec<_> = lists.iter().map(|_| next()).collect();
-        Ok(ReadinessSnapshot {
+        let snapshot = ReadinessSnapshot {
             board: board_v
                 .and_then(|v| from_value::<WBoard>(v, "board"))
                 .map(Container::from),
@@ -315,7 +338,12 @@ impl TrelloAdapter {
                         })
                         .collect()
                 }),
-        })
+        };
+        if let Ok(all) = &snapshot.board_lists {
+            self.remember_lists(all);
+        }
+        self.remember_lists(snapshot.lists.iter().filter_map(|(_, l)| l.as_ref().ok()));
+        Ok(snapshot)
     }
 }
 
@@ -438,7 +466,7 @@ impl TrackerIntrospection for TrelloAdapter {
                     .what(format!("board {id}")),
             )
             .await?;
-        Ok(lists
+        let lists: Vec<Destination> = lists
             .into_iter()
             .map(|mut l| {
                 if l.id_board.is_empty() {
@@ -446,7 +474,9 @@ impl TrackerIntrospection for TrelloAdapter {
                 }
                 Destination::from(l)
             })
-            .collect())
+            .collect();
+        self.remember_lists(&lists);
+        Ok(lists)
     }
 
     async fn destination(&self, id: &str) -> PortResult<Destination> {
@@ -458,7 +488,9 @@ impl TrackerIntrospection for TrelloAdapter {
                     .what(format!("list {id}")),
             )
             .await?;
-        Ok(l.into())
+        let l = Destination::from(l);
+        self.remember_lists([&l]);
+        Ok(l)
     }
 
     /// `limit=1000`: Trello's default of 50 silently drops the rest (FACTS.md §3); 1000
@@ -526,7 +558,7 @@ impl WorkItems for TrelloAdapter {
         let mut items = cards
             .into_iter()
             .map(|c| {
-                let mut item = c.item()?;
+                let mut item = self.read_card(c, opts.done_destination.as_deref())?;
                 if !opts.with_checklists {
                     item.checklists = None;
                 } else if item.checklists.is_none() {
@@ -673,9 +705,9 @@ impl WorkItems for TrelloAdapter {
         Ok(item.into())
     }
 
-    /// `POST /boards/{id}/labels`; a label without colour is sent as `color=null`.
     /// `GET /cards/{id}?checklists=all|none`: one card as it is now.
-    async fn get_item(&self, id: &ItemId, with_checklists: bool) -> PortResult<RemoteItem> {
+    async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
+        let with_checklists = opts.with_checklists;
         let card = trello_id("card id", id.as_str())?;
         let c: WCard = self
             .send(
@@ -685,7 +717,7 @@ impl WorkItems for TrelloAdapter {
                     .what(format!("card {card}")),
             )
             .await?;
-        let mut item = c.item()?;
+        let mut item = self.read_card(c, opts.done_destination.as_deref())?;
         if !with_checklists {
             item.checklists = None;
         } else if item.checklists.is_none() {
@@ -694,6 +726,30 @@ impl WorkItems for TrelloAdapter {
         Ok(item)
     }
 
+    /// One `GET /boards/{id}/cards` of the newest page (up to 1000 cards, archived
+    /// included): a create being reconciled was sent moments ago, so its card, if Trello
+    /// made it, is among the newest; reading every page would cost a request per 1000
+    /// cards for nothing.
+    async fn find_by_finding(
+        &self,
+        container_id: &str,
+        finding: &FindingId,
+        opts: &ReadOptions,
+    ) -> PortResult<Option<RemoteItem>> {
+        let page = self
+            .list_items(&ListItemsOptions {
+                container_id: container_id.to_owned(),
+                cursor: None,
+                page_size: 0,
+                include_archived: true,
+                with_checklists: opts.with_checklists,
+                done_destination: opts.done_destination.clone(),
+            })
+            .await?;
+        Ok(oldest_of(page.items, finding))
+    }
+
+    /// `POST /boards/{id}/labels`; a label without colour is sent as `color=null`.
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
         let board = trello_id("board id", &label.container_id)?;
         let l: WLabel = self

@@ -1,10 +1,12 @@
 //! Trello's JSON shapes (only the fields the adapter reads) and their conversion to the
 //! port model. Unknown fields are ignored; optional ones may be absent or null.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use webriskops_domain::{ItemId, Permission, TrelloId};
+use webriskops_domain::{extract_marker, ItemId, Permission, StateCategory, TrelloId};
 use webriskops_ports::{
     Account, CheckItem, Checklist, Container, Destination, Label, Member, PortError, RemoteItem,
     TokenInfo,
@@ -143,6 +145,9 @@ impl From<WList> for Destination {
             name: l.name,
             closed: l.closed,
             container_id: l.id_board,
+            // A list has no category of its own: the record's done list is passed on
+            // reads (`done_destination`) and read as `Done` there.
+            category: StateCategory::Open,
         }
     }
 }
@@ -253,8 +258,31 @@ pub(crate) struct WCard {
     pub checklists: Option<Vec<WChecklist>>,
 }
 
+/// The category of a card (ADR 0005 §1): in the record's done list, `Done`; archived
+/// while the record names no done list, `Done` (the export archives closed findings
+/// then); otherwise `Open` (a list has no category of its own).
+pub(crate) fn card_category(id_list: &str, closed: bool, done_list: Option<&str>) -> StateCategory {
+    match done_list {
+        Some(done) if done == id_list => StateCategory::Done,
+        None if closed => StateCategory::Done,
+        _ => StateCategory::Open,
+    }
+}
+
 impl WCard {
+    /// The card as a write answers it: no done list known, list names unknown.
     pub(crate) fn item(self) -> Result<RemoteItem, PortError> {
+        self.read(None, &HashMap::new())
+    }
+
+    /// The card in the port's terms: its finding from the marker in its description,
+    /// its category by `done_list`, its state name from `list_names` (the list's id
+    /// when its name has not been read).
+    pub(crate) fn read(
+        self,
+        done_list: Option<&str>,
+        list_names: &HashMap<String, String>,
+    ) -> Result<RemoteItem, PortError> {
         let id = ItemId::new(&self.id).map_err(|e| {
             PortError::other(format!("Trello sent a card with an unusable id: {e}"))
         })?;
@@ -265,7 +293,13 @@ impl WCard {
         Ok(RemoteItem {
             created_secs: created_secs(&self.id),
             id,
+            finding_id: extract_marker(&self.desc),
             url: self.url.or(self.short_url),
+            category: card_category(&self.id_list, self.closed, done_list),
+            state_name: list_names
+                .get(&self.id_list)
+                .cloned()
+                .unwrap_or_else(|| self.id_list.clone()),
             container_id: self.id_board,
             destination_id: self.id_list,
             title: self.name,
@@ -331,12 +365,51 @@ mod tests {
         let item = c.item().unwrap();
         assert_eq!(item.created_secs, 0x5e9f8f8f);
         assert!(item.archived);
+        assert_eq!(
+            item.category,
+            StateCategory::Done,
+            "archived without a done list"
+        );
+        assert_eq!(item.finding_id, None, "no marker in the description");
         assert_eq!(item.due, NaiveDate::from_ymd_opt(2024, 3, 9));
         assert!(item.last_activity.is_some());
         let cls = item.checklists.unwrap();
         assert_eq!(cls[0].name, "first");
         assert_eq!(cls[0].items[0].name, "a");
         assert!(cls[0].items[1].complete);
+    }
+
+    #[test]
+    fn the_adapter_reads_identity_and_category_from_the_card() {
+        let card = |list: &str, closed: bool| -> WCard {
+            serde_json::from_value(json!({
+                "id": "5e9f8f8f8f8f8f8f8f8f8f8f", "idBoard": "b", "idList": list,
+                "name": "n", "closed": closed,
+                "desc": "text\n\n---\n[webriskops:finding:wro-7]\n\nnote of a person"
+            }))
+            .unwrap()
+        };
+        let names = HashMap::from([("todo".to_owned(), "To Do".to_owned())]);
+        let open = card("todo", false).read(Some("done"), &names).unwrap();
+        assert_eq!(open.finding_id.unwrap().as_str(), "wro-7");
+        assert_eq!(
+            (open.category, open.state_name.as_str()),
+            (StateCategory::Open, "To Do")
+        );
+        let done = card("done", false).read(Some("done"), &names).unwrap();
+        assert_eq!(done.category, StateCategory::Done);
+        assert_eq!(
+            done.state_name, "done",
+            "an unread list name reads as its id"
+        );
+        let archived = card("todo", true).read(Some("done"), &names).unwrap();
+        assert_eq!(
+            archived.category,
+            StateCategory::Open,
+            "with a done list, archiving does not make a card done"
+        );
+        let archived = card("todo", true).read(None, &names).unwrap();
+        assert_eq!(archived.category, StateCategory::Done);
     }
 
     #[test]

@@ -542,6 +542,7 @@ async fn every_request_sent_in_a_scenario_is_documented() {
             include_archived: true,
             with_checklists: true,
             cursor: None,
+            done_destination: None,
         })
         .await
         .unwrap();
@@ -551,6 +552,7 @@ async fn every_request_sent_in_a_scenario_is_documented() {
         include_archived: false,
         with_checklists: false,
         cursor: page.next_cursor,
+        done_destination: None,
     })
     .await
     .unwrap();

@@ -12,14 +12,23 @@ use trello_sim::{Fault, FaultRule};
 use webriskops_domain::readiness::BoardList;
 use webriskops_domain::{
     evaluate, marker, BlockedCode, BoardObservation, FindingId, ItemId, ListObservation,
-    Observations, ProviderRecord, TenantId, TokenObservation,
+    Observations, ProviderRecord, StateCategory, TenantId, TokenObservation,
 };
 use webriskops_ports::conformance::{self, Target};
 use webriskops_ports::{
     list_all_items, ItemChanges, ListItemsOptions, NewItem, NewLabel, Placement, PortError,
-    TrackerIntrospection, WorkItems,
+    ReadOptions, TrackerIntrospection, WorkItems,
 };
 use webriskops_trello::TrelloAdapter;
+
+/// Every card of a board, archived ones when asked, without checklists or a done list.
+fn listing(board: &str, include_archived: bool) -> ListItemsOptions {
+    ListItemsOptions {
+        container_id: board.to_owned(),
+        include_archived,
+        ..Default::default()
+    }
+}
 
 fn new_item(w: &World, finding: &str, title: &str) -> NewItem {
     let f = FindingId::new(finding).unwrap();
@@ -49,6 +58,66 @@ fn cards_with_marker(w: &World, finding: &str) -> usize {
         .count()
 }
 
+#[tokio::test]
+async fn cards_read_their_finding_their_done_list_and_their_lists_name() {
+    let w = world().await;
+    let a = adapter(&w, &w.fx.tokens.full);
+    let created = a
+        .create_item(&new_item(&w, "wro-state-1", "Where am I"))
+        .await
+        .unwrap();
+    w.handle
+        .person_move_card(created.id.as_str(), &w.fx.done_list_id);
+    let read = |done: Option<&str>| ReadOptions {
+        with_checklists: false,
+        done_destination: done.map(str::to_owned),
+    };
+    let before = w.handle.request_count();
+    let card = a
+        .get_item(&created.id, &read(Some(&w.fx.done_list_id)))
+        .await
+        .unwrap();
+    assert_eq!(card.finding_id.unwrap().as_str(), "wro-state-1");
+    assert_eq!(
+        card.category,
+        StateCategory::Done,
+        "in the record's done list"
+    );
+    assert_eq!(
+        card.state_name, w.fx.done_list_id,
+        "no list read yet: the list id, and no extra request for names"
+    );
+    assert_eq!(w.handle.request_count(), before + 1);
+    let open = a.get_item(&created.id, &read(None)).await.unwrap();
+    assert_eq!(
+        open.category,
+        StateCategory::Open,
+        "without the record's done list a Trello list has no category"
+    );
+    a.destinations(&w.fx.board_id).await.unwrap();
+    let named = a
+        .get_item(&created.id, &read(Some(&w.fx.done_list_id)))
+        .await
+        .unwrap();
+    assert_eq!(
+        named.state_name, "Done",
+        "the list's name once the lists were read"
+    );
+    let found = a
+        .find_by_finding(
+            &w.fx.board_id,
+            &FindingId::new("wro-state-1").unwrap(),
+            &read(Some(&w.fx.done_list_id)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.category),
+        (created.id, StateCategory::Done)
+    );
+}
+
 // ---------------------------------------------------------------- conformance
 
 #[tokio::test]
@@ -61,6 +130,7 @@ async fn conformance_suite_passes() {
         container_id: w.fx.board_id.clone(),
         destination_id: w.fx.list_id.clone(),
         other_destination_id: w.fx.doing_list_id.clone(),
+        done_destination_id: w.fx.done_list_id.clone(),
         missing_item_id: ItemId::new(MISSING_ID).unwrap(),
     };
     conformance::run_all(&target).await;
@@ -491,7 +561,7 @@ async fn create_update_archive_move_and_routing_round_trip() {
         .unwrap();
     assert!(archived.archived);
     assert!(w.handle.card(created.id.as_str()).unwrap().closed);
-    let open = list_all_items(&a, &fx.board_id, false, false)
+    let open = list_all_items(&a, &listing(&fx.board_id, false))
         .await
         .unwrap();
     assert!(!open.iter().any(|i| i.id == created.id));
@@ -517,7 +587,9 @@ async fn create_update_archive_move_and_routing_round_trip() {
 
     // Changes made by a person are seen.
     w.handle.person_add_member(created.id.as_str(), &jdoe);
-    let listed = list_all_items(&a, &fx.board_id, true, false).await.unwrap();
+    let listed = list_all_items(&a, &listing(&fx.board_id, true))
+        .await
+        .unwrap();
     let it = listed.iter().find(|i| i.id == created.id).unwrap();
     assert_eq!(it.member_ids, vec![asmith.clone(), jdoe.clone()]);
     assert_eq!(
@@ -618,7 +690,7 @@ async fn labels_past_fifty_and_paging_past_a_thousand_cards() {
     }
     w.handle.person_archive_card(&ids[5]);
     w.handle.clear_request_log();
-    let all = list_all_items(&a, &board, true, false).await.unwrap();
+    let all = list_all_items(&a, &listing(&board, true)).await.unwrap();
     assert_eq!(all.len(), 2100);
     let mut seen: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
     assert!(
@@ -641,7 +713,7 @@ async fn labels_past_fifty_and_paging_past_a_thousand_cards() {
         "pages of 1000: 1000 + 1000 + 100"
     );
 
-    let open = list_all_items(&a, &board, false, false).await.unwrap();
+    let open = list_all_items(&a, &listing(&board, false)).await.unwrap();
     assert_eq!(open.len(), 2099);
 
     let page = a
@@ -651,6 +723,7 @@ async fn labels_past_fifty_and_paging_past_a_thousand_cards() {
             page_size: 5000,
             include_archived: true,
             with_checklists: true,
+            done_destination: None,
         })
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use webriskops_domain::{ApiKey, CredentialRef, ProviderKey, ProviderRecord, TenantId, Token};
 use webriskops_ports::{ProviderStore, SecretStore};
-use webriskops_service::{secret_binding, RequestCounts, ServicePorts, Tenancy, Tracker};
+use webriskops_service::{secret_binding, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
 use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
 
@@ -133,18 +133,7 @@ impl App {
     /// See [`App::store`].
     pub fn ports(&mut self, tracker: Option<Arc<TrelloAdapter>>) -> AppResult<ServicePorts> {
         let store = Arc::new(self.store()?);
-        Ok(
-            ServicePorts::from_store(store).with_tracker(tracker.map(|adapter| {
-                Tracker::new(adapter.clone()).with_stats(move || {
-                    let s = adapter.stats();
-                    RequestCounts {
-                        reads: s.reads,
-                        writes: s.writes,
-                        rate_limited: s.rate_limited_429s,
-                    }
-                })
-            })),
-        )
+        Ok(ServicePorts::from_store(store).with_tracker(tracker.map(Tracker::new)))
     }
 
     /// The configured Trello API root, normalised as the adapter uses it.

@@ -243,3 +243,17 @@ pub struct NewLabel {
     pub name: String,
     pub color: Option<String>,
 }
+
+/// What an adapter has sent so far, for run summaries and benchmarks: the same words for
+/// every tracker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// Requests that only read.
+    pub reads: u64,
+    /// Requests that write (create, update, archive, revoke).
+    pub writes: u64,
+    /// Answers that refused a request for the rate limit.
+    pub rate_limited: u64,
+    /// Attempts after the first, for any reason.
+    pub retries: u64,
+}

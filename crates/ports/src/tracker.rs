@@ -9,7 +9,8 @@ use webriskops_domain::{FindingId, ItemId};
 use crate::error::PortResult;
 use crate::model::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, TokenInfo,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, RequestStats,
+    TokenInfo,
 };
 
 /// What setup needs to know about the credentials and the destination.
@@ -139,6 +140,12 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     /// output here). The default does nothing.
     async fn flush(&self) -> PortResult<()> {
         Ok(())
+    }
+
+    /// The requests this adapter has sent since it was made, when it counts them
+    /// (`None` for adapters that send none, such as the file bundle).
+    fn request_stats(&self) -> Option<RequestStats> {
+        None
     }
 }
 

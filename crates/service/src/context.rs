@@ -4,7 +4,6 @@
 //! A front end (the CLI today, the HTTP server later) composes these once per request:
 //! it chooses the adapters and resolves credentials, and the use case does the rest.
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,16 +14,12 @@ use webriskops_ports::{
 
 use crate::export::RequestCounts;
 
-/// Reads the requests an adapter has made so far (reads, writes, rate-limited answers).
-pub type RequestStatsFn = Arc<dyn Fn() -> RequestCounts + Send + Sync>;
-
-/// A tracker adapter as the use cases see it: its items, its introspection and, when the
-/// adapter counts them, its request statistics.
-#[derive(Clone)]
+/// A tracker adapter as the use cases see it: its items and its introspection (request
+/// statistics come from the items port, [`WorkItems::request_stats`]).
+#[derive(Clone, Debug)]
 pub struct Tracker {
     pub items: Arc<dyn WorkItems>,
     pub introspection: Arc<dyn TrackerIntrospection>,
-    stats: Option<RequestStatsFn>,
 }
 
 impl Tracker {
@@ -33,32 +28,18 @@ impl Tracker {
         Self {
             items: adapter.clone(),
             introspection: adapter,
-            stats: None,
         }
     }
 
-    /// The same tracker, with `stats` reporting the adapter's requests. A use case that
-    /// reports requests takes them from here (the adapter sees every request, the
-    /// readiness check's included, and every answer refused for the rate limit).
-    #[must_use]
-    pub fn with_stats(mut self, stats: impl Fn() -> RequestCounts + Send + Sync + 'static) -> Self {
-        self.stats = Some(Arc::new(stats));
-        self
-    }
-
-    /// The adapter's request counts, when it reports them.
+    /// The adapter's request counts, when it reports them. A use case that reports
+    /// requests takes them from here: the adapter sees every request, the readiness
+    /// check's included, and every answer refused for the rate limit.
     pub fn request_counts(&self) -> Option<RequestCounts> {
-        self.stats.as_ref().map(|f| f())
-    }
-}
-
-impl fmt::Debug for Tracker {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tracker")
-            .field("items", &self.items)
-            .field("introspection", &self.introspection)
-            .field("stats", &self.stats.as_ref().map(|_| "fn"))
-            .finish()
+        self.items.request_stats().map(|s| RequestCounts {
+            reads: s.reads,
+            writes: s.writes,
+            rate_limited: s.rate_limited,
+        })
     }
 }
 

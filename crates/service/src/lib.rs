@@ -22,7 +22,7 @@ pub mod sync;
 use webriskops_domain::{BlockedCode, Readiness};
 use webriskops_ports::PortError;
 
-pub use context::{RecordState, RequestStatsFn, ServicePorts, Tenancy, Tracker};
+pub use context::{RecordState, ServicePorts, Tenancy, Tracker};
 pub use export::{
     export, run_export, ExportDestination, ExportOptions, ExportOutcome, ExportPorts,
     ExportRequest, ExportResult, ExportSummary, ExportTarget, ExportVerdict, FallbackCause,

@@ -679,6 +679,18 @@ impl WorkItems for FakeTracker {
         self.lock().capabilities.unwrap_or(BASE_CAPS)
     }
 
+    /// Every call received counts as one request: writes as writes, the rest as reads
+    /// (the fake answers no call with a rate limit).
+    fn request_stats(&self) -> Option<webriskops_ports::RequestStats> {
+        let calls = self.calls().len() as u64;
+        let writes = self.write_count() as u64;
+        Some(webriskops_ports::RequestStats {
+            reads: calls - writes,
+            writes,
+            ..Default::default()
+        })
+    }
+
     async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
         let after = self.enter("list_items", &opts.container_id).await?;
         let s = self.lock();

@@ -534,6 +534,17 @@ impl WorkItems for TrelloAdapter {
         CAPABILITIES
     }
 
+    /// Every request this adapter sent (a `/batch` counts once as a read).
+    fn request_stats(&self) -> Option<webriskops_ports::RequestStats> {
+        let s = self.transport.stats();
+        Some(webriskops_ports::RequestStats {
+            reads: s.reads,
+            writes: s.writes,
+            rate_limited: s.rate_limited_429s,
+            retries: s.retries,
+        })
+    }
+
     /// `GET /boards/{id}/cards?filter=all|open&limit=…&before=<cursor>`: newest first;
     /// the cursor is the oldest card id of a full page (FACTS.md §2).
     async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {

@@ -147,9 +147,34 @@ fn priority_color(p: Priority) -> &'static str {
     }
 }
 
+/// How a card plan is built for a destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CardOptions {
+    /// Closed findings move to a done destination (else they are archived).
+    pub has_done_list: bool,
+    /// The tracker has no checklists: the remediation steps travel in the body as a
+    /// Markdown task list (`- [ ] step`) inside the exporter's part, covered by the
+    /// fingerprint, and the card has no checklist.
+    pub steps_in_body: bool,
+}
+
 impl CardExport {
-    /// Builds the card plan for a finding. Never fails: over-long text is cut visibly.
+    /// Builds the card plan for a finding, steps as a checklist. Never fails: over-long
+    /// text is cut visibly.
     pub fn from_finding(f: &Finding, has_done_list: bool) -> CardExport {
+        Self::build(
+            f,
+            &CardOptions {
+                has_done_list,
+                steps_in_body: false,
+            },
+        )
+    }
+
+    /// Builds the card plan for a finding and a destination. Never fails: over-long text
+    /// is cut visibly.
+    pub fn build(f: &Finding, opts: &CardOptions) -> CardExport {
+        let has_done_list = opts.has_done_list;
         let title_notice = " …";
         let title = truncate_visibly(f.title.trim(), TRELLO_TEXT_LIMIT, title_notice).into_owned();
         let title = if title.is_empty() {
@@ -158,7 +183,7 @@ impl CardExport {
             title
         };
         let priority = f.effective_priority();
-        let body = compose_body(f, priority);
+        let body = compose_body(f, priority, opts.steps_in_body);
 
         let mut labels = vec![
             LabelIntent {
@@ -198,7 +223,11 @@ impl CardExport {
             title,
             body,
             labels,
-            checklist: checklist_items(&f.remediation_steps),
+            checklist: if opts.steps_in_body {
+                Vec::new()
+            } else {
+                checklist_items(&f.remediation_steps)
+            },
             assignee: f.assignee.clone(),
             due: f.due,
             severity: f.severity,
@@ -219,14 +248,22 @@ impl CardExport {
     /// The description to write when a card already has `existing` text: the exporter's
     /// part is replaced, what people wrote after the marker is kept (and cut first if
     /// the whole would exceed the limit).
+    ///
+    /// Remediation steps in the body (trackers without checklists) keep the ticks people
+    /// gave them: `- [x] step` in the existing text stays ticked.
     pub fn merged_body(&self, existing: &str) -> String {
-        let (_, theirs) = split_owned(existing);
+        let (ours, theirs) = split_owned(existing);
+        let body = if self.checklist.is_empty() && self.body.contains("\n- [ ] ") {
+            keep_ticks(&self.body, ours)
+        } else {
+            self.body.clone()
+        };
         if theirs.is_empty() {
-            return self.body.clone();
+            return body;
         }
-        let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&self.body));
+        let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&body));
         let theirs = truncate_visibly(theirs, room, "");
-        format!("{}{}", self.body, theirs)
+        format!("{body}{theirs}")
     }
 
     fn compute_fingerprint(&self) -> String {
@@ -292,7 +329,44 @@ fn full_steps_section(steps: &[String]) -> Option<String> {
     })
 }
 
-fn compose_body(f: &Finding, priority: Priority) -> String {
+/// The steps as a Markdown task list, in full, for trackers without checklists.
+fn task_list_section(steps: &[String]) -> Option<String> {
+    (!steps.is_empty()).then(|| {
+        let mut out = String::from("**Remediation steps**");
+        for s in steps {
+            let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push_str(&format!("\n- [ ] {}", defuse_markers(&one_line)));
+        }
+        out
+    })
+}
+
+/// The tasks a person ticked in `existing` (`- [x] text`), ticked again in `body`: a
+/// tick is the person's, and a rewrite of the exporter's part must not undo it.
+fn keep_ticks(body: &str, existing: &str) -> String {
+    let ticked: Vec<&str> = existing
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            l.strip_prefix("- [x] ")
+                .or_else(|| l.strip_prefix("- [X] "))
+                .or_else(|| l.strip_prefix("* [x] "))
+        })
+        .map(str::trim_end)
+        .collect();
+    if ticked.is_empty() {
+        return body.to_owned();
+    }
+    body.lines()
+        .map(|l| match l.strip_prefix("- [ ] ") {
+            Some(task) if ticked.contains(&task.trim_end()) => format!("- [x] {task}"),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String {
     let mut meta = format!(
         "**Severity:** {} · **Priority:** {} · **Status:** {}",
         f.severity.as_str(),
@@ -316,7 +390,12 @@ fn compose_body(f: &Finding, priority: Priority) -> String {
     }
     let tail = format!("\n\n{meta}{OWNED_END}{}", marker(&f.id));
     let description = defuse_markers(f.description.as_deref().unwrap_or("").trim());
-    let description = match full_steps_section(&f.remediation_steps) {
+    let steps = if steps_in_body {
+        task_list_section(&f.remediation_steps)
+    } else {
+        full_steps_section(&f.remediation_steps)
+    };
+    let description = match steps {
         Some(steps) if description.is_empty() => std::borrow::Cow::Owned(steps),
         Some(steps) => std::borrow::Cow::Owned(format!("{description}\n\n{steps}")),
         None => description,
@@ -521,6 +600,47 @@ mod tests {
         f.remediation_steps = vec!["Encode output".into(), "Add CSP".into()];
         f.tags = vec!["pci".into()];
         f
+    }
+
+    #[test]
+    fn steps_in_the_body_are_a_task_list_in_the_exporters_part_and_keep_ticks() {
+        let mut f = finding();
+        f.remediation_steps
+            .push("Multi\nline   step with [webriskops:finding:x]".into());
+        let opts = CardOptions {
+            has_done_list: true,
+            steps_in_body: true,
+        };
+        let card = CardExport::build(&f, &opts);
+        assert!(card.checklist.is_empty());
+        let (ours, _) = split_owned(&card.body);
+        assert!(
+            ours.contains("\n- [ ] Encode output\n- [ ] Add CSP\n"),
+            "{ours}"
+        );
+        assert!(
+            ours.contains("- [ ] Multi line step with"),
+            "one line per step: {ours}"
+        );
+        assert_eq!(extract_marker(&card.body).unwrap().as_str(), "wro-1");
+        assert_ne!(
+            card.fingerprint,
+            CardExport::from_finding(&f, true).fingerprint,
+            "where the steps go is part of the plan"
+        );
+        // A person ticked one step and wrote below the marker; a step named alike but
+        // different stays unticked.
+        let existing = format!(
+            "{}\n\nnote",
+            card.body.replace("- [ ] Add CSP", "- [x] Add CSP")
+        );
+        f.remediation_steps.insert(0, "Add CSP headers".into());
+        let next = CardExport::build(&f, &opts);
+        let merged = next.merged_body(&existing);
+        assert!(merged.contains("- [x] Add CSP\n"), "{merged}");
+        assert!(merged.contains("- [ ] Add CSP headers"), "{merged}");
+        assert!(merged.contains("- [ ] Encode output"), "{merged}");
+        assert!(merged.ends_with("\n\nnote"), "{merged}");
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub mod state;
 pub mod text;
 
 pub use card::{
-    extract_marker, marker, route, split_owned, CardExport, LabelIntent, LabelKind, RouteTarget,
-    RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME, MARKER_PREFIX,
+    extract_marker, marker, route, split_owned, CardExport, CardOptions, LabelIntent, LabelKind,
+    RouteTarget, RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME, MARKER_PREFIX,
 };
 pub use finding::{
     parse_finding, parse_value, read_document, survey, DocumentFindings, Finding, FindingError,

@@ -6,7 +6,7 @@
 //! with libFuzzer's inputs; `tests/corpus.rs` replays the committed seed corpus and every
 //! input that once failed (`fuzz/regressions/`) in `cargo xtask test`.
 
-use webriskops_domain::{extract_marker, marker, split_owned, CardExport, FindingId};
+use webriskops_domain::{extract_marker, marker, split_owned, CardExport, CardOptions, FindingId};
 use webriskops_findings_file::FileSource;
 use webriskops_ports::FindingSource;
 
@@ -57,6 +57,19 @@ pub fn findings_reader(data: &[u8]) {
                     extract_marker(&card.body).as_ref(),
                     Some(&finding.id),
                     "the card of finding {:?} is not identified as it",
+                    finding.id.as_str()
+                );
+                let in_body = CardExport::build(
+                    &finding,
+                    &CardOptions {
+                        has_done_list: true,
+                        steps_in_body: true,
+                    },
+                );
+                assert_eq!(
+                    extract_marker(&in_body.body).as_ref(),
+                    Some(&finding.id),
+                    "with the steps in the body, the card of {:?} is not identified as it",
                     finding.id.as_str()
                 );
                 let edited =

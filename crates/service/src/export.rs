@@ -16,8 +16,8 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    card::route, decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, ChangedField,
-    Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
+    card::route, decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, CardOptions,
+    ChangedField, Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
     ProviderRecord, RouteTarget, Routing, RoutingContext, TargetState, TrackerStatus,
     CHECKLIST_NAME,
 };
@@ -1099,7 +1099,14 @@ fn plan_one(
     ledger: &HashMap<FindingId, LedgerEntry>,
     seen: &HashMap<FindingId, Seen>,
 ) -> (CardExport, Routing, PlanAction) {
-    let card = CardExport::from_finding(finding, has_done);
+    // A tracker without checklists takes the steps in the body (a Markdown task list).
+    let card = CardExport::build(
+        finding,
+        &CardOptions {
+            has_done_list: has_done,
+            steps_in_body: !ctx.supports_checklists,
+        },
+    );
     let routing = route(&card, ctx);
     let action = decide(
         &card,

@@ -736,3 +736,51 @@ async fn the_stored_fingerprint_decides_writes_not_the_trackers_rendering() {
     let after = e.world.tracker.items(&e.world.board_id)[0].clone();
     assert_eq!(after.title, "Rendered, rescanned");
 }
+
+/// A tracker without checklists (Linear) gets the steps as a task list in the body: none is
+/// dropped, no checklist call is made, a person's tick survives a later rewrite, and an
+/// unchanged re-export writes nothing.
+#[tokio::test]
+async fn without_checklists_the_steps_travel_in_the_body_and_keep_their_ticks() {
+    let e = env();
+    let mut caps = webriskops_ports::WorkItems::capabilities(&e.world.tracker);
+    caps.checklists = false;
+    e.world.tracker.set_capabilities(caps);
+    let mut f = finding("steps-1", "Steps in the body");
+    let source = VecSource::new(vec![f.clone()]);
+    let first = run(&e, &source).await;
+    assert_eq!(first.created, 1, "{first:#?}");
+    assert_eq!(e.world.tracker.count("create_checklist"), 0);
+    assert_eq!(e.world.tracker.count("add_check_item"), 0);
+    let item = e.world.tracker.items(&e.world.board_id).remove(0);
+    let marker_at = item.body.find("[webriskops:finding:").unwrap();
+    for step in ["- [ ] step one", "- [ ] step two"] {
+        let at = item
+            .body
+            .find(step)
+            .unwrap_or_else(|| panic!("{step}: {}", item.body));
+        assert!(at < marker_at, "the steps are in the exporter's part");
+    }
+
+    // A person ticks the first step; nothing changed in the finding: no write.
+    let ticked = item.body.replace("- [ ] step one", "- [x] step one");
+    e.world.tracker.person_update(
+        &item.id,
+        &ItemChanges {
+            body: Some(ticked),
+            ..ItemChanges::default()
+        },
+    );
+    e.world.tracker.clear_calls();
+    run(&e, &source).await;
+    assert_eq!(e.world.tracker.write_count(), 0);
+
+    // The finding changes: the exporter's part is rewritten, the tick stays.
+    f.title = "Steps in the body, retitled".into();
+    f.remediation_steps.push("step three".into());
+    run(&e, &VecSource::new(vec![f])).await;
+    let item = e.world.tracker.items(&e.world.board_id).remove(0);
+    assert!(item.body.contains("- [x] step one"), "{}", item.body);
+    assert!(item.body.contains("- [ ] step two"), "{}", item.body);
+    assert!(item.body.contains("- [ ] step three"), "{}", item.body);
+}

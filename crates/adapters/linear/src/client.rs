@@ -139,6 +139,9 @@ pub struct Issue {
     pub due_date: Option<String>,
     #[serde(default)]
     pub archived_at: Option<String>,
+    /// ISO 8601; absent only in answers that did not select it.
+    #[serde(default)]
+    pub created_at: Option<String>,
     pub updated_at: String,
     pub state: StateRef,
     #[serde(default)]
@@ -165,6 +168,46 @@ pub struct NewIssue {
     pub finding_url: String,
     pub attachment_title: String,
     pub attachment_subtitle: Option<String>,
+}
+
+/// A team with its workspace (`graphql/Team.graphql`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamDetail {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub archived_at: Option<String>,
+    #[serde(default)]
+    pub organization: Option<IdOnly>,
+}
+
+/// A workflow state with its team (`graphql/WorkflowState.graphql`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateDetail {
+    #[serde(flatten)]
+    pub state: WorkflowState,
+    pub team: IdOnly,
+}
+
+/// One page of a team's issues, newest first, and the cursor of the next (older) page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuePage {
+    pub issues: Vec<Issue>,
+    /// `None` on the last (oldest) page.
+    pub older: Option<String>,
+}
+
+/// What Linear knows of one finding's issue (`graphql/IssueByFinding.graphql`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FindingLookup {
+    /// The issues carrying the finding's URL, in the order of their attachments
+    /// (oldest first), each once.
+    pub by_url: Vec<Issue>,
+    /// The issue with the finding's deterministic client id, if any.
+    pub by_client_id: Option<Issue>,
 }
 
 /// Options of a team's issue listing.
@@ -350,11 +393,28 @@ impl LinearClient {
             "metadata": {"findingId": finding.as_str(), "source": "webriskops"},
         });
         let data = self.run(&ops::ISSUE_CREATE_WITH_ATTACHMENT, vars).await?;
-        field(
+        let mut issue: Issue = field(
             &data,
             &["issueCreate", "issue"],
             "IssueCreateWithAttachment",
-        )
+        )?;
+        // `issueCreate` answers before `attachmentCreate` runs: the issue it returns has
+        // no attachment yet. Add the one made by the same request, so the answer reads
+        // as the issue now is.
+        let attachment: Attachment = field(
+            &data,
+            &["attachmentCreate", "attachment"],
+            "IssueCreateWithAttachment",
+        )?;
+        if !issue
+            .attachments
+            .nodes
+            .iter()
+            .any(|a| a.id == attachment.id)
+        {
+            issue.attachments.nodes.push(attachment);
+        }
+        Ok(issue)
     }
 
     /// Updates an issue with an `IssueUpdateInput` (only the fields to change).
@@ -372,17 +432,140 @@ impl LinearClient {
         field(&data, &["issueUpdate", "issue"], "IssueUpdate")
     }
 
-    /// Archives an issue.
+    /// Archives an issue; answers it as it is now (`None` if Linear gives no entity).
     ///
     /// # Errors
     /// Any [`PortError`]; `success: false` is an error.
-    pub async fn archive_issue(&self, id: &str) -> Result<(), PortError> {
-        self.run(&ops::ISSUE_ARCHIVE, json!({ "id": id })).await?;
-        Ok(())
+    pub async fn archive_issue(&self, id: &str) -> Result<Option<Issue>, PortError> {
+        let data = self.run(&ops::ISSUE_ARCHIVE, json!({ "id": id })).await?;
+        field(&data, &["issueArchive", "entity"], "IssueArchive")
     }
 
-    /// The issues carrying `url` as an attachment (archived ones included by Linear's
-    /// default for this query): the identity lookup.
+    /// Unarchives an issue; answers it as it is now (`None` if Linear gives no entity).
+    ///
+    /// # Errors
+    /// Any [`PortError`]; `success: false` is an error.
+    pub async fn unarchive_issue(&self, id: &str) -> Result<Option<Issue>, PortError> {
+        let data = self.run(&ops::ISSUE_UNARCHIVE, json!({ "id": id })).await?;
+        field(&data, &["issueUnarchive", "entity"], "IssueUnarchive")
+    }
+
+    /// One team with its workspace.
+    ///
+    /// # Errors
+    /// `NotFound` when the team does not exist or is not visible; any other [`PortError`].
+    pub async fn team(&self, id: &str) -> Result<TeamDetail, PortError> {
+        let data = self.run(&ops::TEAM, json!({ "id": id })).await?;
+        match data.get("team") {
+            None | Some(Value::Null) => Err(PortError::NotFound {
+                what: format!("Linear team {}", crate::errors::excerpt(id, 80)),
+            }),
+            Some(_) => field(&data, &["team"], "Team"),
+        }
+    }
+
+    /// One workflow state with its team.
+    ///
+    /// # Errors
+    /// `NotFound` when the state does not exist or is not visible; any other [`PortError`].
+    pub async fn workflow_state(&self, id: &str) -> Result<StateDetail, PortError> {
+        let data = self.run(&ops::WORKFLOW_STATE, json!({ "id": id })).await?;
+        match data.get("workflowState") {
+            None | Some(Value::Null) => Err(PortError::NotFound {
+                what: format!("Linear workflow state {}", crate::errors::excerpt(id, 80)),
+            }),
+            Some(_) => field(&data, &["workflowState"], "WorkflowState"),
+        }
+    }
+
+    /// One page of a team's issues, newest first: `last` issues `before` the cursor
+    /// (the previous page's [`IssuePage::older`]; `None` for the newest page).
+    ///
+    /// # Errors
+    /// Any [`PortError`]; a page that says there is more without a cursor.
+    pub async fn team_issues_page(
+        &self,
+        team_id: &str,
+        last: u32,
+        before: Option<&str>,
+        include_archived: bool,
+    ) -> Result<IssuePage, PortError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Info {
+            has_previous_page: bool,
+            start_cursor: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Conn {
+            nodes: Vec<Issue>,
+            page_info: Info,
+        }
+        let vars = json!({
+            "teamId": team_id,
+            "last": last,
+            "before": before,
+            "includeArchived": include_archived,
+        });
+        let data = self.run(&ops::TEAM_ISSUES_PAGE, vars).await?;
+        let mut c: Conn = field(&data, &["issues"], "TeamIssuesPage")?;
+        // The page runs oldest to newest: turn it round.
+        c.nodes.reverse();
+        let older = match (c.page_info.has_previous_page, c.page_info.start_cursor) {
+            (false, _) => None,
+            (true, Some(cursor)) if before != Some(cursor.as_str()) => Some(cursor),
+            (true, Some(_)) => {
+                return Err(shape(
+                    "TeamIssuesPage",
+                    "the same startCursor came twice; stopping",
+                ))
+            }
+            (true, None) => {
+                return Err(shape(
+                    "TeamIssuesPage",
+                    "hasPreviousPage is true but startCursor is missing",
+                ))
+            }
+        };
+        Ok(IssuePage {
+            issues: c.nodes,
+            older,
+        })
+    }
+
+    /// The issue of a finding, in one request: by the finding's canonical `url` (the
+    /// attachment) and by its deterministic client id.
+    ///
+    /// # Errors
+    /// Any [`PortError`].
+    pub async fn issue_by_finding(
+        &self,
+        url: &str,
+        client_id: &str,
+    ) -> Result<FindingLookup, PortError> {
+        #[derive(Deserialize)]
+        struct Node {
+            issue: Option<Issue>,
+        }
+        let vars = json!({"url": url, "first": PAGE_SIZE, "clientId": client_id});
+        let data = self.run(&ops::ISSUE_BY_FINDING, vars).await?;
+        let nodes: Nodes<Node> = field(&data, &["attachmentsForURL"], "IssueByFinding")?;
+        let by_id: Nodes<Issue> = field(&data, &["byClientId"], "IssueByFinding")?;
+        let mut seen = std::collections::HashSet::new();
+        Ok(FindingLookup {
+            by_url: nodes
+                .nodes
+                .into_iter()
+                .filter_map(|n| n.issue)
+                .filter(|i| seen.insert(i.id.clone()))
+                .collect(),
+            by_client_id: by_id.nodes.into_iter().next(),
+        })
+    }
+
+    /// The issues carrying `url` as an attachment, archived ones included (asked for:
+    /// the schema's default leaves them out): the identity lookup.
     ///
     /// # Errors
     /// Any [`PortError`] of the transport or paging.

@@ -170,10 +170,23 @@ impl GqlError {
     }
 
     pub(crate) fn class(&self) -> Class {
-        [self.code.as_deref(), self.kind.as_deref()]
+        let by_word = [self.code.as_deref(), self.kind.as_deref()]
             .into_iter()
             .flatten()
-            .find_map(|w| class_of_word(&norm(w)))
+            .find_map(|w| class_of_word(&norm(w)));
+        // A missing (or invisible) id comes as `invalid input` with the message
+        // "Entity not found: <Type>" (docs/linear-sim.md "Errors", an inference FACTS.md
+        // is silent on): by meaning, not found.
+        if matches!(by_word, None | Some(Class::InvalidInput))
+            && self
+                .message
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("entity not found")
+        {
+            return Class::NotFound;
+        }
+        by_word
             .or_else(|| class_of_text(&self.message))
             .unwrap_or(if self.user_error {
                 Class::InvalidInput
@@ -323,7 +336,10 @@ pub(crate) fn map_answer(
             .min()
             .unwrap_or(Class::Other);
         let detail = describe(&errors);
-        let applied = applied_fields(op, data.as_ref());
+        let mut applied = applied_fields(op, data.as_ref());
+        if data.is_none() {
+            applied = applied_before_failure(op, &errors);
+        }
         if class == Class::RateLimited && applied.is_empty() {
             return rate_limited(detail);
         }
@@ -423,6 +439,99 @@ fn applied_fields(op: &Operation, data: Option<&Value>) -> Vec<String> {
     fields_with_success(data, true)
 }
 
+/// The mutations of `op` that ran before the one an error names, when the error nulled
+/// the whole `data`: mutations run serially in document order, and a failed non-null
+/// payload nulls `data` although those before it were applied (GraphQL spec, "Handling
+/// Field Errors"; docs/linear-sim.md "Partial data").
+fn applied_before_failure(op: &Operation, errors: &[GqlError]) -> Vec<String> {
+    if op.kind != OpKind::Mutation {
+        return Vec::new();
+    }
+    let keys = root_keys(op.document);
+    let failed_at = errors
+        .iter()
+        .filter_map(|e| e.path.as_deref())
+        .filter_map(|p| {
+            keys.iter()
+                .position(|k| p == k || p.starts_with(&format!("{k}.")))
+        })
+        .min();
+    match failed_at {
+        Some(i) => keys[..i].iter().map(|k| excerpt(k, 64)).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The response keys (alias, else field name) of the first operation's root selection
+/// set, in document order. Enough GraphQL for the adapter's own documents: comments,
+/// strings, arguments and nested selections are skipped.
+pub(crate) fn root_keys(document: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let (mut braces, mut parens) = (0usize, 0usize);
+    let mut chars = document.chars().peekable();
+    let mut pending: Option<String> = None;
+    while let Some(c) = chars.next() {
+        match c {
+            '#' => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some(n) = chars.next() {
+                    match n {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' => parens += 1,
+            ')' => parens = parens.saturating_sub(1),
+            '{' => {
+                braces += 1;
+            }
+            '}' => {
+                braces = braces.saturating_sub(1);
+                if braces == 0 && !keys.is_empty() {
+                    break;
+                }
+            }
+            c if braces == 1 && parens == 0 && (c.is_ascii_alphabetic() || c == '_') => {
+                let mut name = String::from(c);
+                while let Some(&n) = chars.peek() {
+                    if n.is_ascii_alphanumeric() || n == '_' {
+                        name.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                match (chars.peek(), pending.take()) {
+                    // `alias: field`: the alias is the key; the field name follows.
+                    (Some(':'), _) => {
+                        chars.next();
+                        keys.push(name.clone());
+                        pending = Some(name);
+                    }
+                    // The field name after an alias.
+                    (_, Some(_)) => {}
+                    (_, None) => keys.push(name),
+                }
+            }
+            _ => {}
+        }
+    }
+    keys
+}
+
 fn declined_fields(data: &Value) -> Vec<String> {
     fields_with_success(Some(data), false)
 }
@@ -495,6 +604,40 @@ mod tests {
     }
 
     #[test]
+    fn root_keys_are_read_in_document_order() {
+        assert_eq!(
+            root_keys(ops::ISSUE_CREATE_WITH_ATTACHMENT.document),
+            ["issueCreate", "attachmentCreate"]
+        );
+        assert_eq!(root_keys(ops::ISSUE_UPDATE.document), ["issueUpdate"]);
+        assert_eq!(
+            root_keys(ops::ISSUE_BY_FINDING.document),
+            ["attachmentsForURL", "byClientId"]
+        );
+        assert_eq!(
+            root_keys(
+                "# a { comment }\nmutation M($s: String = \"{x}\") { a: b(x: {y: 1}) { c } d }"
+            ),
+            ["a", "d"]
+        );
+    }
+
+    /// The attachment failed after the issue was made: `data` is null (the payloads are
+    /// non-null), the error's path names the second mutation, and the first was applied.
+    #[test]
+    fn a_later_mutation_failing_after_an_earlier_one_applied_is_outcome_unknown() {
+        let body = r#"{"data":null,"errors":[{"message":"attachment url is invalid","path":["attachmentCreate"],"extensions":{"code":"INPUT_ERROR","type":"invalid input","userError":true}}]}"#;
+        let (e, retry) = err(&ops::ISSUE_CREATE_WITH_ATTACHMENT, 200, body);
+        assert_eq!(e.kind(), "outcome_unknown", "{e}");
+        assert!(e.to_string().contains("issueCreate applied"), "{e}");
+        assert!(!retry, "never resent");
+        // The first mutation failing: nothing was applied, the error is what it says.
+        let body = body.replace(r#"["attachmentCreate"]"#, r#"["issueCreate"]"#);
+        let (e, _) = err(&ops::ISSUE_CREATE_WITH_ATTACHMENT, 200, &body);
+        assert_eq!(e.kind(), "invalid_input", "{e}");
+    }
+
+    #[test]
     fn ratelimited_is_http_400_and_transient_with_the_wait() {
         for ext in [
             r#"{"code":"RATELIMITED"}"#,
@@ -556,6 +699,13 @@ mod tests {
             &ops::ISSUE,
             200,
             r#"{"errors":[{"message":"Entity not found: Issue"}]}"#,
+        );
+        assert_eq!(e.kind(), "not_found", "{e}");
+        // Linear's missing entity: `invalid input` by type, not found by meaning.
+        let (e, _) = err(
+            &ops::TEAM,
+            200,
+            r#"{"errors":[{"message":"Entity not found: Team - Could not find referenced Team.","extensions":{"code":"INPUT_ERROR","type":"invalid input","userError":true}}]}"#,
         );
         assert_eq!(e.kind(), "not_found", "{e}");
         // The first error by precedence decides.

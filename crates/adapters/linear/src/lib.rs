@@ -13,13 +13,16 @@
 //! - A new issue and its attachment (the finding's canonical URL) go in one request,
 //!   with a deterministic client id (`client_id.rs`).
 //!
-//! The ports (`WorkItems`, `TrackerIntrospection`) are implemented on top of
-//! [`LinearClient`] once they are tracker-neutral.
+//! [`LinearAdapter`] implements the ports (`WorkItems`, `TrackerIntrospection`) on top of
+//! [`LinearClient`]: teams, workflow states with categories, issues identified by their
+//! finding's canonical URL ([`FindingUrl`]).
 
+mod adapter;
 mod client;
 mod client_id;
 mod config;
 mod errors;
+mod finding_url;
 mod limiter;
 mod oauth;
 pub mod ops;
@@ -28,18 +31,23 @@ mod readiness;
 mod secret;
 mod transport;
 
+pub use adapter::{
+    label_color, state_category, LinearAdapter, LinearAdapterOptions, LABEL_COLORS, MAX_PAGE_SIZE,
+};
 pub use client::{
-    Attachment, IdOnly, Issue, Label, LinearClient, NamedRef, NewIssue, Nodes, Organization,
-    StateRef, Team, TeamIssuesOptions, TeamRef, User, Viewer, WorkflowState,
+    Attachment, FindingLookup, IdOnly, Issue, IssuePage, Label, LinearClient, NamedRef, NewIssue,
+    Nodes, Organization, StateDetail, StateRef, Team, TeamDetail, TeamIssuesOptions, TeamRef, User,
+    Viewer, WorkflowState,
 };
 pub use client_id::{is_uuid_v4, issue_client_id};
 pub use config::{
     is_loopback, parse_api_url, ConfigError, LinearSettings, RateLimits, RetryPolicy, API_URL_ENV,
     DEFAULT_API_URL, MAX_QUERY_COMPLEXITY,
 };
+pub use finding_url::{FindingUrl, DEFAULT_FINDING_URL_TEMPLATE};
 pub use oauth::{
-    authorize_url, check_state, AuthorizeOptions, AuthorizeRequest, OAuthClient, Scopes, TokenSet,
-    AUTHORIZE_URL, REVOKE_URL, TOKEN_URL,
+    authorize_url, check_state, revoke_access_token, AuthorizeOptions, AuthorizeRequest,
+    OAuthClient, Scopes, TokenSet, AUTHORIZE_URL, REVOKE_URL, TOKEN_URL,
 };
 pub use paging::{collect_pages, Page, MAX_PAGES};
 pub use readiness::{observe, CredentialFacts};

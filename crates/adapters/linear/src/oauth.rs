@@ -256,24 +256,14 @@ impl OAuthClient {
     /// As [`OAuthClient::exchange_code`].
     pub async fn revoke(&self, access_token: &LinearSecret) -> Result<(), PortError> {
         let redactor = self.redactor(&[access_token.expose()]);
-        let what = "the OAuth token revoke";
-        let (status, body) = post_form(
+        revoke_with(
             &self.client,
             &self.revoke_url,
-            Some(access_token.expose()),
-            &[
-                ("token", access_token.expose()),
-                ("token_type_hint", "access_token"),
-            ],
+            access_token,
             self.timeout,
             &redactor,
-            what,
         )
-        .await?;
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        Err(map_oauth_error(status, &body, &redactor, what))
+        .await
     }
 
     fn redactor(&self, extra: &[&str]) -> Redactor {
@@ -305,6 +295,54 @@ impl OAuthClient {
         }
         parse_token(&body, received_at, &redactor, what)
     }
+}
+
+/// Revokes an access token (and with it the grant) at `revoke_url` ([`REVOKE_URL`], or a
+/// simulator's): the token itself authenticates the request, so no client secret is
+/// needed. Sent once.
+///
+/// # Errors
+/// An unusable `revoke_url` is `InvalidInput`; otherwise as [`OAuthClient::revoke`].
+pub async fn revoke_access_token(
+    revoke_url: &str,
+    access_token: &LinearSecret,
+    timeout: Duration,
+) -> Result<(), PortError> {
+    let url = Url::parse(revoke_url).map_err(|e| ConfigError::ApiUrl {
+        url: excerpt(revoke_url, 200),
+        reason: e.to_string(),
+    })?;
+    check_url(&url)?;
+    let client = http_client(&url, timeout, 1)?;
+    let redactor = Redactor::new(&[access_token.expose()]);
+    revoke_with(&client, &url, access_token, timeout, &redactor).await
+}
+
+async fn revoke_with(
+    client: &reqwest::Client,
+    revoke_url: &Url,
+    access_token: &LinearSecret,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<(), PortError> {
+    let what = "the OAuth token revoke";
+    let (status, body) = post_form(
+        client,
+        revoke_url,
+        Some(access_token.expose()),
+        &[
+            ("token", access_token.expose()),
+            ("token_type_hint", "access_token"),
+        ],
+        timeout,
+        redactor,
+        what,
+    )
+    .await?;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    Err(map_oauth_error(status, &body, redactor, what))
 }
 
 /// Reads a token answer. Every token in it is wrapped at once, so none can print.

@@ -56,7 +56,12 @@ op!(
     issue_fields
 );
 op!(ISSUE_UPDATE, "IssueUpdate", Mutation, issue_fields);
-op!(ISSUE_ARCHIVE, "IssueArchive", Mutation);
+op!(ISSUE_ARCHIVE, "IssueArchive", Mutation, issue_fields);
+op!(ISSUE_UNARCHIVE, "IssueUnarchive", Mutation, issue_fields);
+op!(TEAM, "Team", Query);
+op!(WORKFLOW_STATE, "WorkflowState", Query);
+op!(TEAM_ISSUES_PAGE, "TeamIssuesPage", Query, issue_fields);
+op!(ISSUE_BY_FINDING, "IssueByFinding", Query, issue_fields);
 op!(
     ATTACHMENTS_FOR_URL,
     "AttachmentsForUrl",
@@ -77,6 +82,11 @@ pub const ALL: &[Operation] = &[
     ISSUE_CREATE_WITH_ATTACHMENT,
     ISSUE_UPDATE,
     ISSUE_ARCHIVE,
+    ISSUE_UNARCHIVE,
+    TEAM,
+    WORKFLOW_STATE,
+    TEAM_ISSUES_PAGE,
+    ISSUE_BY_FINDING,
     ATTACHMENTS_FOR_URL,
     TEAM_ISSUES,
     ISSUE,

@@ -481,6 +481,14 @@ pub struct Routing {
 }
 
 impl Routing {
+    /// Whether the priority goes to the tracker's native field (not a label).
+    pub fn native_priority(&self) -> bool {
+        self.routed.iter().any(|r| {
+            r.field == "priority"
+                && matches!(&r.target, RouteTarget::NativeField { field } if field == "priority")
+        })
+    }
+
     /// Routed fields as a map field → target, for summaries.
     pub fn as_map(&self) -> BTreeMap<String, RouteTarget> {
         self.routed

@@ -105,6 +105,9 @@ pub struct ObservedItem {
     pub due: Option<NaiveDate>,
     /// Names of the items of the exporter's checklist; `None` when not read.
     pub checklist_items: Option<Vec<String>>,
+    /// The native priority rank (1 highest … 4), for trackers that have one.
+    #[serde(default)]
+    pub priority: Option<u8>,
 }
 
 /// A field the exporter has to write.
@@ -117,6 +120,8 @@ pub enum ChangedField {
     Members,
     Due,
     Checklist,
+    /// The tracker's native priority.
+    Priority,
 }
 
 /// What to do with one finding's card.
@@ -186,6 +191,9 @@ pub fn changed_fields(
     }
     if item.due != card.due {
         fields.push(ChangedField::Due);
+    }
+    if routing.native_priority() && item.priority != Some(card.priority.rank()) {
+        fields.push(ChangedField::Priority);
     }
     if let Some(items) = &item.checklist_items {
         let wanted = card.checklist.iter().chain(routing.extra_checklist.iter());
@@ -356,6 +364,7 @@ mod tests {
             member_ids: vec![],
             due: c.due,
             checklist_items: None,
+            priority: None,
         }
     }
 

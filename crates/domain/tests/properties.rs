@@ -991,6 +991,7 @@ fn item(index: usize, created_secs: u64, id: &str) -> ObservedItem {
         member_ids: vec![],
         due: None,
         checklist_items: None,
+        priority: None,
     }
 }
 

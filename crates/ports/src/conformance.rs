@@ -316,6 +316,37 @@ pub async fn update_writes_only_given_fields(t: &Target) {
     assert_eq!(listed.destination_id, t.destination_id);
 }
 
+/// A tracker with native priority keeps the rank given on create and on change, and
+/// reads it back (1 highest … 4).
+pub async fn priority_is_native_on_create_change_and_read(t: &Target) {
+    let f = unique_finding("priority");
+    let mut item = new_item(t, &f, "Prioritised");
+    item.priority = Some(2);
+    let created = t.items.create_item(&item).await.expect("create_item");
+    assert_eq!(
+        created.priority,
+        Some(2),
+        "create answers the priority it set"
+    );
+    assert_eq!(find(t, &created.id, false).await.priority, Some(2));
+    let changes = ItemChanges {
+        priority: Some(4),
+        ..Default::default()
+    };
+    let updated = t
+        .items
+        .update_item(&created.id, &changes)
+        .await
+        .expect("update_item");
+    assert_eq!(updated.priority, Some(4));
+    let read = find(t, &created.id, false).await;
+    assert_eq!(read.priority, Some(4));
+    assert_eq!(
+        read.title, "Prioritised",
+        "a priority change leaves the title"
+    );
+}
+
 /// Label lists in `ItemChanges` replace the whole list.
 pub async fn labels_replace_the_whole_list(t: &Target) {
     let a = t
@@ -601,6 +632,9 @@ pub async fn run_all(t: &Target) {
     paging_returns_every_item_once(t).await;
     if caps.labels && caps.create_labels {
         labels_replace_the_whole_list(t).await;
+    }
+    if caps.native_priority {
+        priority_is_native_on_create_change_and_read(t).await;
     }
     if caps.archive {
         archive_and_unarchive(t).await;

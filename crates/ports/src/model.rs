@@ -134,6 +134,10 @@ pub struct RemoteItem {
     pub last_activity: Option<DateTime<Utc>>,
     /// Present when asked for with `ListItemsOptions::with_checklists`.
     pub checklists: Option<Vec<Checklist>>,
+    /// The item's native priority as a rank (1 highest … 4 lowest, the domain's p1–p4);
+    /// `None` when the tracker has none (`capabilities().native_priority` false) or the
+    /// item is unprioritised.
+    pub priority: Option<u8>,
 }
 
 /// One page request of `list_items`.
@@ -227,6 +231,9 @@ pub struct ItemChanges {
     pub destination_id: Option<String>,
     /// Archive (`true`) or unarchive (`false`).
     pub archived: Option<bool>,
+    /// Set the native priority (rank 1 highest … 4 lowest); only asked of trackers with
+    /// `capabilities().native_priority`.
+    pub priority: Option<u8>,
 }
 
 impl ItemChanges {

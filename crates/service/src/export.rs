@@ -262,6 +262,7 @@ fn observe(item: RemoteItem, finding: FindingId) -> Seen {
             member_ids: item.member_ids,
             due: item.due,
             checklist_items,
+            priority: item.priority,
         },
         our_checklist,
     }
@@ -729,6 +730,7 @@ impl Apply<'_> {
                     changes.member_ids = Some(ids);
                 }
                 ChangedField::Due => changes.due = Some(card.due),
+                ChangedField::Priority => changes.priority = Some(card.priority.rank()),
                 ChangedField::Checklist => {}
             }
         }

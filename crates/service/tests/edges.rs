@@ -94,6 +94,7 @@ fn remote(n: &NewItem, id: &str) -> RemoteItem {
         created_secs: 1,
         last_activity: None,
         checklists: None,
+        priority: None,
     }
 }
 
@@ -267,6 +268,7 @@ fn read_by_adapter(
         created_secs: 1,
         last_activity: None,
         checklists: None,
+        priority: None,
     }
 }
 

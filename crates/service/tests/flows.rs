@@ -784,3 +784,27 @@ async fn without_checklists_the_steps_travel_in_the_body_and_keep_their_ticks() 
     assert!(item.body.contains("- [ ] step two"), "{}", item.body);
     assert!(item.body.contains("- [ ] step three"), "{}", item.body);
 }
+
+/// A tracker with native priority gets the finding's priority as a field: on create, and
+/// again when the finding's priority changes; an unchanged re-export writes nothing.
+#[tokio::test]
+async fn native_priority_is_written_on_create_and_when_the_finding_changes() {
+    let e = env();
+    let mut caps = webriskops_ports::WorkItems::capabilities(&e.world.tracker);
+    caps.native_priority = true;
+    e.world.tracker.set_capabilities(caps);
+    let mut f = finding("prio-1", "Prioritised");
+    run(&e, &VecSource::new(vec![f.clone()])).await;
+    let item = e.world.tracker.items(&e.world.board_id).remove(0);
+    assert_eq!(item.priority, Some(2), "high severity is p2");
+
+    e.world.tracker.clear_calls();
+    run(&e, &VecSource::new(vec![f.clone()])).await;
+    assert_eq!(e.world.tracker.write_count(), 0);
+
+    f.priority = Some(webriskops_domain::Priority::P1);
+    let s = run(&e, &VecSource::new(vec![f])).await;
+    assert_eq!(s.updated, 1, "{s:#?}");
+    let item = e.world.tracker.items(&e.world.board_id).remove(0);
+    assert_eq!(item.priority, Some(1));
+}

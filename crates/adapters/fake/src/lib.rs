@@ -468,6 +468,10 @@ fn view(s: &State, c: &Card, read: &ReadOptions) -> RemoteItem {
         _ => own,
     };
     item.checklists = read.with_checklists.then(|| c.checklists.clone());
+    // Priority is native only when the fake is set up to have it, as a tracker would.
+    if !s.capabilities.unwrap_or(BASE_CAPS).native_priority {
+        item.priority = None;
+    }
     item
 }
 
@@ -528,6 +532,7 @@ fn create(
         created_secs: 1_700_000_000 + seq,
         last_activity: Some(Utc::now()),
         checklists: None,
+        priority: None,
     };
     s.cards.insert(
         id.clone(),
@@ -570,6 +575,9 @@ fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteI
     }
     if let Some(v) = &c.destination_id {
         item.destination_id.clone_from(v);
+    }
+    if let Some(v) = c.priority {
+        item.priority = Some(v);
     }
     if let Some(v) = c.archived {
         item.archived = v;
@@ -738,6 +746,10 @@ impl WorkItems for FakeTracker {
             item.member_ids.clone(),
             item.due,
         )?;
+        if let Some(card) = s.cards.get_mut(created.id.as_str()) {
+            card.item.priority = item.priority;
+        }
+        let created = written(&s, created.id.as_str())?;
         finish(created, after)
     }
 

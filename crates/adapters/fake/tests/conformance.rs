@@ -28,6 +28,18 @@ async fn fake_passes_the_conformance_suite() {
     conformance::run_all(&t).await;
 }
 
+/// Set up as a tracker with native priority and without checklists (Linear's shape), the
+/// fake passes the suite's checks for those capabilities too.
+#[tokio::test]
+async fn fake_with_native_priority_and_no_checklists_passes_the_suite() {
+    let (t, fake) = target();
+    let mut caps = webriskops_ports::WorkItems::capabilities(&fake);
+    caps.native_priority = true;
+    caps.checklists = false;
+    fake.set_capabilities(caps);
+    conformance::run_all(&t).await;
+}
+
 #[tokio::test]
 async fn faults_fail_the_next_calls_and_can_apply_first() {
     let (t, fake) = target();

@@ -266,6 +266,8 @@ impl LinearAdapter {
             last_activity: instant(&issue.updated_at),
             // Linear has no checklists: asked for, they are none.
             checklists: with_checklists.then(Vec::new),
+            // 0 is "no priority"; 1 urgent … 4 low are the domain's ranks p1 … p4.
+            priority: priority_rank(issue.priority),
         })
     }
 
@@ -275,6 +277,13 @@ impl LinearAdapter {
             .await?
             .ok_or_else(|| PortError::not_found(format!("Linear issue {}", excerpt(id))))
     }
+}
+
+/// Linear's priority (a Float in the schema: 0 none, 1 urgent … 4 low) as a rank.
+fn priority_rank(p: f64) -> Option<u8> {
+    [1u8, 2, 3, 4]
+        .into_iter()
+        .find(|r| (p - f64::from(*r)).abs() < f64::EPSILON)
 }
 
 fn excerpt(s: &str) -> String {
@@ -510,6 +519,9 @@ impl WorkItems for LinearAdapter {
         }
         if let Some(s) = &changes.destination_id {
             input.insert("stateId".into(), json!(s));
+        }
+        if let Some(p) = changes.priority {
+            input.insert("priority".into(), json!(p));
         }
         let mut current = None;
         if !input.is_empty() {

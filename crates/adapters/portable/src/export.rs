@@ -393,6 +393,8 @@ impl PortableExport {
             created_secs: u64::try_from(self.opts.created_at.timestamp()).unwrap_or(0),
             last_activity: None,
             checklists: None,
+            // The bundle writes priority as a label and in the JSON, not natively.
+            priority: None,
         }
     }
 }

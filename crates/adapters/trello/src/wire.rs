@@ -310,6 +310,8 @@ impl WCard {
             due: self.due.as_deref().and_then(parse_due),
             last_activity: self.date_last_activity.as_deref().and_then(parse_time),
             checklists,
+            // Trello has no native priority: it travels as a label.
+            priority: None,
         })
     }
 }

@@ -526,6 +526,8 @@ async fn every_request_sent_in_a_scenario_is_documented() {
             due: Some(None),
             destination_id: Some(fx.doing_list_id.clone()),
             archived: Some(false),
+            // Trello has no native priority (it travels as a label).
+            priority: None,
         },
     )
     .await

@@ -1,5 +1,5 @@
-//! Export benchmarks: the real Trello adapter, service and SQLite store against the
-//! local Trello simulator with latency and Trello's budgets scaled in time.
+//! Export benchmarks: the real Trello and Linear adapters, service and SQLite store
+//! against the local simulators with latency and the trackers' budgets scaled in time.
 //!
 //! The orchestrator runs the simulator and starts one worker process per scenario, so
 //! each scenario's peak memory is its own. Timings are reported, never asserted.
@@ -48,6 +48,13 @@ struct Args {
     /// Writes in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// New findings in the Linear scenarios (0 skips Linear).
+    #[arg(long, default_value_t = 300)]
+    linear_cards: usize,
+    /// Time scale for Linear: its one-hour budget period becomes 1 h / scale (360: 10 s,
+    /// so an API key's 2,500 requests per hour become 250 per second).
+    #[arg(long, default_value_t = 360)]
+    linear_scale: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -392,7 +399,149 @@ fn orchestrate(args: Args) -> Result<()> {
         );
     }
     println!("\ncards on the board: {on_board}; 429 answers seen by the simulator: {sim_429}");
+    if args.linear_cards > 0 {
+        linear_bench(&args, &rt, dir.path())?;
+    }
     Ok(())
+}
+
+/// One Linear scenario's figures, from the adapter's own request statistics (the port).
+struct LinearRow {
+    name: &'static str,
+    stats: webriskops_ports::RequestStats,
+    mutations: usize,
+    wall_s: f64,
+    created: u64,
+    unchanged: u64,
+    failed: u64,
+}
+
+/// Linear: new issues, then an unchanged re-export, against linear-sim with Linear's
+/// per-user budgets scaled in time (in process: one adapter per scenario).
+fn linear_bench(args: &Args, rt: &tokio::runtime::Runtime, dir: &Path) -> Result<()> {
+    use webriskops_linear::{
+        Credential, FindingUrl, LinearAdapter, LinearAdapterOptions, LinearSettings, RateLimits,
+    };
+    let period = Duration::from_secs(3600) / args.linear_scale.max(1) as u32;
+    let server = rt.block_on(linear_sim::SimServer::start(linear_sim::SimConfig {
+        latency: Duration::from_millis(args.latency_ms),
+        period,
+        ..linear_sim::SimConfig::default()
+    }))?;
+    let sim = server.handle();
+    let fx = sim.seed_standard();
+    let findings = dir.join("linear.jsonl");
+    write_findings(&findings, args.linear_cards, args.steps, None, None)?;
+    let data_dir = dir.join("linear-data");
+    let rate = 2_500.0 / period.as_secs_f64();
+    eprintln!(
+        "linear-sim at {} · latency {} ms · period {} ms · allowed rate {rate:.0} req/s (per user)",
+        server.base_url(),
+        args.latency_ms,
+        period.as_millis()
+    );
+    let mut record = ProviderRecord::new_trello(TenantId::new("bench")?);
+    record.provider_key = webriskops_domain::ProviderKey::LinearCloud;
+    record.board_id = Some(fx.eng.id.clone());
+    record.list_id = Some(fx.eng.todo.clone());
+    record.done_list_id = Some(fx.eng.done.clone());
+    let target = ExportTarget::from_record(&record).context("target")?;
+    let mut rows = Vec::new();
+    for name in ["new issues", "unchanged re-export"] {
+        let settings = LinearSettings {
+            api_url: server.base_url(),
+            limits: RateLimits {
+                period_ms: period.as_millis() as u64,
+                ..RateLimits::default()
+            },
+            ..LinearSettings::default()
+        };
+        let adapter = Arc::new(LinearAdapter::new(
+            &settings,
+            Credential::api_key(fx.keys.full.clone())?,
+            TenantId::new("bench")?,
+            LinearAdapterOptions {
+                finding_url: FindingUrl::new("https://risk.example.com/findings/{id}")?,
+                ..LinearAdapterOptions::default()
+            },
+        )?);
+        let store = SqliteStore::open(&data_dir, StoreOptions::default())?;
+        let ports = ExportPorts {
+            items: adapter.clone(),
+            introspection: Some(adapter.clone()),
+            ledger: Arc::new(store.clone()),
+            journal: Arc::new(store),
+        };
+        let opts = ExportOptions {
+            concurrency: args.concurrency,
+            ..Default::default()
+        };
+        let source = FileSource::open_path(&findings)?;
+        sim.clear_request_log();
+        let started = Instant::now();
+        let s = rt.block_on(export(&ports, &record, &target, &source, &opts, &Silent))?;
+        let wall_s = started.elapsed().as_secs_f64();
+        let mutations = sim
+            .request_log()
+            .iter()
+            .filter(|r| r.root_fields.iter().any(|f| is_mutation(f)))
+            .count();
+        rows.push(LinearRow {
+            name,
+            stats: webriskops_ports::WorkItems::request_stats(adapter.as_ref()).unwrap_or_default(),
+            mutations,
+            wall_s,
+            created: s.created,
+            unchanged: s.unchanged,
+            failed: s.failed_count,
+        });
+    }
+    let ratelimited = sim
+        .error_code_counts()
+        .get("RATELIMITED")
+        .copied()
+        .unwrap_or(0);
+    let issues = sim.issues(&fx.eng.id).len();
+    rt.block_on(server.shutdown());
+
+    println!("\n| Linear scenario | findings | reads | writes | mutations | requests/issue | wall (s) | floor (s) | RATELIMITED | outcome |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let requests = r.stats.reads + r.stats.writes;
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {} | {} created, {} unchanged, {} failed |",
+            r.name,
+            args.linear_cards,
+            r.stats.reads,
+            r.stats.writes,
+            r.mutations,
+            requests as f64 / args.linear_cards.max(1) as f64,
+            r.wall_s,
+            requests as f64 / rate,
+            r.stats.rate_limited,
+            r.created,
+            r.unchanged,
+            r.failed
+        );
+    }
+    println!(
+        "\nissues in the team: {issues}; RATELIMITED answers seen by linear-sim: {ratelimited}"
+    );
+    Ok(())
+}
+
+/// Root fields that write (the GraphQL mutations the exporter sends).
+fn is_mutation(field: &str) -> bool {
+    [
+        "issueCreate",
+        "issueUpdate",
+        "issueArchive",
+        "issueUnarchive",
+        "issueLabelCreate",
+    ]
+    .iter()
+    .any(|m| field.starts_with(m))
+        || (field.starts_with("attachment") && !field.starts_with("attachmentsForURL"))
 }
 
 fn main() -> Result<()> {

@@ -2,6 +2,7 @@
 
 mod common;
 mod findings_input;
+mod linear;
 mod local_state;
 
 use std::time::{Duration, Instant};

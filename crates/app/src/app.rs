@@ -1,8 +1,10 @@
-//! The composition root: settings, the store with its master key, credentials and the
-//! Trello adapter, assembled once per command.
+//! The composition root: settings, the store with its master key, the tracker a command
+//! works on, credentials and the tracker's adapter (Trello or Linear), assembled once per
+//! command.
 //!
-//! A stored credential is only ever sent to the API root its record was saved for: a
-//! record whose root differs from the configured one is refused before any request.
+//! A stored credential is only ever sent to the API root its record was saved for (the
+//! Trello API root, the Linear API URL): a record whose root differs from the configured
+//! one is refused before any request.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,12 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use webriskops_domain::{ApiKey, CredentialRef, ProviderKey, ProviderRecord, TenantId, Token};
+use webriskops_linear::{
+    parse_api_url, Credential, FindingUrl, LinearAdapter, LinearAdapterOptions, DEFAULT_API_URL,
+};
 use webriskops_ports::{ProviderStore, SecretStore};
 use webriskops_service::{secret_binding, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
 use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
 
-use crate::config::{Settings, ENV_API_KEY, ENV_API_ROOT, ENV_TOKEN};
+use crate::cli::TrackerArg;
+use crate::config::{
+    Settings, ENV_API_KEY, ENV_API_ROOT, ENV_FINDING_URL, ENV_LINEAR_API_KEY, ENV_LINEAR_API_URL,
+    ENV_TOKEN, ENV_TRACKER,
+};
 use crate::error::{AppError, AppResult};
 use crate::output::Out;
 use crate::redact;
@@ -32,6 +41,8 @@ pub struct App {
     env: EnvLookup,
     /// Whether prompts may be shown (stdin and stderr are terminals).
     pub interactive: bool,
+    /// The tracker whose record the command works on (see [`App::choose_provider`]).
+    provider: ProviderKey,
     store: Option<SqliteStore>,
 }
 
@@ -39,6 +50,8 @@ pub struct App {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenOrigin {
     Env,
+    /// `LINEAR_API_KEY`.
+    LinearEnv,
     File,
     Stored,
     Prompt,
@@ -48,6 +61,7 @@ impl TokenOrigin {
     pub fn describe(self) -> &'static str {
         match self {
             TokenOrigin::Env => "TRELLO_TOKEN",
+            TokenOrigin::LinearEnv => "LINEAR_API_KEY",
             TokenOrigin::File => "--token-file",
             TokenOrigin::Stored => "the stored token",
             TokenOrigin::Prompt => "the prompt",
@@ -72,7 +86,7 @@ impl App {
             ))
         })?;
         // Secrets are registered the moment they are read.
-        for var in [ENV_TOKEN, ENV_API_KEY, MASTER_KEY_ENV] {
+        for var in [ENV_TOKEN, ENV_API_KEY, ENV_LINEAR_API_KEY, MASTER_KEY_ENV] {
             if let Some(v) = env(var) {
                 redact::register(&v);
             }
@@ -87,8 +101,77 @@ impl App {
             tenant,
             env,
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            provider: ProviderKey::TrelloCloud,
             store: None,
         })
+    }
+
+    /// Works on `provider`'s record from now on (`setup trello` and `setup linear` say
+    /// which).
+    pub fn set_provider(&mut self, provider: ProviderKey) {
+        self.provider = provider;
+    }
+
+    /// The tracker the command works on.
+    pub fn provider(&self) -> ProviderKey {
+        self.provider
+    }
+
+    /// The tracker's name as texts write it: `Trello`, `Linear`.
+    pub fn tracker_title(&self) -> &'static str {
+        match self.provider {
+            ProviderKey::TrelloCloud => "Trello",
+            ProviderKey::LinearCloud => "Linear",
+        }
+    }
+
+    /// Chooses the tracker for status, export, sync and revoke: `flag` (`--tracker`),
+    /// else `WEBRISKOPS_TRACKER`, else the provider of the tenant's only record (saved or
+    /// draft); without any record, Trello.
+    ///
+    /// # Errors
+    /// An unknown `WEBRISKOPS_TRACKER`, or records of both trackers and nothing chosen
+    /// (exit 2, naming both and the flag); store failures.
+    pub async fn choose_provider(&mut self, flag: Option<TrackerArg>) -> AppResult<()> {
+        let named = match flag {
+            Some(f) => Some(provider_of(f)),
+            None => match (self.env)(ENV_TRACKER).filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                    "trello" => ProviderKey::TrelloCloud,
+                    "linear" => ProviderKey::LinearCloud,
+                    _ => {
+                        return Err(AppError::usage(format!(
+                            "{ENV_TRACKER}={} is not a tracker: use trello or linear",
+                            webriskops_domain::echo_untrusted(&v)
+                        )))
+                    }
+                }),
+            },
+        };
+        if let Some(p) = named {
+            self.provider = p;
+            return Ok(());
+        }
+        let store = self.store()?;
+        let mut found = Vec::new();
+        for p in [ProviderKey::TrelloCloud, ProviderKey::LinearCloud] {
+            if store.load(&self.tenant, p).await?.is_some() {
+                found.push(p);
+            }
+        }
+        match found.as_slice() {
+            [] => self.provider = ProviderKey::TrelloCloud,
+            [only] => self.provider = *only,
+            _ => {
+                return Err(AppError::usage(format!(
+                    "tenant {} has a trello and a linear provider record: choose one with \
+                     --tracker trello or --tracker linear (or {ENV_TRACKER})",
+                    self.tenant
+                )))
+            }
+        }
+        Ok(())
     }
 
     /// The store, opened on first use. The master key is `WEBRISKOPS_MASTER_KEY` when set,
@@ -118,11 +201,11 @@ impl App {
         Ok(store)
     }
 
-    /// Whose integration the commands work on: this tenant's Trello record.
+    /// Whose integration the commands work on: this tenant's record of the chosen tracker.
     pub fn tenancy(&self) -> Tenancy {
         Tenancy {
             tenant: self.tenant.clone(),
-            provider: ProviderKey::TrelloCloud,
+            provider: self.provider,
         }
     }
 
@@ -131,30 +214,50 @@ impl App {
     ///
     /// # Errors
     /// See [`App::store`].
-    pub fn ports(&mut self, tracker: Option<Arc<TrelloAdapter>>) -> AppResult<ServicePorts> {
+    pub fn ports(&mut self, tracker: Option<Tracker>) -> AppResult<ServicePorts> {
         let store = Arc::new(self.store()?);
-        Ok(ServicePorts::from_store(store).with_tracker(tracker.map(Tracker::new)))
+        Ok(ServicePorts::from_store(store).with_tracker(tracker))
     }
 
-    /// The configured Trello API root, normalised as the adapter uses it.
+    /// The configured API root of the chosen tracker (Trello's API root, Linear's API
+    /// URL), normalised as the adapter uses it. It is part of the binding a stored
+    /// secret is sealed with.
     ///
     /// # Errors
-    /// An unusable root (exit 2).
+    /// An unusable root (exit 2; plain http is refused except on loopback).
     pub fn api_root(&self) -> AppResult<String> {
-        parse_api_root(&self.settings.trello.api_root)
-            .map(|u| u.to_string())
-            .map_err(|e| {
-                AppError::usage(format!(
-                    "{e}; fix {ENV_API_ROOT} or trello.api_root in the configuration file"
-                ))
-            })
+        match self.provider {
+            ProviderKey::TrelloCloud => parse_api_root(&self.settings.trello.api_root)
+                .map(|u| u.to_string())
+                .map_err(|e| {
+                    AppError::usage(format!(
+                        "{e}; fix {ENV_API_ROOT} or trello.api_root in the configuration file"
+                    ))
+                }),
+            ProviderKey::LinearCloud => parse_api_url(&self.settings.linear.api_url)
+                .map(|u| u.to_string())
+                .map_err(|e| {
+                    AppError::usage(format!(
+                        "{e}; fix {ENV_LINEAR_API_URL} or linear.api_url in the configuration file"
+                    ))
+                }),
+        }
     }
 
     /// The root `record` belongs to: the one saved in it, or, for a record saved before
-    /// roots were recorded, the default root (its token was made for Trello itself).
+    /// roots were recorded, its provider's default root (its token was made for the
+    /// tracker itself).
     pub fn record_root(record: &ProviderRecord) -> String {
-        let raw = record.api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
-        parse_api_root(raw).map_or_else(|_| raw.to_owned(), |u| u.to_string())
+        match record.provider_key {
+            ProviderKey::TrelloCloud => {
+                let raw = record.api_root.as_deref().unwrap_or(DEFAULT_API_ROOT);
+                parse_api_root(raw).map_or_else(|_| raw.to_owned(), |u| u.to_string())
+            }
+            ProviderKey::LinearCloud => {
+                let raw = record.api_root.as_deref().unwrap_or(DEFAULT_API_URL);
+                parse_api_url(raw).map_or_else(|_| raw.to_owned(), |u| u.to_string())
+            }
+        }
     }
 
     /// Refuses `record` when the configured API root is not the one it was saved for, so
@@ -173,33 +276,38 @@ impl App {
         } else {
             ""
         };
-        let source = if (self.env)(ENV_API_ROOT).is_some_and(|v| !v.trim().is_empty()) {
-            ENV_API_ROOT.to_owned()
-        } else {
-            "trello.api_root in the configuration file".to_owned()
+        let (var, key, what) = match record.provider_key {
+            ProviderKey::TrelloCloud => (ENV_API_ROOT, "trello.api_root", "Trello API root"),
+            ProviderKey::LinearCloud => (ENV_LINEAR_API_URL, "linear.api_url", "Linear API URL"),
         };
+        let source = if (self.env)(var).is_some_and(|v| !v.trim().is_empty()) {
+            var.to_owned()
+        } else {
+            format!("{key} in the configuration file")
+        };
+        let setup = record.provider_key.tracker_name();
         Err(AppError::usage(format!(
-            "the Trello API root in use, {configured} (from {source}), differs from {recorded}, \
+            "the {what} in use, {configured} (from {source}), differs from {recorded}, \
              the root the {} provider record of tenant {} was saved for{legacy}; nothing was sent \
              and the stored token is only ever sent to {recorded}. To keep using {recorded}, \
-             unset {source}; to move to {configured}, run `webriskops setup trello --save` \
+             unset {source}; to move to {configured}, run `webriskops setup {setup} --save` \
              against it with a token for it",
             record.state_name(),
             self.tenant
         )))
     }
 
-    /// The Trello record of this tenant, saved or draft, as stored: its API root is not
-    /// checked (setup decides what to do with a record of another root).
+    /// The chosen tracker's record of this tenant, saved or draft, as stored: its API root
+    /// is not checked (setup decides what to do with a record of another root).
     ///
     /// # Errors
     /// Store failures.
     pub async fn record_unchecked(&mut self) -> AppResult<Option<ProviderRecord>> {
         let store = self.store()?;
-        Ok(store.load(&self.tenant, ProviderKey::TrelloCloud).await?)
+        Ok(store.load(&self.tenant, self.provider).await?)
     }
 
-    /// The Trello record of this tenant (saved or draft), if any, refused when it belongs
+    /// The chosen tracker's record of this tenant (saved or draft), if any, refused when it belongs
     /// to another API root than the configured one.
     ///
     /// # Errors
@@ -279,16 +387,47 @@ impl App {
         Ok(token)
     }
 
-    /// The token for commands after setup: `TRELLO_TOKEN` first, else the stored one.
+    /// `LINEAR_API_KEY`, when set.
     ///
     /// # Errors
-    /// See [`App::env_token`] and [`App::stored_token`].
+    /// A malformed value (exit 2).
+    pub fn env_linear_key(&self) -> AppResult<Option<Token>> {
+        match (self.env)(ENV_LINEAR_API_KEY).filter(|t| !t.trim().is_empty()) {
+            None => Ok(None),
+            Some(raw) => {
+                redact::register(&raw);
+                Token::new(raw).map(Some).map_err(|e| {
+                    AppError::usage(format!(
+                        "{ENV_LINEAR_API_KEY} is not usable: {e}; copy the key again from Linear (Settings › Security & access)"
+                    ))
+                })
+            }
+        }
+    }
+
+    /// The chosen tracker's credential from the environment: `TRELLO_TOKEN` or
+    /// `LINEAR_API_KEY`.
+    ///
+    /// # Errors
+    /// A malformed value (exit 2).
+    pub fn env_credential(&self) -> AppResult<Option<(Token, TokenOrigin)>> {
+        Ok(match self.provider {
+            ProviderKey::TrelloCloud => self.env_token()?.map(|t| (t, TokenOrigin::Env)),
+            ProviderKey::LinearCloud => self.env_linear_key()?.map(|t| (t, TokenOrigin::LinearEnv)),
+        })
+    }
+
+    /// The credential for commands after setup: the environment's first (`TRELLO_TOKEN`,
+    /// `LINEAR_API_KEY`), else the stored one.
+    ///
+    /// # Errors
+    /// See [`App::env_credential`] and [`App::stored_token`].
     pub async fn token(
         &mut self,
         record: Option<&ProviderRecord>,
     ) -> AppResult<Option<(Token, TokenOrigin)>> {
-        if let Some(t) = self.env_token()? {
-            return Ok(Some((t, TokenOrigin::Env)));
+        if let Some(t) = self.env_credential()? {
+            return Ok(Some(t));
         }
         match record {
             Some(r) => Ok(self
@@ -321,19 +460,77 @@ impl App {
         Ok(Arc::new(TrelloAdapter::new(config).map_err(bad)?))
     }
 
-    /// The adapter for the record's credentials, when both key and token are known.
+    /// A Linear adapter for the personal API key `key`, configured from the settings
+    /// (`[linear]`, `WEBRISKOPS_LINEAR_API_URL`, `WEBRISKOPS_FINDING_URL`).
     ///
     /// # Errors
-    /// See [`App::api_key`], [`App::token`] and [`App::trello`].
+    /// An unusable API URL, finding URL template, key or adapter setting (exit 2).
+    pub fn linear(&self, key: &Token) -> AppResult<Arc<LinearAdapter>> {
+        let l = &self.settings.linear;
+        let bad = |e: webriskops_linear::ConfigError| {
+            AppError::usage(format!(
+                "{e}; fix {ENV_LINEAR_API_URL}, {ENV_FINDING_URL} or the [linear] section of the configuration"
+            ))
+        };
+        let settings = l.adapter_settings();
+        settings.validate().map_err(bad)?;
+        let finding_url = FindingUrl::new(&l.finding_url).map_err(bad)?;
+        let credential = Credential::api_key(key.expose()).map_err(|e| {
+            AppError::usage(format!(
+                "the Linear API key is not usable: {e}; copy the key again from Linear (Settings › Security & access)"
+            ))
+        })?;
+        let adapter = LinearAdapter::new(
+            &settings,
+            credential,
+            self.tenant.clone(),
+            LinearAdapterOptions {
+                finding_url,
+                ..LinearAdapterOptions::default()
+            },
+        )
+        .map_err(bad)?;
+        Ok(Arc::new(adapter))
+    }
+
+    /// The chosen tracker's adapter for `token` (and, for Trello, the API key `key`).
+    ///
+    /// # Errors
+    /// See [`App::trello`] and [`App::linear`].
+    pub fn adapter(&self, key: Option<ApiKey>, token: &Token) -> AppResult<Option<Tracker>> {
+        Ok(match (self.provider, key) {
+            (ProviderKey::LinearCloud, _) => Some(Tracker::new(self.linear(token)?)),
+            (ProviderKey::TrelloCloud, Some(k)) => {
+                Some(Tracker::new(self.trello(k, token.clone())?))
+            }
+            (ProviderKey::TrelloCloud, None) => None,
+        })
+    }
+
+    /// The chosen tracker's adapter for the record's credentials, when they are known
+    /// (Trello: the API key and the token; Linear: the API key).
+    ///
+    /// # Errors
+    /// See [`App::api_key`], [`App::token`], [`App::trello`] and [`App::linear`].
     pub async fn tracker_for(
         &mut self,
         record: Option<&ProviderRecord>,
-    ) -> AppResult<Option<Arc<TrelloAdapter>>> {
-        let key = self.api_key(record).await?;
-        let token = self.token(record).await?;
-        match (key, token) {
-            (Some(k), Some((t, _))) => Ok(Some(self.trello(k, t)?)),
-            _ => Ok(None),
+    ) -> AppResult<Option<Tracker>> {
+        let key = match self.provider {
+            ProviderKey::TrelloCloud => self.api_key(record).await?,
+            ProviderKey::LinearCloud => None,
+        };
+        match self.token(record).await? {
+            Some((t, _)) => self.adapter(key, &t),
+            None => Ok(None),
         }
+    }
+}
+
+/// The provider a `--tracker` value names.
+pub fn provider_of(t: TrackerArg) -> ProviderKey {
+    match t {
+        TrackerArg::Trello => ProviderKey::TrelloCloud,
+        TrackerArg::Linear => ProviderKey::LinearCloud,
     }
 }

@@ -6,13 +6,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{FallbackMode, LogFormat};
 
-/// Set up Trello, export remediation findings as cards, sync their status back, revoke.
+/// Set up Trello or Linear, export remediation findings as cards or issues, sync their
+/// status back, revoke.
 #[derive(Debug, Parser)]
 #[command(name = "webriskops", version, about, after_help = concat!(
     "Examples:\n",
     "  webriskops demo                                   # a guided run against a local Trello simulator\n",
     "  TRELLO_API_KEY=… webriskops setup trello          # prints the authorize URL for a token\n",
     "  webriskops setup trello --board-id B --list-id L --confirm-revoke-path --save\n",
+    "  LINEAR_API_KEY=… webriskops setup linear           # lists the teams the key sees\n",
     "  webriskops export findings.jsonl\n",
     "  webriskops sync >> status-events.jsonl\n",
     "  webriskops status --json\n\n",
@@ -43,6 +45,17 @@ pub struct Global {
     /// Log format on stderr [env: WEBRISKOPS_LOG_FORMAT] [default: text].
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// The tracker whose record status, export, sync and revoke work on
+    /// [env: WEBRISKOPS_TRACKER] [default: the provider of the tenant's only record].
+    #[arg(long, global = true, value_enum)]
+    pub tracker: Option<TrackerArg>,
+}
+
+/// A tracker WebRiskOps connects to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TrackerArg {
+    Trello,
+    Linear,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,7 +63,7 @@ pub enum Command {
     /// Connect a tracker: check every ready and blocked state, save when ready.
     #[command(
         subcommand,
-        after_help = "Examples:\n  webriskops setup trello\n  webriskops setup trello --help"
+        after_help = "Examples:\n  webriskops setup trello\n  webriskops setup linear\n  webriskops setup linear --help"
     )]
     Setup(SetupTarget),
     /// Show the integration status: record, live readiness, token expiry, last runs.
@@ -61,7 +74,7 @@ pub enum Command {
         "Exits 3 when the integration is blocked."
     ))]
     Status,
-    /// Export findings as Trello cards (or as a portable bundle when Trello is blocked).
+    /// Export findings as Trello cards or Linear issues (or as a portable bundle when blocked).
     #[command(after_help = concat!(
         "Examples:\n",
         "  webriskops export findings.json\n",
@@ -74,7 +87,7 @@ pub enum Command {
         "Exit codes: 0 ok, 1 error, 3 blocked, 4 some findings invalid or failed."
     ))]
     Export(ExportArgs),
-    /// Report cards whose status changed in Trello, as JSON lines on stdout.
+    /// Report cards or issues whose status changed in the tracker, as JSON lines on stdout.
     #[command(after_help = concat!(
         "Examples:\n",
         "  webriskops sync\n",
@@ -83,7 +96,7 @@ pub enum Command {
         "tracker_status, previous, observed_at."
     ))]
     Sync,
-    /// Revoke the token at Trello, delete it locally and leave the record blocked.
+    /// Revoke the token at the tracker, delete it locally and leave the record blocked.
     #[command(after_help = concat!(
         "Examples:\n",
         "  webriskops revoke\n",
@@ -117,6 +130,52 @@ pub enum SetupTarget {
         "(also without --save), 0 when ready."
     ))]
     Trello(SetupArgs),
+    /// Linear cloud: cloud target → team → workflow state → scope → revoke path.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  LINEAR_API_KEY=… webriskops setup linear\n",
+        "      lists the teams the key can see (create a personal API key in Linear under\n",
+        "      Settings › Security & access)\n",
+        "  LINEAR_API_KEY=… webriskops setup linear --team-id T\n",
+        "      lists the team's workflow states\n",
+        "  webriskops setup linear --token-file ~/.linear-key --team-id T --state-id S \\\n",
+        "      --done-state-id D --confirm-revoke-path --save --json\n\n",
+        "The key comes from LINEAR_API_KEY, --token-file, the stored key, or a hidden\n",
+        "prompt on a terminal; never from a flag value. The API URL is\n",
+        "WEBRISKOPS_LINEAR_API_URL or linear.api_url (default https://api.linear.app/graphql).\n",
+        "Exits 3 while anything is blocked (also without --save), 0 when ready."
+    ))]
+    Linear(LinearSetupArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct LinearSetupArgs {
+    /// The team for remediation issues (its UUID, not its key such as ENG).
+    #[arg(long, value_name = "ID")]
+    pub team_id: Option<String>,
+    /// The workflow state new issues start in (a state of the team).
+    #[arg(long, value_name = "ID")]
+    pub state_id: Option<String>,
+    /// The state issues of closed findings move to (completed or canceled; default: the
+    /// team's first completed state).
+    #[arg(long, value_name = "ID")]
+    pub done_state_id: Option<String>,
+    /// The Linear workspace (organization) the team must belong to.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// A self-hosted base URL. Linear is cloud-only: any value is reported as blocked.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Confirm you know how to revoke access (`webriskops revoke`, or in Linear:
+    /// Settings › Security & access).
+    #[arg(long)]
+    pub confirm_revoke_path: bool,
+    /// Save the record and the key (encrypted) when nothing is blocked.
+    #[arg(long)]
+    pub save: bool,
+    /// Read the API key from this file (first line).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// How the token was obtained.

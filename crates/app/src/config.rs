@@ -7,6 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use webriskops_linear::{
+    RateLimits as LinearRateLimits, RetryPolicy as LinearRetryPolicy, DEFAULT_API_URL,
+    DEFAULT_FINDING_URL_TEMPLATE,
+};
 use webriskops_trello::{RateLimits, RetryPolicy, DEFAULT_API_ROOT};
 
 use crate::error::{AppError, AppResult};
@@ -25,6 +29,14 @@ pub const ENV_API_ROOT: &str = "WEBRISKOPS_TRELLO_API_ROOT";
 pub const ENV_API_KEY: &str = "TRELLO_API_KEY";
 pub const ENV_TOKEN: &str = "TRELLO_TOKEN";
 pub const ENV_LOG_FORMAT: &str = "WEBRISKOPS_LOG_FORMAT";
+/// The tracker the commands work on (like `--tracker`): `trello` or `linear`.
+pub const ENV_TRACKER: &str = "WEBRISKOPS_TRACKER";
+/// Linear's GraphQL endpoint (`linear.api_url`).
+pub const ENV_LINEAR_API_URL: &str = webriskops_linear::API_URL_ENV;
+/// The finding URL template with `{id}` (`linear.finding_url`).
+pub const ENV_FINDING_URL: &str = "WEBRISKOPS_FINDING_URL";
+/// A Linear personal API key. A secret: read from the environment only, never a setting.
+pub const ENV_LINEAR_API_KEY: &str = "LINEAR_API_KEY";
 
 /// `(environment variable, settings key)` for every variable that maps to a key.
 const ENV_KEYS: &[(&str, &str)] = &[
@@ -33,6 +45,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     (ENV_API_ROOT, "trello.api_root"),
     (ENV_API_KEY, "trello.api_key"),
     (ENV_LOG_FORMAT, "log_format"),
+    (ENV_LINEAR_API_URL, "linear.api_url"),
+    (ENV_FINDING_URL, "linear.finding_url"),
 ];
 
 /// How logs are written to stderr.
@@ -78,6 +92,7 @@ pub struct Settings {
     pub tenant: String,
     pub log_format: LogFormat,
     pub trello: TrelloSettings,
+    pub linear: LinearSection,
     pub export: ExportSettings,
 }
 
@@ -98,6 +113,52 @@ pub struct TrelloSettings {
     pub retry: RetryPolicy,
 }
 
+/// Linear connection settings: the adapter's settings (`webriskops_linear::LinearSettings`)
+/// plus the finding URL template. The API key is never a setting (`LINEAR_API_KEY`,
+/// `--token-file`, the prompt, or the stored key).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinearSection {
+    /// The GraphQL endpoint; plain `http` only on a loopback address.
+    pub api_url: String,
+    /// Each finding's canonical URL, with `{id}`: the attachment that ties an issue to its
+    /// finding. Changing it orphans the issues made with the old one.
+    pub finding_url: String,
+    /// Milliseconds allowed for one HTTP exchange.
+    pub timeout_ms: u64,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub retry: LinearRetryPolicy,
+    pub limits: LinearRateLimits,
+}
+
+impl Default for LinearSection {
+    fn default() -> Self {
+        let adapter = webriskops_linear::LinearSettings::default();
+        Self {
+            api_url: DEFAULT_API_URL.into(),
+            finding_url: DEFAULT_FINDING_URL_TEMPLATE.into(),
+            timeout_ms: adapter.timeout_ms,
+            concurrency: adapter.concurrency,
+            retry: adapter.retry,
+            limits: adapter.limits,
+        }
+    }
+}
+
+impl LinearSection {
+    /// The adapter's settings.
+    pub fn adapter_settings(&self) -> webriskops_linear::LinearSettings {
+        webriskops_linear::LinearSettings {
+            api_url: self.api_url.clone(),
+            timeout_ms: self.timeout_ms,
+            concurrency: self.concurrency,
+            retry: self.retry.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+}
+
 /// Defaults of `webriskops export`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,6 +177,7 @@ impl Default for Settings {
             tenant: "default".into(),
             log_format: LogFormat::Text,
             trello: TrelloSettings::default(),
+            linear: LinearSection::default(),
             export: ExportSettings::default(),
         }
     }
@@ -246,6 +308,37 @@ mod tests {
         assert_eq!(s.trello.limits.key_limit, 300);
         assert_eq!(s.export.fallback, FallbackMode::Never);
         assert_eq!(s.trello.api_root, DEFAULT_API_ROOT);
+    }
+
+    #[test]
+    fn the_linear_section_reads_the_file_and_its_two_environment_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(
+            &path,
+            "[linear]\ntimeout_ms = 5000\n[linear.limits]\napi_key_requests = 100\n[linear.retry]\nmax_retries = 1\n",
+        )
+        .unwrap();
+        let s = load(Some(&path), &env_of(&[])).unwrap();
+        assert_eq!(s.linear.api_url, DEFAULT_API_URL);
+        assert_eq!(s.linear.finding_url, DEFAULT_FINDING_URL_TEMPLATE);
+        assert_eq!(s.linear.timeout_ms, 5000);
+        assert_eq!(s.linear.limits.api_key_requests, 100);
+        assert_eq!(s.linear.retry.max_retries, 1);
+        let s = load(
+            Some(&path),
+            &env_of(&[
+                (ENV_LINEAR_API_URL, "http://127.0.0.1:9/graphql"),
+                (ENV_FINDING_URL, "https://risk.example/f/{id}"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.linear.api_url, "http://127.0.0.1:9/graphql");
+        assert_eq!(s.linear.finding_url, "https://risk.example/f/{id}");
+        assert_eq!(s.linear.adapter_settings().timeout_ms, 5000);
+        std::fs::write(&path, "[linear]\napi_key = \"lin_api_x\"\n").unwrap();
+        let err = load(Some(&path), &env_of(&[])).unwrap_err();
+        assert!(err.message.contains("api_key"), "{}", err.message);
     }
 
     #[test]

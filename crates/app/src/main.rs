@@ -1,4 +1,5 @@
-//! `webriskops`: set up Trello, export findings as cards, sync status, revoke, demo.
+//! `webriskops`: set up Trello or Linear, export findings as cards or issues, sync status,
+//! revoke, demo.
 
 mod app;
 mod cli;
@@ -14,6 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use webriskops_domain::ProviderKey;
 
 use crate::app::{App, EnvLookup};
 use crate::cli::{Cli, Command, SetupTarget};
@@ -63,14 +65,37 @@ fn run(cli: Cli, out: Out) -> AppResult<Exit> {
         .map_err(|e| error::AppError::failed(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async move {
         let app = || App::new(settings.clone(), data_dir.clone(), out, env.clone());
+        let tracker = cli.global.tracker;
+        // The tracker a command works on: the setup target, else --tracker,
+        // WEBRISKOPS_TRACKER or the tenant's only record.
+        let chosen = || async {
+            let mut a = app()?;
+            a.choose_provider(tracker).await?;
+            Ok::<App, error::AppError>(a)
+        };
+        let for_setup = |target: ProviderKey| {
+            if let Some(t) = tracker.map(app::provider_of).filter(|t| *t != target) {
+                return Err(error::AppError::usage(format!(
+                    "--tracker {} contradicts `setup {}`: leave --tracker out",
+                    t.tracker_name(),
+                    target.tracker_name()
+                )));
+            }
+            let mut a = app()?;
+            a.set_provider(target);
+            Ok(a)
+        };
         match cli.command {
             Command::Setup(SetupTarget::Trello(args)) => {
-                commands::setup::run(&mut app()?, &args).await
+                commands::setup::run(&mut for_setup(ProviderKey::TrelloCloud)?, &args).await
             }
-            Command::Status => commands::status::run(&mut app()?).await,
-            Command::Export(args) => commands::export::run(&mut app()?, &args).await,
-            Command::Sync => commands::sync::run(&mut app()?).await,
-            Command::Revoke(args) => commands::revoke::run(&mut app()?, args).await,
+            Command::Setup(SetupTarget::Linear(args)) => {
+                commands::setup_linear::run(&mut for_setup(ProviderKey::LinearCloud)?, &args).await
+            }
+            Command::Status => commands::status::run(&mut chosen().await?).await,
+            Command::Export(args) => commands::export::run(&mut chosen().await?, &args).await,
+            Command::Sync => commands::sync::run(&mut chosen().await?).await,
+            Command::Revoke(args) => commands::revoke::run(&mut chosen().await?, args).await,
             Command::Demo => commands::demo::run(settings.clone(), cli.global.data_dir).await,
         }
     })

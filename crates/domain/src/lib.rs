@@ -30,7 +30,7 @@ pub use plan::{
 pub use provider::{AuthMethod, CredentialRef, DeploymentMode, ProviderKey, ProviderRecord, Scope};
 pub use readiness::{
     evaluate, BlockedCode, BlockedState, BoardObservation, ListObservation, Observations,
-    Permission, Readiness, ReadyStates, TokenObservation,
+    Permission, Readiness, ReadyStates, TokenObservation, TrackerObservations,
 };
 pub use secret::{ApiKey, Token};
 pub use state::StateCategory;

@@ -706,6 +706,121 @@ fn check_list(
     }
 }
 
+/// What a tracker answered for one readiness check, in its own provider's terms: the
+/// one input of the neutral entry point [`check`]. Each provider's rules live in their own
+/// module ([`evaluate`] for Trello, [`linear::evaluate`]); the service and the ports carry
+/// this value without knowing which tracker it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tracker", content = "observations", rename_all = "snake_case")]
+pub enum TrackerObservations {
+    Trello(Observations),
+    Linear(linear::LinearObservations),
+}
+
+/// The generic observations, which Trello's rules read.
+impl From<Observations> for TrackerObservations {
+    fn from(o: Observations) -> Self {
+        TrackerObservations::Trello(o)
+    }
+}
+
+impl TrackerObservations {
+    /// Observations of `provider` with nothing looked up and no credential: what is known
+    /// when no key or token was found (`PROVIDER_AUTH_REQUIRED` in that provider's words).
+    pub fn without_credential(provider: ProviderKey, now: DateTime<Utc>) -> Self {
+        match provider {
+            ProviderKey::TrelloCloud => {
+                TrackerObservations::Trello(Observations::new(now, TokenObservation::Missing))
+            }
+            ProviderKey::LinearCloud => TrackerObservations::Linear(
+                linear::LinearObservations::new(now, linear::CredentialObservation::Missing),
+            ),
+        }
+    }
+
+    /// The provider whose rules read these observations.
+    pub fn provider(&self) -> ProviderKey {
+        match self {
+            TrackerObservations::Trello(_) => ProviderKey::TrelloCloud,
+            TrackerObservations::Linear(_) => ProviderKey::LinearCloud,
+        }
+    }
+
+    /// When the credential expires, as the tracker (or the credential itself) said;
+    /// `None` when it does not expire or was not valid.
+    pub fn credential_expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            TrackerObservations::Trello(o) => match &o.token {
+                TokenObservation::Valid { expires_at, .. } => *expires_at,
+                _ => None,
+            },
+            TrackerObservations::Linear(o) => match &o.credential {
+                linear::CredentialObservation::Valid { expires_at, .. } => *expires_at,
+                _ => None,
+            },
+        }
+    }
+
+    /// The workspace the chosen container (board, team) was seen in, when it was seen.
+    pub fn container_workspace(&self, record: &ProviderRecord) -> Option<String> {
+        match self {
+            TrackerObservations::Trello(o) => match &o.board {
+                Some(BoardObservation::Found {
+                    organization_id, ..
+                }) => organization_id.clone(),
+                _ => None,
+            },
+            TrackerObservations::Linear(o) => {
+                let id = record.board_id.as_deref().map(str::trim)?;
+                o.teams
+                    .as_deref()?
+                    .iter()
+                    .find(|t| t.id == id)
+                    .and_then(|t| t.organization_id.clone())
+            }
+        }
+    }
+}
+
+/// Readiness of `record` from what its tracker answered: the neutral entry point that
+/// dispatches to the record's provider's rules ([`evaluate`] for Trello,
+/// [`linear::evaluate`] for Linear).
+///
+/// Observations of another provider than the record's (an adapter composed for the wrong
+/// record) are never read with the wrong rules: the result is blocked with
+/// `PROVIDER_AUTH_REQUIRED` on `token`, saying which tracker answered and which the record
+/// names, so nothing is saved and no export runs. Pure and total, like the rules.
+pub fn check(record: &ProviderRecord, obs: &TrackerObservations) -> Readiness {
+    match (record.provider_key, obs) {
+        (ProviderKey::TrelloCloud, TrackerObservations::Trello(o)) => evaluate(record, o),
+        (ProviderKey::LinearCloud, TrackerObservations::Linear(o)) => linear::evaluate(record, o),
+        (provider, other) => {
+            let mut blocked = Vec::new();
+            let cloud_target = check_cloud_target(record, &mut blocked);
+            block(
+                &mut blocked,
+                BlockedCode::ProviderAuthRequired,
+                "token",
+                format!(
+                    "the credentials in use are for {}, but the record is for {provider}: connect {} with its own credentials (webriskops setup {})",
+                    other.provider().tracker_name(),
+                    provider.tracker_name(),
+                    provider.tracker_name()
+                ),
+            );
+            Readiness {
+                ready: ReadyStates {
+                    cloud_target,
+                    revoke_path: record.revoke_path_confirmed,
+                    ..ReadyStates::default()
+                },
+                blocked,
+                notes: Vec::new(),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +836,38 @@ mod tests {
         r.list_id = Some(list.into());
         r.revoke_path_confirmed = true;
         r
+    }
+
+    #[test]
+    fn check_dispatches_to_the_record_provider_rules_and_blocks_a_mismatch() {
+        let now = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let trello = record(LIST);
+        let mut linear = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+        linear.provider_key = ProviderKey::LinearCloud;
+        linear.revoke_path_confirmed = true;
+        // Each provider's rules, through the one entry point.
+        let obs = observations(ListObservation::NotFound, None);
+        assert_eq!(
+            check(&trello, &TrackerObservations::Trello(obs.clone())),
+            evaluate(&trello, &obs)
+        );
+        let missing = TrackerObservations::without_credential(ProviderKey::LinearCloud, now);
+        let r = check(&linear, &missing);
+        assert!(r.has(BlockedCode::ProviderAuthRequired), "{r:?}");
+        assert!(r.has(BlockedCode::DestinationTeamRequired), "{r:?}");
+        assert!(r.blocked.iter().any(|b| b.fix.contains("Linear")), "{r:?}");
+        // Observations of another tracker are never read with the wrong rules.
+        let r = check(&trello, &missing);
+        assert_eq!(r.codes(), [BlockedCode::ProviderAuthRequired]);
+        assert!(!r.is_ready());
+        assert!(
+            r.blocked[0]
+                .fix
+                .contains("for linear, but the record is for trello_cloud"),
+            "{r:?}"
+        );
+        let r = check(&linear, &TrackerObservations::Trello(obs));
+        assert_eq!(r.codes(), [BlockedCode::ProviderAuthRequired]);
     }
 
     fn observations(list: ListObservation, board_lists: Option<Vec<BoardList>>) -> Observations {

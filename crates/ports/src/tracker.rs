@@ -4,7 +4,8 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use webriskops_domain::{FindingId, ItemId};
+use chrono::{DateTime, Utc};
+use webriskops_domain::{FindingId, ItemId, ProviderRecord, TrackerObservations};
 
 use crate::error::PortResult;
 use crate::model::{
@@ -55,6 +56,26 @@ pub trait TrackerIntrospection: Send + Sync + Debug + 'static {
 
     /// Revokes the token in use. Afterwards every call fails with `Unauthenticated`.
     async fn revoke_token(&self) -> PortResult<()>;
+
+    /// Everything the record's provider's readiness rules need, gathered by the adapter
+    /// in its own terms (`webriskops_domain::readiness::check` reads it), at `now`.
+    ///
+    /// An adapter whose tracker has rules of its own in the domain implements it; the
+    /// default, `Ok(None)`, lets the caller gather the generic observations through the
+    /// other methods of this trait. Answers that decide a blocked state (refused
+    /// credentials, an invisible container) MUST become observations; anything transient
+    /// MUST be an error, so that "retry later" is never shown as "blocked".
+    ///
+    /// # Errors
+    /// A transient or unexpected failure of the tracker.
+    async fn observe_setup(
+        &self,
+        record: &ProviderRecord,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<TrackerObservations>> {
+        let _ = (record, now);
+        Ok(None)
+    }
 }
 
 /// Work items in a destination.

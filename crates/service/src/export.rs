@@ -959,11 +959,17 @@ pub async fn export(
                 if blocked_code_for(&e).is_some()
                     || matches!(e, PortError::NotSupported { .. }) =>
             {
-                // Cannot create labels after all: route to checklist items instead.
+                // Cannot create labels after all: route to checklist items (or, for a
+                // tracker without checklists, to notes) instead.
                 ctx.can_create_labels = false;
                 progress.note(&format!(
-                    "label `{}` could not be created ({e}); routing to checklist items",
-                    webriskops_domain::text::echo_untrusted(&intent.name)
+                    "label `{}` could not be created ({e}); routing to {}",
+                    webriskops_domain::text::echo_untrusted(&intent.name),
+                    if ctx.supports_checklists {
+                        "checklist items"
+                    } else {
+                        "notes (the description keeps the finding's fields)"
+                    }
                 ));
             }
             Err(e) => return Err(e.into()),

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use futures::future::join;
-use webriskops_domain::readiness::BoardList;
+use webriskops_domain::readiness::{check, BoardList};
+
 use webriskops_domain::{
-    evaluate, BoardObservation, ListObservation, Observations, ProviderRecord, Readiness,
-    TokenObservation, TrelloId,
+    BlockedCode, BoardObservation, ListObservation, Observations, ProviderRecord, Readiness,
+    TokenObservation, TrackerObservations, TrelloId,
 };
 use webriskops_ports::{
     Account, Container, Destination, PortError, TokenInfo, TrackerIntrospection,
@@ -17,7 +18,8 @@ use crate::ServiceError;
 #[derive(Debug, Clone)]
 pub struct SetupCheck {
     pub readiness: Readiness,
-    pub observations: Observations,
+    /// What the tracker answered, in its provider's terms.
+    pub observations: TrackerObservations,
     pub token: Option<TokenInfo>,
     pub board: Option<Container>,
     /// Boards the token can see, listed when no board is chosen yet.
@@ -62,6 +64,52 @@ fn list_obs(r: Result<Destination, Observed>) -> ListObservation {
     }
 }
 
+/// The check when the adapter gathered its provider's observations itself
+/// ([`TrackerIntrospection::observe_setup`]): the provider's rules decide, and the
+/// choices (containers when none is ready, destinations of a ready container) and the
+/// account come through the neutral port methods.
+async fn observed_check(
+    t: &dyn TrackerIntrospection,
+    record: &ProviderRecord,
+    observations: TrackerObservations,
+) -> Result<SetupCheck, ServiceError> {
+    let readiness = check(record, &observations);
+    let mut out = SetupCheck {
+        readiness,
+        observations,
+        token: None,
+        board: None,
+        boards: vec![],
+        lists: vec![],
+        account: None,
+    };
+    if out.readiness.has(BlockedCode::ProviderAuthRequired) {
+        return Ok(out);
+    }
+    out.account = classify(t.whoami().await)?.ok();
+    out.token = out.account.as_ref().map(|a| TokenInfo {
+        member_id: Some(a.id.clone()),
+        app_name: None,
+        created_at: None,
+        expires_at: out.observations.credential_expires_at(),
+        permissions: vec![],
+    });
+    let container = present(&record.board_id);
+    match container.filter(|_| out.readiness.ready.board) {
+        Some(id) => {
+            if let Ok(Ok(dests)) = classify(t.destinations(id).await) {
+                out.lists = dests.into_iter().filter(|d| !d.closed).collect();
+            }
+        }
+        None => {
+            if let Ok(Ok(all)) = classify(t.containers().await) {
+                out.boards = all.into_iter().filter(|c| !c.closed).collect();
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Checks readiness of `record`. `tracker` is `None` when no token is available.
 ///
 /// # Errors
@@ -73,9 +121,9 @@ pub async fn check_readiness(
     now: DateTime<Utc>,
 ) -> Result<SetupCheck, ServiceError> {
     let Some(t) = tracker else {
-        let observations = Observations::new(now, TokenObservation::Missing);
+        let observations = TrackerObservations::without_credential(record.provider_key, now);
         return Ok(SetupCheck {
-            readiness: evaluate(record, &observations),
+            readiness: check(record, &observations),
             observations,
             token: None,
             board: None,
@@ -84,19 +132,23 @@ pub async fn check_readiness(
             account: None,
         });
     };
+    if let Some(observations) = t.observe_setup(record, now).await? {
+        return observed_check(t, record, observations).await;
+    }
     let mut check = SetupCheck {
         readiness: Readiness {
             ready: Default::default(),
             blocked: vec![],
             notes: vec![],
         },
-        observations: Observations::new(now, TokenObservation::Missing),
+        observations: TrackerObservations::without_credential(record.provider_key, now),
         token: None,
         board: None,
         boards: vec![],
         lists: vec![],
         account: None,
     };
+    let mut obs = Observations::new(now, TokenObservation::Missing);
     let token = match classify(t.token_info().await)? {
         Ok(info) => {
             check.token = Some(info.clone());
@@ -110,8 +162,8 @@ pub async fn check_readiness(
             reason: "the tracker does not recognise the token".into(),
         },
     };
-    check.observations.token = token;
-    let token_ok = matches!(&check.observations.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
+    obs.token = token;
+    let token_ok = matches!(&obs.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
     if token_ok {
         let board_id = present(&record.board_id).filter(|id| {
             TrelloId::new(*id).is_ok()
@@ -121,19 +173,19 @@ pub async fn check_readiness(
             let (board, lists) = join(t.container(board_id), t.destinations(board_id)).await;
             match classify(board)? {
                 Ok(c) => {
-                    check.observations.board = Some(BoardObservation::Found {
+                    obs.board = Some(BoardObservation::Found {
                         name: c.name.clone(),
                         closed: c.closed,
                         organization_id: c.organization_id.clone(),
                     });
                     check.board = Some(c);
                     let (labels, members) = join(t.labels(board_id), t.members(board_id)).await;
-                    check.observations.labels_readable = Some(classify(labels)?.is_ok());
-                    check.observations.members_readable = Some(classify(members)?.is_ok());
+                    obs.labels_readable = Some(classify(labels)?.is_ok());
+                    obs.members_readable = Some(classify(members)?.is_ok());
                     if let Ok(Ok(lists)) = classify(lists) {
                         // The domain tells a list on another board from a list out of
                         // scope with these.
-                        check.observations.board_lists = Some(
+                        obs.board_lists = Some(
                             lists
                                 .iter()
                                 .map(|l| BoardList {
@@ -146,15 +198,9 @@ pub async fn check_readiness(
                         check.lists = lists.into_iter().filter(|l| !l.closed).collect();
                     }
                 }
-                Err(Observed::NotFound) => {
-                    check.observations.board = Some(BoardObservation::NotFound)
-                }
-                Err(Observed::NoAccess) => {
-                    check.observations.board = Some(BoardObservation::NoAccess)
-                }
-                Err(Observed::Refused(reason)) => {
-                    check.observations.token = TokenObservation::Rejected { reason }
-                }
+                Err(Observed::NotFound) => obs.board = Some(BoardObservation::NotFound),
+                Err(Observed::NoAccess) => obs.board = Some(BoardObservation::NoAccess),
+                Err(Observed::Refused(reason)) => obs.token = TokenObservation::Rejected { reason },
             }
         } else if let Ok(Ok(boards)) = classify(t.containers().await) {
             check.boards = boards.into_iter().filter(|b| !b.closed).collect();
@@ -164,16 +210,17 @@ pub async fn check_readiness(
                 || TrelloId::new(id).is_ok()
         };
         if let Some(list_id) = present(&record.list_id).filter(|id| well_formed(id)) {
-            check.observations.list = Some(list_obs(classify(t.destination(list_id).await)?));
+            obs.list = Some(list_obs(classify(t.destination(list_id).await)?));
         }
         if let Some(done_id) = present(&record.done_list_id).filter(|id| well_formed(id)) {
-            check.observations.done_list = Some(list_obs(classify(t.destination(done_id).await)?));
+            obs.done_list = Some(list_obs(classify(t.destination(done_id).await)?));
         }
-        if check.observations.board.is_some() {
+        if obs.board.is_some() {
             check.account = t.whoami().await.ok();
         }
     }
-    check.readiness = evaluate(record, &check.observations);
+    check.observations = TrackerObservations::from(obs);
+    check.readiness = webriskops_domain::readiness::check(record, &check.observations);
     Ok(check)
 }
 
@@ -212,7 +259,6 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(check.observations.list, Some(ListObservation::NoAccess));
         assert_eq!(check.readiness.codes(), [BlockedCode::ListNotOnBoard]);
         let fix = &check.readiness.blocked[0].fix;
         assert!(fix.contains("choose one of these lists: "), "{fix}");

@@ -17,6 +17,11 @@ pub struct RevokeOutcome {
     pub already_invalid: bool,
     /// The local copy was deleted.
     pub deleted_locally: bool,
+    /// The tracker offers no API to revoke this credential (`capabilities().revoke` is
+    /// false, e.g. a personal API key): nothing was sent, and a person revokes it in the
+    /// tracker's settings.
+    #[serde(default)]
+    pub revoke_unsupported: bool,
 }
 
 /// Revokes the token at the tracker, deletes the stored copy and clears the record's
@@ -35,8 +40,12 @@ pub async fn revoke(
         revoked_at_tracker: false,
         already_invalid: false,
         deleted_locally: false,
+        revoke_unsupported: false,
     };
-    if let Some(t) = tracker {
+    if let Some(t) = tracker.filter(|t| {
+        outcome.revoke_unsupported = !t.capabilities().revoke;
+        !outcome.revoke_unsupported
+    }) {
         match t.revoke_token().await {
             Ok(()) => outcome.revoked_at_tracker = true,
             Err(PortError::Unauthenticated { .. }) => outcome.already_invalid = true,

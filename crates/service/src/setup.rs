@@ -271,7 +271,11 @@ pub async fn apply_and_check(
         record.token_expires_at = info.expires_at;
     }
     if record.workspace_id.is_none() {
-        record.workspace_id = check.board.as_ref().and_then(|b| b.organization_id.clone());
+        record.workspace_id = check
+            .board
+            .as_ref()
+            .and_then(|b| b.organization_id.clone())
+            .or_else(|| check.observations.container_workspace(&record));
     }
     let readiness = check.readiness;
     let mut saved = false;

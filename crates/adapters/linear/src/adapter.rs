@@ -15,7 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
-use webriskops_domain::{FindingId, ItemId, StateCategory, TenantId};
+use webriskops_domain::{
+    FindingId, ItemId, ProviderRecord, StateCategory, TenantId, TrackerObservations,
+};
 use webriskops_ports::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
     Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, ReadOptions,
@@ -415,6 +417,24 @@ impl TrackerIntrospection for LinearAdapter {
                 what: "revoking a Linear personal API key through the API: delete the key in Linear under Settings › Security & access".into(),
             }),
         }
+    }
+
+    /// Linear's own readiness observations ([`crate::observe`]): the credential (its
+    /// scopes and expiry from the facts this adapter was built with), the teams it sees,
+    /// the chosen team's workflow states and where the chosen states really are.
+    async fn observe_setup(
+        &self,
+        record: &ProviderRecord,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<TrackerObservations>> {
+        crate::readiness::observe(
+            Some(&self.client),
+            &self.options.credential_facts,
+            record,
+            now,
+        )
+        .await
+        .map(|o| Some(TrackerObservations::Linear(o)))
     }
 }
 

@@ -1,4 +1,5 @@
-//! `webriskops export FILE`: findings to Trello cards, or to the portable bundle.
+//! `webriskops export FILE`: findings to Trello cards or Linear issues, or to the portable
+//! bundle.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -153,15 +154,19 @@ pub async fn export_source(
                 out.json_doc(&BlockedJson {
                     exported: false,
                     record_state,
-                    readiness: readiness.into(),
+                    readiness: ReadinessJson::new(readiness, outcome.record.provider_key),
                 });
             } else {
-                out.say("Export stopped: Trello setup is blocked.");
+                out.say(format!(
+                    "Export stopped: {} setup is blocked.",
+                    app.tracker_title()
+                ));
                 print_readiness(&out, readiness, &outcome.record);
-                out.say(
-                    "Fix the states above (webriskops setup trello), or write the portable \
+                out.say(format!(
+                    "Fix the states above (webriskops setup {}), or write the portable \
                      bundle instead with --fallback always.",
-                );
+                    app.provider().tracker_name()
+                ));
             }
             return Ok((exit, None));
         }
@@ -175,8 +180,10 @@ pub async fn export_source(
         ExportDestination::Tracker => (None, None),
         ExportDestination::Portable { out_dir, cause } => (Some(cause), Some(out_dir)),
     };
+    let tracker = app.tracker_title();
     report(
         &out,
+        tracker,
         source,
         summary,
         &Fallback {
@@ -198,6 +205,7 @@ struct Fallback<'a> {
 
 fn report(
     out: &Out,
+    tracker: &str,
     source: &FileSource,
     s: &ExportSummary,
     fallback: &Fallback<'_>,
@@ -239,12 +247,14 @@ fn report(
     }
     let dest = match out_dir {
         Some(d) => format!("portable bundle {}", d.display()),
-        None => "Trello".to_owned(),
+        None => tracker.to_owned(),
     };
     let verb = if s.dry_run { "Dry run of" } else { "Exported" };
     out.say(format!("{verb} {} → {dest}", source.describe()));
     if fallback.trigger == Some(FallbackTrigger::Requested) {
-        out.say("  Trello was not asked: the bundle was requested (--fallback always).");
+        out.say(format!(
+            "  {tracker} was not asked: the bundle was requested (--fallback always)."
+        ));
     }
     if fallback.record_state == "draft" && out_dir.is_some() {
         out.say(
@@ -252,11 +262,15 @@ fn report(
         );
     }
     if !reasons.is_empty() {
-        out.say("  Trello was not used because setup is blocked:");
+        out.say(format!(
+            "  {tracker} was not used because setup is blocked:"
+        ));
         for b in reasons {
             out.say(format!("    {} ({}): {}", b.code, b.field, b.fix));
         }
-        out.say("  The bundle keeps each finding's identity: a later Trello export will not duplicate it.");
+        out.say(format!(
+            "  The bundle keeps each finding's identity: a later {tracker} export will not duplicate it."
+        ));
     }
     let would = if s.dry_run { "would be " } else { "" };
     out.say(format!(
@@ -292,7 +306,7 @@ fn report(
     }
     if !s.routed.is_empty() {
         out.say(format!(
-            "  {} finding(s) had fields Trello lacks routed to labels, checklist items or notes (see --json `routed`)",
+            "  {} finding(s) had fields {tracker} lacks routed to labels, checklist items or notes (see --json `routed`)",
             s.routed.len()
         ));
     }
@@ -313,7 +327,7 @@ fn report(
         if out_dir.is_some() {
             "the bundle"
         } else {
-            "Trello"
+            tracker
         },
         s.requests.reads,
         s.requests.writes,

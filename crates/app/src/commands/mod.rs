@@ -4,34 +4,75 @@ pub mod demo;
 pub mod export;
 pub mod revoke;
 pub mod setup;
+pub mod setup_linear;
 pub mod status;
 pub mod sync;
 
 use serde::Serialize;
-use webriskops_domain::{BlockedState, ProviderRecord, Readiness, ReadyStates};
+use webriskops_domain::{BlockedState, ProviderKey, ProviderRecord, Readiness, ReadyStates};
 
 use crate::output::Out;
 
-/// The readiness part of setup and status JSON: these names never change.
+/// The five ready states in the provider's words: Trello's board and list, Linear's team
+/// and workflow state.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ReadyJson<'a> {
+    Board(&'a ReadyStates),
+    Team {
+        cloud_target: bool,
+        team: bool,
+        state: bool,
+        scope: bool,
+        revoke_path: bool,
+    },
+}
+
+impl<'a> ReadyJson<'a> {
+    pub fn new(r: &'a ReadyStates, provider: ProviderKey) -> Self {
+        match provider {
+            ProviderKey::TrelloCloud => ReadyJson::Board(r),
+            ProviderKey::LinearCloud => ReadyJson::Team {
+                cloud_target: r.cloud_target,
+                team: r.board,
+                state: r.list,
+                scope: r.scope,
+                revoke_path: r.revoke_path,
+            },
+        }
+    }
+}
+
+/// The readiness part of setup and status JSON: these names never change (`ready` in the
+/// provider's words: `board`/`list` for Trello, `team`/`state` for Linear).
 #[derive(Debug, Serialize)]
 pub struct ReadinessJson<'a> {
-    pub ready: &'a ReadyStates,
+    pub ready: ReadyJson<'a>,
     pub blocked: &'a [BlockedState],
     pub notes: &'a [String],
 }
 
-impl<'a> From<&'a Readiness> for ReadinessJson<'a> {
-    fn from(r: &'a Readiness) -> Self {
+impl<'a> ReadinessJson<'a> {
+    pub fn new(r: &'a Readiness, provider: ProviderKey) -> Self {
         Self {
-            ready: &r.ready,
+            ready: ReadyJson::new(&r.ready, provider),
             blocked: &r.blocked,
             notes: &r.notes,
         }
     }
 }
 
+/// The names of the container and destination steps in the provider's words.
+fn step_names(provider: ProviderKey) -> (&'static str, &'static str) {
+    match provider {
+        ProviderKey::TrelloCloud => ("board", "list"),
+        ProviderKey::LinearCloud => ("team", "state"),
+    }
+}
+
 /// Prints the five ready states, each blocked state with its fix, and the notes.
 pub fn print_readiness(out: &Out, r: &Readiness, record: &ProviderRecord) {
+    let (container, destination) = step_names(record.provider_key);
     let mark = |ok: bool| if ok { "ready  " } else { "not yet" };
     let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     let states = [
@@ -45,8 +86,8 @@ pub fn print_readiness(out: &Out, r: &Readiness, record: &ProviderRecord) {
                 record.base_url().unwrap_or("empty")
             ),
         ),
-        (r.ready.board, "board", or_none(&record.board_id)),
-        (r.ready.list, "list", or_none(&record.list_id)),
+        (r.ready.board, container, or_none(&record.board_id)),
+        (r.ready.list, destination, or_none(&record.list_id)),
         (
             r.ready.scope,
             "scope",

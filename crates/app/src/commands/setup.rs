@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{AuthMethod, ProviderRecord, Token};
 use webriskops_service::{
-    apply_and_check, CompanionSecret, SetupChoices, SetupCredentials, SetupRequest,
+    apply_and_check, CompanionSecret, SetupChoices, SetupCredentials, SetupRequest, Tracker,
 };
 use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration};
 
@@ -144,7 +144,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
     let key = app.api_key(saved_record.as_ref()).await?;
     let token = setup_token(app, args, saved_record.as_ref()).await?;
     let adapter = match (&key, &token) {
-        (Some(k), Some((t, _))) => Some(app.trello(k.clone(), t.clone())?),
+        (Some(k), Some((t, _))) => Some(Tracker::new(app.trello(k.clone(), t.clone())?)),
         _ => None,
     };
     // What a ready --save stores: the token, then the API key next to it.
@@ -209,7 +209,7 @@ pub async fn run(app: &mut App, args: &SetupArgs) -> AppResult<Exit> {
 
     if out.json {
         let doc = SetupJson {
-            readiness: readiness.into(),
+            readiness: ReadinessJson::new(readiness, record.provider_key),
             saved,
             record_state,
             draft_kept,

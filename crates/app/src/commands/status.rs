@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use webriskops_domain::ProviderRecord;
+use webriskops_domain::{ProviderKey, ProviderRecord};
 use webriskops_service::status::gather;
 use webriskops_service::{RunSummary, StatusRequest};
 
@@ -73,7 +73,7 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
             tenant: report.tenant.to_string(),
             record_state: report.record_state.as_str(),
             record: record.as_ref(),
-            readiness: (&report.readiness).into(),
+            readiness: ReadinessJson::new(&report.readiness, report.checked.provider_key),
             token_expires_at: expires,
             last_export: report.last_export.as_ref(),
             last_sync: report.last_sync.as_ref(),
@@ -83,37 +83,57 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
     }
     out.say(format!("Integration status (tenant {})", app.tenant));
     match &record {
-        None => out.say("Trello: not set up. Run `webriskops setup trello` to connect a board."),
+        None => out.say(match app.provider() {
+            ProviderKey::TrelloCloud => {
+                "Trello: not set up. Run `webriskops setup trello` to connect a board \
+                 (or `webriskops setup linear` for a Linear team)."
+            }
+            ProviderKey::LinearCloud => {
+                "Linear: not set up. Run `webriskops setup linear` to connect a team."
+            }
+        }),
         Some(r) => {
             if let Some(d) = &r.draft {
                 let codes: Vec<&str> = d.blocked_by.iter().map(|c| c.as_str()).collect();
                 out.say(format!(
                     "Record: draft (not saved: blocked by {}); it holds the choices of that \
-                     setup and no token. Fix the blocked states and run `webriskops setup trello --save`.",
+                     setup and no token. Fix the blocked states and run `webriskops setup {} --save`.",
                     if codes.is_empty() {
                         "a blocked setup".to_owned()
                     } else {
                         codes.join(", ")
-                    }
+                    },
+                    r.provider_key.tracker_name()
                 ));
             } else {
                 out.say(format!("Record: saved, for {}", App::record_root(r)));
             }
-            out.say(format!(
-                "Trello: board {}, list {}, done list {}, workspace {}, auth {}, token {}",
-                r.board_id.as_deref().unwrap_or("(none)"),
-                r.list_id.as_deref().unwrap_or("(none)"),
-                r.done_list_id
-                    .as_deref()
-                    .unwrap_or("(archive closed cards)"),
-                r.workspace_id.as_deref().unwrap_or("(none)"),
-                r.auth_method,
-                if r.credential.is_some() {
-                    "stored (encrypted)"
-                } else {
-                    "not stored"
-                },
-            ));
+            let credential = if r.credential.is_some() {
+                "stored (encrypted)"
+            } else {
+                "not stored"
+            };
+            match r.provider_key {
+                ProviderKey::TrelloCloud => out.say(format!(
+                    "Trello: board {}, list {}, done list {}, workspace {}, auth {}, token {credential}",
+                    r.board_id.as_deref().unwrap_or("(none)"),
+                    r.list_id.as_deref().unwrap_or("(none)"),
+                    r.done_list_id
+                        .as_deref()
+                        .unwrap_or("(archive closed cards)"),
+                    r.workspace_id.as_deref().unwrap_or("(none)"),
+                    r.auth_method,
+                )),
+                ProviderKey::LinearCloud => out.say(format!(
+                    "Linear: team {}, state {}, done state {}, workspace {}, API key {credential}",
+                    r.board_id.as_deref().unwrap_or("(none)"),
+                    r.list_id.as_deref().unwrap_or("(none)"),
+                    r.done_list_id
+                        .as_deref()
+                        .unwrap_or("(the team's first completed state)"),
+                    r.workspace_id.as_deref().unwrap_or("(none)"),
+                )),
+            }
         }
     }
     out.say(format!(

@@ -1,12 +1,12 @@
 //! `webriskops sync`: status events as JSON lines on stdout, each change once.
 
 use chrono::Utc;
-use webriskops_domain::{BlockedState, StatusEvent};
+use webriskops_domain::{BlockedState, ProviderKey, StatusEvent};
 use webriskops_service::sync::{run as run_sync, SyncOutcome, SyncRequest};
 use webriskops_service::{ServiceError, SyncSummary};
 
 use crate::app::App;
-use crate::config::{ENV_API_KEY, ENV_TOKEN};
+use crate::config::{ENV_API_KEY, ENV_LINEAR_API_KEY, ENV_TOKEN};
 use crate::error::{AppResult, Exit};
 
 fn blocked(app: &App, state: &BlockedState) -> Exit {
@@ -43,7 +43,10 @@ pub async fn sync_events(app: &mut App) -> AppResult<(Exit, Option<SyncSummary>)
     let ports = app.ports(tracker)?;
     let req = SyncRequest {
         tenancy: app.tenancy(),
-        credential_hint: Some(format!("set {ENV_TOKEN} and {ENV_API_KEY}")),
+        credential_hint: Some(match app.provider() {
+            ProviderKey::TrelloCloud => format!("set {ENV_TOKEN} and {ENV_API_KEY}"),
+            ProviderKey::LinearCloud => format!("set {ENV_LINEAR_API_KEY}"),
+        }),
     };
     let mut emit = |event: &StatusEvent| -> Result<(), ServiceError> {
         out.json_line(event).map_err(|e| {
@@ -58,7 +61,7 @@ pub async fn sync_events(app: &mut App) -> AppResult<(Exit, Option<SyncSummary>)
         out.json_note(&summary);
     } else {
         out.note(format!(
-            "sync: {} status change(s) from {} card(s) checked, {} unchanged, {} adopted from card markers; {} read(s), {} answered 429",
+            "sync: {} status change(s) from {} item(s) checked, {} unchanged, {} adopted by their finding identity; {} read(s), {} answered 429",
             summary.events,
             summary.checked,
             summary.unchanged,

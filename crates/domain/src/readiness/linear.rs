@@ -192,13 +192,13 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
                     &mut blocked,
                     BlockedCode::ProviderScopeUnavailable,
                     "team_id",
-                    with(
-                        "the key cannot see this team (it does not exist, or its owner is not a member): use a key of a member of the team, or".into(),
-                        Some(if teams.is_empty() {
-                            "join a team in Linear first".into()
+                    format!(
+                        "the key cannot see this team (it does not exist, or its owner is not a member): use a key of a member of the team, or {}",
+                        if teams.is_empty() {
+                            "join a team in Linear first".to_owned()
                         } else {
                             team_choices(teams)
-                        }),
+                        }
                     ),
                 ),
                 Some(t) => {

@@ -22,6 +22,9 @@ max_backoff_ms = 200
 deadline_ms = 20000
 "#;
 
+/// Each finding's canonical URL: the attachment that ties an issue to its finding.
+const FINDING_URL: &str = "https://risk.example.test/findings/{id}";
+
 /// A linear-sim with the standard world (teams ENG and OPS, keys full / read_only /
 /// eng_only), a working directory and a data directory.
 struct LinearWorld {
@@ -66,9 +69,8 @@ impl LinearWorld {
         self.dir.path().join(name)
     }
 
-    /// Runs the binary with `args` and extra environment variables, in a clean
-    /// environment pointing at this world (no key unless given).
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    /// The binary in a clean environment pointing at this world (no key).
+    fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("webriskops"));
         c.current_dir(self.dir.path())
             .env_clear()
@@ -77,12 +79,16 @@ impl LinearWorld {
             .env("WEBRISKOPS_CONFIG", self.dir.path().join("webriskops.toml"))
             .env("WEBRISKOPS_DATA_DIR", self.data_dir())
             .env("WEBRISKOPS_LINEAR_API_URL", &self.api_url)
-            .env(
-                "WEBRISKOPS_FINDING_URL",
-                "https://risk.example.test/findings/{id}",
-            )
-            .stdin(std::process::Stdio::null())
-            .args(args);
+            .env("WEBRISKOPS_FINDING_URL", FINDING_URL)
+            .stdin(std::process::Stdio::null());
+        c
+    }
+
+    /// Runs the binary with `args` and extra environment variables, in a clean
+    /// environment pointing at this world (no key unless given).
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command();
+        c.args(args);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -128,6 +134,21 @@ impl LinearWorld {
         let p = self.path(name);
         std::fs::write(&p, lines.join("\n") + "\n").unwrap();
         p
+    }
+
+    /// Attachments per finding URL over every issue of the world (archived and trashed
+    /// ones included): more than one for a finding is a duplicate issue.
+    fn attachments_per_finding(&self) -> std::collections::BTreeMap<String, usize> {
+        let prefix = FINDING_URL.trim_end_matches("{id}");
+        let mut m = std::collections::BTreeMap::new();
+        for i in self.sim.all_issues() {
+            for a in &i.attachments {
+                if let Some(id) = a.url.strip_prefix(prefix) {
+                    *m.entry(id.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        m
     }
 
     /// GraphQL mutations the simulator answered (`issueCreate`, `issueUpdate`, …).
@@ -537,6 +558,105 @@ fn a_read_only_key_is_stopped_at_its_first_write_with_the_scope_code() {
     assert_eq!(s["blocked"][0]["code"], "PROVIDER_SCOPE_UNAVAILABLE", "{s}");
     assert_eq!(s["created"], 0, "{s}");
     assert!(w.sim.issues(&w.fx.eng.id).is_empty());
+}
+
+#[test]
+fn a_killed_linear_export_resumes_without_duplicate_issues() {
+    use linear_sim::{Fault, FaultRule};
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    const FINDINGS: usize = 100;
+    const CONCURRENCY: u32 = 4;
+    let w = LinearWorld::new();
+    w.sim.set_latency(Duration::from_millis(30));
+    w.setup_saved();
+    let lines: Vec<String> = (0..FINDINGS)
+        .map(|i| finding(&format!("crash-{i:03}"), &format!("Crash {i}")))
+        .collect();
+    let file = w.findings_file("crash.jsonl", &lines);
+    let mut child = w
+        .command()
+        .args([
+            "export",
+            file.to_str().unwrap(),
+            "--concurrency",
+            &CONCURRENCY.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while w.sim.issues(&w.fx.eng.id).len() < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The next creates are applied by Linear (the issue and its attachment) but their
+    // answers never come: every worker is then inside a create whose outcome the export
+    // has not recorded, the moment a crash is most likely to duplicate.
+    w.sim.inject(FaultRule::graphql(
+        "issueCreate",
+        CONCURRENCY,
+        Fault::Delay {
+            delay: Duration::from_secs(120),
+            after_apply: true,
+        },
+    ));
+    while !w.sim.pending_faults().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        w.sim.pending_faults().is_empty(),
+        "the export never reached the stalled creates"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the export must still be running when it is killed"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
+    let issues_at_kill = w.sim.issues(&w.fx.eng.id).len();
+    assert!(
+        (10..FINDINGS).contains(&issues_at_kill),
+        "killed mid-run: {issues_at_kill} of {FINDINGS} issues existed"
+    );
+
+    // The journal shows the run was cut short with creates in flight.
+    {
+        let conn = rusqlite::Connection::open(w.data_dir().join("webriskops.db")).unwrap();
+        let unfinished: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE kind = 'export' AND finished_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unfinished, 1, "the killed run never finished");
+        let open: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM intents WHERE outcome IS NULL AND settled_by IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            open >= 1,
+            "at least one create was in flight, applied but unrecorded"
+        );
+    }
+
+    let run = w.run(&["export", file.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["duplicates"], serde_json::json!([]), "{run:?}");
+    let per = w.attachments_per_finding();
+    assert_eq!(per.len(), FINDINGS, "every finding has an issue: {per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    assert_eq!(
+        w.sim.all_issues().len(),
+        FINDINGS,
+        "no issue without its finding's attachment"
+    );
 }
 
 // ── choosing the tracker, revoke, secrets ────────────────────────────────────────────

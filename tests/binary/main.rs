@@ -522,6 +522,65 @@ fn the_demo_runs_to_the_end() {
         "{}",
         run.stdout
     );
+
+    // Then the same walk for Linear, against its own simulator and data directory.
+    for heading in [
+        "═══ Part 1 of 2: Trello",
+        "═══ Part 2 of 2: Linear",
+        "── Linear step 1: setup without a team",
+        "── Linear step 7: integration status",
+    ] {
+        assert!(
+            run.stdout.contains(heading),
+            "no {heading:?}: {}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("Teams this key can see"),
+        "the blocked Linear setup lists the teams: {}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Exported sample-findings.json → Linear"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("     - [ ] "),
+        "the steps are shown as a task list: {}",
+        run.stdout
+    );
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |tracker: &str| -> Vec<&Value> {
+        events.iter().filter(|e| e["tracker"] == tracker).collect()
+    };
+    assert_eq!(of("trello").len(), 1, "{events:?}");
+    let linear = of("linear");
+    assert_eq!(linear.len(), 1, "one canceled event, once: {events:?}");
+    assert_eq!(linear[0]["finding_id"], "wro-f-0002");
+    assert_eq!(linear[0]["tracker_status"], "canceled");
+    assert!(
+        run.stdout
+            .contains("Mutations Linear received during this export: 0."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Linear: team "),
+        "the Linear status ran: {}",
+        run.stdout
+    );
+    for tracker in ["trello", "linear"] {
+        let db = w.path("demo").join(tracker).join("webriskops.db");
+        assert!(db.is_file(), "{} is missing", db.display());
+    }
 }
 
 // ── secrets ──────────────────────────────────────────────────────────────────────────

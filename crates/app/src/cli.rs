@@ -11,7 +11,7 @@ use crate::config::{FallbackMode, LogFormat};
 #[derive(Debug, Parser)]
 #[command(name = "webriskops", version, about, after_help = concat!(
     "Examples:\n",
-    "  webriskops demo                                   # a guided run against a local Trello simulator\n",
+    "  webriskops demo                                   # a guided run against local Trello and Linear simulators\n",
     "  TRELLO_API_KEY=… webriskops setup trello          # prints the authorize URL for a token\n",
     "  webriskops setup trello --board-id B --list-id L --confirm-revoke-path --save\n",
     "  LINEAR_API_KEY=… webriskops setup linear           # lists the teams the key sees\n",
@@ -104,12 +104,13 @@ pub enum Command {
         "Without a terminal, --yes is required (exit 2 otherwise)."
     ))]
     Revoke(RevokeArgs),
-    /// A guided run against a local Trello simulator: setup, export, sync, re-export.
+    /// A guided run against local Trello and Linear simulators: setup, export, sync,
+    /// re-export, status, for each tracker in turn.
     #[command(after_help = concat!(
         "Examples:\n",
         "  webriskops demo\n",
-        "  webriskops demo --data-dir ./demo-state\n\n",
-        "Nothing leaves this machine: the simulator listens on 127.0.0.1 only."
+        "  webriskops demo --data-dir ./demo-state          # keeps demo-state/trello and demo-state/linear\n\n",
+        "Nothing leaves this machine: both simulators listen on 127.0.0.1 only."
     ))]
     Demo,
 }

@@ -3,6 +3,8 @@
 //!
 //! Kept dependency-free so it builds in seconds on a fresh machine.
 
+mod naming;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
@@ -14,7 +16,9 @@ commands:
                   tests; what CI runs
   architecture    only the architecture check: domain, ports and service have no HTTP or
                   database crate (the domain no tokio) in their normal dependency trees,
-                  and the service depends on no adapter
+                  the service depends on no adapter, and the source of ports and
+                  service names no tracker (trello, linear) and none of its objects
+                  (board, card, team; list in strings)
   bench [ARGS]    the export benchmarks against the local Trello simulator (release build);
                   ARGS go to the benchmark, e.g. `cargo xtask bench -- --help`
   fuzz [--seconds N] [TARGET...]
@@ -150,7 +154,8 @@ fn violations(tree: &str, forbidden: &[&[&str]]) -> Vec<Violation> {
 
 /// The dependency rules of docs/architecture.md, checked on `cargo tree -e normal` (what
 /// a release build links): domain, ports and service stay free of HTTP and database
-/// crates (the domain of tokio too), and the service depends on no adapter.
+/// crates (the domain of tokio too), and the service depends on no adapter; then the
+/// naming rule ([`check_naming`]).
 fn check_architecture() -> Result<(), String> {
     let mut broken = Vec::new();
     for rule in RULES {
@@ -181,12 +186,32 @@ fn check_architecture() -> Result<(), String> {
             ));
         }
     }
+    if !broken.is_empty() {
+        return Err(format!(
+            "the architecture check failed (see docs/architecture.md); move the dependency \
+             into an adapter or the app:\n{}",
+            broken.join("\n")
+        ));
+    }
+    check_naming()
+}
+
+/// The naming rule (ADR 0005 §10): the source of ports and service names no tracker and
+/// none of its objects; see [`naming`].
+fn check_naming() -> Result<(), String> {
+    eprintln!(
+        "xtask: architecture (tracker names in {})",
+        naming::NEUTRAL_TREES.join(", ")
+    );
+    let broken = naming::check(&workspace_root(), naming::NEUTRAL_TREES)?;
     if broken.is_empty() {
         Ok(())
     } else {
         Err(format!(
-            "the architecture check failed (see docs/architecture.md); move the dependency \
-             into an adapter or the app:\n{}",
+            "the naming check failed (see docs/architecture.md): ports and service name no \
+             tracker and none of its objects; take the words from the record's provider \
+             vocabulary (`ProviderKey::vocabulary()`) or use the neutral names (container, \
+             destination, item):\n{}",
             broken.join("\n")
         ))
     }

@@ -73,6 +73,71 @@ impl ProviderKey {
             ProviderKey::LinearCloud => "linear",
         }
     }
+
+    /// The words this provider's tracker uses for itself and its objects: every text the
+    /// service writes that names a tracker takes them from here (ADR 0005 §10), so that
+    /// the service and the ports name none (`cargo xtask architecture` checks it).
+    pub fn vocabulary(self) -> Vocabulary {
+        match self {
+            // Trello's own words (vendor/trello/FACTS.md): boards hold lists, lists hold
+            // cards; an API key plus a user token.
+            ProviderKey::TrelloCloud => Vocabulary {
+                tracker: "Trello",
+                container: "board",
+                destination: "list",
+                item: "card",
+                items: "cards",
+                done_destination: "done list",
+                setup_command: "webriskops setup trello",
+                credential: "token",
+            },
+            // Linear's own words (vendor/linear/FACTS.md): a team's issues move through
+            // its workflow states; a personal API key (or an OAuth2 access token).
+            ProviderKey::LinearCloud => Vocabulary {
+                tracker: "Linear",
+                container: "team",
+                destination: "workflow state",
+                item: "issue",
+                items: "issues",
+                done_destination: "done state",
+                setup_command: "webriskops setup linear",
+                credential: "API key",
+            },
+        }
+    }
+
+    /// Whether `id` is well formed for this provider's containers and destinations, so
+    /// that asking the tracker about it makes sense: a Trello id is 24 hexadecimal digits;
+    /// Linear's ids are judged by Linear's own observations, so every id passes here.
+    pub fn accepts_id(self, id: &str) -> bool {
+        match self {
+            ProviderKey::TrelloCloud => crate::ids::TrelloId::new(id).is_ok(),
+            ProviderKey::LinearCloud => true,
+        }
+    }
+}
+
+/// A tracker's words for itself and its objects, as texts for people write them
+/// (lowercase nouns, to be used mid-sentence; `tracker` capitalised as the product is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Vocabulary {
+    /// The product's name: `Trello`, `Linear`.
+    pub tracker: &'static str,
+    /// What holds the items (the record's `board_id`): `board`, `team`.
+    pub container: &'static str,
+    /// Where new items go (the record's `list_id`): `list`, `workflow state`.
+    pub destination: &'static str,
+    /// One exported finding in the tracker: `card`, `issue`.
+    pub item: &'static str,
+    /// Several of them: `cards`, `issues`.
+    pub items: &'static str,
+    /// Where items of closed findings go (the record's `done_list_id`): `done list`,
+    /// `done state`.
+    pub done_destination: &'static str,
+    /// The command that sets this tracker up (and reconnects it).
+    pub setup_command: &'static str,
+    /// The credential the tenant provides: `token`, `API key`.
+    pub credential: &'static str,
 }
 
 keyword_enum!(
@@ -182,9 +247,15 @@ pub struct Draft {
 impl ProviderRecord {
     /// A new Trello cloud record with nothing chosen yet.
     pub fn new_trello(tenant: TenantId) -> Self {
+        Self::new(tenant, ProviderKey::TrelloCloud)
+    }
+
+    /// A new cloud record of `provider` with nothing chosen yet: the first state of every
+    /// setup path (cloud, scopes read and write, API key and token, nothing confirmed).
+    pub fn new(tenant: TenantId, provider: ProviderKey) -> Self {
         Self {
             tenant,
-            provider_key: ProviderKey::TrelloCloud,
+            provider_key: provider,
             deployment_mode: DeploymentMode::Cloud,
             base_url: None,
             board_id: None,
@@ -253,6 +324,51 @@ mod tests {
         let scopes = Scope::parse_list("read, write").unwrap();
         assert_eq!(scopes.len(), 2);
         assert!(Scope::parse_list("read,admin").is_err());
+    }
+
+    #[test]
+    fn each_provider_speaks_its_own_words() {
+        let trello = ProviderKey::TrelloCloud.vocabulary();
+        assert_eq!(
+            (trello.tracker, trello.container, trello.destination),
+            ("Trello", "board", "list")
+        );
+        assert_eq!((trello.item, trello.items), ("card", "cards"));
+        assert_eq!(trello.done_destination, "done list");
+        assert_eq!(trello.setup_command, "webriskops setup trello");
+        assert_eq!(trello.credential, "token");
+        let linear = ProviderKey::LinearCloud.vocabulary();
+        assert_eq!(
+            (linear.tracker, linear.container, linear.destination),
+            ("Linear", "team", "workflow state")
+        );
+        assert_eq!((linear.item, linear.items), ("issue", "issues"));
+        assert_eq!(linear.done_destination, "done state");
+        assert_eq!(linear.setup_command, "webriskops setup linear");
+        assert_eq!(linear.credential, "API key");
+        for p in ProviderKey::ALL {
+            let v = p.vocabulary();
+            assert_eq!(v.tracker.to_lowercase(), p.tracker_name());
+            assert!(v.setup_command.ends_with(p.tracker_name()));
+        }
+    }
+
+    #[test]
+    fn ids_are_judged_by_the_provider() {
+        let trello_id = "5e9f8f8f8f8f8f8f8f8f8f01";
+        assert!(ProviderKey::TrelloCloud.accepts_id(trello_id));
+        assert!(!ProviderKey::TrelloCloud.accepts_id("not-an-id"));
+        assert!(ProviderKey::LinearCloud.accepts_id("not-an-id"));
+    }
+
+    #[test]
+    fn a_new_record_of_any_provider_starts_alike() {
+        let tenant = TenantId::new("acme").unwrap();
+        let linear = ProviderRecord::new(tenant.clone(), ProviderKey::LinearCloud);
+        assert_eq!(linear.provider_key, ProviderKey::LinearCloud);
+        let mut trello = ProviderRecord::new_trello(tenant);
+        trello.provider_key = ProviderKey::LinearCloud;
+        assert_eq!(linear, trello);
     }
 
     #[test]

@@ -120,6 +120,11 @@ impl ReadyStates {
     pub fn all(&self) -> bool {
         self.cloud_target && self.board && self.list && self.scope && self.revoke_path
     }
+
+    /// The container state (Trello's board, Linear's team), by its tracker-neutral name.
+    pub fn container(&self) -> bool {
+        self.board
+    }
 }
 
 /// The outcome of a readiness check.
@@ -255,6 +260,12 @@ pub struct Observations {
 }
 
 impl Observations {
+    /// What was seen of the chosen container (the board), by its tracker-neutral name,
+    /// for the service that gathers these observations.
+    pub fn container_mut(&mut self) -> &mut Option<BoardObservation> {
+        &mut self.board
+    }
+
     /// Observations with nothing looked up yet.
     pub fn new(now: DateTime<Utc>, token: TokenObservation) -> Self {
         Self {

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use webriskops_domain::{card::marker, FindingId, ItemId, StateCategory, TargetState};
+use webriskops_domain::{marker, FindingId, ItemId, StateCategory, TargetState};
 
 use crate::error::PortError;
 use crate::model::{
@@ -207,7 +207,7 @@ pub async fn the_done_destination_reads_done(t: &Target) {
     assert_eq!(
         listed.category,
         StateCategory::Done,
-        "an item in the done destination must list as Done"
+        "an item in the done destination must be listed as Done"
     );
     let read = t
         .items
@@ -412,11 +412,11 @@ pub async fn archive_and_unarchive(t: &Target) {
         .expect("archive");
     assert!(
         find(t, &created.id, false).await.archived,
-        "archived item must list as archived"
+        "archived item must be listed as archived"
     );
     let open_only = list_all_items(t.items.as_ref(), &listing(t, false, false))
         .await
-        .expect("list open");
+        .expect("listing open items");
     assert!(
         !open_only.iter().any(|i| i.id == created.id),
         "archived items must be left out unless asked for"
@@ -580,7 +580,7 @@ pub async fn introspection_sees_the_destination(t: &Target) {
     let dests = i.destinations(&t.container_id).await.expect("destinations");
     assert!(
         dests.iter().any(|d| d.id == t.destination_id),
-        "destinations must include the target list"
+        "destinations must include the target destination"
     );
     let d = i.destination(&t.destination_id).await.expect("destination");
     assert_eq!(d.container_id, t.container_id);

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use webriskops_domain::provider::Vocabulary;
 use webriskops_domain::{ProviderKey, ProviderRecord, TenantId};
 use webriskops_ports::{
     ExportLedger, ProviderStore, RunJournal, SecretStore, TrackerIntrospection, WorkItems,
@@ -103,27 +104,13 @@ impl Tenancy {
     /// key and token, nothing confirmed) are the first state of every setup path; the
     /// provider key is set to this tenancy's.
     pub fn blank_record(&self) -> ProviderRecord {
-        let mut r = ProviderRecord::new_trello(self.tenant.clone());
-        r.provider_key = self.provider;
-        r
+        ProviderRecord::new(self.tenant.clone(), self.provider)
     }
 
-    /// The tracker's name as texts write it (`Trello`, `Linear`).
-    pub(crate) fn tracker_title(&self) -> String {
-        title(self.provider.tracker_name())
+    /// The words of this tenancy's tracker, for every text a use case writes.
+    pub fn vocabulary(&self) -> Vocabulary {
+        self.provider.vocabulary()
     }
-
-    /// The setup command of this tracker (`webriskops setup trello`).
-    pub(crate) fn setup_command(&self) -> String {
-        format!("webriskops setup {}", self.provider.tracker_name())
-    }
-}
-
-fn title(name: &str) -> String {
-    let mut chars = name.chars();
-    chars.next().map_or_else(String::new, |c| {
-        c.to_uppercase().chain(chars).collect::<String>()
-    })
 }
 
 /// What is stored for a tenant: a saved record, a draft (the choices of a blocked setup,
@@ -161,18 +148,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn titles_and_setup_commands_follow_the_provider() {
+    fn a_tenancy_speaks_its_providers_words_and_starts_its_record() {
         let t = Tenancy {
             tenant: TenantId::new("acme").unwrap(),
             provider: ProviderKey::TrelloCloud,
         };
-        assert_eq!(t.tracker_title(), "Trello");
-        assert_eq!(t.setup_command(), "webriskops setup trello");
+        assert_eq!(t.vocabulary(), ProviderKey::TrelloCloud.vocabulary());
+        assert_eq!(t.blank_record().provider_key, ProviderKey::TrelloCloud);
         let l = Tenancy {
             provider: ProviderKey::LinearCloud,
             ..t
         };
-        assert_eq!(l.tracker_title(), "Linear");
+        assert_eq!(l.vocabulary(), ProviderKey::LinearCloud.vocabulary());
         assert_eq!(l.blank_record().provider_key, ProviderKey::LinearCloud);
     }
 

@@ -16,7 +16,7 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    card::route, decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, CardOptions,
+    decide, resolve_duplicates, route, BlockedCode, BlockedState, CardExport, CardOptions,
     ChangedField, Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
     ProviderRecord, RouteTarget, Routing, RoutingContext, TargetState, TrackerStatus,
     CHECKLIST_NAME,
@@ -317,7 +317,8 @@ async fn read_snapshot(
     }
     let mut by_finding: HashMap<FindingId, Vec<Seen>> = HashMap::new();
     if caps.list_items {
-        progress.phase("listing cards", None);
+        let listing = format!("listing {}", scope.provider.vocabulary().items);
+        progress.phase(&listing, None);
         let mut opts = target.listing(caps.checklists);
         loop {
             counters.read();
@@ -339,12 +340,12 @@ async fn read_snapshot(
     }
     let mut seen = HashMap::with_capacity(by_finding.len());
     let mut duplicates = Vec::new();
-    for (f, cards) in by_finding {
-        let mut extra: HashMap<ItemId, Option<Checklist>> = cards
+    for (f, group) in by_finding {
+        let mut extra: HashMap<ItemId, Option<Checklist>> = group
             .iter()
             .map(|s| (s.item.item_id.clone(), s.our_checklist.clone()))
             .collect();
-        let res = resolve_duplicates(cards.into_iter().map(|s| s.item).collect())
+        let res = resolve_duplicates(group.into_iter().map(|s| s.item).collect())
             .expect("non-empty group");
         if !res.duplicates.is_empty() {
             duplicates.push(DuplicateReport {
@@ -381,7 +382,7 @@ async fn read_snapshot(
 
 /// One finding's work in the apply phase.
 struct Job {
-    card: CardExport,
+    planned: CardExport,
     routing: Routing,
     action: PlanAction,
     seen: Option<Seen>,
@@ -423,11 +424,11 @@ impl Apply<'_> {
     }
 
     async fn run(&self, job: Job) -> Applied {
-        let id = job.card.finding_id.clone();
+        let id = job.planned.finding_id.clone();
         let name = job.action.name();
         if !job.action.writes() {
             // Adoption (lost ledger, new duplicate winner) or a refreshed fingerprint: local only.
-            let seen = job.seen.as_ref().expect("ledger-only jobs have a card");
+            let seen = job.seen.as_ref().expect("ledger-only jobs have an item");
             return Applied::LedgerOnly(self.entry(
                 &job,
                 &seen.item.item_id,
@@ -496,10 +497,10 @@ impl Apply<'_> {
             (None, None, _) => (TargetState::Open, TrackerStatus::Open),
         };
         LedgerEntry {
-            finding_id: job.card.finding_id.clone(),
+            finding_id: job.planned.finding_id.clone(),
             item_id: item.clone(),
             item_url: url,
-            fingerprint: job.card.fingerprint.clone(),
+            fingerprint: job.planned.fingerprint.clone(),
             target,
             observed,
             updated_at: Utc::now(),
@@ -507,21 +508,21 @@ impl Apply<'_> {
     }
 
     async fn create(&self, job: &Job) -> Result<LedgerEntry, PortError> {
-        let card = &job.card;
+        let planned = &job.planned;
         let new = NewItem {
-            finding_id: card.finding_id.clone(),
+            finding_id: planned.finding_id.clone(),
             destination_id: self.target.destination_id.clone(),
-            title: card.title.clone(),
-            body: card.body.clone(),
+            title: planned.title.clone(),
+            body: planned.body.clone(),
             label_ids: job.routing.label_ids.clone(),
             member_ids: job.routing.member_id.iter().cloned().collect(),
-            due: card.due,
+            due: planned.due,
             placement: Placement::Bottom,
-            label_names: card.labels.iter().map(|l| l.name.clone()).collect(),
-            assignee: card.assignee.clone(),
+            label_names: planned.labels.iter().map(|l| l.name.clone()).collect(),
+            assignee: planned.assignee.clone(),
             notes: job.routing.notes.clone(),
-            target: card.target,
-            priority: Some(card.priority.rank()),
+            target: planned.target,
+            priority: Some(planned.priority.rank()),
         };
         // One create. Retrying is the adapter's job (the one place that retries); a
         // create whose outcome is unknown is reconciled here by reading back, never sent
@@ -531,7 +532,7 @@ impl Apply<'_> {
             Ok(item) => (item, None),
             Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
                 // The create may have happened: look its item up by finding.
-                match self.find_by_finding(&card.finding_id).await? {
+                match self.find_by_finding(&planned.finding_id).await? {
                     Some(found) => {
                         let checklist = found
                             .checklists
@@ -544,13 +545,13 @@ impl Apply<'_> {
             }
             Err(e) => return Err(e),
         };
-        let steps: Vec<String> = card
+        let steps: Vec<String> = planned
             .checklist
             .iter()
             .chain(job.routing.extra_checklist.iter())
             .cloned()
             .collect();
-        self.add_steps(&card.finding_id, &item.id, existing_checklist, &steps)
+        self.add_steps(&planned.finding_id, &item.id, existing_checklist, &steps)
             .await?;
         Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)))
     }
@@ -641,8 +642,8 @@ impl Apply<'_> {
             with_checklists: true,
             ..self.reading()
         };
-        let card = match self.ports.items.get_item(item, &read).await {
-            Ok(card) => Some(card),
+        let current = match self.ports.items.get_item(item, &read).await {
+            Ok(current) => Some(current),
             Err(PortError::NotSupported { .. }) => self
                 .find_by_finding(finding)
                 .await?
@@ -650,7 +651,7 @@ impl Apply<'_> {
             Err(e) if e.is_transient() => None,
             Err(e) => return Err(e),
         };
-        Ok(card.map(|c| {
+        Ok(current.map(|c| {
             c.checklists
                 .unwrap_or_default()
                 .into_iter()
@@ -690,14 +691,14 @@ impl Apply<'_> {
     }
 
     async fn update(&self, job: &Job, fields: &[ChangedField]) -> Result<LedgerEntry, PortError> {
-        let seen = job.seen.as_ref().expect("updates have a card");
+        let seen = job.seen.as_ref().expect("updates have an item");
         let o = &seen.item;
-        let card = &job.card;
+        let planned = &job.planned;
         let mut changes = ItemChanges::default();
         for f in fields {
             match f {
-                ChangedField::Title => changes.title = Some(card.title.clone()),
-                ChangedField::Body => changes.body = Some(card.merged_body(&o.body)),
+                ChangedField::Title => changes.title = Some(planned.title.clone()),
+                ChangedField::Body => changes.body = Some(planned.merged_body(&o.body)),
                 ChangedField::Labels => {
                     let mut ids: Vec<String> = o
                         .label_ids
@@ -729,18 +730,18 @@ impl Apply<'_> {
                     );
                     changes.member_ids = Some(ids);
                 }
-                ChangedField::Due => changes.due = Some(card.due),
-                ChangedField::Priority => changes.priority = Some(card.priority.rank()),
+                ChangedField::Due => changes.due = Some(planned.due),
+                ChangedField::Priority => changes.priority = Some(planned.priority.rank()),
                 ChangedField::Checklist => {}
             }
         }
         let moved_to = match &job.action {
             PlanAction::Close { .. } => {
-                match (&card.target, &self.target.done_destination_id) {
+                match (&planned.target, &self.target.done_destination_id) {
                     (TargetState::Done, Some(done)) => changes.destination_id = Some(done.clone()),
                     _ => changes.archived = Some(true),
                 }
-                Some(card.target)
+                Some(planned.target)
             }
             PlanAction::Reopen { .. } => {
                 if o.status == TrackerStatus::Archived {
@@ -761,14 +762,14 @@ impl Apply<'_> {
             self.ports.items.update_item(&o.item_id, &changes).await?;
         }
         if fields.contains(&ChangedField::Checklist) {
-            let steps: Vec<String> = card
+            let steps: Vec<String> = planned
                 .checklist
                 .iter()
                 .chain(job.routing.extra_checklist.iter())
                 .cloned()
                 .collect();
             self.add_steps(
-                &card.finding_id,
+                &planned.finding_id,
                 &o.item_id,
                 seen.our_checklist.clone(),
                 &steps,
@@ -798,6 +799,7 @@ pub async fn export(
 ) -> Result<ExportSummary, ServiceError> {
     let counters = Counters::default();
     let caps = ports.items.capabilities();
+    let words = record.provider_key.vocabulary();
     let scope = LedgerScope {
         tenant: record.tenant.clone(),
         provider: record.provider_key,
@@ -816,7 +818,7 @@ pub async fn export(
                 summary.blocked.push(BlockedState {
                     code,
                     field: "token".into(),
-                    fix: format!("{e}; run `webriskops setup trello` again"),
+                    fix: format!("{e}; run `{}` again", words.setup_command),
                 });
                 summary.requests = RequestCounts {
                     reads: counters.reads.into_inner(),
@@ -868,7 +870,7 @@ pub async fn export(
             record_invalid(&mut summary, e, opts);
             continue;
         }
-        let (card, routing, action) = plan_one(&finding, has_done, &ctx, &ledger, &seen);
+        let (planned, routing, action) = plan_one(&finding, has_done, &ctx, &ledger, &seen);
         // Labels are created for the items that are written, and only for them.
         for l in routing.create_labels.iter().filter(|_| action.writes()) {
             labels_to_create
@@ -877,7 +879,7 @@ pub async fn export(
         }
         if !routing.routed.is_empty() {
             summary.routed.insert(
-                card.finding_id.to_string(),
+                planned.finding_id.to_string(),
                 routing
                     .routed
                     .iter()
@@ -895,17 +897,17 @@ pub async fn export(
         }
         if opts.dry_run && action.writes() {
             summary.plan.push(PlanLine {
-                finding_id: card.finding_id.clone(),
+                finding_id: planned.finding_id.clone(),
                 action: action.clone(),
             });
         }
-        let entry = ledger.get(&card.finding_id);
-        let seen_card = seen.get(&card.finding_id);
+        let entry = ledger.get(&planned.finding_id);
+        let seen_card = seen.get(&planned.finding_id);
         if action.writes() {
             writes_planned += 1;
         }
-        if action.writes() || needs_ledger_refresh(&card, &action, seen_card, entry) {
-            wanted.insert(card.finding_id);
+        if action.writes() || needs_ledger_refresh(&planned, &action, seen_card, entry) {
+            wanted.insert(planned.finding_id);
         }
     }
     if opts.dry_run {
@@ -928,8 +930,9 @@ pub async fn export(
     if !unfinished.is_empty() {
         // The listing above already found every card those writes created.
         progress.note(&format!(
-            "{} write(s) of an interrupted run reconciled from the board listing",
-            unfinished.len()
+            "{} write(s) of an interrupted run reconciled from the {} listing",
+            unfinished.len(),
+            words.container
         ));
         summary.interrupted_writes_reconciled =
             ports.journal.settle_unfinished(&record.tenant, run).await?;
@@ -1005,16 +1008,16 @@ pub async fn export(
         if !wanted.remove(&finding.id) {
             return None;
         }
-        let (card, routing, action) = plan_one(&finding, has_done, ctx, &ledger, &seen);
+        let (planned, routing, action) = plan_one(&finding, has_done, ctx, &ledger, &seen);
         let seen_item = seen.get(&finding.id).cloned();
         let entry = ledger.get(&finding.id).cloned();
         if !action.writes()
-            && !needs_ledger_refresh(&card, &action, seen_item.as_ref(), entry.as_ref())
+            && !needs_ledger_refresh(&planned, &action, seen_item.as_ref(), entry.as_ref())
         {
             return None;
         }
         Some(Job {
-            card,
+            planned,
             routing,
             action,
             seen: seen_item,
@@ -1063,14 +1066,15 @@ pub async fn export(
         .unwrap_or_else(|p| p.into_inner())
     {
         let code = blocked_code_for(&e).unwrap_or(BlockedCode::ProviderAuthRequired);
+        let (tracker, credential) = (words.tracker, words.credential);
         let fix = match code {
-            BlockedCode::ProviderAuthRequired => "reconnect Trello (the token expired or was revoked during the export), then run the export again",
-            _ => "the token lost access during the export: adjust the token's permissions or use --fallback always, then run the export again",
+            BlockedCode::ProviderAuthRequired => format!("reconnect {tracker} (the {credential} expired or was revoked during the export), then run the export again"),
+            _ => format!("the {credential} lost access during the export: adjust the {credential}'s permissions or ask for the portable bundle (fallback policy `always`), then run the export again"),
         };
         summary.blocked.push(BlockedState {
             code,
             field: "token".into(),
-            fix: fix.into(),
+            fix,
         });
     }
     summary
@@ -1089,14 +1093,15 @@ pub async fn export(
 /// Whether a finding that writes nothing still needs its ledger entry rewritten: its card
 /// was adopted (no entry, or another card now wins the duplicates) or its plan changed.
 fn needs_ledger_refresh(
-    card: &CardExport,
+    planned: &CardExport,
     action: &PlanAction,
     seen: Option<&Seen>,
     entry: Option<&LedgerEntry>,
 ) -> bool {
     !action.writes()
         && seen.is_some_and(|s| {
-            entry.is_none_or(|l| l.item_id != s.item.item_id || l.fingerprint != card.fingerprint)
+            entry
+                .is_none_or(|l| l.item_id != s.item.item_id || l.fingerprint != planned.fingerprint)
         })
 }
 
@@ -1108,21 +1113,21 @@ fn plan_one(
     seen: &HashMap<FindingId, Seen>,
 ) -> (CardExport, Routing, PlanAction) {
     // A tracker without checklists takes the steps in the body (a Markdown task list).
-    let card = CardExport::build(
+    let planned = CardExport::build(
         finding,
         &CardOptions {
             has_done_list: has_done,
             steps_in_body: !ctx.supports_checklists,
         },
     );
-    let routing = route(&card, ctx);
+    let routing = route(&planned, ctx);
     let action = decide(
-        &card,
+        &planned,
         &routing,
         ledger.get(&finding.id),
         seen.get(&finding.id).map(|s| &s.item),
     );
-    (card, routing, action)
+    (planned, routing, action)
 }
 
 fn record_invalid(summary: &mut ExportSummary, e: FindingError, opts: &ExportOptions) {

@@ -6,7 +6,7 @@ use webriskops_domain::readiness::{check, BoardList};
 
 use webriskops_domain::{
     BlockedCode, BoardObservation, ListObservation, Observations, ProviderRecord, Readiness,
-    TokenObservation, TrackerObservations, TrelloId,
+    TokenObservation, TrackerObservations,
 };
 use webriskops_ports::{
     Account, Container, Destination, PortError, TokenInfo, TrackerIntrospection,
@@ -21,11 +21,12 @@ pub struct SetupCheck {
     /// What the tracker answered, in its provider's terms.
     pub observations: TrackerObservations,
     pub token: Option<TokenInfo>,
-    pub board: Option<Container>,
-    /// Boards the token can see, listed when no board is chosen yet.
-    pub boards: Vec<Container>,
-    /// Lists of the chosen board, listed when no list is chosen yet.
-    pub lists: Vec<Destination>,
+    /// The chosen container, when the tracker showed it.
+    pub container: Option<Container>,
+    /// Containers the credential can see, listed when none is chosen yet.
+    pub containers: Vec<Container>,
+    /// Open destinations of the chosen container.
+    pub destinations: Vec<Destination>,
     pub account: Option<Account>,
 }
 
@@ -78,9 +79,9 @@ async fn observed_check(
         readiness,
         observations,
         token: None,
-        board: None,
-        boards: vec![],
-        lists: vec![],
+        container: None,
+        containers: vec![],
+        destinations: vec![],
         account: None,
     };
     if out.readiness.has(BlockedCode::ProviderAuthRequired) {
@@ -95,15 +96,15 @@ async fn observed_check(
         permissions: vec![],
     });
     let container = present(&record.board_id);
-    match container.filter(|_| out.readiness.ready.board) {
+    match container.filter(|_| out.readiness.ready.container()) {
         Some(id) => {
             if let Ok(Ok(dests)) = classify(t.destinations(id).await) {
-                out.lists = dests.into_iter().filter(|d| !d.closed).collect();
+                out.destinations = dests.into_iter().filter(|d| !d.closed).collect();
             }
         }
         None => {
             if let Ok(Ok(all)) = classify(t.containers().await) {
-                out.boards = all.into_iter().filter(|c| !c.closed).collect();
+                out.containers = all.into_iter().filter(|c| !c.closed).collect();
             }
         }
     }
@@ -126,9 +127,9 @@ pub async fn check_readiness(
             readiness: check(record, &observations),
             observations,
             token: None,
-            board: None,
-            boards: vec![],
-            lists: vec![],
+            container: None,
+            containers: vec![],
+            destinations: vec![],
             account: None,
         });
     };
@@ -143,9 +144,9 @@ pub async fn check_readiness(
         },
         observations: TrackerObservations::without_credential(record.provider_key, now),
         token: None,
-        board: None,
-        boards: vec![],
-        lists: vec![],
+        container: None,
+        containers: vec![],
+        destinations: vec![],
         account: None,
     };
     let mut obs = Observations::new(now, TokenObservation::Missing);
@@ -159,63 +160,61 @@ pub async fn check_readiness(
         }
         Err(Observed::Refused(reason)) => TokenObservation::Rejected { reason },
         Err(_) => TokenObservation::Rejected {
-            reason: "the tracker does not recognise the token".into(),
+            reason: format!(
+                "the tracker does not recognise the {}",
+                record.provider_key.vocabulary().credential
+            ),
         },
     };
     obs.token = token;
     let token_ok = matches!(&obs.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
     if token_ok {
-        let board_id = present(&record.board_id).filter(|id| {
-            TrelloId::new(*id).is_ok()
-                || record.provider_key != webriskops_domain::ProviderKey::TrelloCloud
-        });
-        if let Some(board_id) = board_id {
-            let (board, lists) = join(t.container(board_id), t.destinations(board_id)).await;
-            match classify(board)? {
+        let well_formed = |id: &&str| record.provider_key.accepts_id(id);
+        if let Some(container_id) = present(&record.board_id).filter(well_formed) {
+            let (container, dests) =
+                join(t.container(container_id), t.destinations(container_id)).await;
+            match classify(container)? {
                 Ok(c) => {
-                    obs.board = Some(BoardObservation::Found {
+                    *obs.container_mut() = Some(BoardObservation::Found {
                         name: c.name.clone(),
                         closed: c.closed,
                         organization_id: c.organization_id.clone(),
                     });
-                    check.board = Some(c);
-                    let (labels, members) = join(t.labels(board_id), t.members(board_id)).await;
+                    check.container = Some(c);
+                    let (labels, members) =
+                        join(t.labels(container_id), t.members(container_id)).await;
                     obs.labels_readable = Some(classify(labels)?.is_ok());
                     obs.members_readable = Some(classify(members)?.is_ok());
-                    if let Ok(Ok(lists)) = classify(lists) {
-                        // The domain tells a list on another board from a list out of
-                        // scope with these.
+                    if let Ok(Ok(dests)) = classify(dests) {
+                        // The domain tells a destination in another container from one
+                        // out of scope with these.
                         obs.board_lists = Some(
-                            lists
+                            dests
                                 .iter()
-                                .map(|l| BoardList {
-                                    id: l.id.clone(),
-                                    name: l.name.clone(),
-                                    closed: l.closed,
+                                .map(|d| BoardList {
+                                    id: d.id.clone(),
+                                    name: d.name.clone(),
+                                    closed: d.closed,
                                 })
                                 .collect(),
                         );
-                        check.lists = lists.into_iter().filter(|l| !l.closed).collect();
+                        check.destinations = dests.into_iter().filter(|d| !d.closed).collect();
                     }
                 }
-                Err(Observed::NotFound) => obs.board = Some(BoardObservation::NotFound),
-                Err(Observed::NoAccess) => obs.board = Some(BoardObservation::NoAccess),
+                Err(Observed::NotFound) => *obs.container_mut() = Some(BoardObservation::NotFound),
+                Err(Observed::NoAccess) => *obs.container_mut() = Some(BoardObservation::NoAccess),
                 Err(Observed::Refused(reason)) => obs.token = TokenObservation::Rejected { reason },
             }
-        } else if let Ok(Ok(boards)) = classify(t.containers().await) {
-            check.boards = boards.into_iter().filter(|b| !b.closed).collect();
+        } else if let Ok(Ok(all)) = classify(t.containers().await) {
+            check.containers = all.into_iter().filter(|c| !c.closed).collect();
         }
-        let well_formed = |id: &str| {
-            record.provider_key != webriskops_domain::ProviderKey::TrelloCloud
-                || TrelloId::new(id).is_ok()
-        };
-        if let Some(list_id) = present(&record.list_id).filter(|id| well_formed(id)) {
-            obs.list = Some(list_obs(classify(t.destination(list_id).await)?));
+        if let Some(id) = present(&record.list_id).filter(well_formed) {
+            obs.list = Some(list_obs(classify(t.destination(id).await)?));
         }
-        if let Some(done_id) = present(&record.done_list_id).filter(|id| well_formed(id)) {
-            obs.done_list = Some(list_obs(classify(t.destination(done_id).await)?));
+        if let Some(id) = present(&record.done_list_id).filter(well_formed) {
+            obs.done_list = Some(list_obs(classify(t.destination(id).await)?));
         }
-        if obs.board.is_some() {
+        if obs.container_mut().is_some() {
             check.account = t.whoami().await.ok();
         }
     }

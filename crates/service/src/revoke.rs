@@ -92,6 +92,7 @@ pub enum RevokeReport {
 /// anything local changes (the run stays unfinished), so the operator can retry.
 pub async fn run(ports: &ServicePorts, req: &RevokeRequest) -> Result<RevokeReport, ServiceError> {
     let who = &req.tenancy;
+    let words = who.vocabulary();
     let Some(record) = ports.record(who).await? else {
         return Ok(RevokeReport::NothingToRevoke);
     };
@@ -114,9 +115,8 @@ pub async fn run(ports: &ServicePorts, req: &RevokeRequest) -> Result<RevokeRepo
             code: BlockedCode::ProviderAuthRequired,
             field: "token".into(),
             fix: format!(
-                "reconnect {}: run `{}` with a new token",
-                who.tracker_title(),
-                who.setup_command()
+                "reconnect {}: run `{}` with a new {}",
+                words.tracker, words.setup_command, words.credential
             ),
         },
     })

@@ -211,12 +211,12 @@ fn nonblank(v: Option<&str>) -> Option<String> {
 /// `record` with `choices` applied. A new container forgets the workspace learnt from the
 /// old one unless a workspace is chosen too.
 pub fn apply_choices(mut record: ProviderRecord, choices: &SetupChoices) -> ProviderRecord {
-    if let Some(board) = &choices.board_id {
-        let board = nonblank(Some(board));
-        if board != record.board_id && choices.workspace_id.is_none() {
+    if let Some(container) = &choices.board_id {
+        let container = nonblank(Some(container));
+        if container != record.board_id && choices.workspace_id.is_none() {
             record.workspace_id = None;
         }
-        record.board_id = board;
+        record.board_id = container;
     }
     if let Some(list) = &choices.list_id {
         record.list_id = nonblank(Some(list));
@@ -272,7 +272,7 @@ pub async fn apply_and_check(
     }
     if record.workspace_id.is_none() {
         record.workspace_id = check
-            .board
+            .container
             .as_ref()
             .and_then(|b| b.organization_id.clone())
             .or_else(|| check.observations.container_workspace(&record));
@@ -327,8 +327,8 @@ pub async fn apply_and_check(
         record_state,
         token: check.token,
         account: check.account,
-        containers: check.boards,
-        destinations: check.lists,
+        containers: check.containers,
+        destinations: check.destinations,
     })
 }
 

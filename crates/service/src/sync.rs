@@ -61,17 +61,21 @@ pub async fn run(
     emit: &mut (dyn FnMut(&StatusEvent) -> Result<(), ServiceError> + Send),
 ) -> Result<SyncOutcome, ServiceError> {
     let who = &req.tenancy;
-    let (tracker_title, setup) = (who.tracker_title(), who.setup_command());
+    let words = who.vocabulary();
+    let (title, setup) = (words.tracker, words.setup_command);
     let Some(record) = ports.record(who).await? else {
         return Ok(token_block(
             BlockedCode::DestinationBoardRequired,
-            format!("no {tracker_title} provider record: run `{setup}` first"),
+            format!("no {title} provider record: run `{setup}` first"),
         ));
     };
     let Some(target) = ExportTarget::from_record(&record) else {
         return Ok(token_block(
             BlockedCode::DestinationListRequired,
-            format!("the record names no board and list: run `{setup}` again"),
+            format!(
+                "the record names no {} and {}: run `{setup}` again",
+                words.container, words.destination
+            ),
         ));
     };
     let Some(tracker) = &ports.tracker else {
@@ -82,7 +86,10 @@ pub async fn run(
             .unwrap_or_default();
         return Ok(token_block(
             BlockedCode::ProviderAuthRequired,
-            format!("no token: reconnect {tracker_title} with `{setup}`{or}"),
+            format!(
+                "no {}: reconnect {title} with `{setup}`{or}",
+                words.credential
+            ),
         ));
     };
     let run = ports.journal.start_run(&who.tenant, RunKind::Sync).await?;
@@ -103,7 +110,7 @@ pub async fn run(
             ports.journal.finish_run(run, &journal.to_string()).await?;
             return Ok(token_block(
                 code,
-                format!("{e}; reconnect {tracker_title} with `{setup}`"),
+                format!("{e}; reconnect {title} with `{setup}`"),
             ));
         }
         Err(e) => return Err(e),
@@ -157,11 +164,11 @@ pub async fn sync(
     };
     let tracker = record.provider_key.tracker_name();
     let mut summary = SyncSummary::default();
-    let cards = list_all_items(items, &target.listing(false)).await?;
-    let pages = (cards.len() as u64 / u64::from(items.capabilities().max_page_size.max(1))) + 1;
+    let remote = list_all_items(items, &target.listing(false)).await?;
+    let pages = (remote.len() as u64 / u64::from(items.capabilities().max_page_size.max(1))) + 1;
     summary.requests.reads = pages;
     let entries = ledger.all(&scope).await?;
-    let by_id: HashMap<&str, &RemoteItem> = cards.iter().map(|c| (c.id.as_str(), c)).collect();
+    let by_id: HashMap<&str, &RemoteItem> = remote.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut changed: Vec<LedgerEntry> = Vec::new();
     let known: std::collections::HashSet<&str> =
         entries.iter().map(|e| e.finding_id.as_str()).collect();
@@ -184,8 +191,8 @@ pub async fn sync(
     }
     let mut adopted = std::collections::HashSet::new();
     // Listings run newest first: walking them backwards adopts the oldest card of a finding.
-    for card in cards.iter().rev() {
-        let Some(finding) = card.finding_id.clone() else {
+    for item in remote.iter().rev() {
+        let Some(finding) = item.finding_id.clone() else {
             continue;
         };
         if known.contains(finding.as_str()) || !adopted.insert(finding.clone()) {
@@ -194,11 +201,11 @@ pub async fn sync(
         summary.adopted += 1;
         changed.push(LedgerEntry {
             finding_id: finding,
-            item_id: card.id.clone(),
-            item_url: card.url.clone(),
+            item_id: item.id.clone(),
+            item_url: item.url.clone(),
             fingerprint: String::new(),
             target: TargetState::Open,
-            observed: status_of(card),
+            observed: status_of(item),
             updated_at: now,
         });
     }

@@ -67,7 +67,7 @@ async fn each_problem_maps_to_its_code() {
         ]
     );
     assert!(
-        check.boards.iter().any(|b| b.id == w.board_id),
+        check.containers.iter().any(|b| b.id == w.board_id),
         "boards to choose from are listed"
     );
 
@@ -233,10 +233,10 @@ async fn an_adapter_observing_for_itself_decides_readiness_and_transient_failure
         check.readiness
     );
     // The generic path would have found the board and its lists: nothing of it ran.
-    assert!(check.lists.is_empty());
-    assert!(check.board.is_none());
+    assert!(check.destinations.is_empty());
+    assert!(check.container.is_none());
     assert!(
-        check.boards.iter().any(|b| b.id == w.board_id),
+        check.containers.iter().any(|b| b.id == w.board_id),
         "choices listed"
     );
     assert!(check.account.is_some());

@@ -3,6 +3,7 @@
 mod common;
 mod findings_input;
 mod linear;
+mod linear_oauth;
 mod local_state;
 
 use std::time::{Duration, Instant};

@@ -11,11 +11,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use webriskops_domain::{ApiKey, CredentialRef, ProviderKey, ProviderRecord, TenantId, Token};
 use webriskops_linear::{
-    parse_api_url, Credential, FindingUrl, LinearAdapter, LinearAdapterOptions, DEFAULT_API_URL,
+    parse_api_url, Credential, CredentialFacts, FindingUrl, LinearAdapter, LinearAdapterOptions,
+    StoredOAuth, DEFAULT_API_URL, TOKEN_URL as LINEAR_TOKEN_URL,
 };
-use webriskops_ports::{ProviderStore, SecretStore};
+use webriskops_ports::{PortError, ProviderStore, SecretStore};
 use webriskops_service::{secret_binding, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
 use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
@@ -28,6 +30,10 @@ use crate::config::{
 use crate::error::{AppError, AppResult};
 use crate::output::Out;
 use crate::redact;
+
+/// Where a stored Linear OAuth token set is refreshed instead of Linear's token endpoint
+/// (linear-sim in tests): `https`, or plain `http` only on loopback.
+pub const ENV_LINEAR_OAUTH_TOKEN_URL: &str = "WEBRISKOPS_LINEAR_OAUTH_TOKEN_URL";
 
 /// Reads one environment variable (the real environment, or the demo's own).
 pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -460,12 +466,106 @@ impl App {
         Ok(Arc::new(TrelloAdapter::new(config).map_err(bad)?))
     }
 
-    /// A Linear adapter for the personal API key `key`, configured from the settings
-    /// (`[linear]`, `WEBRISKOPS_LINEAR_API_URL`, `WEBRISKOPS_FINDING_URL`).
+    /// A Linear adapter for the credential `key` (a personal API key, or a stored OAuth
+    /// token set, see [`StoredOAuth`]), configured from the settings (`[linear]`,
+    /// `WEBRISKOPS_LINEAR_API_URL`, `WEBRISKOPS_FINDING_URL`).
     ///
     /// # Errors
-    /// An unusable API URL, finding URL template, key or adapter setting (exit 2).
+    /// An unusable API URL, finding URL template, key, token set or adapter setting
+    /// (exit 2).
     pub fn linear(&self, key: &Token) -> AppResult<Arc<LinearAdapter>> {
+        self.linear_with(key, None)
+    }
+
+    /// The Linear credential and its facts from the stored or given text.
+    fn linear_credential(key: &Token) -> AppResult<(Credential, CredentialFacts)> {
+        if StoredOAuth::is_token_set(key.expose()) {
+            let set = StoredOAuth::parse(key.expose()).map_err(unusable_set)?;
+            for s in set.secrets() {
+                redact::register(s.expose());
+            }
+            let credential = Credential::oauth(set.tokens.access_token.expose()).map_err(|e| {
+                AppError::usage(format!("the Linear OAuth token set is not usable: {e}"))
+            })?;
+            return Ok((credential, set.facts()));
+        }
+        let credential = Credential::api_key(key.expose()).map_err(|e| {
+            AppError::usage(format!(
+                "the Linear API key is not usable: {e}; copy the key again from Linear (Settings › Security & access)"
+            ))
+        })?;
+        Ok((credential, CredentialFacts::default()))
+    }
+
+    /// The URL stored Linear OAuth token sets are refreshed at: Linear's, or
+    /// `WEBRISKOPS_LINEAR_OAUTH_TOKEN_URL`.
+    fn linear_token_url(&self) -> String {
+        (self.env)(ENV_LINEAR_OAUTH_TOKEN_URL)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| LINEAR_TOKEN_URL.to_owned())
+    }
+
+    /// The stored Linear credential `token` of `record`, ready for use: a personal API key
+    /// as it is; an OAuth token set whose access token expires within
+    /// [`webriskops_linear::REFRESH_MARGIN`] is refreshed with its refresh token, and the
+    /// new set (Linear rotates the refresh token) replaces the old one in the store in one
+    /// step before anything else is sent. A refused refresh (`invalid_grant`: the refresh
+    /// token was revoked or expired) is returned as its reason, for readiness to report
+    /// `PROVIDER_AUTH_REQUIRED` with "authorize again"; the stored set is left as it was.
+    ///
+    /// # Errors
+    /// An unusable stored set (exit 2), an unreachable token endpoint (exit 1, retry), a
+    /// store failure.
+    async fn fresh_linear_secret(
+        &mut self,
+        record: &ProviderRecord,
+        token: Token,
+    ) -> AppResult<(Token, Option<String>)> {
+        if !StoredOAuth::is_token_set(token.expose()) {
+            return Ok((token, None));
+        }
+        let set = StoredOAuth::parse(token.expose()).map_err(unusable_set)?;
+        if !set.needs_refresh(Utc::now()) {
+            return Ok((token, None));
+        }
+        let Some(reference) = record.credential.clone() else {
+            return Ok((token, None));
+        };
+        let refreshed = match set.refresh(&self.linear_token_url()).await {
+            Ok(s) => s,
+            Err(PortError::Unauthenticated { message }) => return Ok((token, Some(message))),
+            Err(PortError::InvalidInput { message }) => {
+                return Err(AppError::usage(format!(
+                    "{message}; fix {ENV_LINEAR_OAUTH_TOKEN_URL}"
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        for s in refreshed.secrets() {
+            redact::register(s.expose());
+        }
+        let text = Token::new(refreshed.to_text()).map_err(|e| {
+            AppError::failed(format!(
+                "the refreshed Linear OAuth token set cannot be stored: {e}; authorize again and \
+                 run webriskops setup linear --token-file FILE --save"
+            ))
+        })?;
+        redact::register(text.expose());
+        let store = self.store()?;
+        store
+            .replace_token(&reference, &secret_binding(record), &text)
+            .await?;
+        tracing::info!("refreshed the Linear OAuth access token and stored the new token set");
+        Ok((text, None))
+    }
+
+    /// [`App::linear`], with the reason a refresh of the stored token set failed, if it did.
+    fn linear_with(
+        &self,
+        key: &Token,
+        refresh_failure: Option<String>,
+    ) -> AppResult<Arc<LinearAdapter>> {
         let l = &self.settings.linear;
         let bad = |e: webriskops_linear::ConfigError| {
             AppError::usage(format!(
@@ -475,17 +575,15 @@ impl App {
         let settings = l.adapter_settings();
         settings.validate().map_err(bad)?;
         let finding_url = FindingUrl::new(&l.finding_url).map_err(bad)?;
-        let credential = Credential::api_key(key.expose()).map_err(|e| {
-            AppError::usage(format!(
-                "the Linear API key is not usable: {e}; copy the key again from Linear (Settings › Security & access)"
-            ))
-        })?;
+        let (credential, credential_facts) = Self::linear_credential(key)?;
         let adapter = LinearAdapter::new(
             &settings,
             credential,
             self.tenant.clone(),
             LinearAdapterOptions {
                 finding_url,
+                credential_facts,
+                refresh_failure,
                 ..LinearAdapterOptions::default()
             },
         )
@@ -520,11 +618,29 @@ impl App {
             ProviderKey::TrelloCloud => self.api_key(record).await?,
             ProviderKey::LinearCloud => None,
         };
-        match self.token(record).await? {
-            Some((t, _)) => self.adapter(key, &t),
-            None => Ok(None),
+        match (self.token(record).await?, record) {
+            (Some((t, TokenOrigin::Stored)), Some(r))
+                if self.provider == ProviderKey::LinearCloud =>
+            {
+                let (t, refresh_failure) = self.fresh_linear_secret(r, t).await?;
+                Ok(Some(Tracker::new(self.linear_with(&t, refresh_failure)?)))
+            }
+            (Some((t, _)), _) => self.adapter(key, &t),
+            (None, _) => Ok(None),
         }
     }
+}
+
+/// An unusable Linear OAuth token set (its message never quotes the set), with where a
+/// good one is stored from.
+fn unusable_set(e: PortError) -> AppError {
+    let message = match e {
+        PortError::InvalidInput { message } => message,
+        other => other.to_string(),
+    };
+    AppError::usage(format!(
+        "{message}; store it with webriskops setup linear --token-file FILE --save"
+    ))
 }
 
 /// The provider a `--tracker` value names.

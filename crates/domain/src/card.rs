@@ -126,6 +126,14 @@ pub struct CardExport {
     pub target: TargetState,
     /// Hex SHA-256 over everything above: equal fingerprints mean nothing to write.
     pub fingerprint: String,
+    /// The tracker's description limit the body was built for ([`CardOptions`]); a
+    /// merged description stays within it. Not part of the fingerprint (the body is).
+    #[serde(default = "trello_text_limit")]
+    pub max_body_chars: usize,
+}
+
+fn trello_text_limit() -> usize {
+    TRELLO_TEXT_LIMIT
 }
 
 fn severity_color(s: Severity) -> &'static str {
@@ -148,7 +156,10 @@ fn priority_color(p: Priority) -> &'static str {
 }
 
 /// How a card plan is built for a destination.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// The text limits are the tracker's (`Capabilities::max_*_chars` in the ports), counted
+/// as [`tracker_len`] counts; `Default` gives Trello's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardOptions {
     /// Closed findings move to a done destination (else they are archived).
     pub has_done_list: bool,
@@ -156,6 +167,25 @@ pub struct CardOptions {
     /// Markdown task list (`- [ ] step`) inside the exporter's part, covered by the
     /// fingerprint, and the card has no checklist.
     pub steps_in_body: bool,
+    /// The longest title the tracker takes.
+    pub max_title_chars: usize,
+    /// The longest description the tracker takes.
+    pub max_body_chars: usize,
+    /// The longest checklist item the tracker takes. Checklist items are also kept
+    /// within [`CHECK_ITEM_URL_BUDGET`] once percent-encoded, as they travel in URLs.
+    pub max_step_chars: usize,
+}
+
+impl Default for CardOptions {
+    fn default() -> Self {
+        CardOptions {
+            has_done_list: false,
+            steps_in_body: false,
+            max_title_chars: TRELLO_TEXT_LIMIT,
+            max_body_chars: TRELLO_TEXT_LIMIT,
+            max_step_chars: TRELLO_TEXT_LIMIT,
+        }
+    }
 }
 
 impl CardExport {
@@ -166,24 +196,57 @@ impl CardExport {
             f,
             &CardOptions {
                 has_done_list,
-                steps_in_body: false,
+                ..CardOptions::default()
             },
         )
+    }
+
+    /// Builds the card plan and routes it to a destination in one go: fields the
+    /// destination routes into the description ([`RouteTarget::Description`]) become lines
+    /// of the exporter's part of the body, covered by the fingerprint. `current_members`
+    /// are the members of the existing item, if there is one (see [`route_item`]).
+    pub fn build_routed(
+        f: &Finding,
+        opts: &CardOptions,
+        ctx: &RoutingContext,
+        current_members: Option<&[String]>,
+    ) -> (CardExport, Routing) {
+        let card = Self::build(f, opts);
+        let routing = route_item(&card, ctx, current_members);
+        let lines: Vec<String> = routing
+            .routed
+            .iter()
+            .filter_map(|r| match &r.target {
+                RouteTarget::Description { text } => Some(description_line(text)),
+                _ => None,
+            })
+            .collect();
+        if lines.is_empty() {
+            return (card, routing);
+        }
+        let card = Self::build_with(f, opts, &lines);
+        (card, routing)
     }
 
     /// Builds the card plan for a finding and a destination. Never fails: over-long text
     /// is cut visibly.
     pub fn build(f: &Finding, opts: &CardOptions) -> CardExport {
+        Self::build_with(f, opts, &[])
+    }
+
+    /// [`CardExport::build`] with `routed_lines` (Markdown lines) added to the metadata.
+    fn build_with(f: &Finding, opts: &CardOptions, routed_lines: &[String]) -> CardExport {
         let has_done_list = opts.has_done_list;
         let title_notice = " …";
-        let title = truncate_visibly(f.title.trim(), TRELLO_TEXT_LIMIT, title_notice).into_owned();
+        let title =
+            truncate_visibly(f.title.trim(), opts.max_title_chars, title_notice).into_owned();
         let title = if title.is_empty() {
             f.id.to_string()
         } else {
             title
         };
         let priority = f.effective_priority();
-        let body = compose_body(f, priority, opts.steps_in_body);
+        let body = compose_body(f, priority, opts, routed_lines);
 
         let mut labels = vec![
             LabelIntent {
@@ -226,7 +289,7 @@ impl CardExport {
             checklist: if opts.steps_in_body {
                 Vec::new()
             } else {
-                checklist_items(&f.remediation_steps)
+                checklist_items(&f.remediation_steps, opts.max_step_chars)
             },
             assignee: f.assignee.clone(),
             due: f.due,
@@ -235,6 +298,7 @@ impl CardExport {
             status: f.status,
             target: TargetState::for_status(f.status, has_done_list),
             fingerprint: String::new(),
+            max_body_chars: opts.max_body_chars,
         };
         card.fingerprint = card.compute_fingerprint();
         card
@@ -261,7 +325,7 @@ impl CardExport {
         if theirs.is_empty() {
             return body;
         }
-        let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&body));
+        let room = self.max_body_chars.saturating_sub(tracker_len(&body));
         let theirs = truncate_visibly(theirs, room, "");
         format!("{body}{theirs}")
     }
@@ -305,20 +369,27 @@ fn defuse_markers(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Checklist items as the tracker can take them: each step cut visibly to the URL budget.
-fn checklist_items(steps: &[String]) -> Vec<String> {
+/// Checklist items as the tracker can take them: each step cut visibly to the URL budget
+/// and to the tracker's limit.
+fn checklist_items(steps: &[String], max_step_chars: usize) -> Vec<String> {
     steps
         .iter()
-        .map(|s| truncate_url_encoded(s, CHECK_ITEM_URL_BUDGET, " …").into_owned())
+        .map(|s| {
+            let s = truncate_url_encoded(s, CHECK_ITEM_URL_BUDGET, " …");
+            truncate_visibly(&s, max_step_chars, " …").into_owned()
+        })
         .collect()
+}
+
+/// Whether a step is shortened for the checklist.
+fn step_is_shortened(s: &str, max_step_chars: usize) -> bool {
+    url_encoded_len(s) > CHECK_ITEM_URL_BUDGET || tracker_len(s) > max_step_chars
 }
 
 /// When a step had to be shortened for the checklist, the full steps go into the
 /// description, so nothing a finding says is lost.
-fn full_steps_section(steps: &[String]) -> Option<String> {
-    let shortened = steps
-        .iter()
-        .any(|s| url_encoded_len(s) > CHECK_ITEM_URL_BUDGET);
+fn full_steps_section(steps: &[String], max_step_chars: usize) -> Option<String> {
+    let shortened = steps.iter().any(|s| step_is_shortened(s, max_step_chars));
     shortened.then(|| {
         let mut out =
             String::from("**Remediation steps** (in full; the checklist shortens long ones)");
@@ -366,7 +437,18 @@ fn keep_ticks(body: &str, existing: &str) -> String {
         .join("\n")
 }
 
-fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String {
+/// A routed text (`Assign to: jdoe (…)`) as a line of the description's metadata
+/// (`**Assign to:** jdoe (…)`), with any marker it quotes defused.
+fn description_line(text: &str) -> String {
+    match text.split_once(": ") {
+        Some((head, rest)) => format!("**{head}:** {}", defuse_markers(rest)),
+        None => defuse_markers(text).into_owned(),
+    }
+}
+
+fn compose_body(f: &Finding, priority: Priority, opts: &CardOptions, routed: &[String]) -> String {
+    let steps_in_body = opts.steps_in_body;
+    let limit = opts.max_body_chars;
     let mut meta = format!(
         "**Severity:** {} · **Priority:** {} · **Status:** {}",
         f.severity.as_str(),
@@ -382,6 +464,10 @@ fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String 
     line("Component", f.component.as_deref());
     line("Assignee", f.assignee.as_deref());
     line("Due", f.due.map(|d| d.to_string()).as_deref());
+    for l in routed {
+        meta.push('\n');
+        meta.push_str(l);
+    }
     if !f.references.is_empty() {
         meta.push_str("\n\n**References**");
         for r in &f.references {
@@ -393,7 +479,7 @@ fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String 
     let steps = if steps_in_body {
         task_list_section(&f.remediation_steps)
     } else {
-        full_steps_section(&f.remediation_steps)
+        full_steps_section(&f.remediation_steps, opts.max_step_chars)
     };
     let description = match steps {
         Some(steps) if description.is_empty() => std::borrow::Cow::Owned(steps),
@@ -402,7 +488,7 @@ fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String 
     };
     let description = description.as_ref();
     // The metadata and the marker always survive; the free text gives way.
-    let room = TRELLO_TEXT_LIMIT.saturating_sub(tracker_len(&tail));
+    let room = limit.saturating_sub(tracker_len(&tail));
     let omitted = tracker_len(description);
     let notice = format!(
         "\n\n… [description truncated: {omitted} characters in all; see WebRiskOps for the rest]"
@@ -410,12 +496,13 @@ fn compose_body(f: &Finding, priority: Priority, steps_in_body: bool) -> String 
     let description = truncate_visibly(description, room, &notice);
     let body = format!("{description}{tail}");
     let body = body.trim_start();
-    if tracker_len(body) <= TRELLO_TEXT_LIMIT {
+    if tracker_len(body) <= limit {
         body.to_owned()
     } else {
         // Pathological metadata (e.g. a hundred 2 KB references): keep the marker.
         let m = marker(&f.id);
-        let head = truncate_visibly(body, TRELLO_TEXT_LIMIT - tracker_len(&m) - 8, " …");
+        let room = limit.saturating_sub(tracker_len(&m) + 8);
+        let head = truncate_visibly(body, room, " …");
         format!("{head}{OWNED_END}{m}")
     }
 }
@@ -435,6 +522,16 @@ pub struct RoutingContext {
     pub supports_checklists: bool,
     /// The tracker has a priority field of its own (Linear).
     pub native_priority: bool,
+    /// The tracker keeps no portable notes (a live tracker without checklists, such as
+    /// Linear): what would become a note, or a checklist item, is routed into the
+    /// description ([`RouteTarget::Description`]) instead of being lost.
+    pub notes_in_body: bool,
+    /// The most assignees an item can have (`Capabilities::max_assignees`); `None` for
+    /// no limit.
+    pub max_assignees: Option<u32>,
+    /// The tracker's word for the container (`board`, `team`), for routed texts; empty
+    /// reads as `board`.
+    pub container_word: &'static str,
 }
 
 /// Where one field of a finding went.
@@ -451,6 +548,9 @@ pub enum RouteTarget {
     ChecklistItem { text: String },
     /// A note in the portable export.
     PortableNote { text: String },
+    /// A line of the exporter's part of the description (`**Assign to:** …`), for
+    /// trackers that keep no notes and have no checklists.
+    Description { text: String },
     /// A field of the tracker's own (e.g. Linear priority).
     NativeField { field: String },
 }
@@ -500,18 +600,45 @@ impl Routing {
 
 /// Decides where each label intent and the assignee go on a destination:
 /// existing label → new label (when allowed) → checklist item → portable note;
-/// assignee: member when on the board → checklist item → portable note.
+/// assignee: member when on the board → checklist item → portable note. A tracker that
+/// keeps no notes ([`RoutingContext::notes_in_body`]) takes the description instead of
+/// notes.
 pub fn route(card: &CardExport, ctx: &RoutingContext) -> Routing {
+    route_item(card, ctx, None)
+}
+
+/// [`route`] for an existing item whose members are `current_members`: when the item
+/// already has as many assignees as the tracker allows ([`RoutingContext::max_assignees`],
+/// Linear: one) and ours is not among them, the person's choice is kept and ours is
+/// routed like an assignee who is not a member (never written as a member).
+pub fn route_item(
+    card: &CardExport,
+    ctx: &RoutingContext,
+    current_members: Option<&[String]>,
+) -> Routing {
     let mut r = Routing::default();
-    let fallback = |r: &mut Routing, field: String, text: String| {
+    // `text` is `Head: rest` for the description; `checklist_text` is the wording for
+    // checklist items and notes (Trello's, unchanged).
+    let fallback = |r: &mut Routing, field: String, checklist_text: String, text: String| {
         let target = if ctx.supports_checklists {
-            r.extra_checklist.push(text.clone());
-            RouteTarget::ChecklistItem { text }
+            r.extra_checklist.push(checklist_text.clone());
+            RouteTarget::ChecklistItem {
+                text: checklist_text,
+            }
+        } else if ctx.notes_in_body {
+            RouteTarget::Description { text }
         } else {
-            r.notes.push(text.clone());
-            RouteTarget::PortableNote { text }
+            r.notes.push(checklist_text.clone());
+            RouteTarget::PortableNote {
+                text: checklist_text,
+            }
         };
         r.routed.push(RoutedField { field, target });
+    };
+    let container = if ctx.container_word.is_empty() {
+        "board"
+    } else {
+        ctx.container_word
     };
     for label in &card.labels {
         let field = match label.kind {
@@ -556,12 +683,18 @@ pub fn route(card: &CardExport, ctx: &RoutingContext) -> Routing {
         }
         // Severity and tags are already stated in the body; only priority and
         // component need a place of their own when labels are out of reach.
+        let text = format!("Label wanted: {}", label.name);
         match label.kind {
             LabelKind::Priority | LabelKind::Component => {
-                fallback(&mut r, field, format!("Label wanted: {}", label.name))
+                fallback(&mut r, field, text.clone(), text)
+            }
+            LabelKind::Severity | LabelKind::Tag if ctx.notes_in_body => {
+                r.routed.push(RoutedField {
+                    field,
+                    target: RouteTarget::Description { text },
+                });
             }
             LabelKind::Severity | LabelKind::Tag => {
-                let text = format!("Label wanted: {}", label.name);
                 r.notes.push(text.clone());
                 r.routed.push(RoutedField {
                     field,
@@ -572,7 +705,18 @@ pub fn route(card: &CardExport, ctx: &RoutingContext) -> Routing {
     }
     if let Some(who) = &card.assignee {
         let key = who.trim().trim_start_matches('@').to_lowercase();
+        let full = |id: &String| {
+            current_members.is_some_and(|m| {
+                !m.contains(id) && ctx.max_assignees.is_some_and(|max| m.len() >= max as usize)
+            })
+        };
         match ctx.members.get(&key) {
+            Some(id) if full(id) => fallback(
+                &mut r,
+                "assignee".into(),
+                format!("Assign to {who} (already assigned by a person, who is kept)"),
+                format!("Assign to: {who} (already assigned by a person, who is kept)"),
+            ),
             Some(id) => {
                 r.member_id = Some(id.clone());
                 r.routed.push(RoutedField {
@@ -585,7 +729,8 @@ pub fn route(card: &CardExport, ctx: &RoutingContext) -> Routing {
             None => fallback(
                 &mut r,
                 "assignee".into(),
-                format!("Assign to {who} (not a member of the board)"),
+                format!("Assign to {who} (not a member of the {container})"),
+                format!("Assign to: {who} (not a member of the {container})"),
             ),
         }
     }
@@ -618,6 +763,7 @@ mod tests {
         let opts = CardOptions {
             has_done_list: true,
             steps_in_body: true,
+            ..CardOptions::default()
         };
         let card = CardExport::build(&f, &opts);
         assert!(card.checklist.is_empty());
@@ -729,6 +875,167 @@ mod tests {
             CardExport::from_finding(&f, false).fingerprint,
             a.fingerprint
         );
+    }
+
+    /// Linear's limits and routing, as the service sets them for a tracker without
+    /// checklists that keeps no notes and has room for one assignee.
+    fn linear_like() -> (CardOptions, RoutingContext) {
+        let opts = CardOptions {
+            has_done_list: true,
+            steps_in_body: true,
+            max_title_chars: 255,
+            max_body_chars: 2_000,
+            max_step_chars: 2_000,
+        };
+        let mut ctx = RoutingContext {
+            supports_labels: true,
+            can_create_labels: true,
+            native_priority: true,
+            notes_in_body: true,
+            max_assignees: Some(1),
+            container_word: "team",
+            ..Default::default()
+        };
+        ctx.members.insert("jdoe".into(), "U-jdoe".into());
+        (opts, ctx)
+    }
+
+    #[test]
+    fn text_limits_come_from_the_options_and_default_to_trellos() {
+        let mut f = finding();
+        f.title = "T".repeat(300);
+        f.description = Some("d".repeat(5_000));
+        let (opts, _) = linear_like();
+        let card = CardExport::build(&f, &opts);
+        assert_eq!(tracker_len(&card.title), 255);
+        assert!(card.title.ends_with(" …"));
+        assert!(
+            tracker_len(&card.body) <= 2_000,
+            "{}",
+            tracker_len(&card.body)
+        );
+        assert!(
+            card.body.contains("[description truncated: "),
+            "{}",
+            card.body
+        );
+        assert!(card.body.ends_with(&card.marker()));
+        // What people wrote after the marker is cut to the same limit.
+        let merged = card.merged_body(&format!("{}\n\n{}", card.body, "p".repeat(5_000)));
+        assert_eq!(tracker_len(&merged), 2_000);
+        assert!(merged.starts_with(&card.body));
+
+        // Trello's limits are the default: the same card as before, fingerprint included.
+        let trello = CardExport::build(&f, &CardOptions::default());
+        assert_eq!(trello.title, f.title);
+        assert_eq!(trello, CardExport::from_finding(&f, false));
+        assert_eq!(trello.max_body_chars, TRELLO_TEXT_LIMIT);
+
+        // A checklist item longer than the tracker's step limit is cut to it, and the
+        // full steps go into the description.
+        f.remediation_steps = vec!["s".repeat(100)];
+        let short_steps = CardExport::build(
+            &f,
+            &CardOptions {
+                max_step_chars: 40,
+                ..CardOptions::default()
+            },
+        );
+        assert_eq!(tracker_len(&short_steps.checklist[0]), 40);
+        assert!(short_steps
+            .body
+            .contains(&format!("1. {}", "s".repeat(100))));
+    }
+
+    #[test]
+    fn a_non_member_assignee_goes_into_the_description_where_notes_are_not_kept() {
+        let mut f = finding();
+        f.assignee = Some("ghost@example.com".into());
+        let (opts, ctx) = linear_like();
+        let (card, r) = CardExport::build_routed(&f, &opts, &ctx, None);
+        assert!(
+            r.notes.is_empty(),
+            "nothing is left as a note: {:?}",
+            r.notes
+        );
+        assert!(r.extra_checklist.is_empty());
+        assert_eq!(r.member_id, None);
+        assert_eq!(
+            r.as_map()["assignee"],
+            RouteTarget::Description {
+                text: "Assign to: ghost@example.com (not a member of the team)".into()
+            }
+        );
+        let (ours, _) = split_owned(&card.body);
+        assert!(
+            ours.contains("\n**Assign to:** ghost@example.com (not a member of the team)\n"),
+            "{ours}"
+        );
+        assert_ne!(
+            card.fingerprint,
+            CardExport::build(&f, &opts).fingerprint,
+            "the routed line is covered by the fingerprint"
+        );
+        // A marker quoted in the assignee cannot forge the card's identity.
+        f.assignee = Some("[webriskops:finding:other]".into());
+        let (card, _) = CardExport::build_routed(&f, &opts, &ctx, None);
+        assert_eq!(extract_marker(&card.body).unwrap().as_str(), "wro-1");
+
+        // Labels out of reach go into the description too, tags included.
+        let no_labels = RoutingContext {
+            supports_labels: false,
+            ..ctx.clone()
+        };
+        let (card, r) = CardExport::build_routed(&finding(), &opts, &no_labels, None);
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+        assert!(card
+            .body
+            .contains("**Label wanted:** component: storefront"));
+        assert!(card.body.contains("**Label wanted:** pci"));
+
+        // Without `notes_in_body` (the portable bundle, Trello) nothing changes.
+        let plain = RoutingContext {
+            notes_in_body: false,
+            ..ctx
+        };
+        f.assignee = Some("ghost@example.com".into());
+        let (card, r) = CardExport::build_routed(&f, &opts, &plain, None);
+        assert_eq!(card, CardExport::build(&f, &opts));
+        assert_eq!(
+            r.notes,
+            ["Assign to ghost@example.com (not a member of the team)"]
+        );
+    }
+
+    #[test]
+    fn an_item_with_as_many_assignees_as_allowed_keeps_the_persons_choice() {
+        let f = finding();
+        let (opts, ctx) = linear_like();
+        // A new item, or one whose assignee is ours: ours is written.
+        for current in [None, Some(&["U-jdoe".to_string()][..]), Some(&[][..])] {
+            let (_, r) = CardExport::build_routed(&f, &opts, &ctx, current);
+            assert_eq!(r.member_id.as_deref(), Some("U-jdoe"), "{current:?}");
+        }
+        // A person assigned someone else: theirs is kept, ours is routed, not written.
+        let person = ["U-asmith".to_string()];
+        let (card, r) = CardExport::build_routed(&f, &opts, &ctx, Some(&person));
+        assert_eq!(r.member_id, None);
+        assert_eq!(
+            r.as_map()["assignee"],
+            RouteTarget::Description {
+                text: "Assign to: jdoe (already assigned by a person, who is kept)".into()
+            }
+        );
+        assert!(card
+            .body
+            .contains("**Assign to:** jdoe (already assigned by a person, who is kept)"));
+        // Trello takes many members: ours joins the person's.
+        let many = RoutingContext {
+            max_assignees: Some(u32::MAX),
+            ..ctx
+        };
+        let (_, r) = CardExport::build_routed(&f, &opts, &many, Some(&person));
+        assert_eq!(r.member_id.as_deref(), Some("U-jdoe"));
     }
 
     #[test]

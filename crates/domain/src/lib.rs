@@ -6,6 +6,7 @@
 
 pub mod card;
 pub mod finding;
+pub mod grant;
 pub mod ids;
 pub mod plan;
 pub mod provider;
@@ -15,13 +16,15 @@ pub mod state;
 pub mod text;
 
 pub use card::{
-    extract_marker, marker, route, split_owned, CardExport, CardOptions, LabelIntent, LabelKind,
-    RouteTarget, RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME, MARKER_PREFIX,
+    extract_marker, marker, route, route_item, split_owned, CardExport, CardOptions, LabelIntent,
+    LabelKind, RouteTarget, RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME,
+    MARKER_PREFIX,
 };
 pub use finding::{
     parse_finding, parse_value, read_document, survey, DocumentFindings, Finding, FindingError,
     FindingsFormat, JsonLines, Position, Priority, ReadLimits, Severity, Status, Survey,
 };
+pub use grant::{Grant, GrantScope};
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
 pub use plan::{
     changed_fields, decide, fields_to_write, resolve_duplicates, written_as_planned, ChangedField,

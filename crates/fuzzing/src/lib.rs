@@ -64,6 +64,7 @@ pub fn findings_reader(data: &[u8]) {
                     &CardOptions {
                         has_done_list: true,
                         steps_in_body: true,
+                        ..CardOptions::default()
                     },
                 );
                 assert_eq!(

@@ -565,6 +565,20 @@ pub async fn introspection_sees_the_destination(t: &Target) {
     let me = i.whoami().await.expect("whoami");
     assert!(!me.id.is_empty());
     let token = i.token_info().await.expect("token_info");
+    // The neutral grant (ADR 0005 §7) is consistent, agrees with the token's expiry and
+    // reaches the target container.
+    assert_eq!(
+        token.grant.inconsistency(),
+        None,
+        "grant: {:?}",
+        token.grant
+    );
+    assert_eq!(token.grant.expires_at, token.expires_at, "grant expiry");
+    assert!(
+        token.grant.containers.reaches(&t.container_id),
+        "a grant that works on the target container reaches it: {:?}",
+        token.grant.containers
+    );
     // `permissions` are per-object grants (a Trello token's); a tracker that has none to
     // report (Linear) leaves them empty until the neutral grants of ADR 0005 §7, and
     // then MUST at least name the account the token acts for.

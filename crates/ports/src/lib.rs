@@ -24,3 +24,5 @@ pub use store::{
     RunKind, RunRecord, SecretStore,
 };
 pub use tracker::{list_all_items, oldest_of, TrackerIntrospection, WorkItems};
+/// The neutral grant is the domain's; the ports carry it in [`TokenInfo`].
+pub use webriskops_domain::{Grant, GrantScope};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{FindingId, ItemId, Permission, StateCategory, TargetState};
+use webriskops_domain::{FindingId, Grant, ItemId, Permission, StateCategory, TargetState};
 
 /// What a tracker adapter can do. Optional behaviour is gated on these flags, never
 /// discovered by error.
@@ -26,6 +26,19 @@ pub struct Capabilities {
     pub revoke: bool,
     /// The largest page `list_items` returns.
     pub max_page_size: u32,
+    /// The longest item title the tracker takes, counted as the domain's `tracker_len`
+    /// counts (UTF-16 code units). Longer titles are cut visibly before they are sent.
+    pub max_title_chars: usize,
+    /// The longest item description (body), counted the same way. The exporter's part
+    /// and the text people wrote after the marker share it.
+    pub max_body_chars: usize,
+    /// The longest checklist item, counted the same way (unused by trackers without
+    /// checklists, whose steps travel in the body).
+    pub max_step_chars: usize,
+    /// The most assignees (members) an item can have: one for Linear, effectively
+    /// unlimited (`u32::MAX`) for Trello. When an item already has this many and none is
+    /// ours, the person's choice is kept and ours is routed instead.
+    pub max_assignees: u32,
 }
 
 /// The account the credentials belong to.
@@ -45,7 +58,11 @@ pub struct TokenInfo {
     pub created_at: Option<DateTime<Utc>>,
     /// `None` for tokens that never expire.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Per-object permissions, for trackers that have them (Trello); empty otherwise.
+    /// The tracker's own readiness rules read them; everything neutral reads `grant`.
     pub permissions: Vec<Permission>,
+    /// What the credential may do, in tracker-neutral terms (ADR 0005 §7).
+    pub grant: Grant,
 }
 
 /// A board (Trello) or team (Linear).

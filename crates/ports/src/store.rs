@@ -141,4 +141,19 @@ pub trait SecretStore: Send + Sync + Debug + 'static {
         binding: &str,
     ) -> PortResult<Option<Token>>;
     async fn delete_token(&self, reference: &CredentialRef) -> PortResult<()>;
+    /// Replaces the secret stored under `reference` with `token`, sealed for the same
+    /// `binding`, in one atomic step (a refreshed OAuth2 token set): afterwards only the
+    /// new secret is stored, and a failure leaves the old one in place; there is no moment
+    /// with neither.
+    ///
+    /// # Errors
+    /// `NotFound` when nothing is stored under `reference` (nothing is stored then);
+    /// `Conflict` when the stored secret is bound to another `binding` (it stays as it
+    /// was).
+    async fn replace_token(
+        &self,
+        reference: &CredentialRef,
+        binding: &str,
+        token: &Token,
+    ) -> PortResult<()>;
 }

@@ -16,8 +16,8 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{
-    decide, resolve_duplicates, route, BlockedCode, BlockedState, CardExport, CardOptions,
-    ChangedField, Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
+    decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, CardOptions, ChangedField,
+    Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
     ProviderRecord, RouteTarget, Routing, RoutingContext, TargetState, TrackerStatus,
     CHECKLIST_NAME,
 };
@@ -171,7 +171,8 @@ pub struct ExportSummary {
     /// Findings that break the contract (not exported).
     pub invalid: Vec<FindingError>,
     pub invalid_count: u64,
-    /// Per finding: field → where it went (`label:P1`, `new_label:…`, `member:…`, `checklist:…`, `note:…`).
+    /// Per finding: field → where it went (`label:P1`, `new_label:…`, `member:…`, `checklist:…`,
+    /// `note:…`, `description:…` for a line of the item's description, `field:priority`).
     pub routed: BTreeMap<String, BTreeMap<String, String>>,
     pub labels_created: Vec<String>,
     pub blocked: Vec<BlockedState>,
@@ -197,6 +198,7 @@ fn describe_route(t: &RouteTarget) -> String {
         RouteTarget::Member { member_id } => format!("member:{member_id}"),
         RouteTarget::ChecklistItem { text } => format!("checklist:{text}"),
         RouteTarget::PortableNote { text } => format!("note:{text}"),
+        RouteTarget::Description { text } => format!("description:{text}"),
         RouteTarget::NativeField { field } => format!("field:{field}"),
     }
 }
@@ -290,6 +292,11 @@ async fn read_snapshot(
         can_create_labels: caps.create_labels,
         supports_checklists: caps.checklists,
         native_priority: caps.native_priority,
+        // A live tracker without checklists (Linear) keeps no portable notes: routed
+        // fields go into the description, where the fingerprint covers them.
+        notes_in_body: !caps.checklists && caps.list_items,
+        max_assignees: Some(caps.max_assignees),
+        container_word: scope.provider.vocabulary().container,
         ..Default::default()
     };
     let mut label_names = HashMap::new();
@@ -839,6 +846,15 @@ pub async fn export(
     } = snap;
     summary.duplicates = duplicates;
     let has_done = target.done_destination_id.is_some();
+    // The tracker's text limits; a tracker without checklists takes the steps in the
+    // body (a Markdown task list).
+    let card_opts = CardOptions {
+        has_done_list: has_done,
+        steps_in_body: !caps.checklists,
+        max_title_chars: caps.max_title_chars,
+        max_body_chars: caps.max_body_chars,
+        max_step_chars: caps.max_step_chars,
+    };
 
     // Pass 1: plan. Only actions and routing outcomes are kept, never card bodies.
     progress.phase("planning", None);
@@ -870,7 +886,7 @@ pub async fn export(
             record_invalid(&mut summary, e, opts);
             continue;
         }
-        let (planned, routing, action) = plan_one(&finding, has_done, &ctx, &ledger, &seen);
+        let (planned, routing, action) = plan_one(&finding, &card_opts, &ctx, &ledger, &seen);
         // Labels are created for the items that are written, and only for them.
         for l in routing.create_labels.iter().filter(|_| action.writes()) {
             labels_to_create
@@ -970,6 +986,8 @@ pub async fn export(
                     webriskops_domain::text::echo_untrusted(&intent.name),
                     if ctx.supports_checklists {
                         "checklist items"
+                    } else if ctx.notes_in_body {
+                        "the description"
                     } else {
                         "notes (the description keeps the finding's fields)"
                     }
@@ -1008,7 +1026,7 @@ pub async fn export(
         if !wanted.remove(&finding.id) {
             return None;
         }
-        let (planned, routing, action) = plan_one(&finding, has_done, ctx, &ledger, &seen);
+        let (planned, routing, action) = plan_one(&finding, &card_opts, ctx, &ledger, &seen);
         let seen_item = seen.get(&finding.id).cloned();
         let entry = ledger.get(&finding.id).cloned();
         if !action.writes()
@@ -1107,20 +1125,15 @@ fn needs_ledger_refresh(
 
 fn plan_one(
     finding: &Finding,
-    has_done: bool,
+    opts: &CardOptions,
     ctx: &RoutingContext,
     ledger: &HashMap<FindingId, LedgerEntry>,
     seen: &HashMap<FindingId, Seen>,
 ) -> (CardExport, Routing, PlanAction) {
-    // A tracker without checklists takes the steps in the body (a Markdown task list).
-    let planned = CardExport::build(
-        finding,
-        &CardOptions {
-            has_done_list: has_done,
-            steps_in_body: !ctx.supports_checklists,
-        },
-    );
-    let routing = route(&planned, ctx);
+    // Routing knows the item's current members: a tracker with room for one assignee
+    // keeps the one a person set.
+    let current = seen.get(&finding.id).map(|s| s.item.member_ids.as_slice());
+    let (planned, routing) = CardExport::build_routed(finding, opts, ctx, current);
     let action = decide(
         &planned,
         &routing,

@@ -88,12 +88,14 @@ async fn observed_check(
         return Ok(out);
     }
     out.account = classify(t.whoami().await)?.ok();
+    let grant = out.observations.grant();
     out.token = out.account.as_ref().map(|a| TokenInfo {
         member_id: Some(a.id.clone()),
         app_name: None,
         created_at: None,
         expires_at: out.observations.credential_expires_at(),
         permissions: vec![],
+        grant,
     });
     let container = present(&record.board_id);
     match container.filter(|_| out.readiness.ready.container()) {

@@ -58,6 +58,7 @@ mock! {
         async fn put_token(&self, reference: &CredentialRef, binding: &str, token: &Token) -> PortResult<()>;
         async fn get_token(&self, reference: &CredentialRef, binding: &str) -> PortResult<Option<Token>>;
         async fn delete_token(&self, reference: &CredentialRef) -> PortResult<()>;
+        async fn replace_token(&self, reference: &CredentialRef, binding: &str, token: &Token) -> PortResult<()>;
     }
 }
 
@@ -73,6 +74,10 @@ const CAPS: Capabilities = Capabilities {
     move_items: true,
     revoke: true,
     max_page_size: 1000,
+    max_title_chars: 16_384,
+    max_body_chars: 16_384,
+    max_step_chars: 16_384,
+    max_assignees: u32::MAX,
 };
 
 fn remote(n: &NewItem, id: &str) -> RemoteItem {

@@ -9,7 +9,7 @@ use chrono::Utc;
 use rand::RngCore;
 use rusqlite::{params, OptionalExtension};
 use webriskops_domain::{CredentialRef, Token};
-use webriskops_ports::{PortResult, SecretStore};
+use webriskops_ports::{PortError, PortResult, SecretStore};
 
 use crate::error::StoreError;
 use crate::key::KeyOrigin;
@@ -279,6 +279,70 @@ impl SecretStore for SqliteStore {
             open(&key, &reference, &binding, &nonce, &ciphertext).map(Some)
         })
         .await
+    }
+
+    /// One transaction: the stored row is checked (present, same binding) and its sealed
+    /// bytes overwritten together, so a crash leaves the old secret or the new one.
+    async fn replace_token(
+        &self,
+        reference: &CredentialRef,
+        binding: &str,
+        token: &Token,
+    ) -> PortResult<()> {
+        let key = self.sealing_key().await?;
+        let reference = reference.0.clone();
+        let binding = binding.to_owned();
+        let (nonce, ciphertext) = seal(&key, &reference, &binding, token)?;
+        let (key_id, key_origin) = (key.id(), key.origin().as_str());
+        let outcome = self
+            .run(move |conn, path| {
+                let tx = conn
+                    .transaction()
+                    .map_err(|e| StoreError::sqlite(path, e))?;
+                let stored: Option<String> = tx
+                    .query_row(
+                        "SELECT binding FROM secrets WHERE reference = ?1",
+                        params![reference],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| StoreError::sqlite(path, e))?;
+                match stored {
+                    None => {
+                        return Ok(Err(PortError::not_found(format!(
+                            "stored token {reference}; run setup again to save one"
+                        ))))
+                    }
+                    Some(b) if b != binding => {
+                        return Err(StoreError::Crypto {
+                            message: format!(
+                                "stored token {reference} belongs to {b}, not {binding}; it was \
+                                 not replaced: run setup again to save a token for this destination"
+                            ),
+                        })
+                    }
+                    Some(_) => {}
+                }
+                tx.execute(
+                    "UPDATE secrets SET nonce = ?2, ciphertext = ?3, created_at = ?4,
+                       key_id = ?5, key_origin = ?6
+                     WHERE reference = ?1 AND binding = ?7",
+                    params![
+                        reference,
+                        nonce,
+                        ciphertext,
+                        time_text(Utc::now()),
+                        key_id,
+                        key_origin,
+                        binding
+                    ],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+                tx.commit().map_err(|e| StoreError::sqlite(path, e))?;
+                Ok(Ok(()))
+            })
+            .await?;
+        outcome
     }
 
     async fn delete_token(&self, reference: &CredentialRef) -> PortResult<()> {

@@ -233,3 +233,55 @@ fn a_malformed_key_file_is_an_error_naming_the_file() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn replace_swaps_the_sealed_secret_in_one_step_and_only_for_the_same_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let store = open_with_key(dir.path(), &key);
+    let (old, new) = (random_token(), random_token());
+
+    // Nothing stored: nothing to replace, and nothing is stored by trying.
+    let missing = store.replace_token(&reference(), BINDING, &new).await;
+    assert!(
+        matches!(missing, Err(PortError::NotFound { .. })),
+        "{missing:?}"
+    );
+    assert_eq!(store.get_token(&reference(), BINDING).await.unwrap(), None);
+
+    store.put_token(&reference(), BINDING, &old).await.unwrap();
+    // Another binding: refused, and the old secret stays.
+    let other = store
+        .replace_token(&reference(), "acme/trello_cloud/other", &new)
+        .await
+        .unwrap_err();
+    assert!(matches!(other, PortError::Conflict { .. }), "{other:?}");
+    assert_eq!(
+        store.get_token(&reference(), BINDING).await.unwrap(),
+        Some(old.clone())
+    );
+
+    store
+        .replace_token(&reference(), BINDING, &new)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_token(&reference(), BINDING).await.unwrap(),
+        Some(new.clone())
+    );
+    // Durable and still bound: a reopened store reads the new secret, not the old.
+    drop(store);
+    let reopened = open_with_key(dir.path(), &key);
+    assert_eq!(
+        reopened.get_token(&reference(), BINDING).await.unwrap(),
+        Some(new.clone())
+    );
+    assert!(reopened
+        .get_token(&reference(), "acme/trello_cloud/other")
+        .await
+        .is_err());
+    // The old secret's clear text is nowhere in the database file.
+    let db = fs::read(dir.path().join(DB_FILE_NAME)).unwrap();
+    let hay = String::from_utf8_lossy(&db);
+    assert!(!hay.contains(old.expose()) && !hay.contains(new.expose()));
+}

@@ -94,6 +94,11 @@ const BASE_CAPS: Capabilities = Capabilities {
     move_items: true,
     revoke: true,
     max_page_size: 50,
+    // Text limits and assignees as Trello's.
+    max_title_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    max_assignees: u32::MAX,
 };
 
 impl FakeTracker {
@@ -127,6 +132,15 @@ impl FakeTracker {
                         write: true,
                     },
                 ],
+                grant: webriskops_ports::Grant::from_permissions(
+                    &[Permission {
+                        id_model: "*".into(),
+                        model_type: "Board".into(),
+                        read: true,
+                        write: true,
+                    }],
+                    None,
+                ),
             });
         }
         t
@@ -248,6 +262,7 @@ impl FakeTracker {
     pub fn set_token(&self, permissions: Vec<Permission>, expires_at: Option<DateTime<Utc>>) {
         let mut s = self.lock();
         if let Some(t) = s.token.as_mut() {
+            t.grant = webriskops_ports::Grant::from_permissions(&permissions, expires_at);
             t.permissions = permissions;
             t.expires_at = expires_at;
         }

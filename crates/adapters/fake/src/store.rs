@@ -222,4 +222,49 @@ impl SecretStore for MemoryStore {
         self.lock().secrets.remove(reference);
         Ok(())
     }
+    async fn replace_token(
+        &self,
+        reference: &CredentialRef,
+        binding: &str,
+        token: &Token,
+    ) -> PortResult<()> {
+        // One lock: no reader sees neither secret.
+        match self.lock().secrets.get_mut(reference) {
+            None => Err(PortError::not_found(format!(
+                "stored secret {}; run setup to save one",
+                reference.0
+            ))),
+            Some((b, _)) if b != binding => Err(PortError::Conflict {
+                message: "stored token is bound to another record".into(),
+            }),
+            Some((_, t)) => {
+                *t = token.clone();
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replace_swaps_the_secret_only_where_one_is_bound_to_the_same_record() {
+        let s = MemoryStore::new();
+        let r = CredentialRef("acme/linear_cloud/token".into());
+        let (old, new) = (
+            Token::new("old-set").unwrap(),
+            Token::new("new-set").unwrap(),
+        );
+        let missing = s.replace_token(&r, "b1", &new).await.unwrap_err();
+        assert!(matches!(missing, PortError::NotFound { .. }), "{missing:?}");
+        assert_eq!(s.get_token(&r, "b1").await.unwrap(), None, "nothing stored");
+        s.put_token(&r, "b1", &old).await.unwrap();
+        let other = s.replace_token(&r, "b2", &new).await.unwrap_err();
+        assert!(matches!(other, PortError::Conflict { .. }), "{other:?}");
+        assert_eq!(s.get_token(&r, "b1").await.unwrap(), Some(old.clone()));
+        s.replace_token(&r, "b1", &new).await.unwrap();
+        assert_eq!(s.get_token(&r, "b1").await.unwrap(), Some(new));
+    }
 }

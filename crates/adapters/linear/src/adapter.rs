@@ -15,13 +15,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Map, Value};
+use webriskops_domain::readiness::linear::{CredentialObservation, LinearObservations};
 use webriskops_domain::{
     FindingId, ItemId, ProviderRecord, StateCategory, TenantId, TrackerObservations,
 };
 use webriskops_ports::{
-    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, ReadOptions,
-    RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+    Account, Capabilities, CheckItem, Checklist, Container, Destination, Grant, ItemChanges,
+    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult,
+    ReadOptions, RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
 };
 
 use crate::client::{Issue, LinearClient, NewIssue, WorkflowState};
@@ -46,6 +47,9 @@ pub struct LinearAdapterOptions {
     /// What the caller knows of the credential (OAuth scopes and expiry come with the
     /// token): `token_info` reports its expiry.
     pub credential_facts: CredentialFacts,
+    /// Why refreshing the OAuth access token failed before this adapter was built (the
+    /// refresh token was refused): readiness reports it as a new authorization needed.
+    pub refresh_failure: Option<String>,
 }
 
 impl Default for LinearAdapterOptions {
@@ -54,6 +58,7 @@ impl Default for LinearAdapterOptions {
             finding_url: FindingUrl::default(),
             revoke_url: REVOKE_URL.to_owned(),
             credential_facts: CredentialFacts::default(),
+            refresh_failure: None,
         }
     }
 }
@@ -155,6 +160,17 @@ fn destination(s: WorkflowState, team_id: &str) -> Destination {
     }
 }
 
+/// The longest issue title sent (UTF-16 units). Linear documents no limit in its schema;
+/// integrations report 256 characters (shinobistack/gokakashi#12: "Linear's
+/// 256-character limit"), so 255 stays within it. An assumption to revisit when Linear
+/// documents it.
+pub const LINEAR_TITLE_LIMIT: usize = 255;
+
+/// The longest description sent (UTF-16 units). No documented limit was found (not in
+/// the schema, the docs or the SDK); an assumption, conservatively Trello's 16,384, which
+/// keeps every description Linear exports today unchanged.
+pub const LINEAR_DESCRIPTION_LIMIT: usize = 16_384;
+
 impl LinearAdapter {
     /// An adapter for `tenant` (part of every issue's client id) with `credential`.
     ///
@@ -201,6 +217,12 @@ impl LinearAdapter {
             // has no mutation for it): a person deletes it in Linear.
             revoke: matches!(self.credential, Credential::OAuth(_)),
             max_page_size: MAX_PAGE_SIZE,
+            max_title_chars: LINEAR_TITLE_LIMIT,
+            max_body_chars: LINEAR_DESCRIPTION_LIMIT,
+            // No checklists: the steps travel in the description.
+            max_step_chars: LINEAR_DESCRIPTION_LIMIT,
+            // `Issue.assignee` is a single user (schema.graphql); more go elsewhere.
+            max_assignees: 1,
         }
     }
 
@@ -312,16 +334,20 @@ impl TrackerIntrospection for LinearAdapter {
     /// The credential works (`viewer`) and whose it is; expiry from the credential's
     /// facts (an OAuth token's `expires_in`; a personal API key does not expire).
     /// `permissions` stays empty: Linear has no per-object permissions to report, and no
-    /// query for a key's own scopes (the neutral grant of ADR 0005 §7 will carry the
-    /// scopes).
+    /// query for a key's own scopes. The neutral `grant` (ADR 0005 §7) comes from the
+    /// credential facts: OAuth2 scopes, expiry and whether a refresh token is kept; a
+    /// personal API key has no scopes (its owner's full rights) and never expires. Neither
+    /// form restricts teams: the teams it reaches are what `containers` lists.
     async fn token_info(&self) -> PortResult<TokenInfo> {
         let (v, _) = self.client.viewer().await?;
+        let facts = &self.options.credential_facts;
         Ok(TokenInfo {
             member_id: Some(v.id),
             app_name: None,
             created_at: None,
-            expires_at: self.options.credential_facts.expires_at,
+            expires_at: facts.expires_at,
             permissions: vec![],
+            grant: Grant::from_scopes(facts.scopes.clone(), facts.expires_at, facts.refreshable),
         })
     }
 
@@ -427,6 +453,14 @@ impl TrackerIntrospection for LinearAdapter {
         record: &ProviderRecord,
         now: DateTime<Utc>,
     ) -> PortResult<Option<TrackerObservations>> {
+        if let Some(reason) = &self.options.refresh_failure {
+            return Ok(Some(TrackerObservations::Linear(LinearObservations::new(
+                now,
+                CredentialObservation::RefreshFailed {
+                    reason: reason.clone(),
+                },
+            ))));
+        }
         crate::readiness::observe(
             Some(&self.client),
             &self.options.credential_facts,
@@ -486,6 +520,19 @@ impl WorkItems for LinearAdapter {
     /// `attachmentCreate` with the finding's canonical URL. Never resent: a lost answer
     /// is `OutcomeUnknown`, for `find_by_finding` to settle.
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
+        // An issue has no place for portable notes: the service routes what they would
+        // say into the description (`RoutingContext::notes_in_body`), where the
+        // fingerprint covers it. Refused rather than dropped, so nothing is lost unseen.
+        if !item.notes.is_empty() {
+            return Err(PortError::InvalidInput {
+                message: format!(
+                    "finding {}: {} routing note(s) have no place in a linear issue; route them \
+                     into the description (RoutingContext::notes_in_body) before creating it",
+                    item.finding_id,
+                    item.notes.len()
+                ),
+            });
+        }
         if let Some(p) = item.priority {
             if p > 4 {
                 return Err(PortError::InvalidInput {

@@ -409,6 +409,171 @@ fn parse_token(
     })
 }
 
+/// How long before its expiry an access token is refreshed ([`StoredOAuth::needs_refresh`]).
+pub const REFRESH_MARGIN: chrono::Duration = chrono::Duration::minutes(5);
+
+/// An OAuth2 token set as the application keeps it: sealed in the secret store like a
+/// personal API key, under the same reference and binding. It carries what a refresh
+/// needs: the refresh token and the OAuth application's client id and secret (Linear's
+/// token endpoint authenticates the client on `grant_type=refresh_token`).
+///
+/// Its text form ([`StoredOAuth::to_text`]) is one line of compact JSON, so it starts with
+/// `{`, which no personal API key (`lin_api_…`) does: [`StoredOAuth::is_token_set`] tells
+/// the two apart. `Debug` redacts every secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOAuth {
+    pub tokens: TokenSet,
+    pub client_id: String,
+    pub client_secret: LinearSecret,
+}
+
+/// The stored JSON; short keys keep it within the store's 512-character token limit.
+#[derive(serde::Serialize, Deserialize)]
+struct WireStored {
+    v: u8,
+    access_token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    client_id: String,
+    client_secret: String,
+}
+
+impl StoredOAuth {
+    /// Whether `text` is a stored token set rather than a personal API key.
+    pub fn is_token_set(text: &str) -> bool {
+        text.trim_start().starts_with('{')
+    }
+
+    /// Reads a stored token set. The error never quotes the text (it holds secrets).
+    ///
+    /// # Errors
+    /// Not one line of the JSON [`StoredOAuth::to_text`] writes, or an unusable secret in
+    /// it.
+    pub fn parse(text: &str) -> Result<StoredOAuth, PortError> {
+        let bad = |why: String| {
+            PortError::InvalidInput {
+            message: format!(
+                "the Linear OAuth token set is not usable: {why}; write it as one line of JSON                  {{\"v\":1,\"access_token\":…,\"refresh_token\":…,\"expires_at\":…,\"scopes\":[…],\
+                 \"client_id\":…,\"client_secret\":…}}, or authorize again"
+            ),
+        }
+        };
+        let w: WireStored = serde_json::from_str(text.trim()).map_err(|e| {
+            bad(format!(
+                "not that JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if w.v != 1 {
+            return Err(bad(format!("version {} is not 1", w.v)));
+        }
+        let secret = |what, v: String| {
+            LinearSecret::new(what, v).map_err(|e| bad(format!("its {what} {}", e.reason)))
+        };
+        if w.client_id.trim().is_empty() || !w.client_id.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(bad("its client id is empty or not printable ASCII".into()));
+        }
+        Ok(StoredOAuth {
+            tokens: TokenSet {
+                access_token: secret("access token", w.access_token)?,
+                refresh_token: w
+                    .refresh_token
+                    .map(|r| secret("refresh token", r))
+                    .transpose()?,
+                expires_at: w.expires_at,
+                scopes: w.scopes.iter().map(|s| excerpt(s, 64)).collect(),
+            },
+            client_id: w.client_id,
+            client_secret: secret("client secret", w.client_secret)?,
+        })
+    }
+
+    /// The stored text: one line of compact JSON.
+    pub fn to_text(&self) -> String {
+        let w = WireStored {
+            v: 1,
+            access_token: self.tokens.access_token.expose().to_owned(),
+            refresh_token: self
+                .tokens
+                .refresh_token
+                .as_ref()
+                .map(|r| r.expose().to_owned()),
+            expires_at: self.tokens.expires_at,
+            scopes: self.tokens.scopes.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.expose().to_owned(),
+        };
+        serde_json::to_string(&w).unwrap_or_default()
+    }
+
+    /// Every secret in the set, for the redaction of output.
+    pub fn secrets(&self) -> Vec<&LinearSecret> {
+        let mut all = vec![&self.tokens.access_token, &self.client_secret];
+        all.extend(self.tokens.refresh_token.as_ref());
+        all
+    }
+
+    /// Whether the access token should be refreshed before use at `now`: it expires within
+    /// [`REFRESH_MARGIN`] and a refresh token is kept.
+    pub fn needs_refresh(&self, now: DateTime<Utc>) -> bool {
+        self.tokens.refresh_token.is_some()
+            && self
+                .tokens
+                .expires_at
+                .is_some_and(|at| at - REFRESH_MARGIN <= now)
+    }
+
+    /// What the credential's facts are for readiness and the neutral grant.
+    pub fn facts(&self) -> crate::readiness::CredentialFacts {
+        crate::readiness::CredentialFacts {
+            scopes: self.tokens.scopes.clone(),
+            expires_at: self.tokens.expires_at,
+            refreshable: self.tokens.refresh_token.is_some(),
+        }
+    }
+
+    /// Refreshes at `token_url` ([`TOKEN_URL`], or a simulator's: `https`, or `http` on
+    /// loopback) and returns the new set to store in place of this one. Linear may rotate
+    /// the refresh token; when the answer carries none, the current one is kept.
+    ///
+    /// # Errors
+    /// No refresh token (`Unauthenticated`: authorize again); otherwise as
+    /// [`OAuthClient::refresh`]: a refused refresh token (`invalid_grant`) is
+    /// `Unauthenticated`, an unreachable endpoint `Unavailable`.
+    pub async fn refresh(&self, token_url: &str) -> Result<StoredOAuth, PortError> {
+        let Some(refresh_token) = &self.tokens.refresh_token else {
+            return Err(PortError::Unauthenticated {
+                message: "the Linear OAuth access token expired and no refresh token is kept; \
+                          authorize the application again"
+                    .into(),
+            });
+        };
+        let client = OAuthClient::with_endpoints(
+            &self.client_id,
+            self.client_secret.clone(),
+            token_url,
+            REVOKE_URL,
+        )?;
+        let mut tokens = client.refresh(refresh_token).await?;
+        // RFC 6749 §6: the server MAY issue a new refresh token (then the client discards
+        // the old one); without one in the answer the old one stays valid. Linear's OAuth
+        // page (cited at the top) documents `refresh_token` in the token answer.
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.clone());
+        }
+        Ok(StoredOAuth {
+            tokens,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+        })
+    }
+}
+
 /// An OAuth error answer (RFC 6749 §5.2: `{error, error_description}`) by meaning.
 fn map_oauth_error(status: u16, body: &[u8], redactor: &Redactor, what: &str) -> PortError {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();

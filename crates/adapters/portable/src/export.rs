@@ -432,6 +432,12 @@ impl WorkItems for PortableExport {
             move_items: false,
             revoke: false,
             max_page_size: 0,
+            // Files take any length; the cards are cut as Trello cuts them, so that a
+            // bundle imported into Trello later fits.
+            max_title_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+            max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+            max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+            max_assignees: u32::MAX,
         }
     }
 

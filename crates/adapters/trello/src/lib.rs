@@ -77,6 +77,13 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     move_items: true,
     revoke: true,
     max_page_size: MAX_PAGE_SIZE,
+    // Card name and description: 1..16384 (FACTS.md §3, Trello's card.html); a check
+    // item takes as much, though the domain also keeps it within the URL budget.
+    max_title_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
+    // A card takes any number of members.
+    max_assignees: u32::MAX,
 };
 
 /// Everything a readiness check reads about a board, gathered in one `GET /batch`:

@@ -81,21 +81,24 @@ pub(crate) struct WToken {
 
 impl WToken {
     pub(crate) fn info(self) -> TokenInfo {
+        let expires_at = self.date_expires.as_deref().and_then(parse_time);
+        let permissions: Vec<Permission> = self
+            .permissions
+            .into_iter()
+            .map(|p| Permission {
+                id_model: p.id_model,
+                model_type: p.model_type,
+                read: p.read,
+                write: p.write,
+            })
+            .collect();
         TokenInfo {
             member_id: self.id_member,
             app_name: self.identifier,
             created_at: self.date_created.as_deref().and_then(parse_time),
-            expires_at: self.date_expires.as_deref().and_then(parse_time),
-            permissions: self
-                .permissions
-                .into_iter()
-                .map(|p| Permission {
-                    id_model: p.id_model,
-                    model_type: p.model_type,
-                    read: p.read,
-                    write: p.write,
-                })
-                .collect(),
+            expires_at,
+            grant: webriskops_ports::Grant::from_permissions(&permissions, expires_at),
+            permissions,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde::Serialize;
+use webriskops_domain::provider::Vocabulary;
 use webriskops_domain::BlockedState;
 use webriskops_portable::{
     FallbackCause as PortableCause, PortableExport, PortableOptions, RecordSummary,
@@ -180,10 +181,11 @@ pub async fn export_source(
         ExportDestination::Tracker => (None, None),
         ExportDestination::Portable { out_dir, cause } => (Some(cause), Some(out_dir)),
     };
-    let tracker = app.tracker_title();
+    // The record's words: Trello's cards and boards, Linear's issues and teams.
+    let words = outcome.record.provider_key.vocabulary();
     report(
         &out,
-        tracker,
+        &words,
         source,
         summary,
         &Fallback {
@@ -203,14 +205,86 @@ struct Fallback<'a> {
     record_state: &'static str,
 }
 
+/// The summary line about duplicates, in the tracker's words.
+fn duplicates_line(words: &Vocabulary, s: &ExportSummary) -> String {
+    format!(
+        "  invalid findings {}, failed writes {}, findings with duplicate {} {}",
+        s.invalid_count,
+        s.failed_count,
+        words.items,
+        s.duplicates.len()
+    )
+}
+
+/// One duplicate: which item was kept and which were left alone.
+fn duplicate_line(words: &Vocabulary, d: &webriskops_service::export::DuplicateReport) -> String {
+    let others: Vec<&str> = d.others.iter().map(|i| i.as_str()).collect();
+    format!(
+        "    {}: kept {} {}, left {} alone (never deleted; archive them in {} if unwanted)",
+        d.finding_id,
+        words.item,
+        d.kept,
+        others.join(", "),
+        words.tracker
+    )
+}
+
+/// The summary line about routed fields, naming the places the routes actually used
+/// (`RouteTarget` as `describe_route` writes it: `label:`, `checklist:`, `description:` …).
+/// Routes within labels, checklist items and notes keep the one sentence Trello's
+/// summary has always said.
+fn routed_line(words: &Vocabulary, s: &ExportSummary) -> Option<String> {
+    if s.routed.is_empty() {
+        return None;
+    }
+    let description = format!("the {} description", words.item);
+    let mut places: Vec<&str> = Vec::new();
+    for target in s.routed.values().flat_map(|m| m.values()) {
+        let place = match target.split_once(':').map_or(target.as_str(), |(k, _)| k) {
+            "label" | "new_label" => "labels",
+            "checklist" => "checklist items",
+            "note" => "notes",
+            "description" => description.as_str(),
+            "field" => "fields of its own",
+            _ => continue,
+        };
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    let classic = ["labels", "checklist items", "notes"];
+    let places = if places.iter().all(|p| classic.contains(p)) {
+        "labels, checklist items or notes".to_owned()
+    } else {
+        let order = [
+            "labels",
+            "fields of its own",
+            description.as_str(),
+            "checklist items",
+            "notes",
+        ];
+        let listed: Vec<&str> = order.into_iter().filter(|p| places.contains(p)).collect();
+        match listed.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => listed.concat(),
+        }
+    };
+    Some(format!(
+        "  {} finding(s) had fields {} lacks routed to {places} (see --json `routed`)",
+        s.routed.len(),
+        words.tracker
+    ))
+}
+
 fn report(
     out: &Out,
-    tracker: &str,
+    words: &Vocabulary,
     source: &FileSource,
     s: &ExportSummary,
     fallback: &Fallback<'_>,
     out_dir: Option<&PathBuf>,
 ) {
+    let tracker = words.tracker;
     let reasons = fallback.reasons;
     for e in &s.invalid {
         out.note(source.describe_error(e));
@@ -277,20 +351,9 @@ fn report(
         "  {would}created {}, updated {}, closed {}, reopened {}; unchanged {}, skipped {}",
         s.created, s.updated, s.closed, s.reopened, s.unchanged, s.skipped
     ));
-    out.say(format!(
-        "  invalid findings {}, failed writes {}, findings with duplicate cards {}",
-        s.invalid_count,
-        s.failed_count,
-        s.duplicates.len()
-    ));
+    out.say(duplicates_line(words, s));
     for d in s.duplicates.iter().take(LISTED) {
-        let others: Vec<&str> = d.others.iter().map(|i| i.as_str()).collect();
-        out.say(format!(
-            "    {}: kept card {}, left {} alone (never deleted; archive them in Trello if unwanted)",
-            d.finding_id,
-            d.kept,
-            others.join(", ")
-        ));
+        out.say(duplicate_line(words, d));
     }
     if s.interrupted_writes_reconciled > 0 {
         out.say(format!(
@@ -304,11 +367,8 @@ fn report(
             s.labels_created.join(", ")
         ));
     }
-    if !s.routed.is_empty() {
-        out.say(format!(
-            "  {} finding(s) had fields {tracker} lacks routed to labels, checklist items or notes (see --json `routed`)",
-            s.routed.len()
-        ));
+    if let Some(line) = routed_line(words, s) {
+        out.say(line);
     }
     for p in s.plan.iter().take(LISTED) {
         out.say(format!("    would {} {}", p.action.name(), p.finding_id));
@@ -333,4 +393,86 @@ fn report(
         s.requests.writes,
         s.requests.rate_limited
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use webriskops_domain::{FindingId, ItemId, ProviderKey};
+    use webriskops_service::export::DuplicateReport;
+
+    use super::*;
+
+    fn summary(routes: &[(&str, &str)]) -> ExportSummary {
+        let mut s = ExportSummary {
+            invalid_count: 1,
+            failed_count: 2,
+            ..ExportSummary::default()
+        };
+        s.duplicates.push(DuplicateReport {
+            finding_id: FindingId::new("wro-1").unwrap(),
+            kept: ItemId::new("A").unwrap(),
+            others: vec![ItemId::new("B").unwrap()],
+        });
+        let routed: BTreeMap<String, String> = routes
+            .iter()
+            .map(|(f, t)| ((*f).to_owned(), (*t).to_owned()))
+            .collect();
+        if !routed.is_empty() {
+            s.routed.insert("wro-1".into(), routed);
+        }
+        s
+    }
+
+    #[test]
+    fn trellos_summary_keeps_its_words() {
+        let words = ProviderKey::TrelloCloud.vocabulary();
+        let s = summary(&[
+            ("priority", "new_label:P2"),
+            (
+                "assignee",
+                "checklist:Assign to x (not a member of the board)",
+            ),
+            ("severity", "note:Label wanted: severity: high"),
+        ]);
+        assert_eq!(
+            duplicates_line(&words, &s),
+            "  invalid findings 1, failed writes 2, findings with duplicate cards 1"
+        );
+        assert_eq!(
+            duplicate_line(&words, &s.duplicates[0]),
+            "    wro-1: kept card A, left B alone (never deleted; archive them in Trello if unwanted)"
+        );
+        assert_eq!(
+            routed_line(&words, &s).unwrap(),
+            "  1 finding(s) had fields Trello lacks routed to labels, checklist items or notes (see --json `routed`)"
+        );
+        assert_eq!(routed_line(&words, &summary(&[])), None);
+    }
+
+    #[test]
+    fn linears_summary_speaks_of_issues_and_where_fields_went() {
+        let words = ProviderKey::LinearCloud.vocabulary();
+        let s = summary(&[
+            ("priority", "field:priority"),
+            ("component", "label:component: web"),
+            (
+                "assignee",
+                "description:Assign to: x (not a member of the team)",
+            ),
+        ]);
+        assert_eq!(
+            duplicates_line(&words, &s),
+            "  invalid findings 1, failed writes 2, findings with duplicate issues 1"
+        );
+        assert_eq!(
+            duplicate_line(&words, &s.duplicates[0]),
+            "    wro-1: kept issue A, left B alone (never deleted; archive them in Linear if unwanted)"
+        );
+        assert_eq!(
+            routed_line(&words, &s).unwrap(),
+            "  1 finding(s) had fields Linear lacks routed to labels, fields of its own or the issue description (see --json `routed`)"
+        );
+    }
 }

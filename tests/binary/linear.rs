@@ -801,3 +801,52 @@ fn the_linear_key_appears_in_no_output_and_no_file() {
         assert!(!text.contains(&key), "{} holds the key", p.display());
     }
 }
+
+/// Without `--done-state-id`, setup names the team's first completed state as where closed
+/// findings go, saves it in the record, and export moves the issue of a closed finding
+/// there: what setup says is what export does.
+#[test]
+fn without_a_done_state_closed_findings_go_to_the_teams_first_completed_state() {
+    let w = LinearWorld::new();
+    let run = w.setup(
+        &w.fx.keys.full,
+        &[
+            "--team-id",
+            &w.fx.eng.id,
+            "--state-id",
+            &w.fx.eng.todo,
+            "--confirm-revoke-path",
+            "--save",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let json = run.json();
+    assert_eq!(
+        json["record"]["done_list_id"],
+        Value::from(w.fx.eng.done.clone()),
+        "{json}"
+    );
+    assert!(
+        json["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap_or_default()
+            .contains("first completed state")),
+        "{json}"
+    );
+    let open = w.findings_file("open.jsonl", &[finding("f-1", "Open redirect")]);
+    assert_eq!(w.run(&["export", open.to_str().unwrap()], &[]).code, 0);
+    let closed = serde_json::json!({
+        "id": "f-1",
+        "title": "Open redirect",
+        "severity": "medium",
+        "status": "resolved",
+    })
+    .to_string();
+    let closed = w.findings_file("closed.jsonl", &[closed]);
+    let run = w.run(&["export", closed.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let issues = w.sim.issues(&w.fx.eng.id);
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].state_id, w.fx.eng.done, "{:?}", issues[0]);
+    assert!(!issues[0].archived, "moved to Done, not archived");
+}

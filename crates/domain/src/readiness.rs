@@ -772,6 +772,21 @@ impl TrackerObservations {
         }
     }
 
+    /// The done destination a record gets when it names none, where the provider has one
+    /// (Linear: the team's first completed state, by position; Trello: none, closed cards
+    /// are archived).
+    pub fn default_done_destination(&self) -> Option<String> {
+        match self {
+            TrackerObservations::Trello(_) => None,
+            TrackerObservations::Linear(o) => o
+                .team_states
+                .as_deref()?
+                .iter()
+                .find(|s| !s.archived && s.kind == "completed")
+                .map(|s| s.id.clone()),
+        }
+    }
+
     /// The workspace the chosen container (board, team) was seen in, when it was seen.
     pub fn container_workspace(&self, record: &ProviderRecord) -> Option<String> {
         match self {

@@ -277,6 +277,12 @@ pub async fn apply_and_check(
             .and_then(|b| b.organization_id.clone())
             .or_else(|| check.observations.container_workspace(&record));
     }
+    // Where closed findings go when the operator chose nothing: the provider's default
+    // (Linear: the team's first completed state, which readiness names in a note), written
+    // into the record so export and sync use exactly what setup showed.
+    if record.done_list_id.is_none() {
+        record.done_list_id = check.observations.default_done_destination();
+    }
     let readiness = check.readiness;
     let mut saved = false;
     let mut draft_kept = false;

@@ -931,3 +931,37 @@ fn auto_fallback_applies_to_exactly_the_codes_files_can_stand_in_for() {
         "nothing blocked, nothing to fall back from"
     );
 }
+
+/// Trello's rules live in `readiness::trello`, and every path callers already use names the
+/// same items: the crate root, `readiness::…`, and the provider's own module. Checking a
+/// Trello record through the neutral entry point gives what Trello's rules give.
+#[test]
+fn trello_rules_are_reachable_at_every_path_and_through_the_neutral_entry_point() {
+    use webriskops_domain::readiness::{self, trello, TrackerObservations};
+    let mut record = ProviderRecord::new_trello(TenantId::new("acme").unwrap());
+    record.board_id = Some(BOARD.into());
+    record.list_id = Some(LIST.into());
+    // The same type at three paths: each binding only compiles if they are one type.
+    let root: Observations = trello::Observations::new(now(), TokenObservation::Missing);
+    let via_readiness: readiness::Observations = root.clone();
+    let rules: [fn(&ProviderRecord, &trello::Observations) -> Readiness; 3] =
+        [evaluate, readiness::evaluate, trello::evaluate];
+    let expected = trello::evaluate(&record, &root);
+    assert!(
+        expected.has(BlockedCode::ProviderAuthRequired),
+        "{expected:?}"
+    );
+    for rule in rules {
+        assert_eq!(rule(&record, &via_readiness), expected);
+    }
+    assert_eq!(
+        readiness::check(&record, &TrackerObservations::Trello(root)),
+        expected
+    );
+    let _: [trello::BoardList; 0] = [];
+    let _: Option<(
+        readiness::Permission,
+        trello::BoardObservation,
+        trello::ListObservation,
+    )> = None::<(Permission, BoardObservation, ListObservation)>;
+}

@@ -534,8 +534,8 @@ impl App {
         };
         let refreshed = match set.refresh(&self.linear_token_url()).await {
             Ok(s) => s,
-            Err(PortError::Unauthenticated { message }) => return Ok((token, Some(message))),
-            Err(PortError::InvalidInput { message }) => {
+            Err(PortError::Unauthenticated { message, .. }) => return Ok((token, Some(message))),
+            Err(PortError::InvalidInput { message, .. }) => {
                 return Err(AppError::usage(format!(
                     "{message}; fix {ENV_LINEAR_OAUTH_TOKEN_URL}"
                 )))
@@ -635,7 +635,7 @@ impl App {
 /// good one is stored from.
 fn unusable_set(e: PortError) -> AppError {
     let message = match e {
-        PortError::InvalidInput { message } => message,
+        PortError::InvalidInput { message, .. } => message,
         other => other.to_string(),
     };
     AppError::usage(format!(

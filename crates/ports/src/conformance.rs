@@ -149,6 +149,7 @@ pub async fn get_item_reads_one_item(t: &Target) {
         ),
         "missing item must be NotFound/PermissionDenied/InvalidInput, got {err:?}"
     );
+    names_its_origin(t, &err, "get_item");
 }
 
 /// Every item read carries the finding the adapter read from the tracker's identity,
@@ -556,6 +557,29 @@ pub async fn missing_item_is_a_typed_error(t: &Target) {
                 | PortError::InvalidInput { .. }
         ),
         "missing item must be NotFound/PermissionDenied/InvalidInput, got {err:?}"
+    );
+    names_its_origin(t, &err, "update_item");
+}
+
+/// An error from the adapter names it (its `capabilities().tracker`) and the port
+/// operation that failed, in its fields and once at the start of its text (ADR 0005 §9).
+pub fn names_its_origin(t: &Target, err: &PortError, operation: &str) {
+    let tracker = t.items.capabilities().tracker;
+    assert_eq!(
+        err.tracker(),
+        Some(tracker),
+        "the error of {operation} must name the adapter, got {err:?}"
+    );
+    assert_eq!(
+        err.operation(),
+        Some(operation),
+        "the error must name the operation {operation}, got {err:?}"
+    );
+    let text = err.to_string();
+    let prefix = format!("{tracker} {operation}: ");
+    assert!(
+        text.starts_with(&prefix) && !text[prefix.len()..].contains(&prefix),
+        "the error's text must start with {prefix:?} once, got {text:?}"
     );
 }
 

@@ -15,7 +15,7 @@ pub mod tracker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use error::{PortError, PortResult};
+pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;
 pub use source::{FindingSource, FindingStream};
@@ -23,6 +23,8 @@ pub use store::{
     ExportLedger, IntentOutcome, JournalIntent, LedgerScope, ProviderStore, RunId, RunJournal,
     RunKind, RunRecord, SecretStore,
 };
-pub use tracker::{list_all_items, oldest_of, TrackerIntrospection, WorkItems};
+pub use tracker::{
+    in_context, list_all_items, oldest_of, Tracker, TrackerIntrospection, WorkItems,
+};
 /// The neutral grant is the domain's; the ports carry it in [`TokenInfo`].
 pub use webriskops_domain::{Grant, GrantScope};

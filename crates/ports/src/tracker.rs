@@ -2,17 +2,49 @@
 //! and sync.
 
 use std::fmt::Debug;
+use std::future::Future;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use webriskops_domain::{FindingId, ItemId, ProviderRecord, TrackerObservations};
 
-use crate::error::PortResult;
+use crate::error::{PortError, PortResult};
 use crate::model::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
     Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, RequestStats,
     TokenInfo,
 };
+
+/// What every tracker adapter states once, whichever ports it implements: what it can do.
+///
+/// Both [`TrackerIntrospection`] and [`WorkItems`] extend it, so an adapter implementing
+/// both declares its capabilities in one place and callers of either port read the same
+/// answer.
+pub trait Tracker: Send + Sync + Debug + 'static {
+    /// What this tracker can do; optional behaviour is gated on it, never discovered by
+    /// error. It MUST NOT change during the adapter's life.
+    fn capabilities(&self) -> Capabilities;
+}
+
+/// Runs one port operation of `adapter` and names the adapter (its
+/// `capabilities().tracker`) and `operation` on the error it returns
+/// ([`PortError::with_context`]). Adapters wrap each trait method's body in it, the one
+/// place their errors get this context; an error that already names an adapter and
+/// operation keeps them.
+///
+/// # Errors
+/// The error of `call`, with its context filled.
+pub async fn in_context<A, T>(
+    adapter: &A,
+    operation: &'static str,
+    call: impl Future<Output = PortResult<T>>,
+) -> PortResult<T>
+where
+    A: Tracker + ?Sized,
+{
+    call.await
+        .map_err(|e| e.with_context(adapter.capabilities().tracker, operation))
+}
 
 /// What setup needs to know about the credentials and the destination.
 ///
@@ -21,9 +53,7 @@ use crate::model::{
 /// reading the tracker's answer, never to `Unauthenticated` unless the credentials
 /// themselves were refused.
 #[async_trait]
-pub trait TrackerIntrospection: Send + Sync + Debug + 'static {
-    fn capabilities(&self) -> Capabilities;
-
+pub trait TrackerIntrospection: Tracker {
     /// The account behind the credentials.
     ///
     /// # Errors
@@ -87,9 +117,7 @@ pub trait TrackerIntrospection: Send + Sync + Debug + 'static {
 /// (`RemoteItem::finding_id`, read by the adapter) and the category of its state
 /// (`RemoteItem::category`, honouring the caller's done destination).
 #[async_trait]
-pub trait WorkItems: Send + Sync + Debug + 'static {
-    fn capabilities(&self) -> Capabilities;
-
+pub trait WorkItems: Tracker {
     /// One page of items of a container, newest first.
     ///
     /// # Errors
@@ -121,7 +149,8 @@ pub trait WorkItems: Send + Sync + Debug + 'static {
     /// conformance suite checks); the default, for write-only trackers, says it cannot.
     async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
         let _ = (id, opts);
-        Err(crate::error::PortError::NotSupported {
+        Err(PortError::NotSupported {
+            context: Default::default(),
             what: "reading a single item".into(),
         })
     }

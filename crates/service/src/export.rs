@@ -119,7 +119,8 @@ pub struct RequestCounts {
 /// for the finding's item first and creates it only if it is still missing.
 fn not_seen_after_unknown_outcome(e: PortError) -> PortError {
     match e {
-        PortError::OutcomeUnknown { message } => PortError::OutcomeUnknown {
+        PortError::OutcomeUnknown { message, context } => PortError::OutcomeUnknown {
+            context,
             message: format!(
                 "{message}; no item carries the finding, and the create was not sent again: run the export again, it looks for the finding's item before creating"
             ),
@@ -825,7 +826,7 @@ pub async fn export(
                 summary.blocked.push(BlockedState {
                     code,
                     field: "token".into(),
-                    fix: format!("{e}; run `{}` again", words.setup_command),
+                    fix: format!("{}; run `{}` again", e.reason(), words.setup_command),
                 });
                 summary.requests = RequestCounts {
                     reads: counters.reads.into_inner(),

@@ -42,7 +42,7 @@ fn classify<T>(r: Result<T, PortError>) -> Result<Result<T, Observed>, ServiceEr
             Ok(Err(Observed::NotFound))
         }
         Err(PortError::PermissionDenied { .. }) => Ok(Err(Observed::NoAccess)),
-        Err(PortError::Unauthenticated { message }) => Ok(Err(Observed::Refused(message))),
+        Err(PortError::Unauthenticated { message, .. }) => Ok(Err(Observed::Refused(message))),
         Err(e) => Err(ServiceError::Port(e)),
     }
 }
@@ -249,6 +249,7 @@ mod tests {
             method: Some("destination"),
             times: 1,
             error: PortError::PermissionDenied {
+                context: Default::default(),
                 message: "unauthorized permission requested".into(),
             },
             apply_first: false,

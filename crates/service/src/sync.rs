@@ -110,7 +110,7 @@ pub async fn run(
             ports.journal.finish_run(run, &journal.to_string()).await?;
             return Ok(token_block(
                 code,
-                format!("{e}; reconnect {title} with `{setup}`"),
+                format!("{}; reconnect {title} with `{setup}`", e.reason()),
             ));
         }
         Err(e) => return Err(e),

@@ -17,8 +17,8 @@ use webriskops_domain::{
 use webriskops_fake::MemoryStore;
 use webriskops_ports::{
     Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions, NewItem,
-    NewLabel, PortError, PortResult, ProviderStore, RemoteItem, SecretStore, TrackerIntrospection,
-    WorkItems,
+    NewLabel, PortError, PortResult, ProviderStore, RemoteItem, SecretStore, Tracker,
+    TrackerIntrospection, WorkItems,
 };
 use webriskops_service::{
     export, revoke, save_provider, ExportOptions, ExportPorts, ExportTarget, ServiceError, Silent,
@@ -28,8 +28,11 @@ mock! {
     #[derive(Debug)]
     pub Items {}
     #[async_trait]
-    impl WorkItems for Items {
+    impl Tracker for Items {
         fn capabilities(&self) -> Capabilities;
+    }
+    #[async_trait]
+    impl WorkItems for Items {
         async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage>;
         async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem>;
         async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem>;
@@ -141,6 +144,7 @@ async fn token_expiring_mid_run_stops_writes_and_reports_auth_required() {
             Ok(remote(n, &format!("c{k}")))
         } else {
             Err(PortError::Unauthenticated {
+                context: Default::default(),
                 message: "expired token".into(),
             })
         }
@@ -179,6 +183,7 @@ async fn scope_lost_mid_run_reports_scope_unavailable() {
         .returning(|_| Ok(ItemPage::default()));
     items.expect_create_item().returning(|_| {
         Err(PortError::PermissionDenied {
+            context: Default::default(),
             message: "unauthorized permission requested".into(),
         })
     });
@@ -216,6 +221,7 @@ async fn create_whose_answer_was_lost_is_found_by_its_marker() {
     items.expect_create_item().times(1).returning(move |n| {
         c2.lock().unwrap().push(remote(n, "c-late"));
         Err(PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "operation timed out".into(),
         })
     });
@@ -339,6 +345,7 @@ async fn partial_failures_are_listed_and_the_journal_keeps_no_loose_ends() {
             Ok(remote(item, &format!("c{k}")))
         } else {
             Err(PortError::InvalidInput {
+                context: Default::default(),
                 message: "invalid value for idList".into(),
             })
         }
@@ -377,6 +384,7 @@ async fn listing_failure_before_any_write_is_an_error_and_writes_nothing() {
     items.expect_capabilities().return_const(CAPS);
     items.expect_list_items().returning(|_| {
         Err(PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         })
     });
@@ -473,6 +481,7 @@ async fn failed_record_save_never_stores_the_token() {
     let mut records = MockRecords::new();
     records.expect_save().returning(|_| {
         Err(PortError::Conflict {
+            context: Default::default(),
             message: "locked".into(),
         })
     });
@@ -537,6 +546,7 @@ async fn revoke_failure_at_the_tracker_keeps_the_local_token() {
         method: Some("revoke_token"),
         times: 1,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         },
         apply_first: false,

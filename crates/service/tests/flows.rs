@@ -140,6 +140,7 @@ async fn timed_out_create_that_succeeded_is_found_not_repeated() {
         method: Some("create_item"),
         times: 1,
         error: PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "timed out".into(),
         },
         apply_first: true,
@@ -172,6 +173,7 @@ async fn timed_out_create_found_absent_is_not_resent_and_a_rerun_creates_it() {
         method: Some("create_item"),
         times: 1,
         error: PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "connection reset".into(),
         },
         apply_first: false,
@@ -207,6 +209,7 @@ async fn unavailable_tracker_fails_findings_and_a_rerun_converges() {
         method: Some("create_item"),
         times: 3,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         },
         apply_first: false,
@@ -492,6 +495,7 @@ async fn a_checklist_step_refused_is_not_resent_by_the_service_and_a_rerun_adds_
         method: Some("add_check_item"),
         times: 1,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "Trello answered 503".into(),
         },
         apply_first: false,
@@ -521,6 +525,7 @@ async fn checklist_writes_whose_answer_was_lost_are_reconciled_not_repeated() {
         method: Some("create_checklist"),
         times: 1,
         error: PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "connection closed".into(),
         },
         apply_first: true,
@@ -529,6 +534,7 @@ async fn checklist_writes_whose_answer_was_lost_are_reconciled_not_repeated() {
         method: Some("add_check_item"),
         times: 1,
         error: PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "timed out".into(),
         },
         apply_first: true,
@@ -550,6 +556,7 @@ async fn refused_label_creation_routes_to_checklist_items_and_the_cards_still_go
         method: Some("create_label"),
         times: 100,
         error: PortError::PermissionDenied {
+            context: Default::default(),
             message: "unauthorized permission requested".into(),
         },
         apply_first: false,
@@ -743,7 +750,7 @@ async fn the_stored_fingerprint_decides_writes_not_the_trackers_rendering() {
 #[tokio::test]
 async fn without_checklists_the_steps_travel_in_the_body_and_keep_their_ticks() {
     let e = env();
-    let mut caps = webriskops_ports::WorkItems::capabilities(&e.world.tracker);
+    let mut caps = webriskops_ports::Tracker::capabilities(&e.world.tracker);
     caps.checklists = false;
     e.world.tracker.set_capabilities(caps);
     let mut f = finding("steps-1", "Steps in the body");
@@ -790,7 +797,7 @@ async fn without_checklists_the_steps_travel_in_the_body_and_keep_their_ticks() 
 #[tokio::test]
 async fn native_priority_is_written_on_create_and_when_the_finding_changes() {
     let e = env();
-    let mut caps = webriskops_ports::WorkItems::capabilities(&e.world.tracker);
+    let mut caps = webriskops_ports::Tracker::capabilities(&e.world.tracker);
     caps.native_priority = true;
     e.world.tracker.set_capabilities(caps);
     let mut f = finding("prio-1", "Prioritised");

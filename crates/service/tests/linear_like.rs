@@ -5,11 +5,11 @@
 mod common;
 
 use common::{env, finding, VecSource};
-use webriskops_ports::{ItemChanges, WorkItems};
+use webriskops_ports::ItemChanges;
 use webriskops_service::{export, ExportOptions, ExportSummary, Silent};
 
 fn linear_like(e: &common::Env) {
-    let mut caps = WorkItems::capabilities(&e.world.tracker);
+    let mut caps = webriskops_ports::Tracker::capabilities(&e.world.tracker);
     caps.checklists = false;
     caps.native_priority = true;
     caps.max_assignees = 1;

@@ -145,11 +145,14 @@ struct SelfObserving {
     observations: Result<webriskops_domain::Observations, webriskops_ports::PortError>,
 }
 
+impl webriskops_ports::Tracker for SelfObserving {
+    fn capabilities(&self) -> webriskops_ports::Capabilities {
+        webriskops_ports::Tracker::capabilities(&self.inner)
+    }
+}
+
 #[async_trait::async_trait]
 impl TrackerIntrospection for SelfObserving {
-    fn capabilities(&self) -> webriskops_ports::Capabilities {
-        TrackerIntrospection::capabilities(&self.inner)
-    }
     async fn whoami(&self) -> webriskops_ports::PortResult<webriskops_ports::Account> {
         self.inner.whoami().await
     }
@@ -244,6 +247,7 @@ async fn an_adapter_observing_for_itself_decides_readiness_and_transient_failure
     let failing = SelfObserving {
         inner: w.tracker.clone(),
         observations: Err(webriskops_ports::PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         }),
     };

@@ -776,6 +776,7 @@ async fn credentials_refused_during_sync_end_the_run_as_blocked() {
         method: Some("list_items"),
         times: 1,
         error: PortError::Unauthenticated {
+            context: Default::default(),
             message: "invalid token".into(),
         },
         apply_first: false,
@@ -813,6 +814,7 @@ async fn an_unavailable_tracker_during_sync_is_an_error_for_the_front_end() {
         method: Some("list_items"),
         times: 1,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         },
         apply_first: false,
@@ -920,6 +922,7 @@ async fn a_tracker_failure_stops_revoke_before_anything_local_changes() {
         method: Some("revoke_token"),
         times: 1,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         },
         apply_first: false,

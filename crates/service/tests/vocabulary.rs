@@ -110,6 +110,7 @@ async fn export_fixes_for_a_linear_record_speak_linear() {
         method: Some("list_items"),
         times: 1,
         error: PortError::Unauthenticated {
+            context: Default::default(),
             message: "invalid key".into(),
         },
         apply_first: false,
@@ -135,6 +136,7 @@ async fn export_fixes_for_a_linear_record_speak_linear() {
         method: Some("create_item"),
         times: 1,
         error: PortError::Unauthenticated {
+            context: Default::default(),
             message: "expired".into(),
         },
         apply_first: false,
@@ -155,6 +157,7 @@ async fn export_fixes_for_a_linear_record_speak_linear() {
         method: Some("create_item"),
         times: 1,
         error: PortError::PermissionDenied {
+            context: Default::default(),
             message: "forbidden".into(),
         },
         apply_first: false,
@@ -184,6 +187,7 @@ async fn a_trello_record_keeps_trellos_words_in_the_export_fixes() {
         method: Some("create_item"),
         times: 1,
         error: PortError::Unauthenticated {
+            context: Default::default(),
             message: "expired".into(),
         },
         apply_first: false,

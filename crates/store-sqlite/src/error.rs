@@ -139,18 +139,30 @@ impl From<StoreError> for PortError {
             StoreError::Locked { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Crypto { .. }
-            | StoreError::SchemaTooNew { .. } => PortError::Conflict { message },
-            StoreError::NotFound { what } => PortError::NotFound { what },
+            | StoreError::SchemaTooNew { .. } => PortError::Conflict {
+                context: Default::default(),
+                message,
+            },
+            StoreError::NotFound { what } => PortError::NotFound {
+                context: Default::default(),
+                what,
+            },
             StoreError::InvalidKey { .. }
             | StoreError::KeyFilePermissions { .. }
             | StoreError::DataDirPermissions { .. }
             | StoreError::StatePermissions { .. }
             | StoreError::KeyUnavailable { .. }
-            | StoreError::NoMasterKey => PortError::InvalidInput { message },
+            | StoreError::NoMasterKey => PortError::InvalidInput {
+                context: Default::default(),
+                message,
+            },
             StoreError::Io { .. }
             | StoreError::Sqlite { .. }
             | StoreError::Decode { .. }
-            | StoreError::Task { .. } => PortError::Other { message },
+            | StoreError::Task { .. } => PortError::Other {
+                context: Default::default(),
+                message,
+            },
         }
     }
 }

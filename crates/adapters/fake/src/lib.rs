@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use webriskops_domain::{extract_marker, ItemId, Permission, StateCategory};
 use webriskops_ports::{
-    Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult, ReadOptions,
-    RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+    in_context, Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges,
+    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult,
+    ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection, WorkItems,
 };
 
 /// A call the fake received: the port method name and its main argument.
@@ -432,6 +432,7 @@ impl FakeTracker {
         let mut s = self.lock();
         if !s.token_valid {
             return Err(PortError::Unauthenticated {
+                context: Default::default(),
                 message: "invalid token".into(),
             });
         }
@@ -522,10 +523,12 @@ fn create(
         .get(destination)
         .map(|d| d.container_id.clone())
         .ok_or_else(|| PortError::InvalidInput {
+            context: Default::default(),
             message: format!("invalid value for destination {destination}"),
         })?;
     if title.is_empty() {
         return Err(PortError::InvalidInput {
+            context: Default::default(),
             message: "invalid value for name".into(),
         });
     }
@@ -564,6 +567,7 @@ fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteI
     if let Some(d) = &c.destination_id {
         if !s.destinations.contains_key(d) {
             return Err(PortError::InvalidInput {
+                context: Default::default(),
                 message: format!("invalid value for destination {d}"),
             });
         }
@@ -601,107 +605,132 @@ fn apply_changes(s: &mut State, id: &str, c: &ItemChanges) -> PortResult<RemoteI
     written(s, id)
 }
 
-#[async_trait]
-impl TrackerIntrospection for FakeTracker {
+impl Tracker for FakeTracker {
     fn capabilities(&self) -> Capabilities {
         self.lock().capabilities.unwrap_or(BASE_CAPS)
     }
+}
 
+#[async_trait]
+impl TrackerIntrospection for FakeTracker {
     async fn whoami(&self) -> PortResult<Account> {
-        let after = self.enter("whoami", "me").await?;
-        let account = self
-            .lock()
-            .account
-            .clone()
-            .ok_or_else(|| PortError::not_found("account"))?;
-        finish(account, after)
+        in_context(self, "whoami", async {
+            let after = self.enter("whoami", "me").await?;
+            let account = self
+                .lock()
+                .account
+                .clone()
+                .ok_or_else(|| PortError::not_found("account"))?;
+            finish(account, after)
+        })
+        .await
     }
 
     async fn token_info(&self) -> PortResult<TokenInfo> {
-        let after = self.enter("token_info", "token").await?;
-        let token = self
-            .lock()
-            .token
-            .clone()
-            .ok_or_else(|| PortError::not_found("token"))?;
-        finish(token, after)
+        in_context(self, "token_info", async {
+            let after = self.enter("token_info", "token").await?;
+            let token = self
+                .lock()
+                .token
+                .clone()
+                .ok_or_else(|| PortError::not_found("token"))?;
+            finish(token, after)
+        })
+        .await
     }
 
     async fn containers(&self) -> PortResult<Vec<Container>> {
-        let after = self.enter("containers", "me").await?;
-        let all = self.lock().containers.values().cloned().collect();
-        finish(all, after)
+        in_context(self, "containers", async {
+            let after = self.enter("containers", "me").await?;
+            let all = self.lock().containers.values().cloned().collect();
+            finish(all, after)
+        })
+        .await
     }
 
     async fn container(&self, id: &str) -> PortResult<Container> {
-        let after = self.enter("container", id).await?;
-        let c = self
-            .lock()
-            .containers
-            .get(id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("board {id}")))?;
-        finish(c, after)
+        in_context(self, "container", async {
+            let after = self.enter("container", id).await?;
+            let c = self
+                .lock()
+                .containers
+                .get(id)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("board {id}")))?;
+            finish(c, after)
+        })
+        .await
     }
 
     async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>> {
-        let after = self.enter("destinations", container_id).await?;
-        let d = self
-            .lock()
-            .destinations
-            .values()
-            .filter(|d| d.container_id == container_id)
-            .cloned()
-            .collect();
-        finish(d, after)
+        in_context(self, "destinations", async {
+            let after = self.enter("destinations", container_id).await?;
+            let d = self
+                .lock()
+                .destinations
+                .values()
+                .filter(|d| d.container_id == container_id)
+                .cloned()
+                .collect();
+            finish(d, after)
+        })
+        .await
     }
 
     async fn destination(&self, id: &str) -> PortResult<Destination> {
-        let after = self.enter("destination", id).await?;
-        let d = self
-            .lock()
-            .destinations
-            .get(id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("list {id}")))?;
-        finish(d, after)
+        in_context(self, "destination", async {
+            let after = self.enter("destination", id).await?;
+            let d = self
+                .lock()
+                .destinations
+                .get(id)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("list {id}")))?;
+            finish(d, after)
+        })
+        .await
     }
 
     async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
-        let after = self.enter("labels", container_id).await?;
-        let l = self
-            .lock()
-            .labels
-            .get(container_id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
-        finish(l, after)
+        in_context(self, "labels", async {
+            let after = self.enter("labels", container_id).await?;
+            let l = self
+                .lock()
+                .labels
+                .get(container_id)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
+            finish(l, after)
+        })
+        .await
     }
 
     async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
-        let after = self.enter("members", container_id).await?;
-        let m = self
-            .lock()
-            .members
-            .get(container_id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
-        finish(m, after)
+        in_context(self, "members", async {
+            let after = self.enter("members", container_id).await?;
+            let m = self
+                .lock()
+                .members
+                .get(container_id)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("board {container_id}")))?;
+            finish(m, after)
+        })
+        .await
     }
 
     async fn revoke_token(&self) -> PortResult<()> {
-        let after = self.enter("revoke_token", "token").await?;
-        self.lock().token_valid = false;
-        finish((), after)
+        in_context(self, "revoke_token", async {
+            let after = self.enter("revoke_token", "token").await?;
+            self.lock().token_valid = false;
+            finish((), after)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl WorkItems for FakeTracker {
-    fn capabilities(&self) -> Capabilities {
-        self.lock().capabilities.unwrap_or(BASE_CAPS)
-    }
-
     /// Every call received counts as one request: writes as writes, the rest as reads
     /// (the fake answers no call with a rate limit).
     fn request_stats(&self) -> Option<webriskops_ports::RequestStats> {
@@ -715,85 +744,98 @@ impl WorkItems for FakeTracker {
     }
 
     async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
-        let after = self.enter("list_items", &opts.container_id).await?;
-        let s = self.lock();
-        if !s.containers.contains_key(&opts.container_id) {
-            return Err(PortError::not_found(format!("board {}", opts.container_id)));
-        }
-        let max = BASE_CAPS.max_page_size;
-        let size = if opts.page_size == 0 {
-            max
-        } else {
-            opts.page_size.min(max)
-        } as usize;
-        let before: Option<u64> = match &opts.cursor {
-            None => None,
-            Some(c) => Some(c.parse().map_err(|_| PortError::InvalidInput {
-                message: format!("invalid cursor {c:?}"),
-            })?),
-        };
-        let mut cards: Vec<&Card> = s
-            .cards
-            .values()
-            .filter(|c| c.item.container_id == opts.container_id)
-            .filter(|c| opts.include_archived || !c.item.archived)
-            .filter(|c| before.is_none_or(|b| c.seq < b))
-            .collect();
-        cards.sort_by_key(|c| std::cmp::Reverse(c.seq));
-        let page: Vec<&Card> = cards.into_iter().take(size).collect();
-        let next_cursor = (page.len() == size)
-            .then(|| page.last().map(|c| c.seq.to_string()))
-            .flatten();
-        let read = opts.read_options();
-        let items = page.into_iter().map(|c| view(&s, c, &read)).collect();
-        finish(ItemPage { items, next_cursor }, after)
+        in_context(self, "list_items", async {
+            let after = self.enter("list_items", &opts.container_id).await?;
+            let s = self.lock();
+            if !s.containers.contains_key(&opts.container_id) {
+                return Err(PortError::not_found(format!("board {}", opts.container_id)));
+            }
+            let max = BASE_CAPS.max_page_size;
+            let size = if opts.page_size == 0 {
+                max
+            } else {
+                opts.page_size.min(max)
+            } as usize;
+            let before: Option<u64> = match &opts.cursor {
+                None => None,
+                Some(c) => Some(c.parse().map_err(|_| PortError::InvalidInput {
+                    context: Default::default(),
+                    message: format!("invalid cursor {c:?}"),
+                })?),
+            };
+            let mut cards: Vec<&Card> = s
+                .cards
+                .values()
+                .filter(|c| c.item.container_id == opts.container_id)
+                .filter(|c| opts.include_archived || !c.item.archived)
+                .filter(|c| before.is_none_or(|b| c.seq < b))
+                .collect();
+            cards.sort_by_key(|c| std::cmp::Reverse(c.seq));
+            let page: Vec<&Card> = cards.into_iter().take(size).collect();
+            let next_cursor = (page.len() == size)
+                .then(|| page.last().map(|c| c.seq.to_string()))
+                .flatten();
+            let read = opts.read_options();
+            let items = page.into_iter().map(|c| view(&s, c, &read)).collect();
+            finish(ItemPage { items, next_cursor }, after)
+        })
+        .await
     }
 
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
-        let after = self.enter("create_item", item.finding_id.as_str()).await?;
-        let mut s = self.lock();
-        let created = create(
-            &mut s,
-            &item.destination_id,
-            &item.title,
-            &item.body,
-            item.label_ids.clone(),
-            item.member_ids.clone(),
-            item.due,
-        )?;
-        if let Some(card) = s.cards.get_mut(created.id.as_str()) {
-            card.item.priority = item.priority;
-        }
-        let created = written(&s, created.id.as_str())?;
-        finish(created, after)
+        in_context(self, "create_item", async {
+            let after = self.enter("create_item", item.finding_id.as_str()).await?;
+            let mut s = self.lock();
+            let created = create(
+                &mut s,
+                &item.destination_id,
+                &item.title,
+                &item.body,
+                item.label_ids.clone(),
+                item.member_ids.clone(),
+                item.due,
+            )?;
+            if let Some(card) = s.cards.get_mut(created.id.as_str()) {
+                card.item.priority = item.priority;
+            }
+            let created = written(&s, created.id.as_str())?;
+            finish(created, after)
+        })
+        .await
     }
 
     async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
-        let after = self.enter("update_item", id.as_str()).await?;
-        let mut s = self.lock();
-        let item = apply_changes(&mut s, id.as_str(), changes)?;
-        finish(item, after)
+        in_context(self, "update_item", async {
+            let after = self.enter("update_item", id.as_str()).await?;
+            let mut s = self.lock();
+            let item = apply_changes(&mut s, id.as_str(), changes)?;
+            finish(item, after)
+        })
+        .await
     }
 
     async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist> {
-        let after = self.enter("create_checklist", item.as_str()).await?;
-        let mut s = self.lock();
-        if !s.cards.contains_key(item.as_str()) {
-            return Err(PortError::not_found(format!("item {item}")));
-        }
-        let (_, id) = Self::next_id(&mut s, "checklist");
-        let list = Checklist {
-            id: id.clone(),
-            name: name.to_owned(),
-            items: Vec::new(),
-        };
-        s.checklist_card.insert(id, item.to_string());
-        s.cards
-            .get_mut(item.as_str())
-            .expect("checked above")
-            .checklists
-            .push(list.clone());
-        finish(list, after)
+        in_context(self, "create_checklist", async {
+            let after = self.enter("create_checklist", item.as_str()).await?;
+            let mut s = self.lock();
+            if !s.cards.contains_key(item.as_str()) {
+                return Err(PortError::not_found(format!("item {item}")));
+            }
+            let (_, id) = Self::next_id(&mut s, "checklist");
+            let list = Checklist {
+                id: id.clone(),
+                name: name.to_owned(),
+                items: Vec::new(),
+            };
+            s.checklist_card.insert(id, item.to_string());
+            s.cards
+                .get_mut(item.as_str())
+                .expect("checked above")
+                .checklists
+                .push(list.clone());
+            finish(list, after)
+        })
+        .await
     }
 
     async fn add_check_item(
@@ -802,66 +844,75 @@ impl WorkItems for FakeTracker {
         name: &str,
         position: u32,
     ) -> PortResult<CheckItem> {
-        let after = self.enter("add_check_item", checklist_id).await?;
-        let mut s = self.lock();
-        let card_id = s
-            .checklist_card
-            .get(checklist_id)
-            .cloned()
-            .ok_or_else(|| PortError::not_found(format!("checklist {checklist_id}")))?;
-        let (_, id) = Self::next_id(&mut s, "checkitem");
-        let ci = CheckItem {
-            id,
-            name: name.to_owned(),
-            complete: false,
-        };
-        // Keep items ordered by their requested position, as Trello's `pos` does.
-        s.positions.insert(ci.id.clone(), position);
-        let positions = s.positions.clone();
-        let card = s
-            .cards
-            .get_mut(&card_id)
-            .ok_or_else(|| PortError::not_found(format!("item {card_id}")))?;
-        let list = card
-            .checklists
-            .iter_mut()
-            .find(|l| l.id == checklist_id)
-            .expect("indexed checklist exists");
-        list.items.push(ci.clone());
-        list.items
-            .sort_by_key(|i| positions.get(&i.id).copied().unwrap_or(u32::MAX));
-        finish(ci, after)
+        in_context(self, "add_check_item", async {
+            let after = self.enter("add_check_item", checklist_id).await?;
+            let mut s = self.lock();
+            let card_id = s
+                .checklist_card
+                .get(checklist_id)
+                .cloned()
+                .ok_or_else(|| PortError::not_found(format!("checklist {checklist_id}")))?;
+            let (_, id) = Self::next_id(&mut s, "checkitem");
+            let ci = CheckItem {
+                id,
+                name: name.to_owned(),
+                complete: false,
+            };
+            // Keep items ordered by their requested position, as Trello's `pos` does.
+            s.positions.insert(ci.id.clone(), position);
+            let positions = s.positions.clone();
+            let card = s
+                .cards
+                .get_mut(&card_id)
+                .ok_or_else(|| PortError::not_found(format!("item {card_id}")))?;
+            let list = card
+                .checklists
+                .iter_mut()
+                .find(|l| l.id == checklist_id)
+                .expect("indexed checklist exists");
+            list.items.push(ci.clone());
+            list.items
+                .sort_by_key(|i| positions.get(&i.id).copied().unwrap_or(u32::MAX));
+            finish(ci, after)
+        })
+        .await
     }
 
     async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
-        let after = self.enter("get_item", id.as_str()).await?;
-        let s = self.lock();
-        let card = s
-            .cards
-            .get(id.as_str())
-            .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
-        finish(view(&s, card, opts), after)
+        in_context(self, "get_item", async {
+            let after = self.enter("get_item", id.as_str()).await?;
+            let s = self.lock();
+            let card = s
+                .cards
+                .get(id.as_str())
+                .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
+            finish(view(&s, card, opts), after)
+        })
+        .await
     }
 
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
-        let after = self.enter("create_label", &label.container_id).await?;
-        let mut s = self.lock();
-        if !s.containers.contains_key(&label.container_id) {
-            return Err(PortError::not_found(format!(
-                "board {}",
-                label.container_id
-            )));
-        }
-        let (_, id) = Self::next_id(&mut s, "label");
-        let l = Label {
-            id,
-            name: label.name.clone(),
-            color: label.color.clone(),
-        };
-        s.labels
-            .entry(label.container_id.clone())
-            .or_default()
-            .push(l.clone());
-        finish(l, after)
+        in_context(self, "create_label", async {
+            let after = self.enter("create_label", &label.container_id).await?;
+            let mut s = self.lock();
+            if !s.containers.contains_key(&label.container_id) {
+                return Err(PortError::not_found(format!(
+                    "board {}",
+                    label.container_id
+                )));
+            }
+            let (_, id) = Self::next_id(&mut s, "label");
+            let l = Label {
+                id,
+                name: label.name.clone(),
+                color: label.color.clone(),
+            };
+            s.labels
+                .entry(label.container_id.clone())
+                .or_default()
+                .push(l.clone());
+            finish(l, after)
+        })
+        .await
     }
 }

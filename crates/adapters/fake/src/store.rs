@@ -214,6 +214,7 @@ impl SecretStore for MemoryStore {
             None => Ok(None),
             Some((b, t)) if b == binding => Ok(Some(t.clone())),
             Some(_) => Err(PortError::Conflict {
+                context: Default::default(),
                 message: "stored token is bound to another record".into(),
             }),
         }
@@ -235,6 +236,7 @@ impl SecretStore for MemoryStore {
                 reference.0
             ))),
             Some((b, _)) if b != binding => Err(PortError::Conflict {
+                context: Default::default(),
                 message: "stored token is bound to another record".into(),
             }),
             Some((_, t)) => {

@@ -33,7 +33,7 @@ async fn fake_passes_the_conformance_suite() {
 #[tokio::test]
 async fn fake_with_native_priority_and_no_checklists_passes_the_suite() {
     let (t, fake) = target();
-    let mut caps = webriskops_ports::WorkItems::capabilities(&fake);
+    let mut caps = webriskops_ports::Tracker::capabilities(&fake);
     caps.native_priority = true;
     caps.checklists = false;
     fake.set_capabilities(caps);
@@ -47,6 +47,7 @@ async fn faults_fail_the_next_calls_and_can_apply_first() {
         method: Some("create_item"),
         times: 1,
         error: PortError::OutcomeUnknown {
+            context: Default::default(),
             message: "timed out".into(),
         },
         apply_first: true,
@@ -67,6 +68,7 @@ async fn faults_fail_the_next_calls_and_can_apply_first() {
         method: None,
         times: 2,
         error: PortError::Unavailable {
+            context: Default::default(),
             message: "503".into(),
         },
         apply_first: false,

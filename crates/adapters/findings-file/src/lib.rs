@@ -319,7 +319,10 @@ impl AsRef<[u8]> for SharedBytes {
 
 impl FindingSource for FileSource {
     fn open(&self) -> PortResult<FindingStream> {
-        let invalid = |message: String| PortError::InvalidInput { message };
+        let invalid = |message: String| PortError::InvalidInput {
+            context: Default::default(),
+            message,
+        };
         let format = self
             .format
             .clone()

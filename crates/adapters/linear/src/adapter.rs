@@ -20,9 +20,9 @@ use webriskops_domain::{
     FindingId, ItemId, ProviderRecord, StateCategory, TenantId, TrackerObservations,
 };
 use webriskops_ports::{
-    Account, Capabilities, CheckItem, Checklist, Container, Destination, Grant, ItemChanges,
-    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult,
-    ReadOptions, RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+    in_context, Account, Capabilities, CheckItem, Checklist, Container, Destination, Grant,
+    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, PortError,
+    PortResult, ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection, WorkItems,
 };
 
 use crate::client::{Issue, LinearClient, NewIssue, WorkflowState};
@@ -122,6 +122,7 @@ pub fn label_color(color: &str) -> PortResult<String> {
     }
     let names: Vec<&str> = LABEL_COLORS.iter().map(|(n, _)| *n).collect();
     Err(PortError::InvalidInput {
+        context: Default::default(),
         message: format!(
             "label colour {:?} is not one Linear takes here: use #rrggbb or one of {}",
             crate::errors::excerpt(color, 40),
@@ -136,6 +137,7 @@ fn shape(what: &str, detail: &str) -> PortError {
 
 fn not_supported_checklists() -> PortError {
     PortError::NotSupported {
+        context: Default::default(),
         what: "checklists: Linear has none (capabilities().checklists is false); remediation steps belong in the description".into(),
     }
 }
@@ -314,21 +316,26 @@ fn excerpt(s: &str) -> String {
     crate::errors::excerpt(s, 80)
 }
 
-#[async_trait]
-impl TrackerIntrospection for LinearAdapter {
+impl Tracker for LinearAdapter {
     fn capabilities(&self) -> Capabilities {
         self.caps()
     }
+}
 
+#[async_trait]
+impl TrackerIntrospection for LinearAdapter {
     /// `viewer`: the user behind the credential; `username` is the display name (the
     /// `@handle`), else the name.
     async fn whoami(&self) -> PortResult<Account> {
-        let (v, _) = self.client.viewer().await?;
-        Ok(Account {
-            id: v.id,
-            username: v.display_name.unwrap_or_else(|| v.name.clone()),
-            full_name: Some(v.name),
+        in_context(self, "whoami", async {
+            let (v, _) = self.client.viewer().await?;
+            Ok(Account {
+                id: v.id,
+                username: v.display_name.unwrap_or_else(|| v.name.clone()),
+                full_name: Some(v.name),
+            })
         })
+        .await
     }
 
     /// The credential works (`viewer`) and whose it is; expiry from the credential's
@@ -339,110 +346,138 @@ impl TrackerIntrospection for LinearAdapter {
     /// personal API key has no scopes (its owner's full rights) and never expires. Neither
     /// form restricts teams: the teams it reaches are what `containers` lists.
     async fn token_info(&self) -> PortResult<TokenInfo> {
-        let (v, _) = self.client.viewer().await?;
-        let facts = &self.options.credential_facts;
-        Ok(TokenInfo {
-            member_id: Some(v.id),
-            app_name: None,
-            created_at: None,
-            expires_at: facts.expires_at,
-            permissions: vec![],
-            grant: Grant::from_scopes(facts.scopes.clone(), facts.expires_at, facts.refreshable),
+        in_context(self, "token_info", async {
+            let (v, _) = self.client.viewer().await?;
+            let facts = &self.options.credential_facts;
+            Ok(TokenInfo {
+                member_id: Some(v.id),
+                app_name: None,
+                created_at: None,
+                expires_at: facts.expires_at,
+                permissions: vec![],
+                grant: Grant::from_scopes(
+                    facts.scopes.clone(),
+                    facts.expires_at,
+                    facts.refreshable,
+                ),
+            })
         })
+        .await
     }
 
     /// `teams`, with the workspace of the credential (`organization`).
     async fn containers(&self) -> PortResult<Vec<Container>> {
-        let (_, org) = self.client.viewer().await?;
-        Ok(self
-            .client
-            .teams()
-            .await?
-            .into_iter()
-            .map(|t| Container {
-                id: t.id,
-                name: t.name,
-                closed: t.archived_at.is_some(),
-                organization_id: Some(org.id.clone()),
-                url: None,
-            })
-            .collect())
+        in_context(self, "containers", async {
+            let (_, org) = self.client.viewer().await?;
+            Ok(self
+                .client
+                .teams()
+                .await?
+                .into_iter()
+                .map(|t| Container {
+                    id: t.id,
+                    name: t.name,
+                    closed: t.archived_at.is_some(),
+                    organization_id: Some(org.id.clone()),
+                    url: None,
+                })
+                .collect())
+        })
+        .await
     }
 
     async fn container(&self, id: &str) -> PortResult<Container> {
-        let t = self.client.team(id).await?;
-        Ok(Container {
-            id: t.id,
-            name: t.name,
-            closed: t.archived_at.is_some(),
-            organization_id: t.organization.map(|o| o.id),
-            url: None,
+        in_context(self, "container", async {
+            let t = self.client.team(id).await?;
+            Ok(Container {
+                id: t.id,
+                name: t.name,
+                closed: t.archived_at.is_some(),
+                organization_id: t.organization.map(|o| o.id),
+                url: None,
+            })
         })
+        .await
     }
 
     /// The team's workflow states, archived ones included (`closed`), each with the
     /// category of its type.
     async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>> {
-        let states = self.client.team_states(container_id).await?;
-        Ok(states
-            .into_iter()
-            .map(|s| {
-                self.remember(&s.id, container_id);
-                destination(s, container_id)
-            })
-            .collect())
+        in_context(self, "destinations", async {
+            let states = self.client.team_states(container_id).await?;
+            Ok(states
+                .into_iter()
+                .map(|s| {
+                    self.remember(&s.id, container_id);
+                    destination(s, container_id)
+                })
+                .collect())
+        })
+        .await
     }
 
     async fn destination(&self, id: &str) -> PortResult<Destination> {
-        let s = self.client.workflow_state(id).await?;
-        self.remember(&s.state.id, &s.team.id);
-        Ok(destination(s.state, &s.team.id))
+        in_context(self, "destination", async {
+            let s = self.client.workflow_state(id).await?;
+            self.remember(&s.state.id, &s.team.id);
+            Ok(destination(s.state, &s.team.id))
+        })
+        .await
     }
 
     /// The team's labels and the workspace's (every page).
     async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
-        Ok(self
-            .client
-            .labels(container_id)
-            .await?
-            .into_iter()
-            .map(|l| Label {
-                id: l.id,
-                name: l.name,
-                color: l.color,
-            })
-            .collect())
+        in_context(self, "labels", async {
+            Ok(self
+                .client
+                .labels(container_id)
+                .await?
+                .into_iter()
+                .map(|l| Label {
+                    id: l.id,
+                    name: l.name,
+                    color: l.color,
+                })
+                .collect())
+        })
+        .await
     }
 
     /// The workspace's active users (Linear assigns any of them on any team's issue):
     /// `username` is the display name, `email` the e-mail, `full_name` the name.
     async fn members(&self, _container_id: &str) -> PortResult<Vec<Member>> {
-        Ok(self
-            .client
-            .users()
-            .await?
-            .into_iter()
-            .filter(|u| u.active != Some(false))
-            .map(|u| Member {
-                id: u.id,
-                username: u.display_name.unwrap_or_else(|| u.name.clone()),
-                full_name: Some(u.name),
-                email: u.email,
-            })
-            .collect())
+        in_context(self, "members", async {
+            Ok(self
+                .client
+                .users()
+                .await?
+                .into_iter()
+                .filter(|u| u.active != Some(false))
+                .map(|u| Member {
+                    id: u.id,
+                    username: u.display_name.unwrap_or_else(|| u.name.clone()),
+                    full_name: Some(u.name),
+                    email: u.email,
+                })
+                .collect())
+        })
+        .await
     }
 
     /// An OAuth token: `POST /oauth/revoke` (the whole grant goes). A personal API key:
     /// `NotSupported`, since Linear has no API to revoke one.
     async fn revoke_token(&self) -> PortResult<()> {
+        in_context(self, "revoke_token", async {
         match &self.credential {
             Credential::OAuth(token) => {
                 revoke_access_token(&self.options.revoke_url, token, self.timeout).await
             }
             Credential::ApiKey(_) => Err(PortError::NotSupported {
+                context: Default::default(),
                 what: "revoking a Linear personal API key through the API: delete the key in Linear under Settings › Security & access".into(),
             }),
         }
+    }).await
     }
 
     /// Linear's own readiness observations ([`crate::observe`]): the credential (its
@@ -453,31 +488,30 @@ impl TrackerIntrospection for LinearAdapter {
         record: &ProviderRecord,
         now: DateTime<Utc>,
     ) -> PortResult<Option<TrackerObservations>> {
-        if let Some(reason) = &self.options.refresh_failure {
-            return Ok(Some(TrackerObservations::Linear(LinearObservations::new(
+        in_context(self, "observe_setup", async {
+            if let Some(reason) = &self.options.refresh_failure {
+                return Ok(Some(TrackerObservations::Linear(LinearObservations::new(
+                    now,
+                    CredentialObservation::RefreshFailed {
+                        reason: reason.clone(),
+                    },
+                ))));
+            }
+            crate::readiness::observe(
+                Some(&self.client),
+                &self.options.credential_facts,
+                record,
                 now,
-                CredentialObservation::RefreshFailed {
-                    reason: reason.clone(),
-                },
-            ))));
-        }
-        crate::readiness::observe(
-            Some(&self.client),
-            &self.options.credential_facts,
-            record,
-            now,
-        )
+            )
+            .await
+            .map(|o| Some(TrackerObservations::Linear(o)))
+        })
         .await
-        .map(|o| Some(TrackerObservations::Linear(o)))
     }
 }
 
 #[async_trait]
 impl WorkItems for LinearAdapter {
-    fn capabilities(&self) -> Capabilities {
-        self.caps()
-    }
-
     fn request_stats(&self) -> Option<webriskops_ports::RequestStats> {
         let s = self.client.stats();
         Some(webriskops_ports::RequestStats {
@@ -491,28 +525,31 @@ impl WorkItems for LinearAdapter {
     /// One page of the team's issues, newest first; the cursor is the oldest issue of
     /// the page (`before` it comes the next page).
     async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
-        let size = match opts.page_size {
-            0 => MAX_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
-        let page = self
-            .client
-            .team_issues_page(
-                &opts.container_id,
-                size,
-                opts.cursor.as_deref(),
-                opts.include_archived,
-            )
-            .await?;
-        let items = page
-            .issues
-            .into_iter()
-            .map(|i| self.item(i, opts.with_checklists, None))
-            .collect::<PortResult<Vec<_>>>()?;
-        Ok(ItemPage {
-            items,
-            next_cursor: page.older,
+        in_context(self, "list_items", async {
+            let size = match opts.page_size {
+                0 => MAX_PAGE_SIZE,
+                n => n.min(MAX_PAGE_SIZE),
+            };
+            let page = self
+                .client
+                .team_issues_page(
+                    &opts.container_id,
+                    size,
+                    opts.cursor.as_deref(),
+                    opts.include_archived,
+                )
+                .await?;
+            let items = page
+                .issues
+                .into_iter()
+                .map(|i| self.item(i, opts.with_checklists, None))
+                .collect::<PortResult<Vec<_>>>()?;
+            Ok(ItemPage {
+                items,
+                next_cursor: page.older,
+            })
         })
+        .await
     }
 
     /// One request: `issueCreate` with the finding's client id, title, description,
@@ -520,101 +557,112 @@ impl WorkItems for LinearAdapter {
     /// `attachmentCreate` with the finding's canonical URL. Never resent: a lost answer
     /// is `OutcomeUnknown`, for `find_by_finding` to settle.
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
-        // An issue has no place for portable notes: the service routes what they would
-        // say into the description (`RoutingContext::notes_in_body`), where the
-        // fingerprint covers it. Refused rather than dropped, so nothing is lost unseen.
-        if !item.notes.is_empty() {
-            return Err(PortError::InvalidInput {
-                message: format!(
+        in_context(self, "create_item", async {
+            // An issue has no place for portable notes: the service routes what they would
+            // say into the description (`RoutingContext::notes_in_body`), where the
+            // fingerprint covers it. Refused rather than dropped, so nothing is lost unseen.
+            if !item.notes.is_empty() {
+                return Err(PortError::InvalidInput {
+                    context: Default::default(),
+                    message: format!(
                     "finding {}: {} routing note(s) have no place in a linear issue; route them \
                      into the description (RoutingContext::notes_in_body) before creating it",
                     item.finding_id,
                     item.notes.len()
                 ),
-            });
-        }
-        if let Some(p) = item.priority {
-            if p > 4 {
-                return Err(PortError::InvalidInput {
-                    message: format!(
-                        "priority {p} is out of Linear's range: 1 (urgent) to 4 (low), or none"
-                    ),
                 });
             }
-        }
-        let team_id = self.team_of_state(&item.destination_id).await?;
-        let new = NewIssue {
-            team_id,
-            title: item.title.clone(),
-            description: item.body.clone(),
-            priority: item.priority,
-            state_id: Some(item.destination_id.clone()),
-            label_ids: item.label_ids.clone(),
-            // Linear has one assignee; the rest are the service's to route.
-            assignee_id: item.member_ids.first().cloned(),
-            due_date: item.due.map(|d| d.format("%Y-%m-%d").to_string()),
-            finding_url: self.finding_url(&item.finding_id),
-            attachment_title: format!("WebRiskOps finding {}", item.finding_id),
-            attachment_subtitle: None,
-        };
-        let issue = self
-            .client
-            .create_issue_with_attachment(&self.tenant, &item.finding_id, &new)
-            .await?;
-        self.item(issue, false, None)
+            if let Some(p) = item.priority {
+                if p > 4 {
+                    return Err(PortError::InvalidInput {
+                        context: Default::default(),
+                        message: format!(
+                            "priority {p} is out of Linear's range: 1 (urgent) to 4 (low), or none"
+                        ),
+                    });
+                }
+            }
+            let team_id = self.team_of_state(&item.destination_id).await?;
+            let new = NewIssue {
+                team_id,
+                title: item.title.clone(),
+                description: item.body.clone(),
+                priority: item.priority,
+                state_id: Some(item.destination_id.clone()),
+                label_ids: item.label_ids.clone(),
+                // Linear has one assignee; the rest are the service's to route.
+                assignee_id: item.member_ids.first().cloned(),
+                due_date: item.due.map(|d| d.format("%Y-%m-%d").to_string()),
+                finding_url: self.finding_url(&item.finding_id),
+                attachment_title: format!("WebRiskOps finding {}", item.finding_id),
+                attachment_subtitle: None,
+            };
+            let issue = self
+                .client
+                .create_issue_with_attachment(&self.tenant, &item.finding_id, &new)
+                .await?;
+            self.item(issue, false, None)
+        })
+        .await
     }
 
     /// `issueUpdate` with only the given fields (labels replace; the first member is the
     /// assignee, none unassigns), then `issueArchive`/`issueUnarchive` when asked.
     async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
-        let mut input = Map::new();
-        if let Some(t) = &changes.title {
-            input.insert("title".into(), json!(t));
-        }
-        if let Some(b) = &changes.body {
-            input.insert("description".into(), json!(b));
-        }
-        if let Some(l) = &changes.label_ids {
-            input.insert("labelIds".into(), json!(l));
-        }
-        if let Some(m) = &changes.member_ids {
-            input.insert("assigneeId".into(), json!(m.first()));
-        }
-        if let Some(d) = &changes.due {
-            let v = d.map_or(Value::Null, |d| json!(d.format("%Y-%m-%d").to_string()));
-            input.insert("dueDate".into(), v);
-        }
-        if let Some(s) = &changes.destination_id {
-            input.insert("stateId".into(), json!(s));
-        }
-        if let Some(p) = changes.priority {
-            input.insert("priority".into(), json!(p));
-        }
-        let mut current = None;
-        if !input.is_empty() {
-            current = Some(self.client.update_issue(id.as_str(), input).await?);
-        }
-        if let Some(archive) = changes.archived {
-            let already = current
-                .as_ref()
-                .is_some_and(|i| i.archived_at.is_some() == archive);
-            if !already {
-                current = if archive {
-                    self.client.archive_issue(id.as_str()).await?
-                } else {
-                    self.client.unarchive_issue(id.as_str()).await?
-                };
+        in_context(self, "update_item", async {
+            let mut input = Map::new();
+            if let Some(t) = &changes.title {
+                input.insert("title".into(), json!(t));
             }
-        }
-        let issue = match current {
-            Some(i) => i,
-            None => self.read(id.as_str()).await?,
-        };
-        self.item(issue, false, None)
+            if let Some(b) = &changes.body {
+                input.insert("description".into(), json!(b));
+            }
+            if let Some(l) = &changes.label_ids {
+                input.insert("labelIds".into(), json!(l));
+            }
+            if let Some(m) = &changes.member_ids {
+                input.insert("assigneeId".into(), json!(m.first()));
+            }
+            if let Some(d) = &changes.due {
+                let v = d.map_or(Value::Null, |d| json!(d.format("%Y-%m-%d").to_string()));
+                input.insert("dueDate".into(), v);
+            }
+            if let Some(s) = &changes.destination_id {
+                input.insert("stateId".into(), json!(s));
+            }
+            if let Some(p) = changes.priority {
+                input.insert("priority".into(), json!(p));
+            }
+            let mut current = None;
+            if !input.is_empty() {
+                current = Some(self.client.update_issue(id.as_str(), input).await?);
+            }
+            if let Some(archive) = changes.archived {
+                let already = current
+                    .as_ref()
+                    .is_some_and(|i| i.archived_at.is_some() == archive);
+                if !already {
+                    current = if archive {
+                        self.client.archive_issue(id.as_str()).await?
+                    } else {
+                        self.client.unarchive_issue(id.as_str()).await?
+                    };
+                }
+            }
+            let issue = match current {
+                Some(i) => i,
+                None => self.read(id.as_str()).await?,
+            };
+            self.item(issue, false, None)
+        })
+        .await
     }
 
     async fn create_checklist(&self, _item: &ItemId, _name: &str) -> PortResult<Checklist> {
-        Err(not_supported_checklists())
+        in_context(self, "create_checklist", async {
+            Err(not_supported_checklists())
+        })
+        .await
     }
 
     async fn add_check_item(
@@ -623,26 +671,35 @@ impl WorkItems for LinearAdapter {
         _name: &str,
         _position: u32,
     ) -> PortResult<CheckItem> {
-        Err(not_supported_checklists())
+        in_context(self, "add_check_item", async {
+            Err(not_supported_checklists())
+        })
+        .await
     }
 
     /// A team label (`issueLabelCreate`), its colour as `#rrggbb` ([`label_color`]).
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
-        let color = label.color.as_deref().map(label_color).transpose()?;
-        let l = self
-            .client
-            .create_label(&label.container_id, &label.name, color.as_deref())
-            .await?;
-        Ok(Label {
-            id: l.id,
-            name: l.name,
-            color: l.color,
+        in_context(self, "create_label", async {
+            let color = label.color.as_deref().map(label_color).transpose()?;
+            let l = self
+                .client
+                .create_label(&label.container_id, &label.name, color.as_deref())
+                .await?;
+            Ok(Label {
+                id: l.id,
+                name: l.name,
+                color: l.color,
+            })
         })
+        .await
     }
 
     async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
-        let issue = self.read(id.as_str()).await?;
-        self.item(issue, opts.with_checklists, None)
+        in_context(self, "get_item", async {
+            let issue = self.read(id.as_str()).await?;
+            self.item(issue, opts.with_checklists, None)
+        })
+        .await
     }
 
     /// One request (`IssueByFinding`): the issues carrying the finding's canonical URL,
@@ -655,23 +712,26 @@ impl WorkItems for LinearAdapter {
         finding: &FindingId,
         opts: &ReadOptions,
     ) -> PortResult<Option<RemoteItem>> {
-        let client_id = issue_client_id(&self.tenant, container_id, finding);
-        let found = self
-            .client
-            .issue_by_finding(&self.finding_url(finding), &client_id)
-            .await?;
-        let issue = found
-            .by_url
-            .into_iter()
-            .find(|i| i.team.id == container_id)
-            .or_else(|| {
-                found
-                    .by_client_id
-                    .filter(|i| i.team.id == container_id && i.id == client_id)
-            });
-        issue
-            .map(|i| self.item(i, opts.with_checklists, Some(finding)))
-            .transpose()
+        in_context(self, "find_by_finding", async {
+            let client_id = issue_client_id(&self.tenant, container_id, finding);
+            let found = self
+                .client
+                .issue_by_finding(&self.finding_url(finding), &client_id)
+                .await?;
+            let issue = found
+                .by_url
+                .into_iter()
+                .find(|i| i.team.id == container_id)
+                .or_else(|| {
+                    found
+                        .by_client_id
+                        .filter(|i| i.team.id == container_id && i.id == client_id)
+                });
+            issue
+                .map(|i| self.item(i, opts.with_checklists, Some(finding)))
+                .transpose()
+        })
+        .await
     }
 }
 

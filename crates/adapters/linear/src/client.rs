@@ -458,6 +458,7 @@ impl LinearClient {
         let data = self.run(&ops::TEAM, json!({ "id": id })).await?;
         match data.get("team") {
             None | Some(Value::Null) => Err(PortError::NotFound {
+                context: Default::default(),
                 what: format!("Linear team {}", crate::errors::excerpt(id, 80)),
             }),
             Some(_) => field(&data, &["team"], "Team"),
@@ -472,6 +473,7 @@ impl LinearClient {
         let data = self.run(&ops::WORKFLOW_STATE, json!({ "id": id })).await?;
         match data.get("workflowState") {
             None | Some(Value::Null) => Err(PortError::NotFound {
+                context: Default::default(),
                 what: format!("Linear workflow state {}", crate::errors::excerpt(id, 80)),
             }),
             Some(_) => field(&data, &["workflowState"], "WorkflowState"),

@@ -261,6 +261,7 @@ pub(crate) fn map_answer(
     };
     let rate_limited = |detail: String| Outcome::Failed {
         error: PortError::RateLimited {
+            context: Default::default(),
             retry_after,
             message: format!("{what}: {detail}"),
         },
@@ -270,6 +271,7 @@ pub(crate) fn map_answer(
     match status {
         401 => {
             return failed(PortError::Unauthenticated {
+                context: Default::default(),
                 message: format!(
                     "Linear refused the credentials on {what} ({}); check the API key or reconnect",
                     text_of(&parsed)
@@ -278,6 +280,7 @@ pub(crate) fn map_answer(
         }
         403 => {
             return failed(PortError::PermissionDenied {
+                context: Default::default(),
                 message: format!(
                     "{what} is not allowed for this credential: {}",
                     text_of(&parsed)
@@ -289,12 +292,16 @@ pub(crate) fn map_answer(
             let message = format!("Linear answered {status} to {what}: {}", text_of(&parsed));
             return match op.kind {
                 OpKind::Query => Outcome::Failed {
-                    error: PortError::Unavailable { message },
+                    error: PortError::Unavailable {
+                        context: Default::default(),
+                        message,
+                    },
                     retry: true,
                 },
                 // A server error after a write may come after it was applied: never
                 // resent; the caller reconciles (by attachment URL, then client id).
                 OpKind::Mutation => failed(PortError::OutcomeUnknown {
+                    context: Default::default(),
                     message: format!("{message}; the write may have been applied"),
                 }),
             };
@@ -312,18 +319,22 @@ pub(crate) fn map_answer(
             return failed(match status {
                 200..=299 => match op.kind {
                     OpKind::Query => PortError::Other {
+                        context: Default::default(),
                         message: format!("cannot read Linear's answer to {what}: {t}"),
                     },
                     OpKind::Mutation => PortError::OutcomeUnknown {
+                        context: Default::default(),
                         message: format!(
                             "cannot read Linear's answer to {what} (the write may have been applied): {t}"
                         ),
                     },
                 },
                 400 | 404 | 405 | 413 | 415 | 422 => PortError::InvalidInput {
+                    context: Default::default(),
                     message: format!("Linear refused {what} with {status}: {t}"),
                 },
                 _ => PortError::Other {
+                    context: Default::default(),
                     message: format!("Linear answered {status} to {what}: {t}"),
                 },
             });
@@ -346,6 +357,7 @@ pub(crate) fn map_answer(
         if !applied.is_empty() {
             // Partial success of a write: part of it happened. Never resent.
             return failed(PortError::OutcomeUnknown {
+                context: Default::default(),
                 message: format!(
                     "partial answer to {what}: {} applied, but {detail}",
                     applied.join(", ")
@@ -360,40 +372,61 @@ pub(crate) fn map_answer(
         let message = format!("{partial}{what} failed: {detail}");
         return match class {
             Class::RateLimited => rate_limited(detail),
-            Class::Unauthenticated => failed(PortError::Unauthenticated { message }),
-            Class::Forbidden => failed(PortError::PermissionDenied { message }),
+            Class::Unauthenticated => failed(PortError::Unauthenticated {
+                context: Default::default(),
+                message,
+            }),
+            Class::Forbidden => failed(PortError::PermissionDenied {
+                context: Default::default(),
+                message,
+            }),
             Class::NotFound => failed(PortError::NotFound {
+                context: Default::default(),
                 what: format!("{what}: {detail}"),
             }),
             Class::NotSupported => failed(PortError::NotSupported {
+                context: Default::default(),
                 what: format!("{what}: {detail}"),
             }),
             Class::UsageLimit => failed(PortError::PermissionDenied {
+                context: Default::default(),
                 message: format!(
                     "{message} (the workspace's plan limit; raise it in Linear's billing settings)"
                 ),
             }),
-            Class::InvalidInput => failed(PortError::InvalidInput { message }),
+            Class::InvalidInput => failed(PortError::InvalidInput {
+                context: Default::default(),
+                message,
+            }),
             Class::Unavailable => Outcome::Failed {
-                error: PortError::Unavailable { message },
+                error: PortError::Unavailable {
+                    context: Default::default(),
+                    message,
+                },
                 retry: op.kind == OpKind::Query,
             },
-            Class::Other => failed(PortError::Other { message }),
+            Class::Other => failed(PortError::Other {
+                context: Default::default(),
+                message,
+            }),
         };
     }
     let Some(data) = data else {
         return failed(if (200..300).contains(&status) {
             PortError::Other {
+                context: Default::default(),
                 message: format!("Linear answered {what} with neither data nor errors"),
             }
         } else {
             PortError::Other {
+                context: Default::default(),
                 message: format!("Linear answered {status} to {what} without errors"),
             }
         });
     };
     if !(200..300).contains(&status) {
         return failed(PortError::Other {
+            context: Default::default(),
             message: format!("Linear answered {status} to {what} with data and no errors"),
         });
     }
@@ -406,9 +439,13 @@ pub(crate) fn map_answer(
                 refused.join(", ")
             );
             return failed(if applied.is_empty() {
-                PortError::Other { message }
+                PortError::Other {
+                    context: Default::default(),
+                    message,
+                }
             } else {
                 PortError::OutcomeUnknown {
+                    context: Default::default(),
                     message: format!("{message}, after {} applied", applied.join(", ")),
                 }
             });

@@ -115,6 +115,7 @@ pub fn check_state(sent: &str, returned: &str) -> Result<(), PortError> {
         Ok(())
     } else {
         Err(PortError::PermissionDenied {
+            context: Default::default(),
             message: "the OAuth state returned by Linear does not match the one sent; start the authorization again".into(),
         })
     }
@@ -353,6 +354,7 @@ fn parse_token(
     what: &str,
 ) -> Result<TokenSet, PortError> {
     let w: WireToken = serde_json::from_slice(body).map_err(|e| PortError::Other {
+        context: Default::default(),
         // The decode error may quote the body, which holds tokens: only its position.
         message: format!(
             "cannot read Linear's answer to {what}: not a token answer (line {}, column {})",
@@ -361,6 +363,7 @@ fn parse_token(
         ),
     })?;
     let bad = |m: &str| PortError::Other {
+        context: Default::default(),
         message: format!("Linear's answer to {what} {m}"),
     };
     if let Some(t) = &w.token_type {
@@ -456,6 +459,7 @@ impl StoredOAuth {
     pub fn parse(text: &str) -> Result<StoredOAuth, PortError> {
         let bad = |why: String| {
             PortError::InvalidInput {
+                context: Default::default(),
             message: format!(
                 "the Linear OAuth token set is not usable: {why}; write it as one line of JSON                  {{\"v\":1,\"access_token\":…,\"refresh_token\":…,\"expires_at\":…,\"scopes\":[…],\
                  \"client_id\":…,\"client_secret\":…}}, or authorize again"
@@ -548,6 +552,7 @@ impl StoredOAuth {
     pub async fn refresh(&self, token_url: &str) -> Result<StoredOAuth, PortError> {
         let Some(refresh_token) = &self.tokens.refresh_token else {
             return Err(PortError::Unauthenticated {
+                context: Default::default(),
                 message: "the Linear OAuth access token expired and no refresh token is kept; \
                           authorize the application again"
                     .into(),
@@ -587,24 +592,30 @@ fn map_oauth_error(status: u16, body: &[u8], redactor: &Redactor, what: &str) ->
     };
     match (status, code.as_str()) {
         (500..=599, _) => PortError::Unavailable {
+            context: Default::default(),
             message: format!("Linear answered {status} to {what}: {detail}"),
         },
         (429, _) => PortError::RateLimited {
+            context: Default::default(),
             retry_after: None,
             message: format!("{what}: {detail}"),
         },
         (_, "invalid_grant") => PortError::Unauthenticated {
+            context: Default::default(),
             message: format!("Linear refused {what} ({detail}); authorize the application again"),
         },
         (_, "invalid_client" | "unauthorized_client") | (401, _) => PortError::Unauthenticated {
+            context: Default::default(),
             message: format!(
                 "Linear refused {what} ({detail}); check the OAuth application's client id and secret"
             ),
         },
         (_, "invalid_scope") | (403, _) => PortError::PermissionDenied {
+            context: Default::default(),
             message: format!("Linear refused {what}: {detail}"),
         },
         _ => PortError::InvalidInput {
+            context: Default::default(),
             message: format!("Linear refused {what} with {status}: {detail}"),
         },
     }

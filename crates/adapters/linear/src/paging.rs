@@ -46,6 +46,7 @@ impl<T: DeserializeOwned> Page<T> {
                 // `team(id)` answers null for a team the credential cannot see.
                 Some(Value::Null) => {
                     return Err(PortError::NotFound {
+                        context: Default::default(),
                         what: format!("{p} in Linear's answer to {what}"),
                     })
                 }
@@ -65,6 +66,7 @@ impl<T: DeserializeOwned> Page<T> {
 
 pub(crate) fn shape(what: &str, detail: &str) -> PortError {
     PortError::Other {
+        context: Default::default(),
         message: format!(
             "unexpected answer from Linear to {what}: {}",
             crate::errors::excerpt(detail, 200)
@@ -104,6 +106,7 @@ where
         }
     }
     Err(PortError::Other {
+        context: Default::default(),
         message: format!(
             "stopped listing {what} after {max_pages} pages: more than the adapter reads in one listing"
         ),

@@ -54,7 +54,7 @@ pub async fn observe(
     };
     let organization = match client.viewer().await {
         Ok((_, org)) => org,
-        Err(PortError::Unauthenticated { message }) => {
+        Err(PortError::Unauthenticated { message, .. }) => {
             return Ok(LinearObservations::new(
                 now,
                 CredentialObservation::Rejected { reason: message },

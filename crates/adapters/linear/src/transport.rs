@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 use url::Url;
-use webriskops_ports::PortError;
+use webriskops_ports::{ErrorSource, PortError};
 
 use crate::config::{is_loopback, ConfigError, LinearSettings, MAX_QUERY_COMPLEXITY};
 use crate::errors::{excerpt, map_answer, Outcome, Redactor};
@@ -61,9 +61,44 @@ enum Failure {
     /// Answered 2xx with a body larger than [`MAX_BODY_BYTES`].
     TooLarge { status: u16 },
     /// The connection could not be made: nothing was sent.
-    NotSent(String),
+    NotSent(Cause),
     /// Sent, but no (complete) answer: may have been applied.
-    Lost(String),
+    Lost(Cause),
+}
+
+/// Why a request got no (complete) answer: the client error's text, without URLs and
+/// secrets, and the client error itself (`reqwest::Error` without its URL) as the port
+/// error's source, but only when nothing in its whole chain needed cleaning, so that a
+/// caller printing the chain cannot see what the text hides.
+#[derive(Debug)]
+struct Cause {
+    text: String,
+    source: Option<ErrorSource>,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Cause {
+    /// `e` (already without its URL) described by `text` (its chain, cleaned and cut),
+    /// kept when its raw chain reads the same as the cleaned one.
+    fn new(e: reqwest::Error, raw_chain: &str, cleaned_chain: &str, text: String) -> Self {
+        let source: Option<ErrorSource> = (raw_chain == cleaned_chain).then(|| Arc::new(e) as _);
+        Cause { text, source }
+    }
+}
+
+impl Failure {
+    /// The client error kept as the source of the port error this failure becomes.
+    fn kept_source(&self) -> Option<ErrorSource> {
+        match self {
+            Failure::NotSent(c) | Failure::Lost(c) => c.source.clone(),
+            _ => None,
+        }
+    }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -216,6 +251,15 @@ impl Transport {
     /// Whether a failure may be retried, the error to report if not, and the wait
     /// Linear asked for.
     fn judge(&self, op: &Operation, f: Failure) -> (bool, PortError, Option<Duration>) {
+        let kept = f.kept_source();
+        let (retry, error, retry_after) = self.judge_failure(op, f);
+        match kept {
+            Some(source) => (retry, error.with_shared_source(source), retry_after),
+            None => (retry, error, retry_after),
+        }
+    }
+
+    fn judge_failure(&self, op: &Operation, f: Failure) -> (bool, PortError, Option<Duration>) {
         match f {
             Failure::Answered {
                 error,
@@ -230,14 +274,21 @@ impl Transport {
                     crate::config::API_URL_ENV,
                 );
                 let e = match op.kind {
-                    OpKind::Query => PortError::Other { message },
-                    OpKind::Mutation => PortError::OutcomeUnknown { message },
+                    OpKind::Query => PortError::Other {
+                        context: Default::default(),
+                        message,
+                    },
+                    OpKind::Mutation => PortError::OutcomeUnknown {
+                        context: Default::default(),
+                        message,
+                    },
                 };
                 (false, e, None)
             }
             Failure::NotSent(msg) => (
                 true,
                 PortError::Unavailable {
+                    context: Default::default(),
                     message: format!("cannot reach Linear for {}: {msg}", op.name),
                 },
                 None,
@@ -245,12 +296,20 @@ impl Transport {
             Failure::Lost(msg) => {
                 let message = format!("no complete answer to Linear {}: {msg}", op.name);
                 match op.kind {
-                    OpKind::Query => (true, PortError::Unavailable { message }, None),
+                    OpKind::Query => (
+                        true,
+                        PortError::Unavailable {
+                            context: Default::default(),
+                            message,
+                        },
+                        None,
+                    ),
                     // A write may have happened: never sent twice. The caller looks the
                     // issue up by its attachment URL or client id.
                     OpKind::Mutation => (
                         false,
                         PortError::OutcomeUnknown {
+                            context: Default::default(),
                             message: format!("{message}; the write may have been applied"),
                         },
                         None,
@@ -500,8 +559,16 @@ fn classify(e: reqwest::Error, timeout: Duration, redactor: &Redactor) -> Failur
         source = s.source();
     }
     let text = excerpt(&strip_urls(&redactor.clean(&text)), 300);
+    let mut raw = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        raw.push_str(": ");
+        raw.push_str(&s.to_string());
+        source = s.source();
+    }
+    let cleaned = strip_urls(&redactor.clean(&raw));
     if e.is_connect() {
-        Failure::NotSent(text)
+        Failure::NotSent(Cause::new(e, &raw, &cleaned, text))
     } else if e.is_builder() {
         Failure::Answered {
             error: PortError::other(format!("cannot build the request: {text}")),
@@ -509,7 +576,7 @@ fn classify(e: reqwest::Error, timeout: Duration, redactor: &Redactor) -> Failur
             retry_after: None,
         }
     } else {
-        Failure::Lost(text)
+        Failure::Lost(Cause::new(e, &raw, &cleaned, text))
     }
 }
 
@@ -541,10 +608,14 @@ fn past_deadline(
     );
     match last {
         PortError::RateLimited { .. } => PortError::RateLimited {
+            context: Default::default(),
             retry_after,
             message,
         },
-        _ => PortError::Unavailable { message },
+        _ => PortError::Unavailable {
+            context: Default::default(),
+            message,
+        },
     }
 }
 
@@ -590,6 +661,7 @@ pub(crate) async fn post_form(
     if let Some(t) = bearer {
         let mut v =
             HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| PortError::InvalidInput {
+                context: Default::default(),
                 message: format!("{what}: the token cannot travel in a header"),
             })?;
         v.set_sensitive(true);
@@ -598,12 +670,15 @@ pub(crate) async fn post_form(
     match read_capped(req, timeout, redactor).await {
         Ok((status, _, body)) => Ok((status, body)),
         Err(Failure::NotSent(m)) => Err(PortError::Unavailable {
+            context: Default::default(),
             message: format!("cannot reach Linear for {what}: {m}"),
         }),
         Err(Failure::Lost(m)) => Err(PortError::OutcomeUnknown {
+            context: Default::default(),
             message: format!("no complete answer to {what}: {m}"),
         }),
         Err(Failure::TooLarge { status }) => Err(PortError::Other {
+            context: Default::default(),
             message: format!(
                 "Linear's answer ({status}) to {what} is larger than {} MiB, the most the adapter reads",
                 MAX_BODY_BYTES / (1024 * 1024)
@@ -633,6 +708,7 @@ mod tests {
     fn deadline_keeps_a_rate_limit_wait() {
         let e = past_deadline(
             PortError::RateLimited {
+                context: Default::default(),
                 retry_after: None,
                 message: "x".into(),
             },
@@ -647,6 +723,7 @@ mod tests {
         );
         let e = past_deadline(
             PortError::OutcomeUnknown {
+                context: Default::default(),
                 message: "x".into(),
             },
             "Teams",

@@ -44,7 +44,7 @@ async fn a_create_with_routing_notes_is_refused_and_creates_nothing() {
     };
     let err = adapter.create_item(&item).await.unwrap_err();
     match &err {
-        PortError::InvalidInput { message } => {
+        PortError::InvalidInput { message, .. } => {
             assert!(message.contains("lin-notes"), "{message}");
             assert!(message.contains("description"), "{message}");
         }

@@ -161,7 +161,7 @@ async fn a_refresh_rotates_the_refresh_token_and_the_new_set_works() {
 
     let reused = old.refresh(&w.token_url()).await.unwrap_err();
     assert!(
-        matches!(&reused, PortError::Unauthenticated { message } if message.contains("authorize the application again")),
+        matches!(&reused, PortError::Unauthenticated { message, .. } if message.contains("authorize the application again")),
         "{reused:?}"
     );
     new.refresh(&w.token_url())

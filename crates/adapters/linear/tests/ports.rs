@@ -162,7 +162,7 @@ async fn conformance_suite_passes() {
         missing_item_id: ItemId::new(MISSING_ID).unwrap(),
     };
     conformance::run_all(&target).await;
-    let caps = WorkItems::capabilities(a.as_ref());
+    let caps = webriskops_ports::Tracker::capabilities(a.as_ref());
     assert_eq!(caps.tracker, "linear");
     assert!(!caps.checklists && caps.native_priority && !caps.revoke);
     let s = a.request_stats().unwrap();
@@ -525,7 +525,7 @@ async fn introspection_speaks_of_teams_states_and_users() {
 async fn an_api_key_cannot_be_revoked_through_the_api_and_says_where_to_delete_it() {
     let w = world().await;
     let a = w.adapter();
-    assert!(!TrackerIntrospection::capabilities(&a).revoke);
+    assert!(!webriskops_ports::Tracker::capabilities(&a).revoke);
     let e = a.revoke_token().await.unwrap_err();
     assert_eq!(e.kind(), "not_supported");
     assert!(
@@ -542,11 +542,56 @@ async fn an_oauth_token_is_revoked_and_then_refused() {
     let token = w.oauth_token().await;
     let raw = token.expose().to_owned();
     let a = w.adapter_with(Credential::OAuth(token));
-    assert!(TrackerIntrospection::capabilities(&a).revoke);
+    assert!(webriskops_ports::Tracker::capabilities(&a).revoke);
     a.whoami().await.unwrap();
     a.revoke_token().await.unwrap();
     assert!(w.h.token_revoked(&raw));
     let e = a.whoami().await.unwrap_err();
     assert_eq!(e.kind(), "unauthenticated", "{e:?}");
     assert!(!e.to_string().contains(&raw));
+}
+
+/// An unreachable Linear: the error names the adapter and the operation once, and keeps
+/// the client's own error (without its URL) as its source.
+#[tokio::test]
+async fn an_unreachable_linear_error_names_the_operation_and_keeps_the_client_error() {
+    let w = world().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut settings = w.settings();
+    settings.api_url = format!("http://127.0.0.1:{port}/graphql");
+    settings.retry.max_retries = 0;
+    let a = LinearAdapter::new(
+        &settings,
+        Credential::api_key(w.fx.keys.full.clone()).unwrap(),
+        TenantId::new("acme").unwrap(),
+        w.options(),
+    )
+    .unwrap();
+    let e = a.whoami().await.unwrap_err();
+    assert!(matches!(e, PortError::Unavailable { .. }), "{e:?}");
+    assert_eq!(
+        (e.tracker(), e.operation()),
+        (Some("linear"), Some("whoami"))
+    );
+    assert!(
+        e.to_string()
+            .starts_with("linear whoami: tracker unavailable: "),
+        "{e}"
+    );
+    assert_eq!(e.to_string().matches("linear whoami: ").count(), 1, "{e}");
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    assert!(
+        !chain.is_empty(),
+        "the client error is kept as the source: {e:?}"
+    );
+    let chain = chain.join(": ");
+    assert!(!chain.contains("127.0.0.1"), "{chain}");
 }

@@ -73,14 +73,26 @@ impl PortableError {
 }
 
 impl From<PortableError> for PortError {
+    /// By meaning, with the bundle error kept as the `source()` (and through it the
+    /// file system's error), so a caller can still reach the `io::Error`.
     fn from(e: PortableError) -> Self {
         let message = e.to_string();
-        match e {
+        let port = match e {
             PortableError::InvalidOptions { .. } | PortableError::NotABundle { .. } => {
-                PortError::InvalidInput { message }
+                PortError::InvalidInput {
+                    context: Default::default(),
+                    message,
+                }
             }
-            PortableError::Conflict { .. } => PortError::Conflict { message },
-            _ => PortError::Other { message },
-        }
+            PortableError::Conflict { .. } => PortError::Conflict {
+                context: Default::default(),
+                message,
+            },
+            _ => PortError::Other {
+                context: Default::default(),
+                message,
+            },
+        };
+        port.with_source(e)
     }
 }

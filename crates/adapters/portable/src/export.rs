@@ -13,8 +13,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use webriskops_domain::{extract_marker, marker, FindingId, ItemId, StateCategory, TargetState};
 use webriskops_ports::{
-    Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions, NewItem,
-    NewLabel, PortError, PortResult, RemoteItem, WorkItems,
+    in_context, Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions,
+    NewItem, NewLabel, PortError, PortResult, RemoteItem, Tracker, WorkItems,
 };
 
 use crate::bundle::{check_replaceable, split_target, BundleWriter};
@@ -147,6 +147,7 @@ fn check_marker(f: &FindingId, body: &str) -> PortResult<()> {
         Ok(())
     } else {
         Err(PortError::InvalidInput {
+            context: Default::default(),
             message: format!(
                 "the description of the card of {f} must carry its marker {}; build it with CardExport",
                 marker(f)
@@ -160,6 +161,7 @@ fn reject_ids(kind: &str, ids: &[String]) -> PortResult<()> {
         Ok(())
     } else {
         Err(PortError::NotSupported {
+            context: Default::default(),
             what: format!(
                 "{kind} ids on portable cards; pass names (label_names, assignee) instead"
             ),
@@ -417,8 +419,7 @@ fn parse_checklist_id(id: &str) -> PortResult<(FindingId, usize)> {
         .ok_or_else(|| not_found(format!("portable checklist {id}")))
 }
 
-#[async_trait]
-impl WorkItems for PortableExport {
+impl Tracker for PortableExport {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             tracker: "portable",
@@ -440,16 +441,24 @@ impl WorkItems for PortableExport {
             max_assignees: u32::MAX,
         }
     }
+}
 
+#[async_trait]
+impl WorkItems for PortableExport {
     async fn list_items(&self, _opts: &ListItemsOptions) -> PortResult<ItemPage> {
-        Err(PortError::NotSupported {
+        in_context(self, "list_items", async {
+            Err(PortError::NotSupported {
+                context: Default::default(),
             what:
                 "listing items of a portable bundle (write-only); read it with PortableBundle::load"
                     .into(),
         })
+        })
+        .await
     }
 
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
+        in_context(self, "create_item", async {
         check_marker(&item.finding_id, &item.body)?;
         reject_ids("label", &item.label_ids)?;
         reject_ids("member", &item.member_ids)?;
@@ -457,6 +466,7 @@ impl WorkItems for PortableExport {
         let id = &item.finding_id;
         if state.index.contains_key(id) {
             return Err(PortError::Conflict {
+                context: Default::default(),
                 message: format!(
                     "the card of {id} is already in the portable bundle; update {ITEM_ID_PREFIX}{id} instead"
                 ),
@@ -491,51 +501,62 @@ impl WorkItems for PortableExport {
         state.hot_order.push_back(id.clone());
         state.evict(&self.opts.out_dir, self.opts.max_cards_in_memory)?;
         Ok(remote)
+    }).await
     }
 
     async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
-        let finding = finding_of_item(id)?;
-        if let Some(body) = &changes.body {
-            check_marker(&finding, body)?;
-        }
-        reject_ids("label", changes.label_ids.as_deref().unwrap_or_default())?;
-        reject_ids("member", changes.member_ids.as_deref().unwrap_or_default())?;
-        let mut state = self.lock()?;
-        let card = state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
-        if let Some(t) = &changes.title {
-            card.title.clone_from(t);
-        }
-        if let Some(b) = &changes.body {
-            card.body.clone_from(b);
-        }
-        if let Some(d) = changes.due {
-            card.due = d;
-        }
-        if let Some(dest) = &changes.destination_id {
-            card.destination_id.clone_from(dest);
-        }
-        match changes.archived {
-            Some(true) => card.target = TargetState::Archived,
-            Some(false) if card.target == TargetState::Archived => card.target = TargetState::Open,
-            _ => {}
-        }
-        let card = card.clone();
-        Ok(self.remote(&card))
+        in_context(self, "update_item", async {
+            let finding = finding_of_item(id)?;
+            if let Some(body) = &changes.body {
+                check_marker(&finding, body)?;
+            }
+            reject_ids("label", changes.label_ids.as_deref().unwrap_or_default())?;
+            reject_ids("member", changes.member_ids.as_deref().unwrap_or_default())?;
+            let mut state = self.lock()?;
+            let card =
+                state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
+            if let Some(t) = &changes.title {
+                card.title.clone_from(t);
+            }
+            if let Some(b) = &changes.body {
+                card.body.clone_from(b);
+            }
+            if let Some(d) = changes.due {
+                card.due = d;
+            }
+            if let Some(dest) = &changes.destination_id {
+                card.destination_id.clone_from(dest);
+            }
+            match changes.archived {
+                Some(true) => card.target = TargetState::Archived,
+                Some(false) if card.target == TargetState::Archived => {
+                    card.target = TargetState::Open
+                }
+                _ => {}
+            }
+            let card = card.clone();
+            Ok(self.remote(&card))
+        })
+        .await
     }
 
     async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist> {
-        let finding = finding_of_item(item)?;
-        let mut state = self.lock()?;
-        let card = state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
-        card.checklists.push(ChecklistState {
-            name: name.to_owned(),
-            steps: Vec::new(),
-        });
-        Ok(Checklist {
-            id: format!("{item}{CHECKLIST_PART}{}", card.checklists.len() - 1),
-            name: name.to_owned(),
-            items: Vec::new(),
+        in_context(self, "create_checklist", async {
+            let finding = finding_of_item(item)?;
+            let mut state = self.lock()?;
+            let card =
+                state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
+            card.checklists.push(ChecklistState {
+                name: name.to_owned(),
+                steps: Vec::new(),
+            });
+            Ok(Checklist {
+                id: format!("{item}{CHECKLIST_PART}{}", card.checklists.len() - 1),
+                name: name.to_owned(),
+                items: Vec::new(),
+            })
         })
+        .await
     }
 
     async fn add_check_item(
@@ -544,41 +565,52 @@ impl WorkItems for PortableExport {
         name: &str,
         position: u32,
     ) -> PortResult<CheckItem> {
-        let (finding, index) = parse_checklist_id(checklist_id)?;
-        let mut state = self.lock()?;
-        let card = state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
-        let seq = card.next_seq;
-        let list = card
-            .checklists
-            .get_mut(index)
-            .ok_or_else(|| not_found(format!("portable checklist {checklist_id}")))?;
-        list.steps.push(Step {
-            position,
-            seq,
-            name: name.to_owned(),
-        });
-        card.next_seq += 1;
-        Ok(CheckItem {
-            id: format!("{checklist_id}/item/{seq}"),
-            name: name.to_owned(),
-            complete: false,
+        in_context(self, "add_check_item", async {
+            let (finding, index) = parse_checklist_id(checklist_id)?;
+            let mut state = self.lock()?;
+            let card =
+                state.card_mut(&finding, &self.opts.out_dir, self.opts.max_cards_in_memory)?;
+            let seq = card.next_seq;
+            let list = card
+                .checklists
+                .get_mut(index)
+                .ok_or_else(|| not_found(format!("portable checklist {checklist_id}")))?;
+            list.steps.push(Step {
+                position,
+                seq,
+                name: name.to_owned(),
+            });
+            card.next_seq += 1;
+            Ok(CheckItem {
+                id: format!("{checklist_id}/item/{seq}"),
+                name: name.to_owned(),
+                complete: false,
+            })
         })
+        .await
     }
 
     async fn create_label(&self, _label: &NewLabel) -> PortResult<Label> {
-        Err(PortError::NotSupported {
-            what: "labels in a portable bundle; cards carry label names instead".into(),
+        in_context(self, "create_label", async {
+            Err(PortError::NotSupported {
+                context: Default::default(),
+                what: "labels in a portable bundle; cards carry label names instead".into(),
+            })
         })
+        .await
     }
 
     async fn flush(&self) -> PortResult<()> {
-        let opts = Arc::clone(&self.opts);
-        let state = Arc::clone(&self.state);
-        tokio::task::spawn_blocking(move || -> PortResult<()> {
-            let state = state.lock().map_err(|_| poisoned())?;
-            state.write_bundle(&opts).map_err(PortError::from)
+        in_context(self, "flush", async {
+            let opts = Arc::clone(&self.opts);
+            let state = Arc::clone(&self.state);
+            tokio::task::spawn_blocking(move || -> PortResult<()> {
+                let state = state.lock().map_err(|_| poisoned())?;
+                state.write_bundle(&opts).map_err(PortError::from)
+            })
+            .await
+            .map_err(|e| PortError::other(format!("writing the portable bundle stopped: {e}")))?
         })
         .await
-        .map_err(|e| PortError::other(format!("writing the portable bundle stopped: {e}")))?
     }
 }

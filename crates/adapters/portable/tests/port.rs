@@ -10,7 +10,7 @@ use common::{export, finding, new_item, options, snapshot};
 use webriskops_domain::{ItemId, TargetState};
 use webriskops_portable::{PortableBundle, PortableExport};
 use webriskops_ports::conformance::{run_all, Target};
-use webriskops_ports::{ItemChanges, ListItemsOptions, NewLabel, PortError, WorkItems};
+use webriskops_ports::{ItemChanges, ListItemsOptions, NewLabel, PortError, Tracker, WorkItems};
 
 #[tokio::test]
 async fn the_write_only_conformance_suite_passes() {
@@ -198,4 +198,36 @@ async fn a_small_memory_budget_writes_the_same_bundle() {
     );
     drop(exp);
     assert_eq!(common::entries(tmp.path()), ["roomy", "tight"]);
+}
+
+#[tokio::test]
+async fn a_failed_write_names_the_adapter_and_keeps_the_file_system_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let parent = tmp.path().join("parent");
+    std::fs::create_dir(&parent).unwrap();
+    let exp = PortableExport::new(options(&parent.join("bundle"))).unwrap();
+    // The bundle's parent becomes a file: the bundle cannot be written there.
+    std::fs::remove_dir(&parent).unwrap();
+    std::fs::write(&parent, b"not a directory").unwrap();
+    let (item, _) = new_item(&finding("wro-io", "Card"));
+    let err = match exp.create_item(&item).await {
+        Err(e) => e,
+        Ok(_) => exp.flush().await.unwrap_err(),
+    };
+    assert_eq!(err.tracker(), Some("portable"), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("portable {}: ", err.operation().unwrap())),
+        "{err}"
+    );
+    // The bundle's own error is the source, and through it the `io::Error`.
+    let mut chain = std::error::Error::source(&err);
+    let mut io = None;
+    while let Some(e) = chain {
+        if let Some(found) = e.downcast_ref::<std::io::Error>() {
+            io = Some(found.kind());
+        }
+        chain = e.source();
+    }
+    assert!(io.is_some(), "no io::Error in the source chain of {err:?}");
 }

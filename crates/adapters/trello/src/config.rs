@@ -29,6 +29,7 @@ pub enum ConfigError {
 impl From<ConfigError> for webriskops_ports::PortError {
     fn from(e: ConfigError) -> Self {
         webriskops_ports::PortError::InvalidInput {
+            context: Default::default(),
             message: e.to_string(),
         }
     }

@@ -152,7 +152,10 @@ pub(crate) fn map_status(
             } else {
                 format!("Trello refused {about}: {text}")
             };
-            PortError::InvalidInput { message }
+            PortError::InvalidInput {
+                context: Default::default(),
+                message,
+            }
         }
         401 => {
             let credentials_refused = ["invalid token", "invalid key", "expired token", "token expired", "token revoked", "invalid app token"]
@@ -161,34 +164,41 @@ pub(crate) fn map_status(
             let permission = lower.starts_with("unauthorized") || lower.contains("permission");
             if credentials_refused {
                 PortError::Unauthenticated {
+                    context: Default::default(),
                     message: format!("Trello refused the credentials ({text}) on {}", ctx.request()),
                 }
             } else if permission || ctx.subject != Subject::Credentials {
                 // An id the token cannot see answers 401, not 404 (FACTS.md §10.2).
                 PortError::PermissionDenied {
+                    context: Default::default(),
                     message: format!("the token may not access {about}: {text}"),
                 }
             } else {
                 PortError::Unauthenticated {
+                    context: Default::default(),
                     message: format!("Trello refused the credentials ({text}) on {}", ctx.request()),
                 }
             }
         }
         403 => PortError::PermissionDenied {
+            context: Default::default(),
             message: format!("the token may not access {about}: {text}"),
         },
         404 => PortError::NotFound {
+            context: Default::default(),
             what: match &ctx.what {
                 Some(w) => format!("{w} ({text})"),
                 None => format!("{} ({text})", ctx.request()),
             },
         },
         413 | 414 => PortError::InvalidInput {
+            context: Default::default(),
             message: format!(
                 "request too long: Trello answered {status} to {about}; long text must travel in a JSON body, and URLs stay under about 8 KB"
             ),
         },
         429 => PortError::RateLimited {
+            context: Default::default(),
             retry_after,
             message: format!(
                 "{} on {}",
@@ -201,9 +211,11 @@ pub(crate) fn map_status(
             ),
         },
         500..=599 => PortError::Unavailable {
+            context: Default::default(),
             message: format!("Trello answered {status} to {}: {text}", ctx.request()),
         },
         _ => PortError::Other {
+            context: Default::default(),
             message: format!("Trello answered {status} to {about}: {text}"),
         },
     }
@@ -281,12 +293,12 @@ mod tests {
     fn bad_input_names_the_field() {
         let e = map(400, "invalid value for idList", Subject::List);
         assert!(
-            matches!(&e, PortError::InvalidInput { message } if message.contains("idList")),
+            matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idList")),
             "{e}"
         );
         let e = map(400, "invalid id", Subject::Board);
         assert!(
-            matches!(&e, PortError::InvalidInput { message } if message.contains("board id")),
+            matches!(&e, PortError::InvalidInput { message, .. } if message.contains("board id")),
             "{e}"
         );
         let e = map(
@@ -295,12 +307,12 @@ mod tests {
             Subject::Card,
         );
         assert!(
-            matches!(&e, PortError::InvalidInput { message } if message.contains("idMembers")),
+            matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idMembers")),
             "{e}"
         );
         let e = map(414, "Request-URI Too Large", Subject::Card);
         assert!(
-            matches!(&e, PortError::InvalidInput { message } if message.contains("request too long")),
+            matches!(&e, PortError::InvalidInput { message, .. } if message.contains("request too long")),
             "{e}"
         );
     }

@@ -36,9 +36,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
 use webriskops_domain::{FindingId, ItemId, TrelloId};
 use webriskops_ports::{
-    oldest_of, Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges,
-    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, Placement, PortError, PortResult,
-    ReadOptions, RemoteItem, TokenInfo, TrackerIntrospection, WorkItems,
+    in_context, oldest_of, Account, Capabilities, CheckItem, Checklist, Container, Destination,
+    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, Placement,
+    PortError, PortResult, ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection,
+    WorkItems,
 };
 
 pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
@@ -136,6 +137,7 @@ fn trello_id(kind: &str, id: &str) -> PortResult<String> {
     TrelloId::new(id.trim())
         .map(|t| t.as_str().to_owned())
         .map_err(|_| PortError::InvalidInput {
+            context: Default::default(),
             message: format!(
                 "invalid {kind}: {id:?} is not a Trello id (24 hexadecimal characters)"
             ),
@@ -228,6 +230,7 @@ impl TrelloAdapter {
         }
         if calls.len() > MAX_BATCH_ROUTES {
             return Err(PortError::InvalidInput {
+                context: Default::default(),
                 message: format!(
                     "a batch holds at most {MAX_BATCH_ROUTES} routes, got {}",
                     calls.len()
@@ -276,6 +279,7 @@ impl TrelloAdapter {
         let board = trello_id("board id", board_id)?;
         if list_ids.len() > MAX_BATCH_ROUTES - 4 {
             return Err(PortError::InvalidInput {
+                context: Default::default(),
                 message: format!(
                     "a readiness snapshot reads at most {} lists",
                     MAX_BATCH_ROUTES - 4
@@ -411,136 +415,161 @@ fn batch_element(call: &Call, answer: Value, redactor: &errors::Redactor) -> Por
     Err(PortError::other("unexpected batch element from Trello"))
 }
 
-#[async_trait]
-impl TrackerIntrospection for TrelloAdapter {
+impl Tracker for TrelloAdapter {
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
     }
+}
 
+#[async_trait]
+impl TrackerIntrospection for TrelloAdapter {
     /// `GET /members/me`, cached: `/1/members/` allows 100 requests per 900 s.
     async fn whoami(&self) -> PortResult<Account> {
-        if let Some(me) = lock(&self.me).clone() {
-            return Ok(me);
-        }
-        let me: WMember = self
-            .send(Call::new(catalog::WHOAMI, &["me"]).query("fields", wire::ME_FIELDS))
-            .await?;
-        let me = me.account();
-        *lock(&self.me) = Some(me.clone());
-        Ok(me)
+        in_context(self, "whoami", async {
+            if let Some(me) = lock(&self.me).clone() {
+                return Ok(me);
+            }
+            let me: WMember = self
+                .send(Call::new(catalog::WHOAMI, &["me"]).query("fields", wire::ME_FIELDS))
+                .await?;
+            let me = me.account();
+            *lock(&self.me) = Some(me.clone());
+            Ok(me)
+        })
+        .await
     }
 
     async fn token_info(&self) -> PortResult<TokenInfo> {
-        let t: WToken = self
-            .send(
-                self.token_call(catalog::TOKEN_INFO)
-                    .query("fields", wire::TOKEN_FIELDS),
-            )
-            .await?;
-        Ok(t.info())
+        in_context(self, "token_info", async {
+            let t: WToken = self
+                .send(
+                    self.token_call(catalog::TOKEN_INFO)
+                        .query("fields", wire::TOKEN_FIELDS),
+                )
+                .await?;
+            Ok(t.info())
+        })
+        .await
     }
 
     async fn containers(&self) -> PortResult<Vec<Container>> {
-        let boards: Vec<WBoard> = self
-            .send(
-                Call::new(catalog::MY_BOARDS, &["me"])
-                    .query("filter", "open")
-                    .query("fields", wire::BOARD_FIELDS),
-            )
-            .await?;
-        Ok(boards.into_iter().map(Container::from).collect())
+        in_context(self, "containers", async {
+            let boards: Vec<WBoard> = self
+                .send(
+                    Call::new(catalog::MY_BOARDS, &["me"])
+                        .query("filter", "open")
+                        .query("fields", wire::BOARD_FIELDS),
+                )
+                .await?;
+            Ok(boards.into_iter().map(Container::from).collect())
+        })
+        .await
     }
 
     async fn container(&self, id: &str) -> PortResult<Container> {
-        let id = trello_id("board id", id)?;
-        let b: WBoard = self
-            .send(
-                Call::new(catalog::BOARD, &[&id])
-                    .query("fields", wire::BOARD_FIELDS)
-                    .what(format!("board {id}")),
-            )
-            .await?;
-        Ok(b.into())
+        in_context(self, "container", async {
+            let id = trello_id("board id", id)?;
+            let b: WBoard = self
+                .send(
+                    Call::new(catalog::BOARD, &[&id])
+                        .query("fields", wire::BOARD_FIELDS)
+                        .what(format!("board {id}")),
+                )
+                .await?;
+            Ok(b.into())
+        })
+        .await
     }
 
     async fn destinations(&self, container_id: &str) -> PortResult<Vec<Destination>> {
-        let id = trello_id("board id", container_id)?;
-        let lists: Vec<WList> = self
-            .send(
-                Call::new(catalog::BOARD_LISTS, &[&id])
-                    .query("filter", "all")
-                    .query("fields", wire::LIST_FIELDS)
-                    .what(format!("board {id}")),
-            )
-            .await?;
-        let lists: Vec<Destination> = lists
-            .into_iter()
-            .map(|mut l| {
-                if l.id_board.is_empty() {
-                    l.id_board.clone_from(&id);
-                }
-                Destination::from(l)
-            })
-            .collect();
-        self.remember_lists(&lists);
-        Ok(lists)
+        in_context(self, "destinations", async {
+            let id = trello_id("board id", container_id)?;
+            let lists: Vec<WList> = self
+                .send(
+                    Call::new(catalog::BOARD_LISTS, &[&id])
+                        .query("filter", "all")
+                        .query("fields", wire::LIST_FIELDS)
+                        .what(format!("board {id}")),
+                )
+                .await?;
+            let lists: Vec<Destination> = lists
+                .into_iter()
+                .map(|mut l| {
+                    if l.id_board.is_empty() {
+                        l.id_board.clone_from(&id);
+                    }
+                    Destination::from(l)
+                })
+                .collect();
+            self.remember_lists(&lists);
+            Ok(lists)
+        })
+        .await
     }
 
     async fn destination(&self, id: &str) -> PortResult<Destination> {
-        let id = trello_id("list id", id)?;
-        let l: WList = self
-            .send(
-                Call::new(catalog::LIST, &[&id])
-                    .query("fields", wire::LIST_FIELDS)
-                    .what(format!("list {id}")),
-            )
-            .await?;
-        let l = Destination::from(l);
-        self.remember_lists([&l]);
-        Ok(l)
+        in_context(self, "destination", async {
+            let id = trello_id("list id", id)?;
+            let l: WList = self
+                .send(
+                    Call::new(catalog::LIST, &[&id])
+                        .query("fields", wire::LIST_FIELDS)
+                        .what(format!("list {id}")),
+                )
+                .await?;
+            let l = Destination::from(l);
+            self.remember_lists([&l]);
+            Ok(l)
+        })
+        .await
     }
 
     /// `limit=1000`: Trello's default of 50 silently drops the rest (FACTS.md §3); 1000
     /// is also the per-board label limit, so the list is complete.
     async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
-        let id = trello_id("board id", container_id)?;
-        let labels: Vec<WLabel> = self
-            .send(
-                Call::new(catalog::BOARD_LABELS, &[&id])
-                    .query("limit", "1000")
-                    .query("fields", wire::LABEL_FIELDS)
-                    .what(format!("board {id}")),
-            )
-            .await?;
-        Ok(labels.into_iter().map(Label::from).collect())
+        in_context(self, "labels", async {
+            let id = trello_id("board id", container_id)?;
+            let labels: Vec<WLabel> = self
+                .send(
+                    Call::new(catalog::BOARD_LABELS, &[&id])
+                        .query("limit", "1000")
+                        .query("fields", wire::LABEL_FIELDS)
+                        .what(format!("board {id}")),
+                )
+                .await?;
+            Ok(labels.into_iter().map(Label::from).collect())
+        })
+        .await
     }
 
     /// `GET /boards/{id}/members`, not `/members/…` (which has its own small budget).
     async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
-        let id = trello_id("board id", container_id)?;
-        let members: Vec<WMember> = self
-            .send(
-                Call::new(catalog::BOARD_MEMBERS, &[&id])
-                    .query("fields", wire::MEMBER_FIELDS)
-                    .what(format!("board {id}")),
-            )
-            .await?;
-        Ok(members.into_iter().map(WMember::member).collect())
+        in_context(self, "members", async {
+            let id = trello_id("board id", container_id)?;
+            let members: Vec<WMember> = self
+                .send(
+                    Call::new(catalog::BOARD_MEMBERS, &[&id])
+                        .query("fields", wire::MEMBER_FIELDS)
+                        .what(format!("board {id}")),
+                )
+                .await?;
+            Ok(members.into_iter().map(WMember::member).collect())
+        })
+        .await
     }
 
     async fn revoke_token(&self) -> PortResult<()> {
-        let _: Value = self.send(self.token_call(catalog::REVOKE)).await?;
-        *lock(&self.me) = None;
-        Ok(())
+        in_context(self, "revoke_token", async {
+            let _: Value = self.send(self.token_call(catalog::REVOKE)).await?;
+            *lock(&self.me) = None;
+            Ok(())
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl WorkItems for TrelloAdapter {
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     /// Every request this adapter sent (a `/batch` counts once as a read).
     fn request_stats(&self) -> Option<webriskops_ports::RequestStats> {
         let s = self.transport.stats();
@@ -555,148 +584,160 @@ impl WorkItems for TrelloAdapter {
     /// `GET /boards/{id}/cards?filter=all|open&limit=…&before=<cursor>`: newest first;
     /// the cursor is the oldest card id of a full page (FACTS.md §2).
     async fn list_items(&self, opts: &ListItemsOptions) -> PortResult<ItemPage> {
-        let board = trello_id("board id", &opts.container_id)?;
-        let limit = match opts.page_size {
-            0 => MAX_PAGE_SIZE,
-            n => n.min(MAX_PAGE_SIZE),
-        };
-        let mut call = Call::new(catalog::BOARD_CARDS, &[&board])
-            .query("filter", if opts.include_archived { "all" } else { "open" })
-            .query("limit", limit.to_string())
-            .what(format!("board {board}"));
-        if let Some(c) = &opts.cursor {
-            call = call.query("before", trello_id("cursor", c)?);
-        }
-        let call = call.query("fields", wire::CARD_FIELDS).query(
-            "checklists",
-            if opts.with_checklists { "all" } else { "none" },
-        );
-        let cards: Vec<WCard> = self.send(call).await?;
-        let full = cards.len() >= limit as usize;
-        let mut items = cards
-            .into_iter()
-            .map(|c| {
-                let mut item = self.read_card(c, opts.done_destination.as_deref())?;
-                if !opts.with_checklists {
-                    item.checklists = None;
-                } else if item.checklists.is_none() {
-                    item.checklists = Some(Vec::new());
-                }
-                Ok(item)
-            })
-            .collect::<PortResult<Vec<RemoteItem>>>()?;
-        items.sort_by(|a, b| {
-            b.id.as_str()
-                .to_ascii_lowercase()
-                .cmp(&a.id.as_str().to_ascii_lowercase())
-        });
-        let next_cursor = if full {
-            items.last().map(|i| i.id.as_str().to_owned())
-        } else {
-            None
-        };
-        Ok(ItemPage { items, next_cursor })
+        in_context(self, "list_items", async {
+            let board = trello_id("board id", &opts.container_id)?;
+            let limit = match opts.page_size {
+                0 => MAX_PAGE_SIZE,
+                n => n.min(MAX_PAGE_SIZE),
+            };
+            let mut call = Call::new(catalog::BOARD_CARDS, &[&board])
+                .query("filter", if opts.include_archived { "all" } else { "open" })
+                .query("limit", limit.to_string())
+                .what(format!("board {board}"));
+            if let Some(c) = &opts.cursor {
+                call = call.query("before", trello_id("cursor", c)?);
+            }
+            let call = call.query("fields", wire::CARD_FIELDS).query(
+                "checklists",
+                if opts.with_checklists { "all" } else { "none" },
+            );
+            let cards: Vec<WCard> = self.send(call).await?;
+            let full = cards.len() >= limit as usize;
+            let mut items = cards
+                .into_iter()
+                .map(|c| {
+                    let mut item = self.read_card(c, opts.done_destination.as_deref())?;
+                    if !opts.with_checklists {
+                        item.checklists = None;
+                    } else if item.checklists.is_none() {
+                        item.checklists = Some(Vec::new());
+                    }
+                    Ok(item)
+                })
+                .collect::<PortResult<Vec<RemoteItem>>>()?;
+            items.sort_by(|a, b| {
+                b.id.as_str()
+                    .to_ascii_lowercase()
+                    .cmp(&a.id.as_str().to_ascii_lowercase())
+            });
+            let next_cursor = if full {
+                items.last().map(|i| i.id.as_str().to_owned())
+            } else {
+                None
+            };
+            Ok(ItemPage { items, next_cursor })
+        })
+        .await
     }
 
     /// `POST /cards` with a JSON body carrying the marker in `desc`: one request, so a
     /// lost answer can be reconciled by listing markers. Never retried once sent.
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
-        let list = trello_id("list id", &item.destination_id)?;
-        let mut body = Map::new();
-        body.insert("name".into(), json!(item.title));
-        body.insert("desc".into(), json!(item.body));
-        body.insert("idList".into(), json!(list));
-        body.insert(
-            "pos".into(),
-            json!(match item.placement {
-                Placement::Top => "top",
-                Placement::Bottom => "bottom",
-            }),
-        );
-        if !item.label_ids.is_empty() {
+        in_context(self, "create_item", async {
+            let list = trello_id("list id", &item.destination_id)?;
+            let mut body = Map::new();
+            body.insert("name".into(), json!(item.title));
+            body.insert("desc".into(), json!(item.body));
+            body.insert("idList".into(), json!(list));
             body.insert(
-                "idLabels".into(),
-                json!(id_list("label id", &item.label_ids)?),
+                "pos".into(),
+                json!(match item.placement {
+                    Placement::Top => "top",
+                    Placement::Bottom => "bottom",
+                }),
             );
-        }
-        if !item.member_ids.is_empty() {
-            body.insert(
-                "idMembers".into(),
-                json!(id_list("member id", &item.member_ids)?),
-            );
-        }
-        if let Some(d) = item.due {
-            body.insert("due".into(), json!(wire::due_value(d)));
-        }
-        let card: WCard = self
-            .send(
-                Call::new(catalog::CARD_CREATE, &[])
-                    .body(body)
-                    .what(format!("list {list}")),
-            )
-            .await?;
-        card.item()
+            if !item.label_ids.is_empty() {
+                body.insert(
+                    "idLabels".into(),
+                    json!(id_list("label id", &item.label_ids)?),
+                );
+            }
+            if !item.member_ids.is_empty() {
+                body.insert(
+                    "idMembers".into(),
+                    json!(id_list("member id", &item.member_ids)?),
+                );
+            }
+            if let Some(d) = item.due {
+                body.insert("due".into(), json!(wire::due_value(d)));
+            }
+            let card: WCard = self
+                .send(
+                    Call::new(catalog::CARD_CREATE, &[])
+                        .body(body)
+                        .what(format!("list {list}")),
+                )
+                .await?;
+            card.item()
+        })
+        .await
     }
 
     /// `PUT /cards/{id}` with only the given fields; label and member lists replace the
     /// card's whole lists (FACTS.md §1).
     async fn update_item(&self, id: &ItemId, changes: &ItemChanges) -> PortResult<RemoteItem> {
-        let card = trello_id("card id", id.as_str())?;
-        if changes.is_empty() {
+        in_context(self, "update_item", async {
+            let card = trello_id("card id", id.as_str())?;
+            if changes.is_empty() {
+                let c: WCard = self
+                    .send(
+                        Call::new(catalog::CARD, &[&card])
+                            .query("fields", wire::CARD_FIELDS)
+                            .what(format!("card {card}")),
+                    )
+                    .await?;
+                return c.item();
+            }
+            let mut body = Map::new();
+            if let Some(t) = &changes.title {
+                body.insert("name".into(), json!(t));
+            }
+            if let Some(b) = &changes.body {
+                body.insert("desc".into(), json!(b));
+            }
+            if let Some(l) = &changes.label_ids {
+                body.insert("idLabels".into(), json!(id_list("label id", l)?));
+            }
+            if let Some(m) = &changes.member_ids {
+                body.insert("idMembers".into(), json!(id_list("member id", m)?));
+            }
+            if let Some(due) = &changes.due {
+                body.insert(
+                    "due".into(),
+                    due.map_or(Value::Null, |d| json!(wire::due_value(d))),
+                );
+            }
+            if let Some(dest) = &changes.destination_id {
+                body.insert("idList".into(), json!(trello_id("list id", dest)?));
+            }
+            if let Some(a) = changes.archived {
+                body.insert("closed".into(), json!(a));
+            }
             let c: WCard = self
                 .send(
-                    Call::new(catalog::CARD, &[&card])
-                        .query("fields", wire::CARD_FIELDS)
+                    Call::new(catalog::CARD_UPDATE, &[&card])
+                        .body(body)
                         .what(format!("card {card}")),
                 )
                 .await?;
-            return c.item();
-        }
-        let mut body = Map::new();
-        if let Some(t) = &changes.title {
-            body.insert("name".into(), json!(t));
-        }
-        if let Some(b) = &changes.body {
-            body.insert("desc".into(), json!(b));
-        }
-        if let Some(l) = &changes.label_ids {
-            body.insert("idLabels".into(), json!(id_list("label id", l)?));
-        }
-        if let Some(m) = &changes.member_ids {
-            body.insert("idMembers".into(), json!(id_list("member id", m)?));
-        }
-        if let Some(due) = &changes.due {
-            body.insert(
-                "due".into(),
-                due.map_or(Value::Null, |d| json!(wire::due_value(d))),
-            );
-        }
-        if let Some(dest) = &changes.destination_id {
-            body.insert("idList".into(), json!(trello_id("list id", dest)?));
-        }
-        if let Some(a) = changes.archived {
-            body.insert("closed".into(), json!(a));
-        }
-        let c: WCard = self
-            .send(
-                Call::new(catalog::CARD_UPDATE, &[&card])
-                    .body(body)
-                    .what(format!("card {card}")),
-            )
-            .await?;
-        c.item()
+            c.item()
+        })
+        .await
     }
 
     async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist> {
-        let card = trello_id("card id", item.as_str())?;
-        let cl: WChecklist = self
-            .send(
-                Call::new(catalog::CHECKLIST_CREATE, &[&card])
-                    .query("name", name)
-                    .what(format!("card {card}")),
-            )
-            .await?;
-        Ok(cl.into())
+        in_context(self, "create_checklist", async {
+            let card = trello_id("card id", item.as_str())?;
+            let cl: WChecklist = self
+                .send(
+                    Call::new(catalog::CHECKLIST_CREATE, &[&card])
+                        .query("name", name)
+                        .what(format!("card {card}")),
+                )
+                .await?;
+            Ok(cl.into())
+        })
+        .await
     }
 
     /// `pos` is the given position, so items added concurrently keep their order.
@@ -706,42 +747,48 @@ impl WorkItems for TrelloAdapter {
         name: &str,
         position: u32,
     ) -> PortResult<CheckItem> {
-        let cl = trello_id("checklist id", checklist_id)?;
-        let pos = if position == 0 {
-            "top".to_owned()
-        } else {
-            position.to_string()
-        };
-        let item: WCheckItem = self
-            .send(
-                Call::new(catalog::CHECK_ITEM_CREATE, &[&cl])
-                    .query("name", name)
-                    .query("pos", pos)
-                    .what(format!("checklist {cl}")),
-            )
-            .await?;
-        Ok(item.into())
+        in_context(self, "add_check_item", async {
+            let cl = trello_id("checklist id", checklist_id)?;
+            let pos = if position == 0 {
+                "top".to_owned()
+            } else {
+                position.to_string()
+            };
+            let item: WCheckItem = self
+                .send(
+                    Call::new(catalog::CHECK_ITEM_CREATE, &[&cl])
+                        .query("name", name)
+                        .query("pos", pos)
+                        .what(format!("checklist {cl}")),
+                )
+                .await?;
+            Ok(item.into())
+        })
+        .await
     }
 
     /// `GET /cards/{id}?checklists=all|none`: one card as it is now.
     async fn get_item(&self, id: &ItemId, opts: &ReadOptions) -> PortResult<RemoteItem> {
-        let with_checklists = opts.with_checklists;
-        let card = trello_id("card id", id.as_str())?;
-        let c: WCard = self
-            .send(
-                Call::new(catalog::CARD, &[&card])
-                    .query("fields", wire::CARD_FIELDS)
-                    .query("checklists", if with_checklists { "all" } else { "none" })
-                    .what(format!("card {card}")),
-            )
-            .await?;
-        let mut item = self.read_card(c, opts.done_destination.as_deref())?;
-        if !with_checklists {
-            item.checklists = None;
-        } else if item.checklists.is_none() {
-            item.checklists = Some(Vec::new());
-        }
-        Ok(item)
+        in_context(self, "get_item", async {
+            let with_checklists = opts.with_checklists;
+            let card = trello_id("card id", id.as_str())?;
+            let c: WCard = self
+                .send(
+                    Call::new(catalog::CARD, &[&card])
+                        .query("fields", wire::CARD_FIELDS)
+                        .query("checklists", if with_checklists { "all" } else { "none" })
+                        .what(format!("card {card}")),
+                )
+                .await?;
+            let mut item = self.read_card(c, opts.done_destination.as_deref())?;
+            if !with_checklists {
+                item.checklists = None;
+            } else if item.checklists.is_none() {
+                item.checklists = Some(Vec::new());
+            }
+            Ok(item)
+        })
+        .await
     }
 
     /// One `GET /boards/{id}/cards` of the newest page (up to 1000 cards, archived
@@ -754,34 +801,40 @@ impl WorkItems for TrelloAdapter {
         finding: &FindingId,
         opts: &ReadOptions,
     ) -> PortResult<Option<RemoteItem>> {
-        let page = self
-            .list_items(&ListItemsOptions {
-                container_id: container_id.to_owned(),
-                cursor: None,
-                page_size: 0,
-                include_archived: true,
-                with_checklists: opts.with_checklists,
-                done_destination: opts.done_destination.clone(),
-            })
-            .await?;
-        Ok(oldest_of(page.items, finding))
+        in_context(self, "find_by_finding", async {
+            let page = self
+                .list_items(&ListItemsOptions {
+                    container_id: container_id.to_owned(),
+                    cursor: None,
+                    page_size: 0,
+                    include_archived: true,
+                    with_checklists: opts.with_checklists,
+                    done_destination: opts.done_destination.clone(),
+                })
+                .await?;
+            Ok(oldest_of(page.items, finding))
+        })
+        .await
     }
 
     /// `POST /boards/{id}/labels`; a label without colour is sent as `color=null`.
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label> {
-        let board = trello_id("board id", &label.container_id)?;
-        let l: WLabel = self
-            .send(
-                Call::new(catalog::LABEL_CREATE, &[&board])
-                    .query("name", label.name.clone())
-                    .query(
-                        "color",
-                        label.color.clone().unwrap_or_else(|| "null".into()),
-                    )
-                    .what(format!("board {board}")),
-            )
-            .await?;
-        Ok(l.into())
+        in_context(self, "create_label", async {
+            let board = trello_id("board id", &label.container_id)?;
+            let l: WLabel = self
+                .send(
+                    Call::new(catalog::LABEL_CREATE, &[&board])
+                        .query("name", label.name.clone())
+                        .query(
+                            "color",
+                            label.color.clone().unwrap_or_else(|| "null".into()),
+                        )
+                        .what(format!("board {board}")),
+                )
+                .await?;
+            Ok(l.into())
+        })
+        .await
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::{field, Instrument};
 use url::Url;
-use webriskops_ports::PortError;
+use webriskops_ports::{ErrorSource, PortError};
 
 use crate::catalog::{self, HttpMethod, Op, SentRequest};
 use crate::config::{is_loopback, ConfigError, RateLimits, RetryPolicy, TrelloConfig};
@@ -201,9 +201,44 @@ enum Failure {
     /// a read cannot be used. Never retried (the same answer would come again).
     TooLarge { status: u16 },
     /// The connection could not be made: nothing was sent.
-    NotSent(String),
+    NotSent(Cause),
     /// Sent, but no (complete) answer: may have been applied.
-    Lost(String),
+    Lost(Cause),
+}
+
+/// Why a request got no (complete) answer: the client error's text, without URLs and
+/// secrets, and the client error itself (`reqwest::Error` without its URL) as the port
+/// error's source, but only when nothing in its whole chain needed cleaning, so that a
+/// caller printing the chain cannot see what the text hides.
+#[derive(Debug)]
+struct Cause {
+    text: String,
+    source: Option<ErrorSource>,
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Cause {
+    /// `e` (already without its URL) described by `text` (its chain, cleaned and cut),
+    /// kept when its raw chain reads the same as the cleaned one.
+    fn new(e: reqwest::Error, raw_chain: &str, cleaned_chain: &str, text: String) -> Self {
+        let source: Option<ErrorSource> = (raw_chain == cleaned_chain).then(|| Arc::new(e) as _);
+        Cause { text, source }
+    }
+}
+
+impl Failure {
+    /// The client error kept as the source of the port error this failure becomes.
+    fn kept_source(&self) -> Option<ErrorSource> {
+        match self {
+            Failure::NotSent(c) | Failure::Lost(c) => c.source.clone(),
+            _ => None,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -354,6 +389,7 @@ impl Transport {
         let ctx = call.context();
         if url.as_str().len() > MAX_URL_BYTES {
             return Err(PortError::InvalidInput {
+                context: Default::default(),
                 message: format!(
                     "request too long: {} {} would need a URL of {} bytes; Trello refuses URLs over about 8 KB, so shorten the text",
                     call.op.method.as_str(),
@@ -392,6 +428,7 @@ impl Transport {
             };
             let reason = reason_of(&failure);
             let may_retry = attempt <= self.retry.max_retries;
+            let kept = failure.kept_source();
             let (retry, final_error, retry_after) = match failure {
                 Failure::Final(e) => (false, e, None),
                 Failure::TooLarge { status } => {
@@ -404,8 +441,14 @@ impl Transport {
                     );
                     let e = match method {
                         // A 2xx to a write: it was applied, but its answer is unusable.
-                        HttpMethod::Get => PortError::Other { message },
-                        _ => PortError::OutcomeUnknown { message },
+                        HttpMethod::Get => PortError::Other {
+                            context: Default::default(),
+                            message,
+                        },
+                        _ => PortError::OutcomeUnknown {
+                            context: Default::default(),
+                            message,
+                        },
                     };
                     (false, e, None)
                 }
@@ -420,6 +463,7 @@ impl Transport {
                 Failure::NotSent(msg) => (
                     true,
                     PortError::Unavailable {
+                        context: Default::default(),
                         message: format!(
                             "cannot reach Trello for {} {}: {msg}",
                             method.as_str(),
@@ -436,13 +480,36 @@ impl Transport {
                     );
                     match method {
                         // A create may have happened: never send it twice.
-                        HttpMethod::Post => (false, PortError::OutcomeUnknown { message }, None),
-                        HttpMethod::Get => (true, PortError::Unavailable { message }, None),
-                        HttpMethod::Put | HttpMethod::Delete => {
-                            (true, PortError::OutcomeUnknown { message }, None)
-                        }
+                        HttpMethod::Post => (
+                            false,
+                            PortError::OutcomeUnknown {
+                                context: Default::default(),
+                                message,
+                            },
+                            None,
+                        ),
+                        HttpMethod::Get => (
+                            true,
+                            PortError::Unavailable {
+                                context: Default::default(),
+                                message,
+                            },
+                            None,
+                        ),
+                        HttpMethod::Put | HttpMethod::Delete => (
+                            true,
+                            PortError::OutcomeUnknown {
+                                context: Default::default(),
+                                message,
+                            },
+                            None,
+                        ),
                     }
                 }
+            };
+            let final_error = match kept {
+                Some(source) => final_error.with_shared_source(source),
+                None => final_error,
             };
             if !(retry && may_retry) {
                 if matches!(final_error, PortError::Unauthenticated { .. }) {
@@ -659,14 +726,22 @@ impl Transport {
             source = s.source();
         }
         let text = excerpt(&strip_urls(&self.redactor.clean(&text)), 300);
+        let mut raw = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            raw.push_str(": ");
+            raw.push_str(&s.to_string());
+            source = s.source();
+        }
+        let cleaned = strip_urls(&self.redactor.clean(&raw));
         if e.is_connect() {
-            Failure::NotSent(text)
+            Failure::NotSent(Cause::new(e, &raw, &cleaned, text))
         } else if e.is_builder() {
             Failure::Final(PortError::other(format!(
                 "cannot build the request: {text}"
             )))
         } else {
-            Failure::Lost(text)
+            Failure::Lost(Cause::new(e, &raw, &cleaned, text))
         }
     }
 
@@ -747,8 +822,14 @@ fn past_deadline(
         deadline.as_secs_f64(),
     );
     match last {
-        PortError::OutcomeUnknown { .. } => PortError::OutcomeUnknown { message },
-        _ => PortError::Unavailable { message },
+        PortError::OutcomeUnknown { .. } => PortError::OutcomeUnknown {
+            context: Default::default(),
+            message,
+        },
+        _ => PortError::Unavailable {
+            context: Default::default(),
+            message,
+        },
     }
 }
 
@@ -777,6 +858,31 @@ pub(crate) fn strip_urls(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client_error() -> reqwest::Error {
+        reqwest::Client::new()
+            .get("http://exa mple.invalid/1/tokens/ATTAsecret/")
+            .build()
+            .unwrap_err()
+            .without_url()
+    }
+
+    #[test]
+    fn a_client_error_is_kept_as_the_source_only_when_nothing_needed_cleaning() {
+        let raw = "error sending request for url (http://127.0.0.1:9/1/tokens/ATTAxyz/): closed";
+        let cleaned = strip_urls(raw);
+        assert_ne!(raw, cleaned);
+        let hidden = Cause::new(client_error(), raw, &cleaned, cleaned.clone());
+        assert!(hidden.source.is_none(), "{hidden:?}");
+        let plain = "client error (Connect): connection refused";
+        let kept = Cause::new(client_error(), plain, plain, plain.into());
+        assert!(kept.source.is_some(), "{kept:?}");
+        let e = PortError::other("x");
+        assert!(std::error::Error::source(&e).is_none());
+        let failure = Failure::NotSent(kept);
+        let e = e.with_shared_source(failure.kept_source().expect("kept"));
+        assert!(std::error::Error::source(&e).is_some());
+    }
 
     #[test]
     fn urls_are_stripped_from_client_errors() {

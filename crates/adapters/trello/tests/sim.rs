@@ -150,7 +150,7 @@ async fn observe(a: &TrelloAdapter, rec: &ProviderRecord) -> Observations {
             permissions: t.permissions,
             expires_at: t.expires_at,
         },
-        Err(PortError::Unauthenticated { message }) => {
+        Err(PortError::Unauthenticated { message, .. }) => {
             TokenObservation::Rejected { reason: message }
         }
         Err(e) => panic!("token_info: unexpected {e:?}"),
@@ -353,7 +353,7 @@ async fn readiness_relevant_answers_are_typed_port_errors() {
 
     let e = adapter(&w, &fx.tokens.expired).whoami().await.unwrap_err();
     assert!(
-        matches!(&e, PortError::Unauthenticated { message } if message.contains("expired token")),
+        matches!(&e, PortError::Unauthenticated { message, .. } if message.contains("expired token")),
         "{e:?}"
     );
     let e = adapter(&w, &fx.tokens.expired)
@@ -430,7 +430,7 @@ async fn readiness_relevant_answers_are_typed_port_errors() {
     let before = w.handle.request_count();
     let e = full.container("Security Remediation").await.unwrap_err();
     assert!(
-        matches!(&e, PortError::InvalidInput { message } if message.contains("board id")),
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("board id")),
         "{e:?}"
     );
     assert_eq!(
@@ -458,7 +458,7 @@ async fn readiness_relevant_answers_are_typed_port_errors() {
     c.api_key = webriskops_domain::ApiKey::new("0123456789abcdef0123456789abcdef").unwrap();
     let e = TrelloAdapter::new(c).unwrap().whoami().await.unwrap_err();
     assert!(
-        matches!(&e, PortError::Unauthenticated { message } if message.contains("invalid key")),
+        matches!(&e, PortError::Unauthenticated { message, .. } if message.contains("invalid key")),
         "{e:?}"
     );
 }
@@ -603,7 +603,7 @@ async fn create_update_archive_move_and_routing_round_trip() {
     bad.member_ids = vec![outsider];
     let e = a.create_item(&bad).await.unwrap_err();
     assert!(
-        matches!(&e, PortError::InvalidInput { message } if message.contains("idMembers")),
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idMembers")),
         "{e:?}"
     );
     // A list that does not exist.
@@ -611,7 +611,7 @@ async fn create_update_archive_move_and_routing_round_trip() {
     bad.destination_id = MISSING_ID.into();
     let e = a.create_item(&bad).await.unwrap_err();
     assert!(
-        matches!(&e, PortError::InvalidInput { message } if message.contains("idList")),
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idList")),
         "{e:?}"
     );
     // A label of another board.
@@ -629,7 +629,7 @@ async fn create_update_archive_move_and_routing_round_trip() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, PortError::InvalidInput { message } if message.contains("idLabels")),
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idLabels")),
         "{e:?}"
     );
 }
@@ -660,7 +660,7 @@ async fn long_text_travels_in_the_body_and_long_urls_are_refused_locally() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&e, PortError::InvalidInput { message } if message.contains("request too long")),
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("request too long")),
         "{e:?}"
     );
     assert_eq!(w.handle.request_count(), before, "refused before sending");
@@ -938,4 +938,43 @@ async fn unreachable_and_exhausted_retries_are_typed() {
     c.api_root = url::Url::parse("http://api.trello.com/1").unwrap();
     let e = TrelloAdapter::new(c).unwrap_err();
     assert!(e.to_string().contains("loopback"), "{e}");
+}
+
+#[tokio::test]
+async fn an_unreachable_trello_error_names_the_operation_and_keeps_the_client_error() {
+    let w = world().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut c = config(&w, &w.fx.tokens.full);
+    c.api_root = webriskops_trello::parse_api_root(&format!("http://127.0.0.1:{port}/1")).unwrap();
+    c.retry.max_retries = 0;
+    let a = TrelloAdapter::new(c).unwrap();
+    let e = a.container(&w.fx.board_id).await.unwrap_err();
+    assert!(matches!(e, PortError::Unavailable { .. }), "{e:?}");
+    assert_eq!(
+        (e.tracker(), e.operation()),
+        (Some("trello"), Some("container"))
+    );
+    assert!(
+        e.to_string()
+            .starts_with("trello container: tracker unavailable: cannot reach Trello"),
+        "{e}"
+    );
+    // The client's own error is the source, without the URL (which names the board).
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    assert!(
+        !chain.is_empty(),
+        "the client error is kept as the source: {e:?}"
+    );
+    let chain = chain.join(": ");
+    assert!(!chain.contains(&w.fx.board_id), "{chain}");
+    assert!(!chain.contains("127.0.0.1"), "{chain}");
+    assert!(!chain.contains(w.fx.tokens.full.as_str()), "{chain}");
 }

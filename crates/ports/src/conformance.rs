@@ -655,6 +655,83 @@ pub async fn write_only_accepts_creates(t: &Target) {
 }
 
 /// Runs every function that applies to the adapter's capabilities.
+/// A due date set on create reads back, and a change can clear it.
+pub async fn due_dates_round_trip(t: &Target) {
+    let f = unique_finding("due");
+    let mut item = new_item(t, &f, "Due");
+    let due = chrono::NaiveDate::from_ymd_opt(2031, 3, 14).expect("a date");
+    item.due = Some(due);
+    let created = t.items.create_item(&item).await.expect("create_item");
+    assert_eq!(
+        find(t, &created.id, false).await.due,
+        Some(due),
+        "due on create"
+    );
+    let cleared = ItemChanges {
+        due: Some(None),
+        ..Default::default()
+    };
+    t.items
+        .update_item(&created.id, &cleared)
+        .await
+        .expect("update_item");
+    assert_eq!(find(t, &created.id, false).await.due, None, "due cleared");
+}
+
+/// Assignees are members of the container, as many as the tracker allows: a tracker
+/// that takes one keeps the first it is given and reads back no other.
+pub async fn assignees_within_the_trackers_allowance(t: &Target) {
+    let Some(intro) = &t.introspection else {
+        return;
+    };
+    let members = intro
+        .members(&t.container_id)
+        .await
+        .expect("members of the container");
+    let Some(first) = members.first() else {
+        return;
+    };
+    let f = unique_finding("assignee");
+    let mut item = new_item(t, &f, "Assigned");
+    item.member_ids = members.iter().take(2).map(|m| m.id.clone()).collect();
+    let created = t.items.create_item(&item).await.expect("create_item");
+    let read = find(t, &created.id, false).await;
+    assert!(
+        read.member_ids.contains(&first.id),
+        "the first assignee is kept: {:?}",
+        read.member_ids
+    );
+    let allowed = t.items.capabilities().max_assignees as usize;
+    assert!(
+        read.member_ids.len() <= allowed.max(1),
+        "no more assignees than the tracker allows ({allowed}): {:?}",
+        read.member_ids
+    );
+}
+
+/// Revoking ends the credential's access, or a tracker that cannot revoke through its API
+/// says so (`capabilities().revoke` false, a `NotSupported` naming what to do). Run it on a
+/// target with a throwaway credential: the credential does not work afterwards.
+pub async fn revoke_ends_access(t: &Target) {
+    let intro = t
+        .introspection
+        .as_ref()
+        .expect("revoking needs the introspection port");
+    let result = intro.revoke_token().await;
+    if !t.items.capabilities().revoke {
+        let e = result.expect_err("a tracker that cannot revoke must say so");
+        assert_eq!(e.kind(), "not_supported", "{e}");
+        assert!(!e.to_string().trim().is_empty());
+        return;
+    }
+    result.expect("revoke_token");
+    let after = intro.whoami().await;
+    assert!(
+        matches!(after, Err(PortError::Unauthenticated { .. })),
+        "a revoked credential is refused: {after:?}"
+    );
+}
+
 pub async fn run_all(t: &Target) {
     let caps = t.items.capabilities();
     write_only_accepts_creates(t).await;
@@ -668,6 +745,10 @@ pub async fn run_all(t: &Target) {
     update_writes_only_given_fields(t).await;
     missing_item_is_a_typed_error(t).await;
     paging_returns_every_item_once(t).await;
+    due_dates_round_trip(t).await;
+    if caps.members {
+        assignees_within_the_trackers_allowance(t).await;
+    }
     if caps.labels && caps.create_labels {
         labels_replace_the_whole_list(t).await;
     }

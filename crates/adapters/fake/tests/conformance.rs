@@ -41,6 +41,12 @@ async fn fake_with_native_priority_and_no_checklists_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn fake_revoke_ends_access() {
+    let (t, _) = target();
+    conformance::revoke_ends_access(&t).await;
+}
+
+#[tokio::test]
 async fn faults_fail_the_next_calls_and_can_apply_first() {
     let (t, fake) = target();
     fake.inject(Fault {

@@ -170,6 +170,24 @@ async fn conformance_suite_passes() {
     assert_eq!(s.rate_limited, 0);
 }
 
+/// A personal API key cannot be revoked through Linear's API: the suite's revoke check
+/// takes the tracker's word for it (`NotSupported`, with where to delete the key).
+#[tokio::test]
+async fn conformance_revoke_says_a_personal_key_cannot_be_revoked() {
+    let w = world().await;
+    let a = Arc::new(w.adapter());
+    let target = Target {
+        items: a.clone(),
+        introspection: Some(a.clone()),
+        container_id: w.fx.eng.id.clone(),
+        destination_id: w.fx.eng.todo.clone(),
+        other_destination_id: w.fx.eng.in_progress.clone(),
+        done_destination_id: w.fx.eng.done.clone(),
+        missing_item_id: ItemId::new(MISSING_ID).unwrap(),
+    };
+    conformance::revoke_ends_access(&target).await;
+}
+
 // ---------------------------------------------------------------- create and read back
 
 #[tokio::test]

@@ -140,6 +140,23 @@ async fn conformance_suite_passes() {
     assert_eq!(w.handle.count_status(429), 0);
 }
 
+#[tokio::test]
+async fn conformance_revoke_ends_access() {
+    let w = world().await;
+    let a = Arc::new(adapter(&w, &w.fx.tokens.full));
+    let target = Target {
+        items: a.clone(),
+        introspection: Some(a.clone()),
+        container_id: w.fx.board_id.clone(),
+        destination_id: w.fx.list_id.clone(),
+        other_destination_id: w.fx.doing_list_id.clone(),
+        done_destination_id: w.fx.done_list_id.clone(),
+        missing_item_id: ItemId::new(MISSING_ID).unwrap(),
+    };
+    conformance::revoke_ends_access(&target).await;
+    assert!(w.handle.token_revoked(&w.fx.tokens.full));
+}
+
 // ---------------------------------------------------------------- readiness
 
 /// Gathers readiness observations from the adapter: token, then (with a working token)

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod retry;
 pub mod source;
 pub mod store;
 pub mod tracker;
@@ -18,6 +19,7 @@ pub mod conformance;
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;
+pub use retry::RetryPolicy;
 pub use source::{FindingSource, FindingStream};
 pub use store::{
     ExportLedger, IntentOutcome, JournalIntent, LedgerScope, ProviderStore, RunId, RunJournal,

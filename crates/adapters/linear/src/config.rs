@@ -127,95 +127,17 @@ impl RateLimits {
     }
 }
 
-/// Retries: exponential backoff with jitter. The n-th retry waits
-/// `min(max_backoff, initial_backoff × multiplier^(n-1))`, reduced by a random share of
-/// up to `jitter`.
-///
-/// What is retried (see `docs/linear.md`): `RATELIMITED` answers (HTTP 400 or 429, not
-/// applied) after the announced reset, connection failures before sending, and, for
-/// queries only, 5xx answers and answers lost after sending. A mutation that got a
-/// 5xx or whose answer was lost reports `OutcomeUnknown` and is never resent.
-///
-/// `deadline_ms` bounds one logical request across all its attempts and backoffs
-/// (waits for the rate limiter do not count); a request out of time fails as
-/// `Unavailable`, or `RateLimited` with the wait when Linear asked for one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt. Default 6.
-    pub max_retries: u32,
-    /// First backoff, in milliseconds. Default 500.
-    pub initial_backoff_ms: u64,
-    /// Longest backoff, in milliseconds. Default 16 000.
-    pub max_backoff_ms: u64,
-    /// Growth per retry. Default 2.0.
-    pub multiplier: f64,
-    /// Share of each backoff that is random, 0..=1. Default 0.5.
-    pub jitter: f64,
-    /// Most time one logical request may take across its attempts, in milliseconds.
-    /// Default 60 000.
-    pub deadline_ms: u64,
-}
+/// The retry policy is the ports' one ([`webriskops_ports::RetryPolicy`]): what this
+/// adapter retries is described in `docs/linear.md`.
+pub use webriskops_ports::RetryPolicy;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 6,
-            initial_backoff_ms: 500,
-            max_backoff_ms: 16_000,
-            multiplier: 2.0,
-            jitter: 0.5,
-            deadline_ms: 60_000,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        }
-    }
-
-    pub fn deadline(&self) -> Duration {
-        Duration::from_millis(self.deadline_ms)
-    }
-
-    /// The backoff before retry number `retry` (1-based), jitter applied with `rand01`
-    /// in `[0, 1)`.
-    pub fn backoff(&self, retry: u32, rand01: f64) -> Duration {
-        let exp = self
-            .multiplier
-            .max(1.0)
-            .powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
-        let base = (self.initial_backoff_ms as f64 * exp).min(self.max_backoff_ms as f64);
-        let jitter = self.jitter.clamp(0.0, 1.0) * rand01.clamp(0.0, 1.0);
-        Duration::from_secs_f64((base * (1.0 - jitter)).max(0.0) / 1000.0)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(ConfigError::Setting {
-                field: "retry.multiplier",
-                reason: "must be a number >= 1".into(),
-            });
-        }
-        if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(ConfigError::Setting {
-                field: "retry.jitter",
-                reason: "must be between 0 and 1".into(),
-            });
-        }
-        if self.deadline_ms == 0 {
-            return Err(ConfigError::Setting {
-                field: "retry.deadline_ms",
-                reason: "must be positive (milliseconds one request may take across its retries)"
-                    .into(),
-            });
-        }
-        Ok(())
+fn check_retry(retry: &RetryPolicy) -> Result<(), ConfigError> {
+    match retry.problem() {
+        Some((field, reason)) => Err(ConfigError::Setting {
+            field,
+            reason: reason.into(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -258,7 +180,7 @@ impl LinearSettings {
     pub fn validate(&self) -> Result<Url, ConfigError> {
         let url = parse_api_url(&self.api_url)?;
         self.limits.validate()?;
-        self.retry.validate()?;
+        check_retry(&self.retry)?;
         if !(1..=256).contains(&self.concurrency) {
             return Err(ConfigError::Setting {
                 field: "concurrency",

@@ -126,101 +126,17 @@ impl RateLimits {
     }
 }
 
-/// Retries: exponential backoff with jitter. The n-th retry waits
-/// `min(max_backoff, initial_backoff × multiplier^(n-1))`, reduced by a random share of
-/// up to `jitter` (0.5 = anywhere between half and all of it).
-///
-/// What is retried (see `docs/trello.md`): 429 and 5xx answers for every method (the
-/// request was not applied), connection failures before sending for every method, and
-/// timeouts or dropped connections after sending only for GET, PUT and DELETE. A POST
-/// whose answer is lost is never retried: it reports `OutcomeUnknown`.
-///
-/// `deadline_ms` bounds one logical request across all its attempts: the time spent
-/// exchanging with Trello and backing off (waits for the rate limiter and for a free
-/// connection slot do not count, so a full budget never fails a request). Each attempt's
-/// timeout is cut to what is left, no backoff is started that would end past it, and a
-/// request that runs out of time fails as `Unavailable` (transient), saying so and how
-/// long it tried. A 429's `Retry-After` (capped, see `docs/trello.md`) is waited instead
-/// of the backoff when it is longer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt. Default 6.
-    pub max_retries: u32,
-    /// First backoff, in milliseconds. Default 500.
-    pub initial_backoff_ms: u64,
-    /// Longest backoff, in milliseconds. Default 16 000.
-    pub max_backoff_ms: u64,
-    /// Growth per retry. Default 2.0.
-    pub multiplier: f64,
-    /// Share of each backoff that is random, 0..=1. Default 0.5.
-    pub jitter: f64,
-    /// Most time one logical request may take across its attempts and backoffs, in
-    /// milliseconds. Default 60 000: two full attempts at the default 30 s timeout,
-    /// instead of seven (about four minutes) against a server that never answers.
-    pub deadline_ms: u64,
-}
+/// The retry policy is the ports' one ([`webriskops_ports::RetryPolicy`]): what this
+/// adapter retries is described in `docs/trello.md`.
+pub use webriskops_ports::RetryPolicy;
 
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_retries: 6,
-            initial_backoff_ms: 500,
-            max_backoff_ms: 16_000,
-            multiplier: 2.0,
-            jitter: 0.5,
-            deadline_ms: 60_000,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// The deadline of one logical request (see [`RetryPolicy::deadline_ms`]).
-    pub fn deadline(&self) -> Duration {
-        Duration::from_millis(self.deadline_ms)
-    }
-
-    /// The backoff before retry number `retry` (1-based), jitter applied with `rand01`
-    /// in `[0, 1)`.
-    pub fn backoff(&self, retry: u32, rand01: f64) -> Duration {
-        let exp = self
-            .multiplier
-            .max(1.0)
-            .powi(i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX));
-        let base = (self.initial_backoff_ms as f64 * exp).min(self.max_backoff_ms as f64);
-        let jitter = self.jitter.clamp(0.0, 1.0) * rand01.clamp(0.0, 1.0);
-        Duration::from_secs_f64((base * (1.0 - jitter)).max(0.0) / 1000.0)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.multiplier.is_finite() && self.multiplier >= 1.0) {
-            return Err(ConfigError::Setting {
-                field: "retry.multiplier",
-                reason: "must be a number >= 1".into(),
-            });
-        }
-        if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(ConfigError::Setting {
-                field: "retry.jitter",
-                reason: "must be between 0 and 1".into(),
-            });
-        }
-        if self.deadline_ms == 0 {
-            return Err(ConfigError::Setting {
-                field: "retry.deadline_ms",
-                reason: "must be positive (milliseconds one request may take across its retries)"
-                    .into(),
-            });
-        }
-        Ok(())
+fn check_retry(retry: &RetryPolicy) -> Result<(), ConfigError> {
+    match retry.problem() {
+        Some((field, reason)) => Err(ConfigError::Setting {
+            field,
+            reason: reason.into(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -273,7 +189,7 @@ impl TrelloConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_api_root(&self.api_root)?;
         self.limits.validate()?;
-        self.retry.validate()?;
+        check_retry(&self.retry)?;
         if !(1..=1024).contains(&self.concurrency) {
             return Err(ConfigError::Setting {
                 field: "concurrency",

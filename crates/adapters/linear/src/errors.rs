@@ -6,64 +6,12 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use webriskops_domain::text::escape_untrusted;
 use webriskops_ports::PortError;
 
 use crate::ops::{OpKind, Operation};
 
-/// Replaces secrets in text that came from outside (bodies, client errors).
-/// Candidate to share with the Trello adapter's identical redactor.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
-    needles: Vec<String>,
-}
-
-impl Redactor {
-    pub(crate) fn new(secrets: &[&str]) -> Self {
-        Redactor {
-            needles: secrets
-                .iter()
-                .filter(|s| s.len() >= 4)
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
-    }
-
-    pub(crate) fn clean(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "<redacted>");
-            }
-        }
-        out
-    }
-
-    /// [`excerpt`] of `text` with secrets replaced. Only the start of `text` is
-    /// searched, with room for a whole secret (secrets are at most 4096 bytes).
-    pub(crate) fn excerpt(&self, text: &str, max: usize) -> String {
-        let head = match text.char_indices().nth(max + 4096) {
-            Some((i, _)) => &text[..i],
-            None => text,
-        };
-        excerpt(&self.clean(head), max)
-    }
-}
-
-/// Outside text as it may appear in an error message: cut to `max` characters with
-/// `…`, then every character that could forge a line or restyle a terminal escaped by
-/// the domain's [`escape_untrusted`].
-pub(crate) fn excerpt(s: &str, max: usize) -> String {
-    let (head, cut) = match s.char_indices().nth(max) {
-        Some((i, _)) => (&s[..i], true),
-        None => (s, false),
-    };
-    let mut out = escape_untrusted(head).into_owned();
-    if cut {
-        out.push('…');
-    }
-    out
-}
+/// Secrets redacted and outside text cut and escaped: the one copy every HTTP adapter uses.
+pub(crate) use webriskops_http::{excerpt, Redactor};
 
 /// Characters of one error message kept; at most [`MAX_ERRORS_SHOWN`] are shown.
 const MESSAGE_CHARS: usize = 200;

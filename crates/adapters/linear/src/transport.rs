@@ -21,6 +21,7 @@ use crate::errors::{excerpt, map_answer, Outcome, Redactor};
 use crate::limiter::{self, header_u64, Budget};
 use crate::ops::{OpKind, Operation};
 use crate::secret::Credential;
+use webriskops_http::{strip_urls, Cause};
 
 /// The most of a 2xx answer that is read: 16 MiB. The largest legitimate answer is a
 /// page of [`crate::ops::PAGE_SIZE`] issues with their descriptions, labels and
@@ -64,31 +65,6 @@ enum Failure {
     NotSent(Cause),
     /// Sent, but no (complete) answer: may have been applied.
     Lost(Cause),
-}
-
-/// Why a request got no (complete) answer: the client error's text, without URLs and
-/// secrets, and the client error itself (`reqwest::Error` without its URL) as the port
-/// error's source, but only when nothing in its whole chain needed cleaning, so that a
-/// caller printing the chain cannot see what the text hides.
-#[derive(Debug)]
-struct Cause {
-    text: String,
-    source: Option<ErrorSource>,
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Cause {
-    /// `e` (already without its URL) described by `text` (its chain, cleaned and cut),
-    /// kept when its raw chain reads the same as the cleaned one.
-    fn new(e: reqwest::Error, raw_chain: &str, cleaned_chain: &str, text: String) -> Self {
-        let source: Option<ErrorSource> = (raw_chain == cleaned_chain).then(|| Arc::new(e) as _);
-        Cause { text, source }
-    }
 }
 
 impl Failure {
@@ -617,28 +593,6 @@ fn past_deadline(
             message,
         },
     }
-}
-
-/// Removes anything after `http://` or `https://` up to whitespace or `)`.
-fn strip_urls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    loop {
-        let at = match (rest.find("http://"), rest.find("https://")) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => break,
-        };
-        out.push_str(&rest[..at]);
-        out.push_str("<url>");
-        let after = &rest[at..];
-        let end = after
-            .find(|c: char| c.is_whitespace() || c == ')')
-            .unwrap_or(after.len());
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Posts a form (OAuth endpoints) once, without retries (an authorization code is

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use webriskops_domain::text::escape_untrusted;
 use webriskops_ports::PortError;
 
 use crate::catalog::{HttpMethod, Subject};
@@ -32,43 +31,8 @@ impl ErrorContext {
     }
 }
 
-/// Replaces secrets in text that came from outside (bodies, client errors).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
-    needles: Vec<String>,
-}
-
-impl Redactor {
-    pub(crate) fn new(secrets: &[&str]) -> Self {
-        Redactor {
-            needles: secrets
-                .iter()
-                .filter(|s| s.len() >= 4)
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
-    }
-
-    /// [`excerpt`] of `text` with secrets replaced. Only the start of `text` is
-    /// searched, with room for a whole secret (tokens are at most 512 characters).
-    pub(crate) fn excerpt(&self, text: &str, max: usize) -> String {
-        let head = match text.char_indices().nth(max + 1024) {
-            Some((i, _)) => &text[..i],
-            None => text,
-        };
-        excerpt(&self.clean(head), max)
-    }
-
-    pub(crate) fn clean(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "<redacted>");
-            }
-        }
-        out
-    }
-}
+/// Secrets redacted and outside text cut and escaped: the one copy every HTTP adapter uses.
+pub(crate) use webriskops_http::{excerpt, Redactor};
 
 /// An error body: its human text and machine code, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,23 +63,6 @@ pub(crate) fn parse_body(body: &[u8]) -> ErrorBody {
             code: None,
         },
     }
-}
-
-/// Outside text (an answer body, a decode error quoting one) as it may appear in an
-/// error message: cut to `max` characters with `…`, then every character that could
-/// forge a line or restyle a terminal escaped (`\n`, `\u{1b}`, bidi controls) by the
-/// domain's [`escape_untrusted`], so that a hostile answer can neither flood a log line
-/// nor forge one.
-pub(crate) fn excerpt(s: &str, max: usize) -> String {
-    let (head, cut) = match s.char_indices().nth(max) {
-        Some((i, _)) => (&s[..i], true),
-        None => (s, false),
-    };
-    let mut out = escape_untrusted(head).into_owned();
-    if cut {
-        out.push('…');
-    }
-    out
 }
 
 /// Characters of an answer's error code (`API_TOKEN_LIMIT_EXCEEDED`, …) kept in a message.

@@ -20,6 +20,7 @@ use crate::config::{is_loopback, ConfigError, RateLimits, RetryPolicy, TrelloCon
 use crate::errors::{excerpt, map_status, parse_body, ErrorContext, Redactor};
 use crate::limiter::{self, KeyBudget, TokenBudget};
 use crate::oauth::authorization_header;
+use webriskops_http::{strip_urls, Cause};
 
 /// URLs longer than this are refused before sending: Trello answers 414 at about 8 KB
 /// (FACTS.md §0).
@@ -204,31 +205,6 @@ enum Failure {
     NotSent(Cause),
     /// Sent, but no (complete) answer: may have been applied.
     Lost(Cause),
-}
-
-/// Why a request got no (complete) answer: the client error's text, without URLs and
-/// secrets, and the client error itself (`reqwest::Error` without its URL) as the port
-/// error's source, but only when nothing in its whole chain needed cleaning, so that a
-/// caller printing the chain cannot see what the text hides.
-#[derive(Debug)]
-struct Cause {
-    text: String,
-    source: Option<ErrorSource>,
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-impl Cause {
-    /// `e` (already without its URL) described by `text` (its chain, cleaned and cut),
-    /// kept when its raw chain reads the same as the cleaned one.
-    fn new(e: reqwest::Error, raw_chain: &str, cleaned_chain: &str, text: String) -> Self {
-        let source: Option<ErrorSource> = (raw_chain == cleaned_chain).then(|| Arc::new(e) as _);
-        Cause { text, source }
-    }
 }
 
 impl Failure {
@@ -831,28 +807,6 @@ fn past_deadline(
             message,
         },
     }
-}
-
-/// Removes anything after `http://` or `https://` up to whitespace or `)`, so that no
-/// URL of a client error message reaches a log or error.
-pub(crate) fn strip_urls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(at) = rest.find("http://").or_else(|| rest.find("https://")) {
-        let at = match (rest.find("http://"), rest.find("https://")) {
-            (Some(a), Some(b)) => a.min(b),
-            _ => at,
-        };
-        out.push_str(&rest[..at]);
-        out.push_str("<url>");
-        let after = &rest[at..];
-        let end = after
-            .find(|c: char| c.is_whitespace() || c == ')')
-            .unwrap_or(after.len());
-        rest = &after[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

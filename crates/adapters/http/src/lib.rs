@@ -4,7 +4,10 @@
 //! when nothing in it needed cleaning. One copy, so the Trello and Linear adapters (and
 //! the next) cannot drift apart on what they let through.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use url::{Host, Url};
 
 use webriskops_domain::text::escape_untrusted;
 use webriskops_ports::ErrorSource;
@@ -12,6 +15,21 @@ use webriskops_ports::ErrorSource;
 /// Room searched past an excerpt's end for a secret that straddles it: the longest
 /// secret any adapter holds (Linear's OAuth token set) is under 4 KiB.
 const SECRET_WINDOW: usize = 4096;
+
+/// Whether `url` points at this machine (127.0.0.0/8, ::1, `localhost`): the only hosts
+/// an adapter may reach over plain http (the simulators), so that credentials never
+/// cross a network unencrypted.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
 
 /// Replaces secrets in text that came from outside (bodies, client errors).
 #[derive(Debug, Clone, Default)]

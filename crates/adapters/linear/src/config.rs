@@ -1,11 +1,10 @@
 //! Settings of the Linear adapter: plain serde data with documented defaults, loadable
 //! by the application's configuration like the Trello adapter's.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Url;
 
 use crate::secret::Credential;
 
@@ -212,18 +211,8 @@ pub fn parse_api_url(s: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// Whether a URL's host is a loopback address or `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => false,
-    }
-}
+/// Plain http is accepted only for loopback hosts (the simulators).
+pub use webriskops_http::is_loopback;
 
 pub(crate) fn check_url(url: &Url) -> Result<(), ConfigError> {
     let fail = |reason: &str| {

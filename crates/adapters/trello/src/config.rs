@@ -1,11 +1,10 @@
 //! Construction settings: where the API is, the credentials, rate limits, retries,
 //! timeout and concurrency.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Url;
 use webriskops_domain::{ApiKey, Token};
 
 /// Trello's API root (FACTS.md §0).
@@ -224,18 +223,8 @@ pub fn parse_api_root(s: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// Whether a URL's host is a loopback address or `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => false,
-    }
-}
+/// Plain http is accepted only for loopback hosts (the simulators).
+pub use webriskops_http::is_loopback;
 
 fn check_api_root(url: &Url) -> Result<(), ConfigError> {
     let fail = |reason: &str| {

@@ -76,7 +76,9 @@ fn choices(args: &SetupArgs) -> SetupChoices {
     }
 }
 
-fn read_token_file(path: &Path) -> AppResult<Token> {
+/// The first line of `--token-file PATH` as a credential, registered with the redactor
+/// before anything else sees it; `what` names it in the error ("token", "Linear API key").
+pub(crate) fn read_credential_file(path: &Path, what: &str) -> AppResult<Token> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         AppError::usage(format!(
             "cannot read --token-file {}: {e}; check the path",
@@ -87,7 +89,7 @@ fn read_token_file(path: &Path) -> AppResult<Token> {
     redact::register(first);
     Token::new(first).map_err(|e| {
         AppError::usage(format!(
-            "--token-file {} does not hold a usable token: {e}",
+            "--token-file {} does not hold a usable {what}: {e}",
             path.display()
         ))
     })
@@ -103,7 +105,7 @@ async fn setup_token(
         return Ok(Some((t, TokenOrigin::Env)));
     }
     if let Some(p) = &args.token_file {
-        return Ok(Some((read_token_file(p)?, TokenOrigin::File)));
+        return Ok(Some((read_credential_file(p, "token")?, TokenOrigin::File)));
     }
     if let Some(r) = saved {
         if let Some(t) = app.stored_token(r).await? {

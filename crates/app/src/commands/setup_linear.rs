@@ -3,8 +3,6 @@
 //! save the record and the API key (encrypted) when ready; with `--save` on a blocked
 //! setup, keep a draft of the choices (never a key).
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{ProviderRecord, StateCategory, Token};
@@ -70,23 +68,6 @@ fn choices(args: &LinearSetupArgs) -> SetupChoices {
     }
 }
 
-fn read_key_file(path: &Path) -> AppResult<Token> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        AppError::usage(format!(
-            "cannot read --token-file {}: {e}; check the path",
-            path.display()
-        ))
-    })?;
-    let first = text.lines().next().unwrap_or_default();
-    redact::register(first);
-    Token::new(first).map_err(|e| {
-        AppError::usage(format!(
-            "--token-file {} does not hold a usable Linear API key: {e}",
-            path.display()
-        ))
-    })
-}
-
 /// The key for setup: `LINEAR_API_KEY`, `--token-file`, the stored key, or a prompt.
 async fn setup_key(
     app: &mut App,
@@ -97,7 +78,10 @@ async fn setup_key(
         return Ok(Some((k, TokenOrigin::LinearEnv)));
     }
     if let Some(p) = &args.token_file {
-        return Ok(Some((read_key_file(p)?, TokenOrigin::File)));
+        return Ok(Some((
+            super::setup::read_credential_file(p, "Linear API key")?,
+            TokenOrigin::File,
+        )));
     }
     if let Some(r) = saved {
         if let Some(k) = app.stored_token(r).await? {

@@ -4,6 +4,7 @@
 //! a particular tracker's wire format. Everything is deterministic: callers pass
 //! the current time in where it matters.
 
+pub mod access;
 pub mod card;
 pub mod finding;
 pub mod grant;
@@ -25,6 +26,7 @@ pub use finding::{
     FindingsFormat, JsonLines, Position, Priority, ReadLimits, Severity, Status, Survey,
 };
 pub use grant::{Grant, GrantScope};
+pub use access::{Action, Role};
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
 pub use plan::{
     changed_fields, decide, fields_to_write, resolve_duplicates, written_as_planned, ChangedField,

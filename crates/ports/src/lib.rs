@@ -5,6 +5,7 @@
 //! Trello list, a Linear workflow state) and items (a card, an issue), so that a
 //! second tracker fits without changing them.
 
+pub mod accounts;
 pub mod error;
 pub mod memory;
 pub mod model;
@@ -16,6 +17,9 @@ pub mod tracker;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+pub use accounts::{
+    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, Principal, UserRecord,
+};
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;

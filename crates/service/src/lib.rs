@@ -10,8 +10,11 @@
 //! end parses its input into the request, resolves credentials into `ports.tracker`,
 //! calls the one function and renders the outcome; it decides nothing else.
 
+pub mod accounts;
 pub mod context;
 pub mod export;
+pub mod integration;
+pub mod json;
 pub mod progress;
 pub mod readiness;
 pub mod revoke;

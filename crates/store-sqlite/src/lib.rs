@@ -10,6 +10,7 @@
 //! the user (0600 on unix, whatever the umask), and a data directory that group or others
 //! can write is refused (readable: a warning), each with the `chmod` that fixes it.
 
+mod accounts;
 mod error;
 mod journal;
 mod key;

@@ -11,6 +11,7 @@ use crate::error::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_secret_keys.sql"),
+    include_str!("../migrations/0003_accounts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -8,59 +8,11 @@ pub mod setup_linear;
 pub mod status;
 pub mod sync;
 
-use serde::Serialize;
-use webriskops_domain::{BlockedState, ProviderKey, ProviderRecord, Readiness, ReadyStates};
+use webriskops_domain::{ProviderKey, ProviderRecord, Readiness};
 
 use crate::output::Out;
 
-/// The five ready states in the provider's words: Trello's board and list, Linear's team
-/// and workflow state.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum ReadyJson<'a> {
-    Board(&'a ReadyStates),
-    Team {
-        cloud_target: bool,
-        team: bool,
-        state: bool,
-        scope: bool,
-        revoke_path: bool,
-    },
-}
-
-impl<'a> ReadyJson<'a> {
-    pub fn new(r: &'a ReadyStates, provider: ProviderKey) -> Self {
-        match provider {
-            ProviderKey::TrelloCloud => ReadyJson::Board(r),
-            ProviderKey::LinearCloud => ReadyJson::Team {
-                cloud_target: r.cloud_target,
-                team: r.board,
-                state: r.list,
-                scope: r.scope,
-                revoke_path: r.revoke_path,
-            },
-        }
-    }
-}
-
-/// The readiness part of setup and status JSON: these names never change (`ready` in the
-/// provider's words: `board`/`list` for Trello, `team`/`state` for Linear).
-#[derive(Debug, Serialize)]
-pub struct ReadinessJson<'a> {
-    pub ready: ReadyJson<'a>,
-    pub blocked: &'a [BlockedState],
-    pub notes: &'a [String],
-}
-
-impl<'a> ReadinessJson<'a> {
-    pub fn new(r: &'a Readiness, provider: ProviderKey) -> Self {
-        Self {
-            ready: ReadyJson::new(&r.ready, provider),
-            blocked: &r.blocked,
-            notes: &r.notes,
-        }
-    }
-}
+pub use webriskops_service::json::ReadinessJson;
 
 /// The names of the container and destination steps in the provider's words.
 fn step_names(provider: ProviderKey) -> (&'static str, &'static str) {

@@ -1,28 +1,14 @@
 //! `webriskops status`: the integration status, with readiness re-checked live.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use webriskops_domain::{ProviderKey, ProviderRecord};
+use chrono::Utc;
+use webriskops_domain::ProviderKey;
 use webriskops_service::status::gather;
+use webriskops_service::json::StatusJson;
 use webriskops_service::{RunSummary, StatusRequest};
 
-use super::{print_readiness, ReadinessJson};
+use super::print_readiness;
 use crate::app::App;
 use crate::error::{AppResult, Exit};
-
-#[derive(Debug, Serialize)]
-struct StatusJson<'a> {
-    tenant: String,
-    /// `saved`, `draft` (the choices of a blocked setup, no token) or `none`.
-    record_state: &'static str,
-    record: Option<&'a ProviderRecord>,
-    #[serde(flatten)]
-    readiness: ReadinessJson<'a>,
-    token_expires_at: Option<DateTime<Utc>>,
-    last_export: Option<&'a RunSummary>,
-    last_sync: Option<&'a RunSummary>,
-    last_revoke: Option<&'a RunSummary>,
-}
 
 fn describe_run(run: Option<&RunSummary>) -> String {
     let Some(r) = run else {
@@ -69,16 +55,7 @@ pub async fn run(app: &mut App) -> AppResult<Exit> {
         Exit::Blocked
     };
     if out.json {
-        out.json_doc(&StatusJson {
-            tenant: report.tenant.to_string(),
-            record_state: report.record_state.as_str(),
-            record: record.as_ref(),
-            readiness: ReadinessJson::new(&report.readiness, report.checked.provider_key),
-            token_expires_at: expires,
-            last_export: report.last_export.as_ref(),
-            last_sync: report.last_sync.as_ref(),
-            last_revoke: report.last_revoke.as_ref(),
-        });
+        out.json_doc(&StatusJson::new(&report));
         return Ok(exit);
     }
     out.say(format!("Integration status (tenant {})", app.tenant));

@@ -1,0 +1,212 @@
+//! What a multi-tenant front end keeps beside the integration: tenants, people, API
+//! tokens, sessions, export jobs and the status-event log.
+//!
+//! Secrets never cross this port in the clear: passwords arrive as password hashes, API
+//! tokens and session ids as their SHA-256 digests (hex), computed by the service.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use webriskops_domain::{ProviderKey, Role, TenantId};
+
+use crate::PortResult;
+
+/// Who is calling: a person signed in, or an API token; always inside one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub role: Role,
+    /// The person's e-mail, or `api-token:<id>`.
+    pub subject: String,
+}
+
+/// A person as stored: the password only as its hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub tenant: TenantId,
+    pub email: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+impl Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tenants, people, API tokens and sessions.
+#[async_trait]
+pub trait Accounts: Send + Sync + Debug {
+    /// Adds a tenant; `false` when it exists already.
+    async fn add_tenant(&self, tenant: &TenantId, now: DateTime<Utc>) -> PortResult<bool>;
+    /// Whether the tenant exists.
+    async fn tenant_exists(&self, tenant: &TenantId) -> PortResult<bool>;
+    /// Every tenant, by name.
+    async fn tenants(&self) -> PortResult<Vec<TenantId>>;
+    /// Adds a person, or replaces the role and password of the person with this e-mail
+    /// in this tenant. E-mails are unique across tenants: `false` when the e-mail belongs
+    /// to another tenant (nothing is written).
+    async fn put_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    /// The person with this e-mail (compared case-insensitively).
+    async fn user_by_email(&self, email: &str) -> PortResult<Option<UserRecord>>;
+    /// Keeps an API token's digest; returns the token's id.
+    async fn add_api_token(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<i64>;
+    /// The caller an API token's digest stands for.
+    async fn api_token(&self, digest: &str) -> PortResult<Option<Principal>>;
+    /// Starts a session for the person `user_id` until `expires_at`.
+    async fn add_session(
+        &self,
+        digest: &str,
+        user_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<()>;
+    /// The caller of a live session (an expired one is removed and answers `None`).
+    async fn session(&self, digest: &str, now: DateTime<Utc>) -> PortResult<Option<Principal>>;
+    /// Ends a session.
+    async fn end_session(&self, digest: &str) -> PortResult<()>;
+    /// Notes that a setup token of the tenant's provider is held (sealed in the secret
+    /// store) until `expires_at`.
+    async fn hold_token_until(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<()>;
+    /// Until when a setup token is held, if one is.
+    async fn held_until(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<DateTime<Utc>>>;
+    /// Forgets that a setup token is held.
+    async fn release_held(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()>;
+    /// Keeps the choices of a setup in progress (a JSON text), until saved.
+    async fn put_pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        choices_json: &str,
+    ) -> PortResult<()>;
+    /// The choices of a setup in progress, if any.
+    async fn pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<String>>;
+    /// Forgets the choices of a setup in progress.
+    async fn clear_pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<()>;
+}
+
+/// Where an export job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// An export job of a tenant, as stored. `progress` and `summary` are JSON texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportJob {
+    /// Opaque, unguessable.
+    pub id: String,
+    pub tenant: TenantId,
+    pub provider: ProviderKey,
+    pub state: JobState,
+    pub progress_json: String,
+    pub summary_json: Option<String>,
+    /// The portable bundle's directory, when the run went to the fallback.
+    pub bundle_dir: Option<String>,
+    /// The uploaded findings file.
+    pub input_path: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// Export jobs, always read within their tenant.
+#[async_trait]
+pub trait ExportJobs: Send + Sync + Debug {
+    async fn add_job(&self, job: &ExportJob) -> PortResult<()>;
+    /// Replaces the job's state, progress, summary, bundle and finish time.
+    async fn update_job(&self, job: &ExportJob) -> PortResult<()>;
+    /// The tenant's job `id`; `None` for an unknown id and for another tenant's alike.
+    async fn job(&self, tenant: &TenantId, id: &str) -> PortResult<Option<ExportJob>>;
+    /// The tenant's newest jobs first, at most `limit`.
+    async fn jobs(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<ExportJob>>;
+    /// Jobs left queued or running by a process that stopped (every tenant).
+    async fn unfinished_jobs(&self) -> PortResult<Vec<ExportJob>>;
+}
+
+/// One status event in a tenant's log, with its cursor (increasing, never reused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub cursor: i64,
+    pub event_json: String,
+}
+
+/// The tenant's status events, appended once each and read in order after a cursor.
+#[async_trait]
+pub trait EventLog: Send + Sync + Debug {
+    async fn append_event(
+        &self,
+        tenant: &TenantId,
+        event_json: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<i64>;
+    /// The tenant's events after `cursor`, oldest first, at most `limit`.
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        cursor: i64,
+        limit: usize,
+    ) -> PortResult<Vec<LoggedEvent>>;
+}

@@ -1,0 +1,572 @@
+//! `Accounts`, `ExportJobs` and `EventLog`: what `webriskops serve` keeps for its tenants.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+use webriskops_domain::{ProviderKey, Role, TenantId};
+use webriskops_ports::{
+    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PortResult, Principal,
+    UserRecord,
+};
+
+use crate::error::StoreError;
+use crate::{decode, parse_time, time_text, SqliteStore};
+
+fn role_of(path: &std::path::Path, text: &str) -> Result<Role, StoreError> {
+    Role::parse(text).map_err(|e| decode(path, "role", e))
+}
+
+fn tenant_of(path: &std::path::Path, text: &str) -> Result<TenantId, StoreError> {
+    TenantId::new(text).map_err(|e| decode(path, "tenant", e))
+}
+
+#[async_trait]
+impl Accounts for SqliteStore {
+    async fn add_tenant(&self, tenant: &TenantId, now: DateTime<Utc>) -> PortResult<bool> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            let n = conn
+                .execute(
+                    "INSERT INTO tenants (name, created_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![tenant, time_text(now)],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn tenant_exists(&self, tenant: &TenantId) -> PortResult<bool> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            conn.query_row(
+                "SELECT 1 FROM tenants WHERE name = ?1",
+                params![tenant],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| StoreError::sqlite(path, e))
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> PortResult<Vec<TenantId>> {
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let mut stmt = conn
+                .prepare("SELECT name FROM tenants ORDER BY name")
+                .map_err(sql)?;
+            let names: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(sql)?
+                .collect::<Result<_, _>>()
+                .map_err(sql)?;
+            names.iter().map(|n| tenant_of(path, n)).collect()
+        })
+        .await
+    }
+
+    async fn put_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        let (tenant, email, hash) = (
+            tenant.as_str().to_owned(),
+            email.to_owned(),
+            password_hash.to_owned(),
+        );
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let tx = conn.transaction().map_err(sql)?;
+            let owner: Option<String> = tx
+                .query_row(
+                    "SELECT tenant FROM users WHERE email = ?1",
+                    params![email],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql)?;
+            match owner {
+                Some(t) if t != tenant => return Ok(false),
+                Some(_) => {
+                    tx.execute(
+                        "UPDATE users SET role = ?2, password_hash = ?3 WHERE email = ?1",
+                        params![email, role.as_str(), hash],
+                    )
+                    .map_err(sql)?;
+                    // A new password ends every session of the person.
+                    tx.execute(
+                        "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = ?1)",
+                        params![email],
+                    )
+                    .map_err(sql)?;
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO users (tenant, email, role, password_hash, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![tenant, email, role.as_str(), hash, time_text(now)],
+                    )
+                    .map_err(sql)?;
+                }
+            }
+            tx.commit().map_err(sql)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> PortResult<Option<UserRecord>> {
+        let email = email.to_owned();
+        self.run(move |conn, path| {
+            let row = conn
+                .query_row(
+                    "SELECT id, tenant, email, role, password_hash FROM users WHERE email = ?1",
+                    params![email],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            row.map(|(id, tenant, email, role, password_hash)| {
+                Ok(UserRecord {
+                    id,
+                    tenant: tenant_of(path, &tenant)?,
+                    email,
+                    role: role_of(path, &role)?,
+                    password_hash,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn add_api_token(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<i64> {
+        let (tenant, digest) = (tenant.as_str().to_owned(), digest.to_owned());
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO api_tokens (tenant, role, digest, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, role.as_str(), digest, time_text(now)],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn api_token(&self, digest: &str) -> PortResult<Option<Principal>> {
+        let digest = digest.to_owned();
+        self.run(move |conn, path| {
+            let row = conn
+                .query_row(
+                    "SELECT id, tenant, role FROM api_tokens WHERE digest = ?1",
+                    params![digest],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            row.map(|(id, tenant, role)| {
+                Ok(Principal {
+                    tenant: tenant_of(path, &tenant)?,
+                    role: role_of(path, &role)?,
+                    subject: format!("api-token:{id}"),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn add_session(
+        &self,
+        digest: &str,
+        user_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let digest = digest.to_owned();
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO sessions (digest, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![digest, user_id, time_text(expires_at)],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, digest: &str, now: DateTime<Utc>) -> PortResult<Option<Principal>> {
+        let digest = digest.to_owned();
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let row = conn
+                .query_row(
+                    "SELECT s.expires_at, u.tenant, u.role, u.email
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.digest = ?1",
+                    params![digest],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(sql)?;
+            let Some((expires, tenant, role, email)) = row else {
+                return Ok(None);
+            };
+            if parse_time(path, "session expiry", &expires)? <= now {
+                conn.execute("DELETE FROM sessions WHERE digest = ?1", params![digest])
+                    .map_err(sql)?;
+                return Ok(None);
+            }
+            Ok(Some(Principal {
+                tenant: tenant_of(path, &tenant)?,
+                role: role_of(path, &role)?,
+                subject: email,
+            }))
+        })
+        .await
+    }
+
+    async fn end_session(&self, digest: &str) -> PortResult<()> {
+        let digest = digest.to_owned();
+        self.run(move |conn, path| {
+            conn.execute("DELETE FROM sessions WHERE digest = ?1", params![digest])
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn hold_token_until(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        expires_at: DateTime<Utc>,
+    ) -> PortResult<()> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO held_tokens (tenant, provider_key, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, provider_key) DO UPDATE SET expires_at = excluded.expires_at",
+                params![tenant, provider.as_str(), time_text(expires_at)],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn held_until(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<DateTime<Utc>>> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            let t: Option<String> = conn
+                .query_row(
+                    "SELECT expires_at FROM held_tokens WHERE tenant = ?1 AND provider_key = ?2",
+                    params![tenant, provider.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            t.map(|t| parse_time(path, "held token expiry", &t))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn release_held(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            conn.execute(
+                "DELETE FROM held_tokens WHERE tenant = ?1 AND provider_key = ?2",
+                params![tenant, provider.as_str()],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        choices_json: &str,
+    ) -> PortResult<()> {
+        let (tenant, json) = (tenant.as_str().to_owned(), choices_json.to_owned());
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO pending_choices (tenant, provider_key, choices_json) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, provider_key) DO UPDATE SET choices_json = excluded.choices_json",
+                params![tenant, provider.as_str(), json],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<String>> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            conn.query_row(
+                "SELECT choices_json FROM pending_choices WHERE tenant = ?1 AND provider_key = ?2",
+                params![tenant, provider.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::sqlite(path, e))
+        })
+        .await
+    }
+
+    async fn clear_pending_choices(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<()> {
+        let tenant = tenant.as_str().to_owned();
+        self.run(move |conn, path| {
+            conn.execute(
+                "DELETE FROM pending_choices WHERE tenant = ?1 AND provider_key = ?2",
+                params![tenant, provider.as_str()],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+const JOB_COLUMNS: &str = "id, tenant, provider_key, state, progress_json, summary_json, \
+                           bundle_dir, input_path, created_at, finished_at";
+
+fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<ExportJob, StoreError>> {
+    let (id, tenant, provider, state): (String, String, String, String) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    let (progress_json, summary_json, bundle_dir, input_path): (
+        String,
+        Option<String>,
+        Option<String>,
+        String,
+    ) = (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+    let (created, finished): (String, Option<String>) = (r.get(8)?, r.get(9)?);
+    Ok((|| {
+        Ok(ExportJob {
+            id,
+            tenant: tenant_of(path, &tenant)?,
+            provider: provider
+                .parse::<ProviderKey>()
+                .map_err(|e| decode(path, "provider key", e))?,
+            state: JobState::parse(&state).ok_or_else(|| decode(path, "job state", &state))?,
+            progress_json,
+            summary_json,
+            bundle_dir,
+            input_path,
+            created_at: parse_time(path, "job creation", &created)?,
+            finished_at: finished
+                .map(|f| parse_time(path, "job finish", &f))
+                .transpose()?,
+        })
+    })())
+}
+
+fn query_jobs(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    sql_text: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<ExportJob>, StoreError> {
+    let sql = |e| StoreError::sqlite(path, e);
+    let mut stmt = conn.prepare(sql_text).map_err(sql)?;
+    let rows = stmt
+        .query_map(args, |r| job_of(path, r))
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    rows.into_iter().collect()
+}
+
+#[async_trait]
+impl ExportJobs for SqliteStore {
+    async fn add_job(&self, job: &ExportJob) -> PortResult<()> {
+        let j = job.clone();
+        self.run(move |conn, path| {
+            conn.execute(
+                &format!("INSERT INTO export_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    j.id,
+                    j.tenant.as_str(),
+                    j.provider.as_str(),
+                    j.state.as_str(),
+                    j.progress_json,
+                    j.summary_json,
+                    j.bundle_dir,
+                    j.input_path,
+                    time_text(j.created_at),
+                    j.finished_at.map(time_text)
+                ],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_job(&self, job: &ExportJob) -> PortResult<()> {
+        let j = job.clone();
+        self.run(move |conn, path| {
+            conn.execute(
+                "UPDATE export_jobs SET state = ?3, progress_json = ?4, summary_json = ?5,
+                 bundle_dir = ?6, finished_at = ?7 WHERE id = ?1 AND tenant = ?2",
+                params![
+                    j.id,
+                    j.tenant.as_str(),
+                    j.state.as_str(),
+                    j.progress_json,
+                    j.summary_json,
+                    j.bundle_dir,
+                    j.finished_at.map(time_text)
+                ],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn job(&self, tenant: &TenantId, id: &str) -> PortResult<Option<ExportJob>> {
+        let (tenant, id) = (tenant.as_str().to_owned(), id.to_owned());
+        self.run(move |conn, path| {
+            let mut jobs = query_jobs(
+                conn,
+                path,
+                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = ?1 AND tenant = ?2"),
+                &[&id, &tenant],
+            )?;
+            Ok(jobs.pop())
+        })
+        .await
+    }
+
+    async fn jobs(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<ExportJob>> {
+        let tenant = tenant.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn, path| {
+            query_jobs(
+                conn,
+                path,
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = ?1
+                     ORDER BY created_at DESC, id LIMIT ?2"
+                ),
+                &[&tenant, &limit],
+            )
+        })
+        .await
+    }
+
+    async fn unfinished_jobs(&self) -> PortResult<Vec<ExportJob>> {
+        self.run(move |conn, path| {
+            query_jobs(
+                conn,
+                path,
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE state IN ('queued', 'running')
+                     ORDER BY created_at"
+                ),
+                &[],
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn append_event(
+        &self,
+        tenant: &TenantId,
+        event_json: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<i64> {
+        let (tenant, json) = (tenant.as_str().to_owned(), event_json.to_owned());
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO status_events (tenant, event_json, created_at) VALUES (?1, ?2, ?3)",
+                params![tenant, json, time_text(now)],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        tenant: &TenantId,
+        cursor: i64,
+        limit: usize,
+    ) -> PortResult<Vec<LoggedEvent>> {
+        let tenant = tenant.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let mut stmt = conn
+                .prepare(
+                    "SELECT cursor, event_json FROM status_events
+                     WHERE tenant = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![tenant, cursor, limit], |r| {
+                    Ok(LoggedEvent {
+                        cursor: r.get(0)?,
+                        event_json: r.get(1)?,
+                    })
+                })
+                .map_err(sql)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql)?;
+            Ok(rows)
+        })
+        .await
+    }
+}

@@ -112,6 +112,17 @@ impl App {
         })
     }
 
+    /// This context for `tenant`'s `provider`, with an open `store` (the server composes
+    /// one per request from the store it holds).
+    #[must_use]
+    pub fn scoped(mut self, tenancy: &Tenancy, store: SqliteStore) -> App {
+        self.tenant = tenancy.tenant.clone();
+        self.provider = tenancy.provider;
+        self.store = Some(store);
+        self.interactive = false;
+        self
+    }
+
     /// Works on `provider`'s record from now on (`setup trello` and `setup linear` say
     /// which).
     pub fn set_provider(&mut self, provider: ProviderKey) {

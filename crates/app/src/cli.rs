@@ -110,9 +110,115 @@ pub enum Command {
         "Examples:\n",
         "  webriskops demo\n",
         "  webriskops demo --data-dir ./demo-state          # keeps demo-state/trello and demo-state/linear\n\n",
+        "  webriskops demo --serve                           # the /settings pages against the simulators\n\n",
         "Nothing leaves this machine: both simulators listen on 127.0.0.1 only."
     ))]
-    Demo,
+    Demo(DemoArgs),
+    /// Serve the /settings pages, the JSON API and the webhook receivers for many tenants.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops tenant add acme\n",
+        "  webriskops user add --tenant acme --email pm@acme.example --role admin\n",
+        "  webriskops serve --listen 127.0.0.1:8080\n",
+        "  webriskops serve --listen 0.0.0.0:8080 --public-url https://ops.example.com\n\n",
+        "Prints `listening on http://ADDR` on stderr once it accepts connections. SIGTERM or\n",
+        "Ctrl-C drains in-flight requests and export jobs, then exits 0. TRELLO_API_KEY and\n",
+        "TRELLO_API_SECRET are the application's own Trello key and secret; every tenant\n",
+        "brings its own token on /settings. See docs/server.md."
+    ))]
+    Serve(ServeArgs),
+    /// Manage the tenants `serve` hosts.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage the people who sign in to `serve`.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for the `serve` JSON API.
+    #[command(subcommand, name = "api-token")]
+    ApiToken(ApiTokenCommand),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    /// Start the simulators and the server, print the URL and a demo login, and serve
+    /// until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: the address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The address to listen on [env: WEBRISKOPS_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The address people and the trackers' webhooks reach, e.g. https://ops.example.com
+    /// [env: WEBRISKOPS_PUBLIC_URL] [default: http://<listen address>].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant (1 to 64 of A-Z a-z 0-9 . _ -).
+    #[command(
+        after_help = "Examples:\n  webriskops tenant add acme\n  webriskops tenant add acme --json"
+    )]
+    Add {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// A role in a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Sets up, saves, exports, syncs and revokes.
+    Admin,
+    /// Reads status, runs and events.
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a person to a tenant, or set their role and password (their sessions end).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops user add --tenant acme --email pm@acme.example --role admin\n",
+        "  webriskops user add --tenant acme --email ro@acme.example --role viewer --password-file pw.txt\n\n",
+        "The password comes from --password-file (first line) or a hidden prompt; it is kept\n",
+        "only as an argon2id hash. At least 12 characters."
+    ))]
+    Add {
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        #[arg(long, value_name = "E-MAIL")]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from this file (first line).
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Create an API token; it is printed once and only its digest is kept.
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops api-token create --tenant acme --role admin\n",
+        "  webriskops api-token create --tenant acme --role viewer --json   # {\"token\": \"wro_…\"}\n\n",
+        "Use it as `Authorization: Bearer <token>` on /api/v1."
+    ))]
+    Create {
+        #[arg(long, value_name = "NAME")]
+        tenant: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]

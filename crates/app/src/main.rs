@@ -96,7 +96,15 @@ fn run(cli: Cli, out: Out) -> AppResult<Exit> {
             Command::Export(args) => commands::export::run(&mut chosen().await?, &args).await,
             Command::Sync => commands::sync::run(&mut chosen().await?).await,
             Command::Revoke(args) => commands::revoke::run(&mut chosen().await?, args).await,
-            Command::Demo => commands::demo::run(settings.clone(), cli.global.data_dir).await,
+            Command::Demo(args) => {
+                commands::demo::run(settings.clone(), cli.global.data_dir, &args).await
+            }
+            Command::Serve(args) => {
+                commands::serve::run(settings.clone(), data_dir.clone(), env.clone(), &args).await
+            }
+            Command::Tenant(cmd) => commands::accounts::tenant(&mut app()?, &cmd).await,
+            Command::User(cmd) => commands::accounts::user(&mut app()?, &cmd).await,
+            Command::ApiToken(cmd) => commands::accounts::api_token(&mut app()?, &cmd).await,
         }
     })
 }

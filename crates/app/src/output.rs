@@ -60,7 +60,8 @@ impl Out {
     }
 
     /// A line on stdout that deliberately bypasses redaction. Used only for the
-    /// authorize URL, which must carry the API key (see docs/security.md).
+    /// authorize URL, which must carry the API key, and for a new API token, shown this
+    /// once (see docs/security.md).
     pub fn say_unredacted(&self, text: &str) {
         let mut w = io::stdout().lock();
         let _ = writeln!(w, "{text}");

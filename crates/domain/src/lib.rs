@@ -16,6 +16,7 @@ pub mod secret;
 pub mod state;
 pub mod text;
 
+pub use access::{Action, Role};
 pub use card::{
     extract_marker, marker, route, route_item, split_owned, CardExport, CardOptions, LabelIntent,
     LabelKind, RouteTarget, RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME,
@@ -26,7 +27,6 @@ pub use finding::{
     FindingsFormat, JsonLines, Position, Priority, ReadLimits, Severity, Status, Survey,
 };
 pub use grant::{Grant, GrantScope};
-pub use access::{Action, Role};
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
 pub use plan::{
     changed_fields, decide, fields_to_write, resolve_duplicates, written_as_planned, ChangedField,

@@ -124,10 +124,7 @@ pub async fn add_user(
     require_tenant(accounts, tenant).await?;
     let email = normalise_email(email)?;
     let hash = hash_password(password)?;
-    if accounts
-        .put_user(tenant, &email, role, &hash, now)
-        .await?
-    {
+    if accounts.put_user(tenant, &email, role, &hash, now).await? {
         Ok(())
     } else {
         Err(ServiceError::Input(format!(
@@ -196,14 +193,18 @@ pub async fn login(
     // The hash of a random password keeps the work equal for unknown e-mails.
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let decoy = DECOY.get_or_init(|| hash_password(&random_secret()).unwrap_or_default());
-    let hash = user.as_ref().map_or(decoy.as_str(), |u| u.password_hash.as_str());
+    let hash = user
+        .as_ref()
+        .map_or(decoy.as_str(), |u| u.password_hash.as_str());
     let ok = verify_password(password, hash);
     let Some(user) = user.filter(|_| ok) else {
         return Ok(None);
     };
     let id = random_secret();
     let expires_at = now + SESSION_TTL;
-    accounts.add_session(&digest(&id), user.id, expires_at).await?;
+    accounts
+        .add_session(&digest(&id), user.id, expires_at)
+        .await?;
     Ok(Some(NewSession {
         id,
         principal: Principal {
@@ -264,8 +265,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_or_refused_with_the_form() {
-        assert_eq!(normalise_email(" Ann@Example.COM ").unwrap(), "ann@example.com");
-        for bad in ["", "ann", "ann@", "@x.io", "a b@x.io", "a@b@c.io", "a@localhost"] {
+        assert_eq!(
+            normalise_email(" Ann@Example.COM ").unwrap(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.io",
+            "a b@x.io",
+            "a@b@c.io",
+            "a@localhost",
+        ] {
             let e = normalise_email(bad).unwrap_err().to_string();
             assert!(e.contains("name@example.com"), "{bad}: {e}");
         }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{BlockedState, ProviderKey, ProviderRecord, Readiness, ReadyStates};
 
+use crate::export::{ExportSummary, FallbackTrigger};
 use crate::status::{RunSummary, StatusReport};
 
 /// The five ready states in the provider's words: Trello's board and list, Linear's team
@@ -84,4 +85,67 @@ impl<'a> StatusJson<'a> {
             last_revoke: report.last_revoke.as_ref(),
         }
     }
+}
+
+/// `export --json` and the summary of an export job in the API.
+#[derive(Debug, Serialize)]
+pub struct ExportJson<'a> {
+    #[serde(flatten)]
+    pub summary: &'a ExportSummary,
+    pub source: String,
+    pub source_checksum: Option<String>,
+    /// The bundle directory, when the portable fallback was used.
+    pub out_dir: Option<String>,
+    /// Why the bundle was written: `requested` (`--fallback always`) or `blocked`; `null`
+    /// when the cards went to the tracker.
+    pub fallback: Option<FallbackTrigger>,
+    /// The blocked states that caused a `blocked` fallback (empty otherwise).
+    pub fallback_reasons: &'a [BlockedState],
+    /// The tenant's record: `saved`, `draft` (choices of a blocked setup, no token) or `none`.
+    pub record_state: &'static str,
+}
+
+/// `export --json` when setup is blocked and nothing was written.
+#[derive(Debug, Serialize)]
+pub struct BlockedExportJson<'a> {
+    pub exported: bool,
+    /// The tenant's record: `saved`, `draft` or `none`.
+    pub record_state: &'static str,
+    #[serde(flatten)]
+    pub readiness: ReadinessJson<'a>,
+}
+
+/// The `export --json` document of `outcome`, read from `source`.
+pub fn export_value(
+    outcome: &crate::export::ExportOutcome,
+    source: &dyn webriskops_ports::FindingSource,
+) -> serde_json::Value {
+    use crate::export::{ExportDestination, ExportResult, FallbackCause};
+    let record_state = outcome.record_state.as_str();
+    let doc = match &outcome.result {
+        ExportResult::Blocked { readiness } => serde_json::to_value(BlockedExportJson {
+            exported: false,
+            record_state,
+            readiness: ReadinessJson::new(readiness, outcome.record.provider_key),
+        }),
+        ExportResult::Exported {
+            summary,
+            destination,
+        } => {
+            let (cause, out_dir) = match destination {
+                ExportDestination::Tracker => (None, None),
+                ExportDestination::Portable { out_dir, cause } => (Some(cause), Some(out_dir)),
+            };
+            serde_json::to_value(ExportJson {
+                summary,
+                source: source.describe(),
+                source_checksum: source.checksum(),
+                out_dir: out_dir.map(|d| d.display().to_string()),
+                fallback: cause.map(FallbackCause::trigger),
+                fallback_reasons: cause.map_or(&[], FallbackCause::reasons),
+                record_state,
+            })
+        }
+    };
+    doc.unwrap_or(serde_json::Value::Null)
 }

@@ -119,7 +119,14 @@ async fn sync_twice(out: &Out, app: &mut App) -> AppResult<()> {
 ///
 /// # Errors
 /// Any step failing; the demo stops at the first.
-pub async fn run(base: Settings, data_dir: Option<PathBuf>) -> AppResult<Exit> {
+pub async fn run(
+    base: Settings,
+    data_dir: Option<PathBuf>,
+    args: &crate::cli::DemoArgs,
+) -> AppResult<Exit> {
+    if args.serve {
+        return super::demo_serve::run(base, data_dir, args).await;
+    }
     let out = Out { json: false };
     let temp = match &data_dir {
         Some(_) => None,

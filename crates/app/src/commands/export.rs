@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
-use serde::Serialize;
 use webriskops_domain::provider::Vocabulary;
 use webriskops_domain::BlockedState;
 use webriskops_portable::{
@@ -25,6 +24,7 @@ use crate::error::{AppError, AppResult, Exit};
 use crate::output::Out;
 use crate::progress::StderrProgress;
 use webriskops_findings_file::FileSource;
+use webriskops_service::json::{BlockedExportJson as BlockedJson, ExportJson};
 
 /// Most plan lines and failures printed in human output (all are in `--json`).
 const LISTED: usize = 20;
@@ -54,32 +54,6 @@ impl ExportRequest {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct ExportJson<'a> {
-    #[serde(flatten)]
-    summary: &'a ExportSummary,
-    source: String,
-    source_checksum: Option<String>,
-    /// The bundle directory, when the portable fallback was used.
-    out_dir: Option<String>,
-    /// Why the bundle was written: `requested` (`--fallback always`) or `blocked`; `null`
-    /// when the cards went to Trello.
-    fallback: Option<FallbackTrigger>,
-    /// The blocked states that caused a `blocked` fallback (empty otherwise).
-    fallback_reasons: &'a [BlockedState],
-    /// The tenant's record: `saved`, `draft` (choices of a blocked setup, no token) or `none`.
-    record_state: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct BlockedJson<'a> {
-    exported: bool,
-    /// The tenant's record: `saved`, `draft` or `none`.
-    record_state: &'static str,
-    #[serde(flatten)]
-    readiness: ReadinessJson<'a>,
-}
-
 /// Runs `export FILE`.
 ///
 /// # Errors
@@ -92,7 +66,7 @@ pub async fn run(app: &mut App, args: &ExportArgs) -> AppResult<Exit> {
 }
 
 /// Opens the portable bundle for the service's fallback.
-struct Bundle;
+pub(crate) struct Bundle;
 
 impl PortableWriter for Bundle {
     fn open(&self, spec: &PortableSpec) -> Result<Arc<dyn WorkItems>, ServiceError> {

@@ -1,8 +1,11 @@
 //! One module per command, plus the readiness rendering they share.
 
+pub mod accounts;
 pub mod demo;
+pub mod demo_serve;
 pub mod export;
 pub mod revoke;
+pub mod serve;
 pub mod setup;
 pub mod setup_linear;
 pub mod status;

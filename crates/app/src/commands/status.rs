@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use webriskops_domain::ProviderKey;
-use webriskops_service::status::gather;
 use webriskops_service::json::StatusJson;
+use webriskops_service::status::gather;
 use webriskops_service::{RunSummary, StatusRequest};
 
 use super::print_readiness;

@@ -1,0 +1,330 @@
+//! `webriskops serve`: composes the store, the trackers and the files for the HTTP front
+//! end (crate `webriskops-server`) and runs it until SIGTERM or Ctrl-C.
+//!
+//! The composer builds, per request, the same [`App`] context the CLI commands use,
+//! scoped to the caller's tenant and tracker, over the one store the server holds. The
+//! process environment's tenant credentials (`TRELLO_TOKEN`, `LINEAR_API_KEY`) are hidden
+//! from it: in the server every tenant brings its own token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use webriskops_domain::{ProviderKey, Token};
+use webriskops_findings_file::FileSource;
+use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
+use webriskops_server::{ComposeError, Composer, ServerConfig};
+use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
+use webriskops_store_sqlite::SqliteStore;
+use webriskops_trello::{authorize_url, AuthorizeOptions, DEFAULT_API_ROOT};
+
+use crate::app::{api_key_ref, App, EnvLookup};
+use crate::cli::ServeArgs;
+use crate::config::{Settings, ENV_LINEAR_API_KEY, ENV_TOKEN, ENV_TRACKER};
+use crate::error::{AppError, AppResult, Exit};
+use crate::output::Out;
+use crate::redact;
+
+/// `WEBRISKOPS_LISTEN`: the address `serve` listens on.
+pub const ENV_LISTEN: &str = "WEBRISKOPS_LISTEN";
+/// `WEBRISKOPS_PUBLIC_URL`: the address people and webhooks reach.
+pub const ENV_PUBLIC_URL: &str = "WEBRISKOPS_PUBLIC_URL";
+/// `WEBRISKOPS_SYNC_INTERVAL_SECS`: how often saved integrations are synced (default 300).
+pub const ENV_SYNC_INTERVAL: &str = "WEBRISKOPS_SYNC_INTERVAL_SECS";
+/// `WEBRISKOPS_MAX_UPLOAD_BYTES`: the largest findings upload (default 256 MiB).
+pub const ENV_MAX_UPLOAD: &str = "WEBRISKOPS_MAX_UPLOAD_BYTES";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The binary's composer: one store, per-request [`App`] contexts.
+pub struct AppComposer {
+    settings: Settings,
+    data_dir: PathBuf,
+    env: EnvLookup,
+    store: SqliteStore,
+}
+
+impl AppComposer {
+    /// A composer over the store of `data_dir`, opened once.
+    ///
+    /// # Errors
+    /// The store cannot be opened (locked, bad master key, unsafe directory).
+    pub fn new(settings: Settings, data_dir: PathBuf, env: EnvLookup) -> AppResult<Self> {
+        // Tenant credentials in the server's own environment never stand in for a
+        // tenant's token.
+        let inner = env.clone();
+        let env: EnvLookup = Arc::new(move |k: &str| {
+            if [ENV_TOKEN, ENV_LINEAR_API_KEY, ENV_TRACKER].contains(&k) {
+                None
+            } else {
+                inner(k)
+            }
+        });
+        let mut bootstrap = App::new(
+            settings.clone(),
+            data_dir.clone(),
+            Out { json: false },
+            env.clone(),
+        )?;
+        let store = bootstrap.store()?;
+        Ok(Self {
+            settings,
+            data_dir,
+            env,
+            store,
+        })
+    }
+
+    fn app(&self, who: &Tenancy) -> Result<App, ComposeError> {
+        let app = App::new(
+            self.settings.clone(),
+            self.data_dir.clone(),
+            Out { json: false },
+            self.env.clone(),
+        )
+        .map_err(compose_error)?;
+        Ok(app.scoped(who, self.store.clone()))
+    }
+}
+
+fn compose_error(e: AppError) -> ComposeError {
+    ComposeError {
+        message: redact::redact(&e.message),
+        fix: "the operator can check the server's configuration and log".into(),
+        server_side: true,
+    }
+}
+
+#[async_trait]
+impl Composer for AppComposer {
+    fn local_ports(&self) -> ServicePorts {
+        ServicePorts::from_store(Arc::new(self.store.clone()))
+    }
+
+    fn accounts(&self) -> Arc<dyn Accounts> {
+        Arc::new(self.store.clone())
+    }
+
+    fn jobs(&self) -> Arc<dyn ExportJobs> {
+        Arc::new(self.store.clone())
+    }
+
+    fn events(&self) -> Arc<dyn EventLog> {
+        Arc::new(self.store.clone())
+    }
+
+    fn api_root(&self, provider: ProviderKey) -> Result<String, ComposeError> {
+        let who = Tenancy {
+            tenant: webriskops_domain::TenantId::new("server").map_err(|e| ComposeError {
+                message: e.to_string(),
+                fix: String::new(),
+                server_side: true,
+            })?,
+            provider,
+        };
+        self.app(&who)?.api_root().map_err(compose_error)
+    }
+
+    async fn tracker(
+        &self,
+        who: &Tenancy,
+        token: Option<&Token>,
+    ) -> Result<Option<Tracker>, ComposeError> {
+        let mut app = self.app(who)?;
+        match token {
+            Some(t) => {
+                let key = match who.provider {
+                    ProviderKey::TrelloCloud => app.api_key(None).await.map_err(compose_error)?,
+                    ProviderKey::LinearCloud => None,
+                };
+                app.adapter(key, t).map_err(compose_error)
+            }
+            None => {
+                // A record of another API root is never sent anything.
+                let record = app.record().await.map_err(compose_error)?;
+                match record {
+                    Some(r) => app.tracker_for(Some(&r)).await.map_err(compose_error),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    fn companions(&self, who: &Tenancy) -> Result<Vec<CompanionSecret>, ComposeError> {
+        if who.provider != ProviderKey::TrelloCloud {
+            return Ok(Vec::new());
+        }
+        let key = (self.env)(crate::config::ENV_API_KEY)
+            .or_else(|| self.settings.trello.api_key.clone())
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| ComposeError {
+                message: "the server has no Trello application key".into(),
+                fix: "set TRELLO_API_KEY for webriskops serve".into(),
+                server_side: true,
+            })?;
+        let secret = Token::new(key.trim()).map_err(|e| ComposeError {
+            message: format!("TRELLO_API_KEY is not usable: {e}"),
+            fix: "copy the key again from https://trello.com/power-ups/admin".into(),
+            server_side: true,
+        })?;
+        Ok(vec![CompanionSecret {
+            reference: api_key_ref(&who.tenant),
+            secret,
+        }])
+    }
+
+    fn portable(&self) -> Arc<dyn PortableWriter> {
+        Arc::new(super::export::Bundle)
+    }
+
+    fn open_findings(&self, path: &Path) -> Result<Arc<dyn FindingSource>, ComposeError> {
+        FileSource::open_path(path)
+            .map(|s| Arc::new(s) as Arc<dyn FindingSource>)
+            .map_err(|e| ComposeError {
+                message: e.to_string(),
+                fix: "upload a findings file (JSON or JSON Lines, docs/contracts/findings-v1.md)"
+                    .into(),
+                server_side: false,
+            })
+    }
+
+    fn authorize_url(&self, provider: ProviderKey, return_url: &str) -> Option<String> {
+        if provider != ProviderKey::TrelloCloud {
+            return None;
+        }
+        let raw = (self.env)(crate::config::ENV_API_KEY)
+            .or_else(|| self.settings.trello.api_key.clone())?;
+        let key = webriskops_domain::ApiKey::new(raw.trim()).ok()?;
+        let url = authorize_url(
+            &key,
+            &AuthorizeOptions {
+                return_url: Some(return_url.to_owned()),
+                ..AuthorizeOptions::default()
+            },
+        );
+        // Against another API root (trello-sim), its own authorize page.
+        let root = self.settings.trello.api_root.trim_end_matches('/');
+        if root == DEFAULT_API_ROOT.trim_end_matches('/') {
+            Some(url)
+        } else {
+            Some(url.replacen("https://trello.com/1", root, 1))
+        }
+    }
+
+    fn register_secret(&self, secret: &str) {
+        redact::register(secret);
+    }
+}
+
+fn env_or<T: std::str::FromStr>(env: &EnvLookup, name: &str, default: T) -> AppResult<T> {
+    match env(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| {
+            AppError::usage(format!(
+                "{name}={} is not usable; fix or unset it",
+                webriskops_domain::echo_untrusted(&v)
+            ))
+        }),
+    }
+}
+
+/// The server's configuration from the flags and the environment.
+///
+/// # Errors
+/// An unusable address, URL or number (exit 2).
+pub fn server_config(
+    args: &ServeArgs,
+    env: &EnvLookup,
+    data_dir: &Path,
+    settings: &Settings,
+) -> AppResult<ServerConfig> {
+    let listen: SocketAddr = match args.listen {
+        Some(a) => a,
+        None => env_or(
+            env,
+            ENV_LISTEN,
+            DEFAULT_LISTEN.parse().expect("valid default"),
+        )?,
+    };
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| env(ENV_PUBLIC_URL).filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let parsed = url::Url::parse(public_url.trim()).map_err(|e| {
+        AppError::usage(format!(
+            "--public-url {public_url:?} is not a URL ({e}); give e.g. https://ops.example.com"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(AppError::usage(format!(
+            "--public-url {public_url:?} must be http:// or https://"
+        )));
+    }
+    Ok(ServerConfig {
+        listen,
+        public_url: public_url.trim().trim_end_matches('/').to_owned(),
+        work_dir: data_dir.join("server"),
+        max_upload_bytes: env_or(env, ENV_MAX_UPLOAD, 256 * 1024 * 1024)?,
+        sync_interval: Duration::from_secs(env_or(env, ENV_SYNC_INTERVAL, 300u64)?.max(1)),
+        export_concurrency: settings.export.concurrency,
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("stopping: draining requests and export jobs");
+}
+
+/// Serves with `composer` until a signal, printing `listening on http://ADDR` on stderr.
+///
+/// # Errors
+/// The address cannot be bound; the store fails at start.
+pub async fn serve_with(
+    config: ServerConfig,
+    composer: Arc<dyn Composer>,
+    announce: impl FnOnce(SocketAddr) + Send,
+) -> AppResult<()> {
+    webriskops_server::serve(config, composer, announce, shutdown_signal())
+        .await
+        .map_err(|e| AppError::failed(format!("{} ({})", e.message, e.fix)))
+}
+
+/// Runs `serve`.
+///
+/// # Errors
+/// See [`serve_with`] and [`server_config`].
+pub async fn run(
+    settings: Settings,
+    data_dir: PathBuf,
+    env: EnvLookup,
+    args: &ServeArgs,
+) -> AppResult<Exit> {
+    let config = server_config(args, &env, &data_dir, &settings)?;
+    let composer = Arc::new(AppComposer::new(settings, data_dir, env)?);
+    serve_with(config, composer, |addr| {
+        eprintln!("listening on http://{addr}");
+    })
+    .await?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,717 @@
+//! The JSON API under `/api/v1`, for API tokens (`Authorization: Bearer`) and for the
+//! pages' own progressive enhancement (session cookie). Shapes equal the CLI's `--json`.
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
+use webriskops_ports::ExportJob;
+use webriskops_service::integration;
+use webriskops_service::json::{ReadinessJson, StatusJson};
+use webriskops_service::status::gather;
+use webriskops_service::{
+    RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest, Tenancy,
+};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::jobs;
+use crate::state::AppState;
+
+/// Every API route, as `(method, path)`, in the OpenAPI document's path syntax. The router
+/// below and the OpenAPI document are both checked against this list by tests.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/integration"),
+    ("put", "/api/v1/integration/{tracker}"),
+    ("post", "/api/v1/integration/{tracker}/token"),
+    ("post", "/api/v1/integration/{tracker}/save"),
+    ("post", "/api/v1/integration/{tracker}/revoke"),
+    ("post", "/api/v1/integration/{tracker}/sync"),
+    ("get", "/api/v1/exports"),
+    ("post", "/api/v1/exports"),
+    ("get", "/api/v1/exports/{id}"),
+    ("get", "/api/v1/exports/{id}/bundle"),
+    ("get", "/api/v1/status-events"),
+    ("get", "/api/v1/openapi.json"),
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/integration", get(integration_status))
+        .route(
+            "/api/v1/integration/{tracker}",
+            axum::routing::put(put_choices),
+        )
+        .route("/api/v1/integration/{tracker}/token", post(hold_token))
+        .route("/api/v1/integration/{tracker}/save", post(save))
+        .route("/api/v1/integration/{tracker}/revoke", post(revoke))
+        .route("/api/v1/integration/{tracker}/sync", post(sync))
+        .route(
+            "/api/v1/exports",
+            get(list_exports).post(create_export).layer(
+                // The upload streams to a file with its own limit (`max_upload_bytes`).
+                axum::extract::DefaultBodyLimit::disable(),
+            ),
+        )
+        .route("/api/v1/exports/{id}", get(export_status))
+        .route("/api/v1/exports/{id}/bundle", get(export_bundle))
+        .route("/api/v1/status-events", get(status_events))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/healthz", get(|| async { "ok" }))
+}
+
+/// The tracker named in the path: `trello` or `linear`.
+///
+/// # Errors
+/// 404 for any other name.
+pub fn tracker_of(name: &str) -> Result<ProviderKey, ApiError> {
+    ProviderKey::ALL
+        .iter()
+        .copied()
+        .find(|p| p.tracker_name() == name)
+        .ok_or_else(ApiError::not_found)
+}
+
+fn tenancy(caller: &Caller, provider: ProviderKey) -> Tenancy {
+    Tenancy {
+        tenant: caller.0.tenant.clone(),
+        provider,
+    }
+}
+
+/// One tracker's status, with what a setup in progress holds.
+pub async fn status_value(state: &AppState, who: &Tenancy) -> Result<Value, ApiError> {
+    let c = &state.composer;
+    let tracker = c.tracker(who, None).await?;
+    let ports = c.local_ports().with_tracker(tracker);
+    let report = gather(
+        &ports,
+        &StatusRequest {
+            tenancy: who.clone(),
+        },
+        Utc::now(),
+    )
+    .await?;
+    let mut v = serde_json::to_value(StatusJson::new(&report))
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let held = c.accounts().held_until(&who.tenant, who.provider).await?;
+    v["token_held_until"] = json!(held.filter(|t| *t > Utc::now()));
+    v["ready_to_export"] = json!(report.is_ready());
+    Ok(v)
+}
+
+/// The integration status of every tracker (`status --json` for each).
+#[utoipa::path(get, path = "/api/v1/integration", tag = "integration",
+    responses((status = 200, description = "Each tracker's status, keyed `trello` and `linear`, each as `webriskops status --json`"),
+              (status = 401, description = "No API token or session")))]
+pub async fn integration_status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mut out = serde_json::Map::new();
+    for p in ProviderKey::ALL.iter().copied() {
+        let v = match status_value(&state, &tenancy(&caller, p)).await {
+            Ok(v) => v,
+            // One tracker unreachable does not hide the other's status.
+            Err(e) => json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}}),
+        };
+        out.insert(p.tracker_name().to_owned(), v);
+    }
+    Ok(Json(
+        json!({"tenant": caller.0.tenant.as_str(), "integrations": out}),
+    ))
+}
+
+/// Setup choices, named as the CLI's flags.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesBody {
+    /// Trello: the board.
+    pub board_id: Option<String>,
+    /// Trello: the list new cards go to.
+    pub list_id: Option<String>,
+    /// Trello: the list for cards of closed findings.
+    pub done_list_id: Option<String>,
+    /// The customer-owned workspace the board or team must belong to.
+    pub workspace_id: Option<String>,
+    /// A self-hosted base URL (cloud only: reported as blocked).
+    pub base_url: Option<String>,
+    /// The person confirms they know how to revoke the token.
+    pub confirm_revoke_path: Option<bool>,
+    /// Linear: the team.
+    pub team_id: Option<String>,
+    /// Linear: the workflow state new issues start in.
+    pub state_id: Option<String>,
+    /// Linear: the state for issues of closed findings.
+    pub done_state_id: Option<String>,
+    /// Trello: `api_key_token` or `oauth1`.
+    #[schema(value_type = Option<String>)]
+    pub auth_method: Option<AuthMethod>,
+}
+
+impl ChoicesBody {
+    /// The service's choices; the other tracker's names are refused.
+    ///
+    /// # Errors
+    /// 400 naming a field the tracker does not have.
+    pub fn into_choices(self, provider: ProviderKey) -> Result<SetupChoices, ApiError> {
+        let wrong = |field: &str, right: &str| {
+            ApiError::bad_request(
+                format!("{field} is not a {} setup field", provider.tracker_name()),
+                format!("use {right}"),
+            )
+        };
+        let (board, list, done) = match provider {
+            ProviderKey::TrelloCloud => {
+                if self.team_id.is_some() {
+                    return Err(wrong("team_id", "board_id"));
+                }
+                if self.state_id.is_some() || self.done_state_id.is_some() {
+                    return Err(wrong("state_id", "list_id and done_list_id"));
+                }
+                (self.board_id, self.list_id, self.done_list_id)
+            }
+            ProviderKey::LinearCloud => {
+                if self.board_id.is_some() {
+                    return Err(wrong("board_id", "team_id"));
+                }
+                if self.list_id.is_some() || self.done_list_id.is_some() {
+                    return Err(wrong("list_id", "state_id and done_state_id"));
+                }
+                (self.team_id, self.state_id, self.done_state_id)
+            }
+        };
+        Ok(SetupChoices {
+            board_id: board,
+            list_id: list,
+            done_list_id: done,
+            workspace_id: self.workspace_id,
+            base_url: self.base_url,
+            confirm_revoke_path: self.confirm_revoke_path.unwrap_or(false),
+            auth_method: self.auth_method,
+        })
+    }
+}
+
+/// The readiness JSON of a setup step: `setup --json`'s names, with the pickers named in
+/// the tracker's words (`boards`/`lists`, `teams`/`states`).
+pub fn setup_value(outcome: &SetupOutcome, held_until: Option<DateTime<Utc>>) -> Value {
+    let provider = outcome.record.provider_key;
+    let words = provider.vocabulary();
+    let mut v = serde_json::to_value(ReadinessJson::new(&outcome.readiness, provider))
+        .unwrap_or_else(|_| json!({}));
+    v["saved"] = json!(outcome.saved);
+    v["record_state"] = json!(outcome.record_state.as_str());
+    v["draft_kept"] = json!(outcome.draft_kept);
+    v["record"] = serde_json::to_value(&outcome.record).unwrap_or(Value::Null);
+    v["token_expires_at"] = json!(outcome.record.token_expires_at);
+    v["token_held_until"] = json!(held_until);
+    let (containers, destinations) = match provider {
+        ProviderKey::TrelloCloud => ("boards", "lists"),
+        ProviderKey::LinearCloud => ("teams", "states"),
+    };
+    let _ = words;
+    v[containers] = outcome
+        .containers
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "workspace_id": c.organization_id}))
+        .collect();
+    v[destinations] = outcome
+        .destinations
+        .iter()
+        .map(|d| json!({"id": d.id, "name": d.name}))
+        .collect();
+    v
+}
+
+/// One setup step for the caller's tenant: merge `choices` into those kept, check
+/// readiness with the held token (else the stored one).
+pub async fn setup_step(
+    state: &AppState,
+    who: &Tenancy,
+    choices: SetupChoices,
+) -> Result<(SetupOutcome, Option<DateTime<Utc>>), ApiError> {
+    let c = &state.composer;
+    let accounts = c.accounts();
+    let local = c.local_ports();
+    let held = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?;
+    let tracker = c.tracker(who, held.as_ref()).await?;
+    let ports = local.with_tracker(tracker);
+    let root = Some(c.api_root(who.provider)?);
+    let outcome =
+        integration::step(&ports, accounts.as_ref(), who, choices, root, Utc::now()).await?;
+    let until = if held.is_some() {
+        accounts.held_until(&who.tenant, who.provider).await?
+    } else {
+        None
+    };
+    Ok((outcome, until))
+}
+
+/// Holds a token for setup (sealed, for 30 minutes) and checks readiness with it.
+pub async fn hold(state: &AppState, who: &Tenancy, raw: &str) -> Result<(), ApiError> {
+    let raw = raw.trim();
+    state.composer.register_secret(raw);
+    let token = Token::new(raw).map_err(|e| {
+        ApiError::bad_request(
+            format!("the token is not usable: {e}"),
+            "paste the whole token the tracker showed",
+        )
+    })?;
+    let c = &state.composer;
+    integration::hold_token(
+        &c.local_ports(),
+        c.accounts().as_ref(),
+        who,
+        &token,
+        Utc::now(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Saves the setup with the held token, or says what blocks it.
+pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome, ApiError> {
+    let c = &state.composer;
+    let accounts = c.accounts();
+    let local = c.local_ports();
+    let Some(token) = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "TOKEN_REQUIRED",
+            "no token is held for this setup (none was given, or it expired after 30 minutes)",
+            format!(
+                "authorize {} again and hold the token (POST /api/v1/integration/{}/token)",
+                who.provider.vocabulary().tracker,
+                who.provider.tracker_name()
+            ),
+        ));
+    };
+    let tracker = c.tracker(who, Some(&token)).await?;
+    let ports = local.with_tracker(tracker);
+    let credentials = SetupCredentials {
+        token,
+        companions: c.companions(who)?,
+    };
+    let root = Some(c.api_root(who.provider)?);
+    Ok(integration::save(
+        &ports,
+        accounts.as_ref(),
+        who,
+        credentials,
+        root,
+        Utc::now(),
+    )
+    .await?)
+}
+
+/// Revokes the tenant's token at the tracker and forgets it, with any setup in progress.
+pub async fn revoke_setup(state: &AppState, who: &Tenancy) -> Result<Value, ApiError> {
+    let c = &state.composer;
+    let tracker = c.tracker(who, None).await?;
+    let local = c.local_ports();
+    let accounts = c.accounts();
+    integration::forget_held(&local, accounts.as_ref(), who).await?;
+    accounts
+        .clear_pending_choices(&who.tenant, who.provider)
+        .await?;
+    let ports = local.with_tracker(tracker);
+    let report = webriskops_service::revoke::run(
+        &ports,
+        &RevokeRequest {
+            tenancy: who.clone(),
+        },
+    )
+    .await?;
+    serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Sets the setup choices of a tracker (names as the CLI's flags); answers the readiness
+/// and keeps a draft while blocked.
+#[utoipa::path(put, path = "/api/v1/integration/{tracker}", tag = "integration",
+    params(("tracker" = String, Path, description = "`trello` or `linear`")),
+    request_body = ChoicesBody,
+    responses((status = 200, description = "The readiness, as `webriskops setup --json`"),
+              (status = 400, description = "A field the tracker does not have"),
+              (status = 403, description = "Viewers cannot change the setup")))]
+pub async fn put_choices(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(tracker): UrlPath<String>,
+    body: Result<Json<ChoicesBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = tracker_of(&tracker)?;
+    caller.may(Action::Change)?;
+    let Json(body) = body.map_err(|e| {
+        ApiError::bad_request(
+            format!(
+                "the setup choices are not valid JSON for this API: {}",
+                e.body_text()
+            ),
+            "send an object with board_id, list_id, done_list_id, workspace_id, base_url, \
+             confirm_revoke_path (Trello) or team_id, state_id, done_state_id (Linear)",
+        )
+    })?;
+    let who = tenancy(&caller, provider);
+    let (outcome, held) = setup_step(&state, &who, body.into_choices(provider)?).await?;
+    Ok(Json(setup_value(&outcome, held)))
+}
+
+/// A token for setup.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    /// The tracker token (Trello) or API key / access token (Linear).
+    pub token: String,
+}
+
+/// Holds a token for setup (sealed server side, for 30 minutes or until saved) and
+/// answers the readiness checked with it.
+#[utoipa::path(post, path = "/api/v1/integration/{tracker}/token", tag = "integration",
+    params(("tracker" = String, Path, description = "`trello` or `linear`")),
+    request_body = TokenBody,
+    responses((status = 200, description = "The readiness with the held token"),
+              (status = 400, description = "Not a usable token")))]
+pub async fn hold_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(tracker): UrlPath<String>,
+    body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = tracker_of(&tracker)?;
+    caller.may(Action::Change)?;
+    let Json(body) = body.map_err(|_| {
+        ApiError::bad_request(
+            "the body must be {\"token\": \"…\"}",
+            "send the token as a JSON object with one field, token",
+        )
+    })?;
+    let who = tenancy(&caller, provider);
+    hold(&state, &who, &body.token).await?;
+    let (outcome, held) = setup_step(&state, &who, SetupChoices::default()).await?;
+    Ok(Json(setup_value(&outcome, held)))
+}
+
+/// Saves the setup (record and token, encrypted) when nothing is blocked.
+#[utoipa::path(post, path = "/api/v1/integration/{tracker}/save", tag = "integration",
+    params(("tracker" = String, Path, description = "`trello` or `linear`")),
+    responses((status = 200, description = "Saved: the readiness, `saved: true`"),
+              (status = 409, description = "Blocked (`SETUP_BLOCKED` with `blocked`) or no token held (`TOKEN_REQUIRED`)")))]
+pub async fn save(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(tracker): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = tracker_of(&tracker)?;
+    caller.may(Action::Change)?;
+    let outcome = save_setup(&state, &tenancy(&caller, provider)).await?;
+    Ok(Json(setup_value(&outcome, None)))
+}
+
+/// Revokes the tenant's token at the tracker and deletes it.
+#[utoipa::path(post, path = "/api/v1/integration/{tracker}/revoke", tag = "integration",
+    params(("tracker" = String, Path, description = "`trello` or `linear`")),
+    responses((status = 200, description = "As `webriskops revoke --json`")))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(tracker): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = tracker_of(&tracker)?;
+    caller.may(Action::Change)?;
+    Ok(Json(
+        revoke_setup(&state, &tenancy(&caller, provider)).await?,
+    ))
+}
+
+/// Syncs the tracker's status now (the server also syncs on a timer and on webhooks).
+#[utoipa::path(post, path = "/api/v1/integration/{tracker}/sync", tag = "integration",
+    params(("tracker" = String, Path, description = "`trello` or `linear`")),
+    responses((status = 200, description = "As `webriskops sync --json`")))]
+pub async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(tracker): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = tracker_of(&tracker)?;
+    caller.may(Action::Change)?;
+    let outcome = crate::sync::sync_now(&state, &tenancy(&caller, provider)).await?;
+    serde_json::to_value(outcome)
+        .map(Json)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The job as the API shows it.
+pub fn job_value(job: &ExportJob) -> Value {
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    json!({
+        "id": job.id,
+        "tracker": job.provider.tracker_name(),
+        "state": job.state.as_str(),
+        "progress": parse(&job.progress_json),
+        "summary": job.summary_json.as_deref().map(parse),
+        "bundle": job.bundle_dir.is_some(),
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+    })
+}
+
+/// Which tracker an export goes to.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// `trello` or `linear`; without it, the tracker of the tenant's only saved
+    /// integration.
+    pub tracker: Option<String>,
+}
+
+/// The tracker an export goes to: the one named, else the only one saved (or drafted).
+pub async fn export_tracker(
+    state: &AppState,
+    tenant: &TenantId,
+    named: Option<&str>,
+) -> Result<ProviderKey, ApiError> {
+    if let Some(n) = named.filter(|n| !n.is_empty()) {
+        return tracker_of(n).map_err(|_| {
+            ApiError::bad_request(
+                format!(
+                    "tracker {:?} is not trello or linear",
+                    webriskops_domain::echo_untrusted(n)
+                ),
+                "use ?tracker=trello or ?tracker=linear",
+            )
+        });
+    }
+    let records = state.composer.local_ports().records;
+    let mut found = Vec::new();
+    for p in ProviderKey::ALL.iter().copied() {
+        if records.load(tenant, p).await?.is_some() {
+            found.push(p);
+        }
+    }
+    match found.as_slice() {
+        [only] => Ok(*only),
+        [] => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "DESTINATION_BOARD_REQUIRED",
+            "no tracker is set up for this tenant",
+            "set up Trello or Linear on /settings first",
+        )),
+        _ => Err(ApiError::bad_request(
+            "this tenant has Trello and Linear set up",
+            "name the tracker: ?tracker=trello or ?tracker=linear",
+        )),
+    }
+}
+
+/// Streams `body` to `dest`, refusing more than `limit` bytes (the partial file is
+/// removed).
+pub async fn save_upload(
+    body: impl futures::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin,
+    dest: &Path,
+    limit: u64,
+) -> Result<u64, ApiError> {
+    if let Some(dir) = dest.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot create the upload directory: {e}")))?;
+    }
+    let mut file = tokio::fs::File::create(dest)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+    let mut written = 0u64;
+    let mut body = body;
+    let result = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(
+                    format!("the upload was interrupted: {e}"),
+                    "send the file again",
+                )
+            })?;
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "UPLOAD_TOO_LARGE",
+                    format!("the findings file is larger than {limit} bytes"),
+                    "split the file, or ask the operator to raise WEBRISKOPS_MAX_UPLOAD_BYTES",
+                ));
+            }
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot store the upload: {e}")))?;
+        if written == 0 {
+            return Err(ApiError::bad_request(
+                "the findings file is empty",
+                "send a findings file (JSON or JSON Lines, see docs/contracts/findings-v1.md)",
+            ));
+        }
+        Ok(written)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(dest).await;
+    }
+    result
+}
+
+/// Starts an export of the findings file in the body (JSON or JSON Lines, streamed).
+#[utoipa::path(post, path = "/api/v1/exports", tag = "exports", params(ExportQuery),
+    request_body(content = String, description = "The findings file (JSON or JSON Lines)", content_type = "application/x-ndjson"),
+    responses((status = 202, description = "`{\"id\"}` of the queued export"),
+              (status = 413, description = "The file is larger than the server accepts")))]
+pub async fn create_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ExportQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.may(Action::Change)?;
+    let provider = export_tracker(&state, &caller.0.tenant, q.tracker.as_deref()).await?;
+    let id = jobs::new_id();
+    let path = jobs::upload_path(&state, &id);
+    save_upload(
+        body.into_data_stream(),
+        &path,
+        state.config.max_upload_bytes,
+    )
+    .await?;
+    let job = jobs::start(&state, &caller.0.tenant, provider, id, &path).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"id": job.id}))).into_response())
+}
+
+/// The tenant's export runs, newest first.
+#[utoipa::path(get, path = "/api/v1/exports", tag = "exports",
+    responses((status = 200, description = "`{\"exports\": [job…]}`, newest first")))]
+pub async fn list_exports(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let jobs = state.composer.jobs().jobs(&caller.0.tenant, 50).await?;
+    Ok(Json(
+        json!({"exports": jobs.iter().map(job_value).collect::<Vec<_>>()}),
+    ))
+}
+
+/// One export: its state, progress and summary (as `export --json`).
+#[utoipa::path(get, path = "/api/v1/exports/{id}", tag = "exports",
+    params(("id" = String, Path, description = "The export's id")),
+    responses((status = 200, description = "`{id, state: queued|running|done|failed, progress, summary}`"),
+              (status = 404, description = "No such export in your tenant")))]
+pub async fn export_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let job = state
+        .composer
+        .jobs()
+        .job(&caller.0.tenant, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(job_value(&job)))
+}
+
+/// A tar of a directory's files (flat: a bundle has no subdirectories).
+fn tar_of(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for e in entries {
+        if e.file_type()?.is_file() {
+            builder.append_path_with_name(e.path(), Path::new("bundle").join(e.file_name()))?;
+        }
+    }
+    builder.into_inner()
+}
+
+/// The portable bundle of an export that went to the fallback, as a tar file.
+#[utoipa::path(get, path = "/api/v1/exports/{id}/bundle", tag = "exports",
+    params(("id" = String, Path, description = "The export's id")),
+    responses((status = 200, description = "A tar of the bundle", content_type = "application/x-tar"),
+              (status = 404, description = "No such export in your tenant, or it wrote no bundle")))]
+pub async fn export_bundle(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let job = state
+        .composer
+        .jobs()
+        .job(&caller.0.tenant, &id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let dir = job.bundle_dir.ok_or_else(ApiError::not_found)?;
+    let bytes = tokio::task::spawn_blocking(move || tar_of(Path::new(&dir)))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot read the bundle: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"webriskops-bundle-{}.tar\"", job.id),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// Where to read status events from.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct EventsQuery {
+    /// The last cursor read (0 or absent: from the start).
+    pub after: Option<i64>,
+    /// At most this many (default and maximum 500).
+    pub limit: Option<usize>,
+}
+
+/// The status events of the findings contract, each once, in order, after a cursor.
+#[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
+    responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; pass next_cursor as `after` to read on")))]
+pub async fn status_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let after = q.after.unwrap_or(0).max(0);
+    let limit = q.limit.unwrap_or(500).clamp(1, 500);
+    let events = state
+        .composer
+        .events()
+        .events_after(&caller.0.tenant, after, limit)
+        .await?;
+    let next = events.last().map_or(after, |e| e.cursor);
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({"cursor": e.cursor, "event": serde_json::from_str::<Value>(&e.event_json).unwrap_or(Value::Null)})
+        })
+        .collect();
+    Ok(Json(json!({"events": events, "next_cursor": next})))
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API")))]
+pub async fn openapi() -> Json<Value> {
+    Json(crate::openapi::openapi_document())
+}

@@ -1,0 +1,204 @@
+//! Who is calling: an API token (`Authorization: Bearer`) or a browser session (the
+//! `wro_session` cookie, HttpOnly, SameSite=Lax, Secure behind https), and the login
+//! throttle.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Utc;
+use webriskops_domain::Action;
+use webriskops_ports::Principal;
+use webriskops_service::accounts;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "wro_session";
+
+/// The value of cookie `name` in `headers`.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub fn session_cookie(id: &str, secure: bool, max_age: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The `Set-Cookie` value that ends it in the browser.
+pub fn clear_cookie(secure: bool) -> String {
+    session_cookie("", secure, 0)
+}
+
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+    let accounts = state.composer.accounts();
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let token = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        return Ok(accounts::authenticate_token(accounts.as_ref(), token).await?);
+    }
+    match cookie(headers, SESSION_COOKIE) {
+        Some(id) => Ok(accounts::authenticate_session(accounts.as_ref(), &id, Utc::now()).await?),
+        None => Ok(None),
+    }
+}
+
+/// An authenticated caller of the API.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// Refuses a viewer asking to change something.
+    ///
+    /// # Errors
+    /// 403 for a viewer.
+    pub fn may(&self, action: Action) -> Result<(), ApiError> {
+        if self.0.role.may(action) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        principal(state, &parts.headers)
+            .await?
+            .map(Caller)
+            .ok_or_else(ApiError::unauthenticated)
+    }
+}
+
+/// A signed-in person on the pages; without a session the page sends them to /login.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub principal: Principal,
+}
+
+/// The answer to a page request without a session.
+pub struct ToLogin;
+
+impl IntoResponse for ToLogin {
+    fn into_response(self) -> Response {
+        Redirect::to("/login").into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(ToLogin.into_response());
+        };
+        let accounts = state.composer.accounts();
+        match accounts::authenticate_session(accounts.as_ref(), &id, Utc::now()).await {
+            Ok(Some(principal)) => Ok(Person { principal }),
+            Ok(None) => Err(ToLogin.into_response()),
+            Err(e) => Err(ApiError::from(e).into_response()),
+        }
+    }
+}
+
+/// Failed sign-ins per e-mail and per client address: after [`LoginThrottle::LIMIT`]
+/// failures within [`LoginThrottle::WINDOW`], further attempts are refused until the
+/// window passes, whatever the password.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    pub const LIMIT: u32 = 5;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    /// How long `keys` must wait, if any of them is throttled.
+    pub fn wait(&self, keys: &[String]) -> Option<Duration> {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .filter_map(|k| map.get(k))
+            .filter(|(n, since)| *n >= Self::LIMIT && since.elapsed() < Self::WINDOW)
+            .map(|(_, since)| Self::WINDOW.saturating_sub(since.elapsed()))
+            .max()
+    }
+
+    /// Counts a failure against each key.
+    pub fn failed(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            let e = map.entry(k.clone()).or_insert((0, Instant::now()));
+            if e.1.elapsed() >= Self::WINDOW {
+                *e = (0, Instant::now());
+            }
+            e.0 += 1;
+        }
+    }
+
+    /// Forgets the failures of each key (a successful sign-in).
+    pub fn succeeded(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            map.remove(k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_name_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; wro_session=abc; b=2".parse().unwrap());
+        assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_same_site_and_secure_behind_https() {
+        let c = session_cookie("x", true, 60);
+        for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+            assert!(c.contains(part), "{c}");
+        }
+        assert!(!session_cookie("x", false, 60).contains("Secure"));
+    }
+
+    #[test]
+    fn the_throttle_refuses_after_the_limit_and_forgets_on_success() {
+        let t = LoginThrottle::default();
+        let keys = vec!["email:a@b.io".to_owned()];
+        for _ in 0..LoginThrottle::LIMIT - 1 {
+            t.failed(&keys);
+        }
+        assert!(t.wait(&keys).is_none());
+        t.failed(&keys);
+        assert!(t.wait(&keys).is_some());
+        assert!(t.wait(&["email:other@b.io".to_owned()]).is_none());
+        t.succeeded(&keys);
+        assert!(t.wait(&keys).is_none());
+    }
+}

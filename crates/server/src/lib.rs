@@ -1,0 +1,171 @@
+//! `webriskops serve`: the /settings pages, the JSON API and the webhook receivers, for
+//! many tenants, over the same service layer as the CLI.
+//!
+//! This crate is a front end and nothing more: every handler authenticates the caller,
+//! scopes the request to the caller's tenant, parses its input into a service request,
+//! calls one use case and renders the outcome. It never names an adapter: the binary
+//! composes the trackers and stores and hands them over as a [`Composer`].
+
+mod api;
+mod auth;
+mod error;
+mod jobs;
+mod openapi;
+mod pages;
+mod security;
+mod state;
+mod sync;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use webriskops_domain::{ProviderKey, Token};
+use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
+use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
+
+pub use api::ROUTES as API_ROUTES;
+pub use error::ApiError;
+pub use openapi::openapi_document;
+pub use state::AppState;
+
+/// Why the composer could not give what a request needs: what, and how to fix it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ComposeError {
+    pub message: String,
+    pub fix: String,
+    /// A configuration problem of the server (500) rather than of the request (400).
+    pub server_side: bool,
+}
+
+/// What the binary gives the server: stores, trackers and files, composed from its
+/// configuration. Every method is scoped to one tenant by its arguments.
+#[async_trait]
+pub trait Composer: Send + Sync + 'static {
+    /// The local ports (records, secrets, ledger, journal) without a tracker.
+    fn local_ports(&self) -> ServicePorts;
+    fn accounts(&self) -> Arc<dyn Accounts>;
+    fn jobs(&self) -> Arc<dyn ExportJobs>;
+    fn events(&self) -> Arc<dyn EventLog>;
+    /// The API root a record of `provider` is saved for.
+    ///
+    /// # Errors
+    /// The configured root is unusable.
+    fn api_root(&self, provider: ProviderKey) -> Result<String, ComposeError>;
+    /// A tracker for `who`: with `token` (a token held for setup) when given, else with
+    /// the tenant's stored credentials; `None` when there are none.
+    ///
+    /// # Errors
+    /// Unusable configuration or credentials.
+    async fn tracker(
+        &self,
+        who: &Tenancy,
+        token: Option<&Token>,
+    ) -> Result<Option<Tracker>, ComposeError>;
+    /// Secrets saved beside a tenant's token (Trello: the application key).
+    ///
+    /// # Errors
+    /// The application's key is missing or unusable.
+    fn companions(&self, who: &Tenancy) -> Result<Vec<CompanionSecret>, ComposeError>;
+    /// Writes portable bundles.
+    fn portable(&self) -> Arc<dyn PortableWriter>;
+    /// Opens an uploaded findings file.
+    ///
+    /// # Errors
+    /// The file is not a findings file.
+    fn open_findings(&self, path: &std::path::Path)
+        -> Result<Arc<dyn FindingSource>, ComposeError>;
+    /// Where a person gets a token for `provider`, coming back to `return_url`; `None`
+    /// when the application has no key for it.
+    fn authorize_url(&self, provider: ProviderKey, return_url: &str) -> Option<String>;
+    /// Registers every token-like text the server reads, so logs never show it.
+    fn register_secret(&self, secret: &str);
+}
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The address people and the trackers' webhooks reach (no trailing slash).
+    pub public_url: String,
+    /// Where uploads and bundles are written (inside the data directory).
+    pub work_dir: PathBuf,
+    /// Largest findings upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How often saved integrations are synced (the safety net under webhooks).
+    pub sync_interval: Duration,
+    /// Writes in flight at once per export.
+    pub export_concurrency: usize,
+}
+
+impl ServerConfig {
+    /// Whether cookies must be `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// Builds the router over `state` (tests call this with a state of their own).
+pub fn router(state: AppState) -> axum::Router {
+    let api = api::routes();
+    let pages = pages::routes();
+    axum::Router::new()
+        .merge(api)
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::csrf_guard,
+        ))
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then drains: stops accepting, lets in-flight
+/// requests finish, waits for running export jobs, and returns.
+///
+/// `on_listening` is called with the bound address once the server accepts connections.
+///
+/// # Errors
+/// The address cannot be bound, or the store fails at start.
+pub async fn serve(
+    config: ServerConfig,
+    composer: Arc<dyn Composer>,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    std::fs::create_dir_all(&config.work_dir).map_err(|e| {
+        ApiError::internal(format!(
+            "cannot create the work directory {}: {e}",
+            config.work_dir.display()
+        ))
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            ApiError::internal(format!(
+                "cannot listen on {}: {e}; choose another address with --listen",
+                config.listen
+            ))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ApiError::internal(format!("cannot read the bound address: {e}")))?;
+    let state = AppState::new(config, composer);
+    jobs::resume_unfinished(&state).await?;
+    let poller = tokio::spawn(sync::poll_forever(state.clone()));
+    let app = router(state.clone());
+    on_listening(addr);
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    poller.abort();
+    state.jobs.drain().await;
+    served.map_err(|e| ApiError::internal(format!("the server stopped: {e}")))
+}

@@ -1,0 +1,35 @@
+// Progressive enhancement only: every page works without this script.
+(function () {
+  "use strict";
+  // Trello's authorize page returns the token in the fragment (#token=…), which never
+  // reaches the server: post it to the token form, then forget it from the address.
+  var form = document.querySelector("form[data-from-fragment]");
+  if (form) {
+    var m = /[#&]token=([^&]+)/.exec(window.location.hash);
+    if (m) {
+      form.querySelector("input[name=token]").value = decodeURIComponent(m[1]);
+      history.replaceState(null, "", window.location.pathname);
+      form.submit();
+    }
+  }
+  // Live export progress: poll the job and update the bar; reload once it has finished.
+  var job = document.getElementById("job");
+  if (job && job.dataset.finished !== "true") {
+    var tick = function () {
+      fetch("/api/v1/exports/" + job.dataset.job, { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (j) {
+          var p = j.progress || {};
+          document.getElementById("job-state").textContent = j.state;
+          document.getElementById("job-phase").textContent = p.phase || "queued";
+          var bar = document.getElementById("job-progress");
+          bar.max = p.total || 0; bar.value = p.done || 0;
+          document.getElementById("job-count").textContent = (p.done || 0) + " / " + (p.total || 0);
+          if (j.state === "done" || j.state === "failed") { window.location.reload(); }
+          else { setTimeout(tick, 500); }
+        })
+        .catch(function () { setTimeout(tick, 2000); });
+    };
+    setTimeout(tick, 300);
+  }
+})();

@@ -217,8 +217,18 @@ fn check_naming() -> Result<(), String> {
     }
 }
 
+/// The browser tests drive Debian's Chromium; install it when it is missing.
+fn ensure_browser() -> Result<(), String> {
+    let root = workspace_root();
+    let script = root.join("scripts/install-browser.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script);
+    run("scripts/install-browser.sh", cmd)
+}
+
 fn test() -> Result<(), String> {
     check_architecture()?;
+    ensure_browser()?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     run("cargo fmt --check", fmt)?;

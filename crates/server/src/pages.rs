@@ -338,6 +338,7 @@ struct TrackerPage<'a> {
     title: &'static str,
     container: &'static str,
     destination: &'static str,
+    item: &'static str,
     authorize_url: Option<String>,
     held_until: Option<String>,
     record_state: String,
@@ -357,6 +358,8 @@ struct TrackerPage<'a> {
     can_save: bool,
     message: Option<String>,
     error: Option<String>,
+    /// The newest status changes of this tracker: (finding, previous, now, when).
+    events: Vec<(String, String, String, String)>,
 }
 
 impl TrackerPage<'_> {
@@ -428,6 +431,7 @@ fn tracker_page_of<'a>(
         title: words.tracker,
         container: words.container,
         destination: words.destination,
+        item: words.item,
         authorize_url: state.composer.authorize_url(provider, &return_url),
         held_until: held_until.map(|t| when(Some(t))),
         record_state: outcome.record_state.as_str().to_owned(),
@@ -464,7 +468,42 @@ fn tracker_page_of<'a>(
         can_save: outcome.readiness.is_ready() && held_until.is_some(),
         message,
         error,
+        events: Vec::new(),
     }
+}
+
+/// The newest status changes of `who`'s tracker, newest first.
+async fn recent_events(
+    state: &AppState,
+    who: &Tenancy,
+) -> Result<Vec<(String, String, String, String)>, ApiError> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    let log = state.composer.events();
+    loop {
+        let page = log.events_after(&who.tenant, cursor, 500).await?;
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor;
+        for e in &page {
+            let v: Value = serde_json::from_str(&e.event_json).unwrap_or(Value::Null);
+            if v["tracker"].as_str() == Some(who.provider.tracker_name()) {
+                let text = |k: &str| v[k].as_str().unwrap_or("—").to_owned();
+                out.push((
+                    text("finding_id"),
+                    text("previous"),
+                    text("tracker_status"),
+                    text("observed_at")
+                        .chars()
+                        .take(16)
+                        .collect::<String>()
+                        .replace('T', " "),
+                ));
+            }
+        }
+    }
+    out.reverse();
+    out.truncate(10);
+    Ok(out)
 }
 
 fn capitalise(s: &str) -> String {
@@ -490,10 +529,12 @@ async fn show_tracker(
         Ok((outcome, held)) => {
             let status = error.map_or(StatusCode::OK, |e| e.status);
             let error = error.map(|e| format!("{} {}", e.message, e.fix));
-            render(
-                status,
-                &tracker_page_of(state, person, &outcome, held, message, error),
-            )
+            let mut page = tracker_page_of(state, person, &outcome, held, message, error);
+            match recent_events(state, &who).await {
+                Ok(events) => page.events = events,
+                Err(e) => return error_page(Some(person), &e),
+            }
+            render(status, &page)
         }
         Err(e) => error_page(Some(person), &e),
     }

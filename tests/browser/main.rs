@@ -1,0 +1,446 @@
+//! The /settings pages in a real browser: headless Chromium driven over WebDriver
+//! (Debian's `chromium` and `chromium-driver`; `scripts/install-browser.sh` installs them,
+//! and `cargo xtask test` runs it when they are missing). An admin walks login →
+//! /settings → setup against the simulator (blocked states with their fixes, then ready,
+//! save) → export upload with progress → a person moves the work → the status shows it →
+//! revoke, for Trello and for Linear.
+//!
+//! Screenshots of the main pages go to `target/screenshots/`, and to `docs/screenshots/`
+//! when `WEBRISKOPS_UPDATE_SCREENSHOTS=1`.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery staple";
+const EMAIL: &str = "pm@acme.example";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn which(name: &str, default: &str) -> PathBuf {
+    let env = format!("WEBRISKOPS_{}", name.to_ascii_uppercase().replace('-', "_"));
+    let p = std::env::var(&env).map_or_else(|_| PathBuf::from(default), PathBuf::from);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-browser.sh (Debian packages chromium and \
+         chromium-driver), or point {env} at it",
+        p.display()
+    );
+    p
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(which("chromedriver", "/usr/bin/chromedriver"))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver { child, port }
+    }
+
+    async fn browser(&self, profile: &Path) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": which("chromium", "/usr/bin/chromium"),
+                // This machine has no network: without the background-networking flags
+                // Chromium's own connections are refused, many at a time.
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                         format!("--user-data-dir={}", profile.display())],
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("connect to chromedriver")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `webriskops serve` with one tenant and its admin, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, String)]) -> Server {
+        let data = dir.join("data");
+        let run = |args: &[&str]| {
+            let out = base_command(dir, &data, env).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(dir.join("pw"), PASSWORD).unwrap();
+        run(&["tenant", "add", "acme"]);
+        let pw = dir.join("pw");
+        run(&[
+            "user",
+            "add",
+            "--tenant",
+            "acme",
+            "--email",
+            EMAIL,
+            "--role",
+            "admin",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ]);
+        let mut child = base_command(dir, &data, env)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("WEBRISKOPS_SYNC_INTERVAL_SECS", "3600")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server never printed `listening on`");
+        Server { child, url, log }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base_command(dir: &Path, data: &Path, env: &[(&str, String)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webriskops"));
+    c.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("WEBRISKOPS_DATA_DIR", data)
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+async fn wait_for(c: &Client, css: &str) -> fantoccini::elements::Element {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never appeared on {}:\n{}",
+            c.current_url().await.unwrap(),
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    wait_for(c, css).await.text().await.unwrap()
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join(format!("{name}.png")), &png).unwrap();
+    if std::env::var("WEBRISKOPS_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::write(docs.join(format!("{name}.png")), &png).unwrap();
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    wait_for(c, css).await.click().await.unwrap();
+}
+
+async fn login(c: &Client, url: &str) {
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    // Without a session the page sends the person to /login.
+    wait_for(c, "#email").await.send_keys(EMAIL).await.unwrap();
+    wait_for(c, "#password")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    click(c, "#sign-in").await;
+    wait_for(c, "#status-trello").await;
+    assert!(c.current_url().await.unwrap().path().ends_with("/settings"));
+}
+
+async fn codes_shown(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css("#blocked-list li")).await.unwrap() {
+        out.push(e.attr("data-code").await.unwrap().unwrap_or_default());
+    }
+    out
+}
+
+/// The setup page's steps, the same for each tracker: hold the token, choose the
+/// container, then the destinations and the revoke-path confirmation, check, save.
+async fn walk_setup(
+    c: &Client,
+    url: &str,
+    tracker: &str,
+    token: &str,
+    container: &str,
+    dest: &str,
+    done: &str,
+) {
+    c.goto(&format!("{url}/settings/{tracker}")).await.unwrap();
+    let codes = codes_shown(c).await;
+    assert!(
+        codes.contains(&"PROVIDER_AUTH_REQUIRED".to_owned()),
+        "{codes:?}"
+    );
+    // Each blocked state is shown with its fix where its field is.
+    let here = text_of(c, "#step-auth .blocked-here").await;
+    assert!(here.contains("PROVIDER_AUTH_REQUIRED"), "{here}");
+    assert!(wait_for(c, "#save")
+        .await
+        .attr("disabled")
+        .await
+        .unwrap()
+        .is_some());
+    shot(c, &format!("{tracker}-setup-blocked")).await;
+
+    wait_for(c, "#token").await.send_keys(token).await.unwrap();
+    click(c, "#hold-token").await;
+    assert!(text_of(c, "#message").await.contains("held"));
+    let codes = codes_shown(c).await;
+    assert!(
+        !codes.contains(&"PROVIDER_AUTH_REQUIRED".to_owned()),
+        "{codes:?}"
+    );
+
+    wait_for(c, "#container_id")
+        .await
+        .select_by_value(container)
+        .await
+        .unwrap();
+    click(c, "#check").await;
+    wait_for(c, &format!("#destination_id option[value='{dest}']")).await;
+    wait_for(c, "#destination_id")
+        .await
+        .select_by_value(dest)
+        .await
+        .unwrap();
+    wait_for(c, "#done_id")
+        .await
+        .select_by_value(done)
+        .await
+        .unwrap();
+    click(c, "#confirm_revoke_path").await;
+    click(c, "#check").await;
+    assert!(text_of(c, "#all-ready")
+        .await
+        .contains("Nothing is blocked"));
+    assert!(wait_for(c, "#save")
+        .await
+        .attr("disabled")
+        .await
+        .unwrap()
+        .is_none());
+    shot(c, &format!("{tracker}-setup-ready")).await;
+    click(c, "#save").await;
+    assert!(text_of(c, "#message").await.starts_with("Saved"));
+    assert_eq!(text_of(c, "#record-state").await, "saved");
+}
+
+async fn walk_export(c: &Client, url: &str, tracker: &str, findings: &Path) {
+    c.goto(&format!("{url}/exports")).await.unwrap();
+    wait_for(c, "#findings")
+        .await
+        .send_keys(findings.to_str().unwrap())
+        .await
+        .unwrap();
+    wait_for(c, "#tracker")
+        .await
+        .select_by_value(tracker)
+        .await
+        .unwrap();
+    click(c, "#start-export").await;
+    // The page follows the job live, then shows the summary.
+    wait_for(c, "#job").await;
+    let summary = text_of(c, "#summary").await;
+    assert_eq!(text_of(c, "#job-state").await, "done", "{summary}");
+    assert!(summary.contains("created"), "{summary}");
+    shot(c, &format!("{tracker}-export-done")).await;
+}
+
+fn findings_file(dir: &Path) -> PathBuf {
+    let lines: Vec<String> = (1..=3)
+        .map(|i| {
+            json!({"id": format!("f-{i}"), "title": format!("Finding {i}"), "severity": "high",
+                   "status": "open", "remediation_steps": ["Patch it", "Verify it"]})
+            .to_string()
+        })
+        .collect();
+    let p = dir.join("findings.jsonl");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p
+}
+
+async fn revoke(c: &Client, url: &str, tracker: &str) {
+    c.goto(&format!("{url}/settings/{tracker}")).await.unwrap();
+    // Without the confirmation nothing is revoked.
+    click(c, "#revoke").await;
+    assert!(text_of(c, "#error").await.contains("confirmation"));
+    click(c, "#confirm-revoke").await;
+    click(c, "#revoke").await;
+    assert!(text_of(c, "#message").await.starts_with("Revoked"));
+}
+
+fn assert_no_secret(log: &str, pages: &str, secrets: &[&str]) {
+    for s in secrets {
+        assert!(!log.contains(s), "a secret reached the server's log");
+        assert!(!pages.contains(s), "a secret reached a page");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = trello_sim::SimServer::start(trello_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let h = sim.handle();
+    let fx = h.seed_standard();
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("TRELLO_API_KEY", fx.api_key.clone()),
+            ("WEBRISKOPS_TRELLO_API_ROOT", sim.base_url()),
+        ],
+    );
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    let url = server.url.clone();
+
+    login(&c, &url).await;
+    shot(&c, "settings").await;
+    walk_setup(
+        &c,
+        &url,
+        "trello",
+        &fx.tokens.full,
+        &fx.board_id,
+        &fx.list_id,
+        &fx.done_list_id,
+    )
+    .await;
+    walk_export(&c, &url, "trello", &findings_file(dir.path())).await;
+    let cards = h.cards(&fx.board_id);
+    assert_eq!(cards.len(), 3, "one card per finding");
+
+    // A person moves a card to the done list in Trello; the status shows it.
+    h.person_move_card(&cards[0].id, &fx.done_list_id);
+    c.goto(&format!("{url}/settings/trello")).await.unwrap();
+    click(&c, "#sync").await;
+    let now = text_of(&c, "#events tr.event td.now").await;
+    assert_eq!(now, "done");
+    shot(&c, "trello-status").await;
+
+    revoke(&c, &url, "trello").await;
+    let page = c.source().await.unwrap();
+    let log = server.log.lock().unwrap().clone();
+    assert_no_secret(&log, &page, &[&fx.tokens.full, PASSWORD]);
+    c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = linear_sim::SimServer::start(linear_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let h = sim.handle();
+    let fx = h.seed_standard();
+    let server = Server::start(dir.path(), &[("WEBRISKOPS_LINEAR_API_URL", sim.base_url())]);
+    let driver = Driver::start();
+    let c = driver.browser(&dir.path().join("profile")).await;
+    let url = server.url.clone();
+
+    login(&c, &url).await;
+    let eng = &fx.eng;
+    walk_setup(
+        &c,
+        &url,
+        "linear",
+        &fx.keys.full,
+        &eng.id,
+        &eng.todo,
+        &eng.done,
+    )
+    .await;
+    walk_export(&c, &url, "linear", &findings_file(dir.path())).await;
+    let issues = h.issues(&eng.id);
+    assert_eq!(issues.len(), 3, "one issue per finding");
+
+    h.person_move_issue(&issues[0].id, &eng.done);
+    c.goto(&format!("{url}/settings/linear")).await.unwrap();
+    click(&c, "#sync").await;
+    let now = text_of(&c, "#events tr.event td.now").await;
+    assert_eq!(now, "done");
+    shot(&c, "linear-status").await;
+
+    revoke(&c, &url, "linear").await;
+    let page = c.source().await.unwrap();
+    let log = server.log.lock().unwrap().clone();
+    assert_no_secret(&log, &page, &[&fx.keys.full, PASSWORD]);
+    c.close().await.unwrap();
+}

@@ -101,6 +101,10 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, env: &[(&str, String)]) -> Server {
+        Server::start_on(dir, env, 0)
+    }
+
+    fn start_on(dir: &Path, env: &[(&str, String)], port: u16) -> Server {
         let data = dir.join("data");
         let run = |args: &[&str]| {
             let out = base_command(dir, &data, env).args(args).output().unwrap();
@@ -126,7 +130,7 @@ impl Server {
             pw.to_str().unwrap(),
         ]);
         let mut child = base_command(dir, &data, env)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env("WEBRISKOPS_SYNC_INTERVAL_SECS", "3600")
             .stderr(Stdio::piped())
             .spawn()
@@ -232,11 +236,19 @@ async fn codes_shown(c: &Client) -> Vec<String> {
 
 /// The setup page's steps, the same for each tracker: hold the token, choose the
 /// container, then the destinations and the revoke-path confirmation, check, save.
+/// How the person gives the setup its credential.
+enum Auth<'a> {
+    /// Pastes a token or API key.
+    Paste(&'a str),
+    /// Signs in with the tracker (OAuth) and comes back.
+    Connect,
+}
+
 async fn walk_setup(
     c: &Client,
     url: &str,
     tracker: &str,
-    token: &str,
+    auth: Auth<'_>,
     container: &str,
     dest: &str,
     done: &str,
@@ -258,8 +270,13 @@ async fn walk_setup(
         .is_some());
     shot(c, &format!("{tracker}-setup-blocked")).await;
 
-    wait_for(c, "#token").await.send_keys(token).await.unwrap();
-    click(c, "#hold-token").await;
+    match auth {
+        Auth::Paste(token) => {
+            wait_for(c, "#token").await.send_keys(token).await.unwrap();
+            click(c, "#hold-token").await;
+        }
+        Auth::Connect => click(c, "#connect").await,
+    }
     assert!(text_of(c, "#message").await.contains("held"));
     let codes = codes_shown(c).await;
     assert!(
@@ -377,7 +394,7 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
         &c,
         &url,
         "trello",
-        &fx.tokens.full,
+        Auth::Paste(&fx.tokens.full),
         &fx.board_id,
         &fx.list_id,
         &fx.done_list_id,
@@ -410,7 +427,28 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
         .unwrap();
     let h = sim.handle();
     let fx = h.seed_standard();
-    let server = Server::start(dir.path(), &[("WEBRISKOPS_LINEAR_API_URL", sim.base_url())]);
+    // The server's Linear OAuth application, registered with its callback URL.
+    let port = free_port();
+    let (client_id, client_secret) =
+        h.create_oauth_client(&[&format!("http://127.0.0.1:{port}/settings/linear/callback")]);
+    let root = sim.root_url();
+    let server = Server::start_on(
+        dir.path(),
+        &[
+            ("WEBRISKOPS_LINEAR_API_URL", sim.base_url()),
+            ("LINEAR_CLIENT_ID", client_id),
+            ("LINEAR_CLIENT_SECRET", client_secret.clone()),
+            (
+                "WEBRISKOPS_LINEAR_OAUTH_AUTHORIZE_URL",
+                format!("{root}/oauth/authorize"),
+            ),
+            (
+                "WEBRISKOPS_LINEAR_OAUTH_TOKEN_URL",
+                format!("{root}/oauth/token"),
+            ),
+        ],
+        port,
+    );
     let driver = Driver::start();
     let c = driver.browser(&dir.path().join("profile")).await;
     let url = server.url.clone();
@@ -421,7 +459,8 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
         &c,
         &url,
         "linear",
-        &fx.keys.full,
+        // The OAuth2 code flow: Linear returns to the callback with the code and state.
+        Auth::Connect,
         &eng.id,
         &eng.todo,
         &eng.done,
@@ -441,6 +480,6 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
     revoke(&c, &url, "linear").await;
     let page = c.source().await.unwrap();
     let log = server.log.lock().unwrap().clone();
-    assert_no_secret(&log, &page, &[&fx.keys.full, PASSWORD]);
+    assert_no_secret(&log, &page, &[&fx.keys.full, PASSWORD, &client_secret]);
     c.close().await.unwrap();
 }

@@ -571,6 +571,21 @@ impl App {
         Ok((text, None))
     }
 
+    /// Where OAuth access tokens are revoked: Linear's, or beside the token endpoint
+    /// `WEBRISKOPS_LINEAR_OAUTH_TOKEN_URL` names (`…/oauth/token` → `…/oauth/revoke`), so a
+    /// token made by another endpoint (linear-sim) is never sent to Linear itself.
+    pub fn linear_revoke_url(&self) -> String {
+        let token_url = self.linear_token_url();
+        if token_url == LINEAR_TOKEN_URL {
+            webriskops_linear::REVOKE_URL.to_owned()
+        } else {
+            match token_url.rsplit_once('/') {
+                Some((base, _)) => format!("{base}/revoke"),
+                None => token_url,
+            }
+        }
+    }
+
     /// [`App::linear`], with the reason a refresh of the stored token set failed, if it did.
     fn linear_with(
         &self,
@@ -595,7 +610,7 @@ impl App {
                 finding_url,
                 credential_facts,
                 refresh_failure,
-                ..LinearAdapterOptions::default()
+                revoke_url: self.linear_revoke_url(),
             },
         )
         .map_err(bad)?;

@@ -83,6 +83,47 @@ pub trait Composer: Send + Sync + 'static {
     fn authorize_url(&self, provider: ProviderKey, return_url: &str) -> Option<String>;
     /// Registers every token-like text the server reads, so logs never show it.
     fn register_secret(&self, secret: &str);
+    /// Starts a server-side authorization (Linear's OAuth2 code flow, Trello's OAuth 1.0
+    /// three-legged flow) that returns to `callback_url`; `None` when the application is
+    /// not registered for it.
+    ///
+    /// # Errors
+    /// The tracker refused to start it (a wrong application secret, say).
+    async fn authorize_start(
+        &self,
+        provider: ProviderKey,
+        callback_url: &str,
+    ) -> Result<Option<AuthorizeStart>, ComposeError>;
+    /// Finishes an authorization from the parameters the tracker returned to the
+    /// callback, checking them against `start`; answers the credential to hold.
+    ///
+    /// # Errors
+    /// A mismatched `state`, a refusal, a failed exchange.
+    async fn authorize_finish(
+        &self,
+        provider: ProviderKey,
+        callback_url: &str,
+        start: &AuthorizeStart,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Token, ComposeError>;
+}
+
+/// An authorization in progress: where to send the person, the value the callback must
+/// echo (`state`, or OAuth 1.0's request token), and a secret to keep for the finish
+/// (OAuth 1.0's request-token secret). `Debug` hides the secret.
+#[derive(Clone)]
+pub struct AuthorizeStart {
+    pub url: String,
+    pub state: String,
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for AuthorizeStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeStart")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the server runs.

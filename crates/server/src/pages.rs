@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/{tracker}/revoke", post(revoke_form))
         .route("/settings/{tracker}/sync", post(sync_form))
         .route("/settings/{tracker}/authorized", get(authorized_page))
+        .route("/settings/{tracker}/connect", get(connect))
+        .route("/settings/{tracker}/callback", get(callback))
         .route(
             "/exports",
             get(exports_page)
@@ -940,4 +942,113 @@ async fn export_page(
             error: summary["error"]["message"].as_str().map(str::to_owned),
         },
     )
+}
+
+/// Where a tracker's authorization returns.
+fn callback_url(state: &AppState, tracker: &str) -> String {
+    format!("{}/settings/{tracker}/callback", state.config.public_url)
+}
+
+/// How long an authorization may take.
+const AUTHORIZE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Starts the tracker's server-side authorization and sends the person there. A link,
+/// not a form: the page's CSP (`form-action 'self'`) forbids a form whose answer
+/// redirects to another site, and starting changes nothing but a pending state bound to
+/// this person's tenant.
+async fn connect(
+    State(state): State<AppState>,
+    person: Person,
+    UrlPath(tracker): UrlPath<String>,
+) -> Response {
+    let who = match changing(&person, &tracker) {
+        Ok(w) => w,
+        Err(e) => return error_page(Some(&person), &e),
+    };
+    let start = match state
+        .composer
+        .authorize_start(who.provider, &callback_url(&state, &tracker))
+        .await
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let e = ApiError::bad_request(
+                format!(
+                    "this server is not registered with {} for sign-in",
+                    who.provider.vocabulary().tracker
+                ),
+                "paste a token instead, or ask the operator to configure the application (docs/server.md)",
+            );
+            return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
+        }
+        Err(e) => return show_tracker(&state, &person, who.provider, None, Some(&e.into())).await,
+    };
+    let url = start.url.clone();
+    {
+        let mut map = state.authorizing.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, p| p.since.elapsed() < AUTHORIZE_TTL);
+        map.insert(
+            start.state.clone(),
+            crate::state::Pending {
+                tenant: who.tenant.clone(),
+                provider: who.provider,
+                start,
+                since: std::time::Instant::now(),
+            },
+        );
+    }
+    Redirect::to(&url).into_response()
+}
+
+/// The tracker's answer: the `state` (or OAuth 1.0 request token) must be one this
+/// server sent for this person's tenant and tracker, unused and fresh.
+async fn callback(
+    State(state): State<AppState>,
+    person: Person,
+    UrlPath(tracker): UrlPath<String>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let who = match changing(&person, &tracker) {
+        Ok(w) => w,
+        Err(e) => return error_page(Some(&person), &e),
+    };
+    let key = params
+        .get("state")
+        .or_else(|| params.get("oauth_token"))
+        .cloned()
+        .unwrap_or_default();
+    let pending = state
+        .authorizing
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&key)
+        .filter(|p| {
+            p.tenant == who.tenant
+                && p.provider == who.provider
+                && p.since.elapsed() < AUTHORIZE_TTL
+        });
+    let Some(pending) = pending else {
+        let e = ApiError::bad_request(
+            "this authorization answer does not match one started here (or it is older than ten minutes)",
+            "start the authorization again from this page",
+        );
+        return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
+    };
+    let token = match state
+        .composer
+        .authorize_finish(
+            who.provider,
+            &callback_url(&state, &tracker),
+            &pending.start,
+            &params,
+        )
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return show_tracker(&state, &person, who.provider, None, Some(&e.into())).await,
+    };
+    match api::hold(&state, &who, token.expose()).await {
+        Ok(()) => back(&tracker, "held"),
+        Err(e) => show_tracker(&state, &person, who.provider, None, Some(&e)).await,
+    }
 }

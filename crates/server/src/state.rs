@@ -1,6 +1,10 @@
 //! What every handler shares.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use webriskops_domain::{ProviderKey, TenantId};
 
 use crate::auth::LoginThrottle;
 use crate::jobs::JobRunner;
@@ -14,6 +18,18 @@ pub struct AppState {
     pub composer: Arc<dyn Composer>,
     pub jobs: JobRunner,
     pub throttle: Arc<LoginThrottle>,
+    /// Authorizations in progress, by the value the callback echoes; each is used once
+    /// and lives ten minutes.
+    pub authorizing: Arc<Mutex<HashMap<String, Pending>>>,
+}
+
+/// An authorization in progress, for one tenant's tracker.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub tenant: TenantId,
+    pub provider: ProviderKey,
+    pub start: crate::AuthorizeStart,
+    pub since: Instant,
 }
 
 impl AppState {
@@ -23,6 +39,7 @@ impl AppState {
             composer,
             jobs: JobRunner::default(),
             throttle: Arc::new(LoginThrottle::default()),
+            authorizing: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! process environment's tenant credentials (`TRELLO_TOKEN`, `LINEAR_API_KEY`) are hidden
 //! from it: in the server every tenant brings its own token.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use async_trait::async_trait;
 use webriskops_domain::{ProviderKey, Token};
 use webriskops_findings_file::FileSource;
 use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
-use webriskops_server::{ComposeError, Composer, ServerConfig};
+use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::SqliteStore;
 use webriskops_trello::{authorize_url, AuthorizeOptions, DEFAULT_API_ROOT};
@@ -216,6 +217,145 @@ impl Composer for AppComposer {
     fn register_secret(&self, secret: &str) {
         redact::register(secret);
     }
+
+    async fn authorize_start(
+        &self,
+        provider: ProviderKey,
+        callback_url: &str,
+    ) -> Result<Option<AuthorizeStart>, ComposeError> {
+        match provider {
+            ProviderKey::LinearCloud => {
+                let Some((client_id, _)) = self.linear_client() else {
+                    return Ok(None);
+                };
+                let redirect = url::Url::parse(callback_url).map_err(|e| ComposeError {
+                    message: format!("the callback URL {callback_url} is not a URL: {e}"),
+                    fix: "fix --public-url".into(),
+                    server_side: true,
+                })?;
+                let req = webriskops_linear::authorize_url(
+                    &client_id,
+                    &redirect,
+                    &webriskops_linear::AuthorizeOptions::default(),
+                );
+                let url = match (self.env)(ENV_LINEAR_OAUTH_AUTHORIZE_URL)
+                    .filter(|v| !v.trim().is_empty())
+                {
+                    Some(base) => {
+                        req.url
+                            .as_str()
+                            .replacen(webriskops_linear::AUTHORIZE_URL, base.trim(), 1)
+                    }
+                    None => req.url.to_string(),
+                };
+                Ok(Some(AuthorizeStart {
+                    url,
+                    state: req.state,
+                    secret: None,
+                }))
+            }
+            ProviderKey::TrelloCloud => Ok(None),
+        }
+    }
+
+    async fn authorize_finish(
+        &self,
+        provider: ProviderKey,
+        callback_url: &str,
+        start: &AuthorizeStart,
+        params: &HashMap<String, String>,
+    ) -> Result<Token, ComposeError> {
+        let refused = |message: String| ComposeError {
+            message,
+            fix: "start the authorization again from the setup page".into(),
+            server_side: false,
+        };
+        match provider {
+            ProviderKey::LinearCloud => {
+                let returned = params.get("state").map(String::as_str).unwrap_or_default();
+                webriskops_linear::check_state(&start.state, returned)
+                    .map_err(|e| refused(e.to_string()))?;
+                if let Some(err) = params.get("error") {
+                    return Err(refused(format!(
+                        "Linear did not authorize: {} {}",
+                        webriskops_domain::echo_untrusted(err),
+                        webriskops_domain::echo_untrusted(
+                            params.get("error_description").map_or("", String::as_str)
+                        )
+                    )));
+                }
+                let (client_id, secret) = self.linear_client().ok_or_else(|| {
+                    refused("the Linear OAuth application is no longer configured".into())
+                })?;
+                let code = params
+                    .get("code")
+                    .and_then(|c| webriskops_linear::LinearSecret::new("code", c.clone()).ok())
+                    .ok_or_else(|| refused("Linear returned no code".into()))?;
+                redact::register(code.expose());
+                let token_url = self.linear_token_endpoint();
+                let revoke_url = self
+                    .app(&Tenancy {
+                        tenant: webriskops_domain::TenantId::new("server")
+                            .map_err(|e| refused(e.to_string()))?,
+                        provider,
+                    })?
+                    .linear_revoke_url();
+                let client = webriskops_linear::OAuthClient::with_endpoints(
+                    &client_id,
+                    secret.clone(),
+                    &token_url,
+                    &revoke_url,
+                )
+                .map_err(|e| ComposeError {
+                    message: e.to_string(),
+                    fix: format!("fix {}", crate::app::ENV_LINEAR_OAUTH_TOKEN_URL),
+                    server_side: true,
+                })?;
+                let redirect = url::Url::parse(callback_url)
+                    .map_err(|e| refused(format!("the callback URL is not a URL: {e}")))?;
+                let tokens = client
+                    .exchange_code(&code, &redirect)
+                    .await
+                    .map_err(|e| refused(redact::redact(&e.to_string())))?;
+                let set = webriskops_linear::StoredOAuth {
+                    tokens,
+                    client_id,
+                    client_secret: secret,
+                };
+                for s in set.secrets() {
+                    redact::register(s.expose());
+                }
+                Token::new(set.to_text()).map_err(|e| refused(format!("the token set: {e}")))
+            }
+            ProviderKey::TrelloCloud => Err(refused(
+                "this server does not run Trello's OAuth 1.0 sign-in".into(),
+            )),
+        }
+    }
+}
+
+/// `LINEAR_CLIENT_ID` and `LINEAR_CLIENT_SECRET`: the server's Linear OAuth application.
+pub const ENV_LINEAR_CLIENT_ID: &str = "LINEAR_CLIENT_ID";
+pub const ENV_LINEAR_CLIENT_SECRET: &str = "LINEAR_CLIENT_SECRET";
+/// Where people authorize the Linear application instead of linear.app (linear-sim).
+pub const ENV_LINEAR_OAUTH_AUTHORIZE_URL: &str = "WEBRISKOPS_LINEAR_OAUTH_AUTHORIZE_URL";
+
+impl AppComposer {
+    /// The Linear OAuth application, when configured.
+    fn linear_client(&self) -> Option<(String, webriskops_linear::LinearSecret)> {
+        let id = (self.env)(ENV_LINEAR_CLIENT_ID).filter(|v| !v.trim().is_empty())?;
+        let secret = (self.env)(ENV_LINEAR_CLIENT_SECRET).filter(|v| !v.trim().is_empty())?;
+        redact::register(&secret);
+        let secret = webriskops_linear::LinearSecret::new("client secret", secret.trim()).ok()?;
+        Some((id.trim().to_owned(), secret))
+    }
+
+    fn linear_token_endpoint(&self) -> String {
+        (self.env)(crate::app::ENV_LINEAR_OAUTH_TOKEN_URL)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| webriskops_linear::TOKEN_URL.to_owned())
+    }
 }
 
 fn env_or<T: std::str::FromStr>(env: &EnvLookup, name: &str, default: T) -> AppResult<T> {
@@ -228,6 +368,17 @@ fn env_or<T: std::str::FromStr>(env: &EnvLookup, name: &str, default: T) -> AppR
             ))
         }),
     }
+}
+
+/// `addr` with a free port the system picks (for `--listen HOST:0`).
+fn free_port(addr: SocketAddr) -> AppResult<SocketAddr> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| {
+            AppError::failed(format!(
+                "cannot listen on {addr}: {e}; choose another address with --listen"
+            ))
+        })
 }
 
 /// The server's configuration from the flags and the environment.
@@ -248,11 +399,18 @@ pub fn server_config(
             DEFAULT_LISTEN.parse().expect("valid default"),
         )?,
     };
-    let public_url = args
+    let given_url = args
         .public_url
         .clone()
-        .or_else(|| env(ENV_PUBLIC_URL).filter(|v| !v.trim().is_empty()))
-        .unwrap_or_else(|| format!("http://{listen}"));
+        .or_else(|| env(ENV_PUBLIC_URL).filter(|v| !v.trim().is_empty()));
+    // The default public URL is the listen URL, so it needs the real port: with port 0
+    // (any free port), one is chosen now. Otherwise the public URL would name port 0, and
+    // the cross-site guard would refuse our own pages' `Origin`.
+    let listen = match given_url {
+        None if listen.port() == 0 => free_port(listen)?,
+        _ => listen,
+    };
+    let public_url = given_url.unwrap_or_else(|| format!("http://{listen}"));
     let parsed = url::Url::parse(public_url.trim()).map_err(|e| {
         AppError::usage(format!(
             "--public-url {public_url:?} is not a URL ({e}); give e.g. https://ops.example.com"

@@ -116,6 +116,12 @@ const RULES: &[Rule] = &[
         rule: "the service uses ports only: no HTTP or database crate and no adapter; the app \
                composes adapters and passes them in",
     },
+    Rule {
+        krate: "webriskops-server",
+        forbidden: &[ADAPTER_CRATES, &["reqwest", "rusqlite", "sqlx"]],
+        rule: "the HTTP front end serves and renders only: no adapter, no database or HTTP \
+               client crate; the app composes them and hands them over as a Composer",
+    },
 ];
 
 /// A `cargo tree --prefix depth` line: its depth and the crate's name.

@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
 use webriskops_ports::ExportJob;
 use webriskops_service::integration;
-use webriskops_service::json::{ReadinessJson, StatusJson};
+use crate::json::{ReadinessJson, StatusJson};
 use webriskops_service::status::gather;
 use webriskops_service::{
     RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest, Tenancy,
@@ -69,6 +69,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status-events", get(status_events))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// A query string, or a 400 in the API's error shape (axum's own rejection is plain text).
+fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+    fix: &str,
+) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::bad_request(
+            format!("the query string is not valid: {}", e.body_text()),
+            fix,
+        )
+    })
+}
+
+/// A JSON body over the server's limit: 413, not a malformed body's 400.
+fn too_large(e: &axum::extract::rejection::JsonRejection) -> Option<ApiError> {
+    (e.status() == StatusCode::PAYLOAD_TOO_LARGE).then(|| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY_TOO_LARGE",
+            "the request body is larger than this route accepts",
+            "send only the fields the route names",
+        )
+    })
 }
 
 /// The tracker named in the path: `trello` or `linear`.
@@ -355,14 +380,16 @@ pub async fn put_choices(
     let provider = tracker_of(&tracker)?;
     caller.may(Action::Change)?;
     let Json(body) = body.map_err(|e| {
-        ApiError::bad_request(
-            format!(
-                "the setup choices are not valid JSON for this API: {}",
-                e.body_text()
-            ),
-            "send an object with board_id, list_id, done_list_id, workspace_id, base_url, \
+        too_large(&e).unwrap_or_else(|| {
+            ApiError::bad_request(
+                format!(
+                    "the setup choices are not valid JSON for this API: {}",
+                    e.body_text()
+                ),
+                "send an object with board_id, list_id, done_list_id, workspace_id, base_url, \
              confirm_revoke_path (Trello) or team_id, state_id, done_state_id (Linear)",
-        )
+            )
+        })
     })?;
     let who = tenancy(&caller, provider);
     let (outcome, held) = setup_step(&state, &who, body.into_choices(provider)?).await?;
@@ -392,11 +419,13 @@ pub async fn hold_token(
 ) -> Result<Json<Value>, ApiError> {
     let provider = tracker_of(&tracker)?;
     caller.may(Action::Change)?;
-    let Json(body) = body.map_err(|_| {
-        ApiError::bad_request(
-            "the body must be {\"token\": \"…\"}",
-            "send the token as a JSON object with one field, token",
-        )
+    let Json(body) = body.map_err(|e| {
+        too_large(&e).unwrap_or_else(|| {
+            ApiError::bad_request(
+                "the body must be {\"token\": \"…\"}",
+                "send the token as a JSON object with one field, token",
+            )
+        })
     })?;
     let who = tenancy(&caller, provider);
     hold(&state, &who, &body.token).await?;
@@ -579,10 +608,11 @@ pub async fn save_upload(
 pub async fn create_export(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ExportQuery>,
+    q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.may(Action::Change)?;
+    let q = query(q, "use ?tracker=trello or ?tracker=linear, or no query")?;
     let provider = export_tracker(&state, &caller.0.tenant, q.tracker.as_deref()).await?;
     let id = jobs::new_id();
     let path = jobs::upload_path(&state, &id);
@@ -690,8 +720,12 @@ pub struct EventsQuery {
 pub async fn status_events(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let q = query(
+        q,
+        "pass after= the next_cursor of the last page (a whole number) and limit= 1 to 500",
+    )?;
     let after = q.after.unwrap_or(0).max(0);
     let limit = q.limit.unwrap_or(500).clamp(1, 500);
     let events = state

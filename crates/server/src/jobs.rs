@@ -3,6 +3,7 @@
 //! and a job left queued or running by a process that died is run again at start (the
 //! export's identity rules make the repeat write nothing twice).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,24 +11,49 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
+use serde_json::json;
 use tokio::sync::Notify;
 use webriskops_domain::{ProviderKey, TenantId};
 use webriskops_ports::{ExportJob, JobState};
 use webriskops_service::export::{ExportDestination, ExportResult};
-use webriskops_service::json::export_value;
+use crate::json::export_value;
 use webriskops_service::{run_export, ExportRequest, FallbackPolicy, Progress, Tenancy};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Running jobs, counted so that a stop can wait for them.
+/// Running jobs, counted so that a stop can wait for them, and the one-at-a-time lock of
+/// each tenancy.
 #[derive(Clone, Default)]
 pub struct JobRunner {
     running: Arc<AtomicUsize>,
     idle: Arc<Notify>,
+    tenancies: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
+/// Held while an export or a sync of one tenancy runs.
+pub type TenancyGuard = tokio::sync::OwnedMutexGuard<()>;
+
 impl JobRunner {
+    fn tenancy_mutex(&self, who: &Tenancy) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}\n{}", who.tenant, who.provider.tracker_name());
+        let mut map = self.tenancies.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key).or_default().clone()
+    }
+
+    /// Waits until no export or sync of `who` runs, and holds it off until the guard is
+    /// dropped. Exports and syncs of one tenancy run one at a time, as the CLI's store lock
+    /// makes them: two at once would both write the cards of the same findings, or both
+    /// emit the same status events.
+    pub async fn tenancy(&self, who: &Tenancy) -> TenancyGuard {
+        self.tenancy_mutex(who).lock_owned().await
+    }
+
+    /// The tenancy's guard if nothing of it runs now.
+    pub fn tenancy_if_idle(&self, who: &Tenancy) -> Option<TenancyGuard> {
+        self.tenancy_mutex(who).try_lock_owned().ok()
+    }
+
     /// Waits until no job is running.
     pub async fn drain(&self) {
         loop {
@@ -111,6 +137,18 @@ fn bundle_dir(state: &AppState, id: &str) -> PathBuf {
     state.config.work_dir.join("bundles").join(id)
 }
 
+/// `text` (JSON) for the tenant: the server's own paths (the upload, the work directory)
+/// are not shown, in messages and notes either.
+fn for_tenant(state: &AppState, job: &ExportJob, text: &str) -> String {
+    let esc = |p: &str| {
+        let quoted = serde_json::to_string(p).unwrap_or_default();
+        quoted.trim_matches('"').to_owned()
+    };
+    let work = state.config.work_dir.display().to_string();
+    text.replace(&esc(&job.input_path), "the uploaded file")
+        .replace(&esc(&work), "(server)")
+}
+
 /// Records a job for the upload at `input` and starts it.
 ///
 /// # Errors
@@ -145,14 +183,21 @@ fn spawn(state: &AppState, job: ExportJob) {
     tokio::spawn(async move {
         let _guard = guard;
         let id = job.id.clone();
+        // The job stays queued while another export or sync of its tenancy runs.
+        let _one_at_a_time = state
+            .jobs
+            .tenancy(&Tenancy {
+                tenant: job.tenant.clone(),
+                provider: job.provider,
+            })
+            .await;
         if let Err(e) = run(&state, job.clone()).await {
             tracing::error!(job = %id, tenant = %job.tenant, error = %e.message, "export job failed");
+            let error =
+                serde_json::json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}});
             let failed = ExportJob {
                 state: JobState::Failed,
-                summary_json: Some(
-                    serde_json::json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}})
-                        .to_string(),
-                ),
+                summary_json: Some(for_tenant(&state, &job, &error.to_string())),
                 finished_at: Some(Utc::now()),
                 ..job
             };
@@ -184,11 +229,12 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     let recorder = Arc::new(Recorder(Mutex::new(JobProgress::default())));
     // Progress reaches the row a few times a second while the export runs.
     let flusher = {
-        let (recorder, jobs, mut job) = (recorder.clone(), jobs.clone(), job.clone());
+        let (recorder, jobs, mut job, state) =
+            (recorder.clone(), jobs.clone(), job.clone(), state.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                job.progress_json = recorder.json();
+                job.progress_json = for_tenant(&state, &job, &recorder.json());
                 if jobs.update_job(&job).await.is_err() {
                     return;
                 }
@@ -208,8 +254,15 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     flusher.abort();
     let _ = flusher.await;
     let outcome = outcome?;
-    job.progress_json = recorder.json();
-    job.summary_json = Some(export_value(&outcome, source.as_ref()).to_string());
+    job.progress_json = for_tenant(state, &job, &recorder.json());
+    let mut summary = export_value(&outcome, source.as_ref());
+    // The tenant sees its upload and bundle as the API names them, not as files of the
+    // server.
+    summary["source"] = json!("upload");
+    if !summary["out_dir"].is_null() {
+        summary["out_dir"] = json!(format!("/api/v1/exports/{}/bundle", job.id));
+    }
+    job.summary_json = Some(for_tenant(state, &job, &summary.to_string()));
     if let ExportResult::Exported {
         destination: ExportDestination::Portable { out_dir, .. },
         ..

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod error;
 mod jobs;
+pub mod json;
 mod openapi;
 mod pages;
 mod security;
@@ -78,9 +79,11 @@ pub trait Composer: Send + Sync + 'static {
     /// The file is not a findings file.
     fn open_findings(&self, path: &std::path::Path)
         -> Result<Arc<dyn FindingSource>, ComposeError>;
-    /// Where a person gets a token for `provider`, coming back to `return_url`; `None`
-    /// when the application has no key for it.
-    fn authorize_url(&self, provider: ProviderKey, return_url: &str) -> Option<String>;
+    /// Where a person gets a token for `provider` (least privilege: read and write),
+    /// coming back to `return_url`: one link per token lifetime the person may pick,
+    /// as `(label, url)`, the recommended first; empty when the application has no key
+    /// for it.
+    fn authorize_urls(&self, provider: ProviderKey, return_url: &str) -> Vec<(String, String)>;
     /// Registers every token-like text the server reads, so logs never show it.
     fn register_secret(&self, secret: &str);
     /// Starts a server-side authorization (Linear's OAuth2 code flow, Trello's OAuth 1.0

@@ -341,7 +341,7 @@ struct TrackerPage<'a> {
     container: &'static str,
     destination: &'static str,
     item: &'static str,
-    authorize_url: Option<String>,
+    authorize_urls: Vec<(String, String)>,
     held_until: Option<String>,
     record_state: String,
     token_expires: String,
@@ -434,7 +434,7 @@ fn tracker_page_of<'a>(
         container: words.container,
         destination: words.destination,
         item: words.item,
-        authorize_url: state.composer.authorize_url(provider, &return_url),
+        authorize_urls: state.composer.authorize_urls(provider, &return_url),
         held_until: held_until.map(|t| when(Some(t))),
         record_state: outcome.record_state.as_str().to_owned(),
         token_expires: r
@@ -899,7 +899,7 @@ async fn export_page(
         .as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.replace('_', " "), v.to_string()))
+                .map(|(k, v)| (k.clone(), routed_text(v)))
                 .collect()
         })
         .unwrap_or_default();
@@ -1050,5 +1050,25 @@ async fn callback(
     match api::hold(&state, &who, token.expose()).await {
         Ok(()) => back(&tracker, "held"),
         Err(e) => show_tracker(&state, &person, who.provider, None, Some(&e)).await,
+    }
+}
+
+/// A finding's routed fields as a line: `priority → new label P2 · severity → …`.
+fn routed_text(v: &Value) -> String {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .map(|(field, how)| {
+                let how = how.as_str().map_or_else(|| how.to_string(), str::to_owned);
+                let how = match how.split_once(':') {
+                    Some((kind, what)) => format!("{} {what}", kind.replace('_', " ")),
+                    None => how.replace('_', " "),
+                };
+                format!("{field} → {how}")
+            })
+            .collect::<Vec<_>>()
+            .join(" · "),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }

@@ -14,6 +14,12 @@ use crate::state::AppState;
 /// # Errors
 /// Store or tracker failures.
 pub async fn sync_now(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, ApiError> {
+    let _one_at_a_time = state.jobs.tenancy(who).await;
+    sync_locked(state, who).await
+}
+
+/// Syncs one tenancy whose guard the caller holds.
+async fn sync_locked(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, ApiError> {
     let tracker = state.composer.tracker(who, None).await?;
     let ports = state.composer.local_ports().with_tracker(tracker);
     let events = state.composer.events();
@@ -67,7 +73,11 @@ pub async fn poll_forever(state: AppState) {
                 if !saved {
                     continue;
                 }
-                if let Err(e) = sync_now(&state, &who).await {
+                // A tenancy busy with an export or a sync is synced at the next tick.
+                let Some(_guard) = state.jobs.tenancy_if_idle(&who) else {
+                    continue;
+                };
+                if let Err(e) = sync_locked(&state, &who).await {
                     tracing::warn!(tenant = %who.tenant, tracker = provider.tracker_name(), error = %e.message, "scheduled sync failed");
                 }
             }

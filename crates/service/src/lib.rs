@@ -14,7 +14,6 @@ pub mod accounts;
 pub mod context;
 pub mod export;
 pub mod integration;
-pub mod json;
 pub mod progress;
 pub mod readiness;
 pub mod revoke;

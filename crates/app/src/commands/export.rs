@@ -24,7 +24,7 @@ use crate::error::{AppError, AppResult, Exit};
 use crate::output::Out;
 use crate::progress::StderrProgress;
 use webriskops_findings_file::FileSource;
-use webriskops_service::json::{BlockedExportJson as BlockedJson, ExportJson};
+use webriskops_server::json::{BlockedExportJson as BlockedJson, ExportJson};
 
 /// Most plan lines and failures printed in human output (all are in `--json`).
 const LISTED: usize = 20;

@@ -15,7 +15,7 @@ use webriskops_domain::{ProviderKey, ProviderRecord, Readiness};
 
 use crate::output::Out;
 
-pub use webriskops_service::json::ReadinessJson;
+pub use webriskops_server::json::ReadinessJson;
 
 /// The names of the container and destination steps in the provider's words.
 fn step_names(provider: ProviderKey) -> (&'static str, &'static str) {

@@ -19,7 +19,7 @@ use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
 use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::SqliteStore;
-use webriskops_trello::{authorize_url, AuthorizeOptions, DEFAULT_API_ROOT};
+use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration, DEFAULT_API_ROOT};
 
 use crate::app::{api_key_ref, App, EnvLookup};
 use crate::cli::ServeArgs;
@@ -191,27 +191,43 @@ impl Composer for AppComposer {
             })
     }
 
-    fn authorize_url(&self, provider: ProviderKey, return_url: &str) -> Option<String> {
+    fn authorize_urls(&self, provider: ProviderKey, return_url: &str) -> Vec<(String, String)> {
         if provider != ProviderKey::TrelloCloud {
-            return None;
+            return Vec::new();
         }
-        let raw = (self.env)(crate::config::ENV_API_KEY)
-            .or_else(|| self.settings.trello.api_key.clone())?;
-        let key = webriskops_domain::ApiKey::new(raw.trim()).ok()?;
-        let url = authorize_url(
-            &key,
-            &AuthorizeOptions {
-                return_url: Some(return_url.to_owned()),
-                ..AuthorizeOptions::default()
-            },
-        );
+        let Some(key) = (self.env)(crate::config::ENV_API_KEY)
+            .or_else(|| self.settings.trello.api_key.clone())
+            .and_then(|raw| webriskops_domain::ApiKey::new(raw.trim()).ok())
+        else {
+            return Vec::new();
+        };
         // Against another API root (trello-sim), its own authorize page.
-        let root = self.settings.trello.api_root.trim_end_matches('/');
-        if root == DEFAULT_API_ROOT.trim_end_matches('/') {
-            Some(url)
-        } else {
-            Some(url.replacen("https://trello.com/1", root, 1))
-        }
+        let root = self.settings.trello.api_root.trim_end_matches('/').to_owned();
+        let official = root == DEFAULT_API_ROOT.trim_end_matches('/');
+        [
+            (Expiration::ThirtyDays, "30 days"),
+            (Expiration::OneDay, "1 day"),
+            (Expiration::OneHour, "1 hour"),
+            (Expiration::Never, "never"),
+        ]
+        .into_iter()
+        .map(|(expiration, label)| {
+            let url = authorize_url(
+                &key,
+                &AuthorizeOptions {
+                    expiration,
+                    return_url: Some(return_url.to_owned()),
+                    ..AuthorizeOptions::default()
+                },
+            );
+            let url = if official {
+                url
+            } else {
+                url.replacen("https://trello.com/1", &root, 1)
+            };
+            (label.to_owned(), url)
+        })
+        .collect()
     }
 
     fn register_secret(&self, secret: &str) {

@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use webriskops_domain::ProviderKey;
-use webriskops_service::json::StatusJson;
+use webriskops_server::json::StatusJson;
 use webriskops_service::status::gather;
 use webriskops_service::{RunSummary, StatusRequest};
 

@@ -1,12 +1,14 @@
 //! The JSON shapes front ends print: the CLI's `--json` and the HTTP API answer with these
-//! same structures, so their field names are defined once.
+//! same structures, so their field names are defined once. They live with the front end,
+//! not in the service, because they speak each tracker's words (`board`/`list`,
+//! `team`/`state`), which the service never names.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use webriskops_domain::{BlockedState, ProviderKey, ProviderRecord, Readiness, ReadyStates};
 
-use crate::export::{ExportSummary, FallbackTrigger};
-use crate::status::{RunSummary, StatusReport};
+use webriskops_service::export::{ExportSummary, FallbackTrigger};
+use webriskops_service::status::{RunSummary, StatusReport};
 
 /// The five ready states in the provider's words: Trello's board and list, Linear's team
 /// and workflow state.
@@ -117,10 +119,10 @@ pub struct BlockedExportJson<'a> {
 
 /// The `export --json` document of `outcome`, read from `source`.
 pub fn export_value(
-    outcome: &crate::export::ExportOutcome,
+    outcome: &webriskops_service::export::ExportOutcome,
     source: &dyn webriskops_ports::FindingSource,
 ) -> serde_json::Value {
-    use crate::export::{ExportDestination, ExportResult, FallbackCause};
+    use webriskops_service::export::{ExportDestination, ExportResult, FallbackCause};
     let record_state = outcome.record_state.as_str();
     let doc = match &outcome.result {
         ExportResult::Blocked { readiness } => serde_json::to_value(BlockedExportJson {

@@ -12,6 +12,7 @@ pub mod retry;
 pub mod source;
 pub mod store;
 pub mod tracker;
+pub mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -27,6 +28,10 @@ pub use store::{
 };
 pub use tracker::{
     in_context, list_all_items, oldest_of, Tracker, TrackerIntrospection, WorkItems,
+};
+pub use webhooks::{
+    TrackerWebhooks, WebhookEvent, WebhookRegistration, WebhookRejection, WebhookRequest,
+    WebhookSecret, WebhookVerifier,
 };
 /// The neutral grant is the domain's; the ports carry it in [`TokenInfo`].
 pub use webriskops_domain::{Grant, GrantScope};

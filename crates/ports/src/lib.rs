@@ -30,8 +30,8 @@ pub use tracker::{
     in_context, list_all_items, oldest_of, Tracker, TrackerIntrospection, WorkItems,
 };
 pub use webhooks::{
-    TrackerWebhooks, WebhookEvent, WebhookRegistration, WebhookRejection, WebhookRequest,
-    WebhookSecret, WebhookVerifier,
+    TrackerWebhooks, WebhookEvent, WebhookHealth, WebhookRegistration, WebhookRejection,
+    WebhookRequest, WebhookSecret, WebhookVerifier,
 };
 /// The neutral grant is the domain's; the ports carry it in [`TokenInfo`].
 pub use webriskops_domain::{Grant, GrantScope};

@@ -59,6 +59,15 @@ pub struct WebhookRegistration {
     pub scope_id: String,
 }
 
+/// How a registered webhook fares, as the tracker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookHealth {
+    /// The tracker still delivers to it (false: deactivated after failures, or disabled).
+    pub active: bool,
+    /// Failed deliveries in a row, when the tracker reports them.
+    pub consecutive_failures: Option<u32>,
+}
+
 /// Registers and deletes webhooks with a tracker, for the credentials the adapter
 /// holds.
 #[async_trait]
@@ -80,6 +89,13 @@ pub trait TrackerWebhooks: Send + Sync + fmt::Debug {
     /// # Errors
     /// `Unauthenticated`/`PermissionDenied` for the credentials; transport errors.
     async fn delete(&self, id: &str) -> PortResult<()>;
+
+    /// The webhook's health; `None` when the tracker no longer has it (deleted, e.g.
+    /// after the callback answered 410 or the credentials were revoked).
+    ///
+    /// # Errors
+    /// `Unauthenticated`/`PermissionDenied` for the credentials; transport errors.
+    async fn health(&self, id: &str) -> PortResult<Option<WebhookHealth>>;
 }
 
 /// One request as it reached the callback: what [`WebhookVerifier::verify`] reads.

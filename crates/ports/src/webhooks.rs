@@ -74,9 +74,9 @@ pub struct WebhookHealth {
 pub trait TrackerWebhooks: Send + Sync + fmt::Debug {
     /// Registers `callback_url` to hear of changes to the items of `scope_id` (a
     /// container id). The tracker may call the URL before it answers, so it must be
-    /// reachable. Registering the same callback for the same scope again answers the
-    /// existing registration (`secret` may then be `None` when the tracker does not
-    /// show it again).
+    /// reachable. Whether registering the same callback for the same scope twice gives
+    /// the existing registration or a second one is the tracker's: a caller replacing a
+    /// registration deletes the old one.
     ///
     /// # Errors
     /// `InvalidInput` when the tracker refused the callback (unreachable, not 200) or the

@@ -234,6 +234,9 @@ pub(crate) async fn deliver_all(
     config: DeliveryConfig,
 ) {
     let client = reqwest::Client::builder()
+        // Callbacks are local test receivers: a proxy from the environment must not
+        // capture them.
+        .no_proxy()
         .timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent("Linear-Webhook")

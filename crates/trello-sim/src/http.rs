@@ -278,6 +278,9 @@ async fn apply(shared: &Shared, req: Request<Incoming>) -> Processed {
 /// The status a URL answers to HEAD, or why it did not answer.
 async fn head_status(url: &str, timeout: Duration) -> Result<u16, String> {
     let client = reqwest::Client::builder()
+        // Callbacks are local test receivers: a proxy from the environment must not
+        // capture them.
+        .no_proxy()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -47,9 +47,9 @@ pub use config::{
 };
 pub use finding_url::{FindingUrl, DEFAULT_FINDING_URL_TEMPLATE};
 pub use oauth::{
-    authorize_url, check_state, revoke_access_token, AuthorizeOptions, AuthorizeRequest,
-    OAuthClient, Scopes, StoredOAuth, TokenSet, AUTHORIZE_URL, REFRESH_MARGIN, REVOKE_URL,
-    TOKEN_URL,
+    authorize_url, authorize_url_at, check_state, revoke_access_token, AuthorizeOptions,
+    AuthorizeRequest, OAuthClient, Scopes, StoredOAuth, TokenSet, AUTHORIZE_URL, REFRESH_MARGIN,
+    REVOKE_URL, TOKEN_URL,
 };
 pub use paging::{collect_pages, Page, MAX_PAGES};
 pub use readiness::{observe, CredentialFacts};

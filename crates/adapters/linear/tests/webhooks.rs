@@ -127,3 +127,83 @@ async fn register_verify_and_delete_through_the_sim() {
     a.delete(&reg.id).await.expect("deleting twice is fine");
     assert_eq!(a.health(&reg.id).await.unwrap(), None);
 }
+
+/// The server-side OAuth2 code flow through linear-sim, as `webriskops serve` runs it:
+/// the authorize URL with `state` (and `admin`, to register the webhook), the redirect
+/// back with `code` and the same `state`, the exchange, and a webhook registered with
+/// the token.
+#[tokio::test]
+async fn oauth2_code_flow_with_state_then_a_webhook() {
+    let sim = SimServer::start(SimConfig {
+        allow_loopback_webhooks: true,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let fx = sim.handle().seed_standard();
+    let redirect = url::Url::parse(&fx.oauth.redirect_uri).unwrap();
+    let endpoint = url::Url::parse(&format!("{}/oauth/authorize", sim.root_url())).unwrap();
+    let request = webriskops_linear::authorize_url_at(
+        &endpoint,
+        &fx.oauth.client_id,
+        &redirect,
+        &webriskops_linear::AuthorizeOptions {
+            scopes: webriskops_linear::Scopes::ReadWriteAdmin,
+            ..webriskops_linear::AuthorizeOptions::default()
+        },
+    );
+    assert!(
+        request.url.as_str().contains("scope=read%2Cwrite%2Cadmin"),
+        "{}",
+        request.url
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = browser.get(request.url.clone()).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 302);
+    let back = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(redirect.as_str()));
+    let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+    webriskops_linear::check_state(&request.state, &q["state"]).expect("the same state");
+    assert!(webriskops_linear::check_state(&request.state, "forged").is_err());
+
+    let oauth = webriskops_linear::OAuthClient::with_endpoints(
+        &fx.oauth.client_id,
+        webriskops_linear::LinearSecret::new("client secret", fx.oauth.client_secret.clone())
+            .unwrap(),
+        &format!("{}/oauth/token", sim.root_url()),
+        &format!("{}/oauth/revoke", sim.root_url()),
+    )
+    .unwrap();
+    let code = webriskops_linear::LinearSecret::new("code", q["code"].clone()).unwrap();
+    let tokens = oauth
+        .exchange_code(&code, &redirect)
+        .await
+        .expect("exchanged");
+    assert!(
+        tokens.scopes.iter().any(|s| s == "admin"),
+        "{:?}",
+        tokens.scopes
+    );
+    let a = LinearAdapter::new(
+        &LinearSettings {
+            api_url: sim.base_url(),
+            ..LinearSettings::default()
+        },
+        Credential::oauth(tokens.access_token.expose().to_owned()).unwrap(),
+        TenantId::new("acme").unwrap(),
+        LinearAdapterOptions {
+            finding_url: FindingUrl::new("https://risk.example.com/findings/{id}").unwrap(),
+            ..LinearAdapterOptions::default()
+        },
+    )
+    .unwrap();
+    let cb = CallbackServer::start().await;
+    let reg = a
+        .register(&fx.eng.id, &cb.url("/hooks/linear/x"))
+        .await
+        .expect("admin may");
+    assert!(reg.secret.is_some());
+}

@@ -234,7 +234,16 @@ async fn a_failing_receiver_gets_three_retries_and_a_disabled_webhook_none() {
     );
 
     e.h.set_webhook_enabled(&id, false);
-    e.h.person_create_issue(&e.fx.eng.id, "not delivered", "");
-    tokio::task::yield_now().await;
+    // A second, enabled webhook hears of the next change; the disabled one does not.
+    let healthy = CallbackServer::start().await;
+    create(
+        &e,
+        &e.fx.keys.admin.clone(),
+        json!({"url": healthy.url("/ok"), "teamId": e.fx.eng.id, "resourceTypes": ["Issue"]}),
+    )
+    .await;
+    e.h.person_create_issue(&e.fx.eng.id, "not delivered to the disabled one", "");
+    healthy.wait_for_posts(1, WAIT).await;
+    until(|| e.h.webhook_deliveries().len() == 5).await;
     assert_eq!(cb.posts().len(), 4);
 }

@@ -299,11 +299,15 @@ async fn gone_deletes_the_webhook_and_repeated_failures_deactivate_it() {
     let w = &e.h.webhooks()[0];
     assert!(!w.active, "deactivated after 4 consecutive failures");
     assert_eq!(w.consecutive_failures, 4);
-    e.h.person_create_card(&e.fx.list_id, "three", "");
     let (_, text) = e.get(&format!("/webhooks/{}", w.id), e.full()).await;
     assert_eq!(json(&text)["active"], false);
-    // No delivery to an inactive webhook.
-    tokio::task::yield_now().await;
+    // No delivery to an inactive webhook: a second, healthy webhook hears of the next
+    // action (queued after it), the inactive one does not.
+    let healthy = CallbackServer::start().await;
+    create(&e, e.full(), &healthy.url("/ok"), &e.fx.board_id).await;
+    e.h.person_create_card(&e.fx.list_id, "three", "");
+    healthy.wait_for_posts(1, WAIT).await;
+    until(|| e.h.webhook_deliveries().iter().any(|d| d.status == 200)).await;
     assert_eq!(failing.posts().len(), 4);
 }
 
@@ -326,4 +330,52 @@ async fn revoking_the_token_deletes_its_webhooks() {
     .await;
     assert_eq!(status, 200);
     assert!(e.h.webhooks().is_empty());
+}
+
+#[tokio::test]
+async fn api_moves_and_deletes_are_delivered_as_trello_types() {
+    let e = env_with(fast()).await;
+    let cb = CallbackServer::start().await;
+    create(&e, e.full(), &cb.url("/h"), &e.fx.board_id).await;
+    let card = e.h.person_create_card(&e.fx.list_id, "move me", "");
+    let (status, _) = read(
+        e.req(Method::PUT, &format!("/cards/{card}"), e.full())
+            .form(&[("idList", e.fx.done_list_id.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = read(
+        e.req(Method::DELETE, &format!("/cards/{card}"), e.full())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let posts = cb.wait_for_posts(3, WAIT).await;
+    let mut kinds: Vec<String> = posts
+        .iter()
+        .map(|p| body(p)["action"]["type"].as_str().unwrap().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["createCard", "deleteCard", "updateCard"]);
+    let update = posts
+        .iter()
+        .map(body)
+        .find(|b| b["action"]["type"] == "updateCard")
+        .unwrap();
+    assert_eq!(
+        update["action"]["data"]["old"]["idList"],
+        e.fx.list_id.as_str()
+    );
+    assert_eq!(
+        update["action"]["idMemberCreator"],
+        e.fx.member("secops").unwrap().id.as_str()
+    );
+    assert!(posts
+        .iter()
+        .all(|p| body(p)["action"]["data"]["card"]["id"] == card.as_str()));
 }

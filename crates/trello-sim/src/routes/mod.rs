@@ -498,6 +498,15 @@ fn emit_for(
 pub(crate) fn dispatch(state: &mut State, auth: &Auth, route: Route, p: &Params) -> Reply {
     let before = card_before(state, &route);
     let watched = route.clone();
+    // A deleted card is gone once the route ran: its action is made beforehand, when
+    // the delete will succeed.
+    if let Route::CardDelete(id) = &route {
+        if !state.webhooks.is_empty() {
+            if let Ok(card) = load_card(state, auth, id, Access::Write) {
+                state.emit_card_action("deleteCard", &card, Some(&auth.member), json!({}));
+            }
+        }
+    }
     let res = match route {
         Route::Member(id) => members::member(state, auth, &id, p),
         Route::MemberBoards(id) => members::member_boards(state, auth, &id, p),

@@ -56,6 +56,7 @@ impl World {
             token_limit: 100,
             key_limit: 300,
             members_limit: 100,
+            ..SimConfig::default()
         })
         .await
         .expect("simulator starts");

@@ -254,6 +254,7 @@ fn orchestrate(args: Args) -> Result<()> {
         token_limit: 100,
         key_limit: 300,
         members_limit: 100,
+        ..SimConfig::default()
     }))?;
     let fixture = server.handle().seed_standard();
     let dir = tempfile::tempdir()?;

@@ -25,6 +25,7 @@ pub(crate) struct Ctx<'s> {
     pub st: RefCell<&'s mut State>,
     pub auth: Auth,
     pub markdown: bool,
+    pub allow_loopback_webhooks: bool,
     pub budget: Budget,
     pub complexity: u64,
     /// Errors resolvers raised, with their `extensions`, in order.
@@ -89,6 +90,15 @@ enum Kind {
         reset: u64,
     },
     PriorityValue(i64),
+    Webhook(String),
+    WebhookPayload {
+        webhook: String,
+        sync: f64,
+    },
+    DeletePayload {
+        entity: String,
+        sync: f64,
+    },
 }
 
 /// A GraphQL object: a view on the world.
@@ -115,6 +125,9 @@ impl<'c, 's> Obj<'c, 's> {
             Kind::RateLimit => "RateLimitPayload".to_owned(),
             Kind::RateLimitResult { .. } => "RateLimitResultPayload".to_owned(),
             Kind::PriorityValue(_) => "IssuePriorityValue".to_owned(),
+            Kind::Webhook(_) => "Webhook".to_owned(),
+            Kind::WebhookPayload { .. } => "WebhookPayload".to_owned(),
+            Kind::DeletePayload { .. } => "DeletePayload".to_owned(),
         };
         Obj {
             ctx,
@@ -367,6 +380,18 @@ impl<'c, 's> Obj<'c, 's> {
         }
     }
 
+    /// Webhooks: "Only workspace admins, or OAuth applications with the admin scope,
+    /// can create or read webhooks" (developers.linear.app/docs/graphql/webhooks).
+    fn need_admin(&self, op: &str) -> SimResult<()> {
+        if self.auth().scopes.admin {
+            Ok(())
+        } else {
+            Err(SimError::forbidden(format!(
+                "invalid scope: `{op}` needs the `admin` scope"
+            )))
+        }
+    }
+
     fn find_issue(&self, st: &State, id: &str) -> SimResult<usize> {
         let idx = st
             .issue_index(id)
@@ -478,6 +503,15 @@ impl<'c, 's> Obj<'c, 's> {
                 self.conn("Attachment", items, args)
             }
             "rateLimitStatus" => Ok(self.obj(Kind::RateLimit)),
+            "webhook" => {
+                self.need_admin("webhook")?;
+                let id = arg_str(args, "id").unwrap_or_default();
+                let st = self.ctx.st.borrow();
+                if !st.webhooks.iter().any(|w| w.id == id) {
+                    return Err(SimError::not_found("Webhook"));
+                }
+                Ok(self.obj(Kind::Webhook(id)))
+            }
             "issuePriorityValues" => {
                 let list: Vec<ResolvedValue<'c>> =
                     (0..=4).map(|p| self.obj(Kind::PriorityValue(p))).collect();
@@ -603,10 +637,7 @@ impl<'c, 's> Obj<'c, 's> {
                         Some(id)
                     }
                     "issueUnarchive" => {
-                        let i = &mut st.issues[idx];
-                        i.archived_at = None;
-                        i.trashed = false;
-                        i.updated_at = chrono::Utc::now();
+                        st.unarchive_issue(idx);
                         Some(id)
                     }
                     _ => {
@@ -681,6 +712,76 @@ impl<'c, 's> Obj<'c, 's> {
                 let sync = st.next_sync_id();
                 Ok(self.obj(Kind::LabelPayload { label: id, sync }))
             }
+            "webhookCreate" => {
+                self.need_admin("webhookCreate")?;
+                let mut st = self.ctx.st.borrow_mut();
+                let url = s(&input, "url").unwrap_or_default();
+                crate::webhooks::check_url(&url, self.ctx.allow_loopback_webhooks)?;
+                let team_id = s(&input, "teamId");
+                let all_public_teams = input
+                    .get("allPublicTeams")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let team_id = match team_id {
+                    Some(t) => {
+                        // `teamId` takes "the identifier or key of the team".
+                        let found = st
+                            .teams
+                            .iter()
+                            .find(|x| x.id == t || x.key == t)
+                            .map(|x| x.id.clone())
+                            .filter(|id| self.team_visible(&st, id))
+                            .ok_or_else(|| SimError::not_found("Team"))?;
+                        Some(found)
+                    }
+                    None if all_public_teams => None,
+                    None => {
+                        return Err(SimError::input(
+                            "a webhook needs a teamId or allPublicTeams: true",
+                        ))
+                    }
+                };
+                let resource_types = list(&input, "resourceTypes").unwrap_or_default();
+                if resource_types.is_empty() {
+                    return Err(SimError::input("resourceTypes must not be empty"));
+                }
+                let id = match s(&input, "id") {
+                    Some(id) if !crate::ids::is_uuid_v4(&id) => {
+                        return Err(SimError::input(format!("id must be a UUID v4, got `{id}`")))
+                    }
+                    Some(id) if st.webhooks.iter().any(|w| w.id == id) => {
+                        return Err(SimError::input(format!("a webhook with id {id} already exists")))
+                    }
+                    Some(id) => id,
+                    None => crate::ids::uuid_v4(),
+                };
+                st.webhooks.push(crate::webhooks::Webhook {
+                    id: id.clone(),
+                    url,
+                    secret: s(&input, "secret").unwrap_or_else(crate::ids::secret_hex),
+                    label: s(&input, "label"),
+                    team_id,
+                    all_public_teams,
+                    resource_types,
+                    enabled: input.get("enabled").and_then(Value::as_bool).unwrap_or(true),
+                    creator_id: self.auth().user_id.clone(),
+                    created_at: chrono::Utc::now(),
+                });
+                let sync = st.next_sync_id();
+                Ok(self.obj(Kind::WebhookPayload { webhook: id, sync }))
+            }
+            "webhookDelete" => {
+                self.need_admin("webhookDelete")?;
+                let mut st = self.ctx.st.borrow_mut();
+                let id = s(args, "id").unwrap_or_default();
+                let before = st.webhooks.len();
+                st.webhooks.retain(|w| w.id != id);
+                if st.webhooks.len() == before {
+                    return Err(SimError::not_found("Webhook"));
+                }
+                let sync = st.next_sync_id();
+                Ok(self.obj(Kind::DeletePayload { entity: id, sync }))
+            }
             other => Err(SimError::unsupported(format!(
                 "mutation `{other}` is not supported by linear-sim; supported mutations are listed in docs/linear-sim.md"
             ))),
@@ -688,6 +789,37 @@ impl<'c, 's> Obj<'c, 's> {
     }
 
     // ---- objects ----------------------------------------------------------
+
+    fn webhook_field(&self, id: &str, field: &str) -> SimResult<ResolvedValue<'c>> {
+        let w = {
+            let st = self.ctx.st.borrow();
+            st.webhooks
+                .iter()
+                .find(|w| w.id == id)
+                .cloned()
+                .ok_or_else(|| SimError::not_found("Webhook"))?
+        };
+        let at = json!(iso(w.created_at));
+        Ok(match field {
+            "id" => leaf(json!(w.id)),
+            "url" => leaf(json!(w.url)),
+            "enabled" => leaf(json!(w.enabled)),
+            "secret" => leaf(json!(w.secret)),
+            "label" => leaf(json!(w.label)),
+            "resourceTypes" => ResolvedValue::list(
+                w.resource_types
+                    .iter()
+                    .map(|r| leaf(json!(r)))
+                    .collect::<Vec<_>>(),
+            ),
+            "allPublicTeams" => leaf(json!(w.all_public_teams)),
+            "createdAt" | "updatedAt" => leaf(at),
+            "archivedAt" => leaf(Value::Null),
+            "team" => return Ok(self.opt_ent(w.team_id.map(Ent::Team))),
+            "creator" => return Ok(self.ent(Ent::User(w.creator_id))),
+            _ => return Err(self.unsupported(field)),
+        })
+    }
 
     fn object_field(&self, field: &str, args: &Value) -> SimResult<ResolvedValue<'c>> {
         match &self.kind {
@@ -740,6 +872,19 @@ impl<'c, 's> Obj<'c, 's> {
                 "attachment" => Ok(self.ent(Ent::Attachment(attachment.clone()))),
                 _ => Err(self.unsupported(field)),
             },
+            Kind::WebhookPayload { webhook, sync } => match field {
+                "success" => Ok(leaf(json!(true))),
+                "lastSyncId" => Ok(leaf(json!(sync))),
+                "webhook" => Ok(self.obj(Kind::Webhook(webhook.clone()))),
+                _ => Err(self.unsupported(field)),
+            },
+            Kind::DeletePayload { entity, sync } => match field {
+                "success" => Ok(leaf(json!(true))),
+                "lastSyncId" => Ok(leaf(json!(sync))),
+                "entityId" => Ok(leaf(json!(entity))),
+                _ => Err(self.unsupported(field)),
+            },
+            Kind::Webhook(id) => self.webhook_field(id, field),
             Kind::LabelPayload { label, sync } => match field {
                 "success" => Ok(leaf(json!(true))),
                 "lastSyncId" => Ok(leaf(json!(sync))),

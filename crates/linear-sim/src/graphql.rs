@@ -49,6 +49,8 @@ pub(crate) struct GqlConfig {
     pub unauthenticated: Limits,
     pub max_complexity: u64,
     pub markdown: bool,
+    /// Accept plain-http loopback webhook URLs (tests); Linear wants public HTTPS.
+    pub allow_loopback_webhooks: bool,
 }
 
 /// What `/graphql` answered, for the response and the log.
@@ -346,6 +348,7 @@ fn execute(
         st: RefCell::new(&mut *req.st),
         auth: auth.clone(),
         markdown: req.cfg.markdown,
+        allow_loopback_webhooks: req.cfg.allow_loopback_webhooks,
         budget: req.out.budget,
         complexity: points,
         errors: RefCell::new(Vec::new()),

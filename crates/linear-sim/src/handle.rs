@@ -87,6 +87,8 @@ pub struct FixtureKeys {
     pub create_only: String,
     /// jdoe, read+write: another user, so another rate-limit bucket.
     pub other_user: String,
+    /// secops (a workspace admin), read+write+admin: may create and read webhooks.
+    pub admin: String,
 }
 
 /// The OAuth application of the standard world.
@@ -278,6 +280,14 @@ impl SimHandle {
                 None,
             ),
             other_user: key(&jdoe, Scopes::read_write(), None),
+            admin: key(
+                &secops,
+                Scopes {
+                    admin: true,
+                    ..Scopes::read_write()
+                },
+                None,
+            ),
         };
         let client_id = ids::secret_hex();
         let client_secret = ids::secret_hex();
@@ -415,6 +425,34 @@ impl SimHandle {
             || st.refresh_tokens.get(token).is_some_and(|t| t.revoked)
     }
 
+    /// Every webhook, oldest first (secrets included: this is the test's view).
+    pub fn webhooks(&self) -> Vec<crate::SimWebhook> {
+        self.lock()
+            .webhooks
+            .iter()
+            .map(|w| crate::SimWebhook {
+                id: w.id.clone(),
+                url: w.url.clone(),
+                secret: w.secret.clone(),
+                team_id: w.team_id.clone(),
+                resource_types: w.resource_types.clone(),
+                enabled: w.enabled,
+            })
+            .collect()
+    }
+
+    /// Enables or disables a webhook, as an admin would in Settings › API.
+    pub fn set_webhook_enabled(&self, id: &str, enabled: bool) {
+        if let Some(w) = self.lock().webhooks.iter_mut().find(|w| w.id == id) {
+            w.enabled = enabled;
+        }
+    }
+
+    /// Every webhook delivery attempt so far, oldest first.
+    pub fn webhook_deliveries(&self) -> Vec<crate::SimDelivery> {
+        self.lock().deliveries.clone()
+    }
+
     /// Sets the latency added to every response.
     pub fn set_latency(&self, latency: Duration) {
         self.lock().latency = latency;
@@ -549,10 +587,7 @@ impl SimHandle {
     pub fn person_unarchive_issue(&self, issue: &str) {
         let mut st = self.lock();
         if let Some(idx) = st.issue_index(issue) {
-            let i = &mut st.issues[idx];
-            i.archived_at = None;
-            i.trashed = false;
-            i.updated_at = Utc::now();
+            st.unarchive_issue(idx);
         }
     }
 

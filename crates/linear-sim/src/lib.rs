@@ -14,6 +14,7 @@ mod log;
 mod oauth;
 mod ratelimit;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ pub use handle::{
 };
 pub use log::LoggedRequest;
 pub use state::Scopes;
+pub use webhooks::{SimDelivery, SimWebhook};
 
 /// Server settings. Limits are per `period` (Linear: one hour), so a test
 /// can shrink the period instead of sending thousands of requests.
@@ -59,6 +61,14 @@ pub struct SimConfig {
     /// Re-render descriptions written through the API as Linear's editor
     /// would (see `docs/linear-sim.md`); person edits are always re-rendered.
     pub normalize_markdown: bool,
+    /// Waits before each retry of a failed webhook delivery: Linear retries 3 times,
+    /// after 1 minute, 1 hour and 6 hours (see `webhooks.rs`). Tests scale them down.
+    pub webhook_retry_delays: Vec<Duration>,
+    /// How long a receiver may take to answer (Linear: 5 s).
+    pub webhook_timeout: Duration,
+    /// Accept `http://` webhook URLs on loopback hosts. Linear delivers only to public
+    /// HTTPS URLs, so this is off by default; tests and the demo turn it on.
+    pub allow_loopback_webhooks: bool,
 }
 
 impl Default for SimConfig {
@@ -75,6 +85,13 @@ impl Default for SimConfig {
             max_complexity: 10_000,
             access_token_ttl: Duration::from_secs(86_399),
             normalize_markdown: true,
+            webhook_retry_delays: vec![
+                Duration::from_secs(60),
+                Duration::from_secs(3600),
+                Duration::from_secs(6 * 3600),
+            ],
+            webhook_timeout: Duration::from_secs(5),
+            allow_loopback_webhooks: false,
         }
     }
 }
@@ -112,17 +129,30 @@ impl SimServer {
             unauthenticated: limits(config.unauthenticated_requests, 100_000),
             max_complexity: config.max_complexity,
             markdown: config.normalize_markdown,
+            allow_loopback_webhooks: config.allow_loopback_webhooks,
         };
+        let mut world = state::State::new(
+            ratelimit::RateLimiter::new(config.period),
+            config.latency,
+            config.access_token_ttl,
+        );
+        let (outbox, outgoing) = tokio::sync::mpsc::unbounded_channel();
+        world.outbox = Some(outbox);
         let shared = Arc::new(http::Shared {
-            state: Mutex::new(state::State::new(
-                ratelimit::RateLimiter::new(config.period),
-                config.latency,
-                config.access_token_ttl,
-            )),
+            state: Mutex::new(world),
             cfg,
         });
+        let delivery = webhooks::DeliveryConfig {
+            retry_delays: config.webhook_retry_delays.clone(),
+            timeout: config.webhook_timeout,
+        };
+        let deliveries = tokio::spawn(webhooks::deliver_all(shared.clone(), outgoing, delivery));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(http::serve(listener, shared.clone(), rx));
+        let server = tokio::spawn(http::serve(listener, shared.clone(), rx));
+        let task = tokio::spawn(async move {
+            let _ = server.await;
+            deliveries.abort();
+        });
         Ok(SimServer {
             addr,
             handle: SimHandle::new(shared),

@@ -34,6 +34,13 @@ struct Args {
     /// World to build at start. Example: --seed none
     #[arg(long, value_enum, default_value_t = Seed::Standard)]
     seed: Seed,
+    /// Waits before the 3 retries of a failed webhook delivery, in milliseconds
+    /// (Linear: 1 min, 1 h, 6 h). Example: --webhook-retry-ms 100,200,400
+    #[arg(long, value_delimiter = ',', default_values_t = [60_000u64, 3_600_000, 21_600_000])]
+    webhook_retry_ms: Vec<u64>,
+    /// Accept http:// webhook URLs on 127.0.0.1/localhost (Linear wants public HTTPS).
+    #[arg(long)]
+    allow_loopback_webhooks: bool,
 }
 
 #[tokio::main]
@@ -51,6 +58,12 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),
         period: Duration::from_millis(args.period_ms),
+        webhook_retry_delays: args
+            .webhook_retry_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect(),
+        allow_loopback_webhooks: args.allow_loopback_webhooks,
         ..SimConfig::default()
     };
     let server = SimServer::start(config)

@@ -304,6 +304,11 @@ pub(crate) struct State {
     pub faults: Faults,
     pub log: Vec<LoggedRequest>,
     pub latency: Duration,
+    pub webhooks: Vec<crate::webhooks::Webhook>,
+    /// Every delivery attempt, oldest first.
+    pub deliveries: Vec<crate::webhooks::SimDelivery>,
+    /// Where webhook events go; None until the server starts its worker.
+    pub outbox: Option<tokio::sync::mpsc::UnboundedSender<crate::webhooks::Outgoing>>,
 }
 
 /// Fields an issue is created with.
@@ -451,6 +456,9 @@ impl State {
             faults: Faults::default(),
             log: Vec::new(),
             latency,
+            webhooks: Vec::new(),
+            deliveries: Vec::new(),
+            outbox: None,
         }
     }
 
@@ -747,6 +755,8 @@ impl State {
             archived_at: None,
             trashed: false,
         });
+        let created = self.issues.last().cloned().expect("just pushed");
+        self.emit_issue("create", &created, None);
         Ok(id)
     }
 
@@ -784,6 +794,7 @@ impl State {
                 return Err(SimError::input("title must not be empty"));
             }
         }
+        let before = self.issues[idx].clone();
         let issue = &mut self.issues[idx];
         if let Some(t) = patch.title {
             issue.title = t;
@@ -824,6 +835,8 @@ impl State {
             issue.archived_at = if tr { Some(Utc::now()) } else { None };
         }
         issue.updated_at = Utc::now();
+        let after = issue.clone();
+        self.emit_issue("update", &after, Some(&before));
         Ok(())
     }
 
@@ -883,6 +896,7 @@ impl State {
     }
 
     pub(crate) fn archive_issue(&mut self, idx: usize, trash: bool) {
+        let before = self.issues[idx].clone();
         let issue = &mut self.issues[idx];
         let now = Utc::now();
         issue.archived_at = Some(now);
@@ -890,12 +904,26 @@ impl State {
             issue.trashed = true;
         }
         issue.updated_at = now;
+        let after = issue.clone();
+        self.emit_issue("update", &after, Some(&before));
+    }
+
+    /// Restores an archived or trashed issue.
+    pub(crate) fn unarchive_issue(&mut self, idx: usize) {
+        let before = self.issues[idx].clone();
+        let i = &mut self.issues[idx];
+        i.archived_at = None;
+        i.trashed = false;
+        i.updated_at = Utc::now();
+        let after = i.clone();
+        self.emit_issue("update", &after, Some(&before));
     }
 
     /// Removes an issue and its attachments for good.
     pub(crate) fn delete_issue(&mut self, idx: usize) {
         let issue = self.issues.remove(idx);
         self.attachments.retain(|a| a.issue_id != issue.id);
+        self.emit_issue("remove", &issue, None);
     }
 }
 

@@ -13,6 +13,7 @@ pub mod retry;
 pub mod source;
 pub mod store;
 pub mod tracker;
+pub mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -31,6 +32,10 @@ pub use store::{
 };
 pub use tracker::{
     in_context, list_all_items, oldest_of, Tracker, TrackerIntrospection, WorkItems,
+};
+pub use webhooks::{
+    TrackerWebhooks, WebhookEvent, WebhookHealth, WebhookRegistration, WebhookRejection,
+    WebhookRequest, WebhookSecret, WebhookVerifier,
 };
 /// The neutral grant is the domain's; the ports carry it in [`TokenInfo`].
 pub use webriskops_domain::{Grant, GrantScope};

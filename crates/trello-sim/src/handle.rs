@@ -17,6 +17,10 @@ use crate::state::{NewCard, Permission, Pos, SimCard, SimLabel};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fixture {
     pub api_key: String,
+    /// The key's application secret (the OAuth secret of Trello's key page): it signs
+    /// webhook deliveries and OAuth 1.0 requests. Replace it with
+    /// [`SimHandle::set_api_secret`].
+    pub api_secret: String,
     /// "Acme Security".
     pub org_id: String,
     /// "Other Co".
@@ -167,6 +171,7 @@ impl SimHandle {
             revocable: self.create_token(&api_key, &owner, full_permissions(&owner, true), None),
         };
         Fixture {
+            api_secret: self.api_secret(&api_key).unwrap_or_default(),
             api_key,
             org_id,
             other_org_id,
@@ -256,11 +261,55 @@ impl SimHandle {
             .create_token(key, member, permissions, expires_at)
     }
 
-    /// Revokes a token, as a user would in account settings.
+    /// Revokes a token, as a user would in account settings; its webhooks go with it.
     pub fn revoke_token(&self, token: &str) {
-        if let Some(t) = self.shared.lock().tokens.get_mut(token) {
+        let mut st = self.shared.lock();
+        if let Some(t) = st.tokens.get_mut(token) {
             t.revoked = true;
         }
+        st.drop_token_webhooks(token);
+    }
+
+    /// The application secret of an API key (64 hex, made with the key).
+    pub fn api_secret(&self, key: &str) -> Option<String> {
+        self.shared.lock().key_secrets.get(key).cloned()
+    }
+
+    /// Sets the application secret of an API key (e.g. to the `TRELLO_API_SECRET` a
+    /// server under test holds). Deliveries queued from now on are signed with it.
+    pub fn set_api_secret(&self, key: &str, secret: &str) {
+        self.shared
+            .lock()
+            .key_secrets
+            .insert(key.to_owned(), secret.to_owned());
+    }
+
+    /// Signs `member` in to the simulated browser: the authorize pages grant tokens
+    /// for them. By default the first member created (`secops` in the standard world).
+    pub fn set_browser_member(&self, member: &str) {
+        self.shared.lock().browser_member = Some(member.to_owned());
+    }
+
+    /// Every webhook, oldest first.
+    pub fn webhooks(&self) -> Vec<crate::SimWebhook> {
+        self.shared
+            .lock()
+            .webhooks
+            .values()
+            .map(|w| crate::SimWebhook {
+                id: w.id.clone(),
+                id_model: w.id_model.clone(),
+                callback_url: w.callback_url.clone(),
+                description: w.description.clone(),
+                active: w.active,
+                consecutive_failures: w.consecutive_failures,
+            })
+            .collect()
+    }
+
+    /// Every webhook delivery attempt so far, oldest first.
+    pub fn webhook_deliveries(&self) -> Vec<crate::SimDelivery> {
+        self.shared.lock().deliveries.clone()
     }
 
     /// True when the token exists and has been revoked.
@@ -295,9 +344,19 @@ impl SimHandle {
     // "A person acting in Trello": direct changes that bump dateLastActivity
     // and are not in the request log. Unknown ids are ignored.
 
+    // Each person action is also an action for the webhooks watching the card, its
+    // list or its board, delivered as Trello does (see `webhooks.rs`).
+
     /// Moves a card to a list (possibly on another board).
     pub fn person_move_card(&self, card: &str, list: &str) {
-        self.shared.lock().move_card(card, list, None);
+        let mut st = self.shared.lock();
+        let Some((before, closed)) = st.cards.get(card).map(|c| (c.id_list.clone(), c.closed))
+        else {
+            return;
+        };
+        st.move_card(card, list, None);
+        let extra = st.card_change(card, &before, closed);
+        st.emit_card_action("updateCard", card, None, extra);
     }
 
     /// Archives a card.
@@ -313,8 +372,11 @@ impl SimHandle {
     fn set_closed(&self, card: &str, closed: bool) {
         let mut st = self.shared.lock();
         if let Some(c) = st.cards.get_mut(card) {
+            let (list, was) = (c.id_list.clone(), c.closed);
             c.closed = closed;
             st.touch_card(card);
+            let extra = st.card_change(card, &list, was);
+            st.emit_card_action("updateCard", card, None, extra);
         }
     }
 
@@ -326,6 +388,7 @@ impl SimHandle {
                 c.id_labels.push(label.to_owned());
             }
             st.touch_card(card);
+            st.emit_card_action("addLabelToCard", card, None, serde_json::json!({}));
         }
     }
 
@@ -337,6 +400,7 @@ impl SimHandle {
                 c.id_members.push(member.to_owned());
             }
             st.touch_card(card);
+            st.emit_card_action("addMemberToCard", card, None, serde_json::json!({}));
         }
     }
 
@@ -345,6 +409,11 @@ impl SimHandle {
         let mut st = self.shared.lock();
         if let Some(cl) = st.checklist_of_item(card, check_item) {
             st.update_check_item(&cl, check_item, Some(complete), None, None);
+            let extra = serde_json::json!({
+                "checkItem": {"id": check_item, "state": if complete { "complete" } else { "incomplete" }},
+                "checklist": {"id": cl},
+            });
+            st.emit_card_action("updateCheckItemStateOnCard", card, None, extra);
         }
     }
 
@@ -352,21 +421,25 @@ impl SimHandle {
     pub fn person_edit_desc(&self, card: &str, desc: &str) {
         let mut st = self.shared.lock();
         if let Some(c) = st.cards.get_mut(card) {
-            c.desc = desc.to_owned();
+            let old = std::mem::replace(&mut c.desc, desc.to_owned());
             st.touch_card(card);
+            let extra = serde_json::json!({"old": {"desc": old}});
+            st.emit_card_action("updateCard", card, None, extra);
         }
     }
 
     /// Deletes a card permanently.
     pub fn person_delete_card(&self, card: &str) {
-        self.shared.lock().delete_card(card);
+        let mut st = self.shared.lock();
+        st.emit_card_action("deleteCard", card, None, serde_json::json!({}));
+        st.delete_card(card);
     }
 
     /// Creates a card at the bottom of a list; returns its id (empty when
     /// the list does not exist).
     pub fn person_create_card(&self, list: &str, name: &str, desc: &str) -> String {
-        self.shared
-            .lock()
+        let mut st = self.shared.lock();
+        let id = st
             .create_card(
                 list,
                 NewCard {
@@ -376,7 +449,9 @@ impl SimHandle {
                     ..NewCard::default()
                 },
             )
-            .unwrap_or_default()
+            .unwrap_or_default();
+        st.emit_card_action("createCard", &id, None, serde_json::json!({}));
+        id
     }
 
     /// Adds a checklist to a card; returns its id (empty for an unknown card).

@@ -32,6 +32,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// How long the HEAD check of a new webhook's callback may take.
+    pub webhook_timeout: Duration,
 }
 
 impl Shared {
@@ -89,6 +91,8 @@ struct Processed {
     reply: Reply,
     route: String,
     budget: Budget,
+    /// A webhook to store once its callback answers HEAD (sent without the lock).
+    pending: Option<routes::webhooks::PendingWebhook>,
 }
 
 fn route_template(method: &str, path: &str) -> String {
@@ -161,6 +165,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
             reply: Reply::text(414, "Request-URI Too Large"),
             route: "-".into(),
             budget: full,
+            pending: None,
         }
     } else {
         match &fault {
@@ -170,6 +175,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
                     reply: Reply::text(code.as_u16(), code.canonical_reason().unwrap_or("error")),
                     route: route_template(&method, &path),
                     budget: full,
+                    pending: None,
                 }
             }
             Some(Fault::RateLimit429) => Processed {
@@ -179,6 +185,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
                     token_remaining: 0,
                     ..full
                 },
+                pending: None,
             },
             Some(Fault::DropConnection { after_apply: false }) => {
                 drop_now(&mut guard, route_template(&method, &path));
@@ -248,18 +255,42 @@ async fn apply(shared: &Shared, req: Request<Incoming>) -> Processed {
                 reply: Reply::text(413, "request entity too large"),
                 route: route_template(parts.method.as_str(), parts.uri.path()),
                 budget: full,
+                pending: None,
             };
         }
     };
-    let mut st = shared.lock();
-    process(
-        &mut st,
+    let mut processed = process(
+        &mut shared.lock(),
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query().unwrap_or(""),
         &parts.headers,
         &bytes,
-    )
+    );
+    if let Some(pending) = processed.pending.take() {
+        // Trello sends HEAD to the callback and needs 200 (FACTS.md §7).
+        let head = head_status(&pending.callback_url, shared.webhook_timeout).await;
+        processed.reply = routes::webhooks::finish_create(&mut shared.lock(), pending, head);
+    }
+    processed
+}
+
+/// The status a URL answers to HEAD, or why it did not answer.
+async fn head_status(url: &str, timeout: Duration) -> Result<u16, String> {
+    let client = reqwest::Client::builder()
+        // Callbacks are local test receivers: a proxy from the environment must not
+        // capture them.
+        .no_proxy()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .head(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.without_url().to_string())
 }
 
 /// Routes, authenticates, rate-limits and answers one request.
@@ -276,6 +307,7 @@ fn process(
         reply: Reply::text(404, &format!("Cannot {method} {path}")),
         route: "unmatched".into(),
         budget: full,
+        pending: None,
     };
     let Some(rest) = path
         .strip_prefix("/1")
@@ -283,6 +315,14 @@ fn process(
     else {
         return not_found();
     };
+    if let Some((reply, template)) = crate::oauth1::route(st, method, rest, query, headers, body) {
+        return Processed {
+            reply,
+            route: template.to_owned(),
+            budget: full,
+            pending: None,
+        };
+    }
     let Some((route, template)) = Route::parse(method, &routes::segments(rest)) else {
         return not_found();
     };
@@ -290,6 +330,7 @@ fn process(
         reply,
         route: template.to_owned(),
         budget,
+        pending: None,
     };
 
     let mut params = Params::from_pairs(url::form_urlencoded::parse(query.as_bytes()).into_owned());
@@ -347,19 +388,39 @@ fn process(
         };
         return fail(Reply::json(429, body), budget);
     }
+    if let Route::WebhookCreate(path_token) = &route {
+        return match routes::webhooks::prepare_create(st, &auth, path_token.as_deref(), &params) {
+            Ok(pending) => Processed {
+                reply: Reply::text(500, "pending"),
+                route: template.to_owned(),
+                budget,
+                pending: Some(pending),
+            },
+            Err(reply) => fail(reply, budget),
+        };
+    }
     let reply = routes::dispatch(st, &auth, route, &params);
     fail(reply, budget)
 }
 
 fn response(reply: Reply, budget: Budget) -> Response<Body> {
+    let mut location = None;
     let (ctype, bytes) = match reply.body {
         ReplyBody::Json(v) => (
             "application/json; charset=utf-8",
             v.to_string().into_bytes(),
         ),
         ReplyBody::Text(s) => ("text/plain; charset=utf-8", s.into_bytes()),
+        ReplyBody::Html(s) => ("text/html; charset=utf-8", s.into_bytes()),
+        ReplyBody::Redirect(l) => {
+            location = Some(l);
+            ("text/plain; charset=utf-8", Vec::new())
+        }
     };
     let mut resp = Response::new(Body::from(bytes));
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        resp.headers_mut().insert(header::LOCATION, l);
+    }
     *resp.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = resp.headers_mut();

@@ -74,6 +74,12 @@ pub(crate) fn api_key() -> String {
     hex::encode(bytes)
 }
 
+/// A random 64-hex application secret (the OAuth secret of the key page).
+pub(crate) fn api_secret() -> String {
+    let bytes: [u8; 32] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
+
 /// A random 76-character token: `ATTA`, 64 lowercase hex, 8 uppercase hex.
 pub(crate) fn token() -> String {
     let mut rng = rand::thread_rng();

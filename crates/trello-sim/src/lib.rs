@@ -2,14 +2,17 @@
 //! a card-exporting client uses; see `docs/trello-sim.md`.
 
 mod auth;
+pub mod callback;
 mod faults;
 mod handle;
 mod http;
 mod ids;
 mod log;
+mod oauth1;
 mod ratelimit;
 mod routes;
 mod state;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,7 @@ pub use faults::{Fault, FaultRule};
 pub use handle::{Fixture, FixtureMember, FixtureTokens, SimHandle};
 pub use log::LoggedRequest;
 pub use state::{Permission, SimCard, SimCheckItem, SimChecklist, SimLabel};
+pub use webhooks::{SimDelivery, SimWebhook};
 
 /// Server settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,13 @@ pub struct SimConfig {
     pub key_limit: u32,
     /// Requests per scaled 900 s per token on /1/members/{id} (Trello: 100).
     pub members_limit: u32,
+    /// Waits before each retry of a failed webhook delivery: Trello retries 3 times,
+    /// after 30, 60 and 120 s (see `webhooks.rs`). Tests scale them down.
+    pub webhook_retry_delays: Vec<Duration>,
+    /// How long a callback may take to answer a delivery or the HEAD check.
+    pub webhook_timeout: Duration,
+    /// Consecutive failed attempts after which a webhook turns inactive.
+    pub webhook_disable_after: u32,
 }
 
 impl Default for SimConfig {
@@ -51,6 +62,13 @@ impl Default for SimConfig {
             token_limit: 100,
             key_limit: 300,
             members_limit: 100,
+            webhook_retry_delays: vec![
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+            ],
+            webhook_timeout: Duration::from_secs(10),
+            webhook_disable_after: 1000,
         }
     }
 }
@@ -81,11 +99,25 @@ impl SimServer {
             config.key_limit,
             config.members_limit,
         );
+        let (outbox, outgoing) = tokio::sync::mpsc::unbounded_channel();
+        let mut world = state::State::new(limiter, config.latency);
+        world.outbox = Some(outbox);
         let shared = Arc::new(http::Shared {
-            state: Mutex::new(state::State::new(limiter, config.latency)),
+            state: Mutex::new(world),
+            webhook_timeout: config.webhook_timeout,
         });
+        let delivery = webhooks::DeliveryConfig {
+            retry_delays: config.webhook_retry_delays.clone(),
+            timeout: config.webhook_timeout,
+            disable_after: config.webhook_disable_after.max(1),
+        };
+        let deliveries = tokio::spawn(webhooks::deliver_all(shared.clone(), outgoing, delivery));
         let (tx, rx) = watch::channel(false);
-        let task = tokio::spawn(http::serve(listener, shared.clone(), rx));
+        let server = tokio::spawn(http::serve(listener, shared.clone(), rx));
+        let task = tokio::spawn(async move {
+            let _ = server.await;
+            deliveries.abort();
+        });
         Ok(SimServer {
             addr,
             handle: SimHandle::new(shared),

@@ -35,6 +35,14 @@ struct Args {
     /// World to build at start. Example: --seed none
     #[arg(long, value_enum, default_value_t = Seed::Standard)]
     seed: Seed,
+    /// Waits before the 3 retries of a failed webhook delivery, in milliseconds
+    /// (Trello: 30 s, 60 s, 120 s). Example: --webhook-retry-ms 100,200,400
+    #[arg(long, value_delimiter = ',', default_values_t = [30_000u64, 60_000, 120_000])]
+    webhook_retry_ms: Vec<u64>,
+    /// The application secret of the standard world's API key (it signs webhooks and
+    /// OAuth 1.0); random when absent. Example: --api-secret "$TRELLO_API_SECRET"
+    #[arg(long, env = "TRELLO_SIM_API_SECRET", hide_env_values = true)]
+    api_secret: Option<String>,
 }
 
 #[tokio::main]
@@ -52,13 +60,25 @@ async fn main() -> anyhow::Result<()> {
         port: args.port,
         latency: Duration::from_millis(args.latency_ms),
         window: Duration::from_millis(args.window_ms),
+        webhook_retry_delays: args
+            .webhook_retry_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect(),
         ..SimConfig::default()
     };
     let server = SimServer::start(config)
         .await
         .context("starting the simulator")?;
     let fixture = match args.seed {
-        Seed::Standard => serde_json::to_value(server.handle().seed_standard())?,
+        Seed::Standard => {
+            let mut fx = server.handle().seed_standard();
+            if let Some(secret) = &args.api_secret {
+                server.handle().set_api_secret(&fx.api_key, secret);
+                fx.api_secret.clone_from(secret);
+            }
+            serde_json::to_value(fx)?
+        }
         Seed::None => serde_json::Value::Null,
     };
     let line = serde_json::json!({ "base_url": server.base_url(), "fixture": fixture });

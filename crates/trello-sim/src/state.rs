@@ -277,7 +277,19 @@ pub(crate) struct State {
     /// create costs O(1) instead of a scan of the list.
     pub card_pos_bounds: HashMap<String, (f64, f64)>,
     pub keys: HashSet<String>,
+    /// API key -> its application (OAuth) secret, which signs webhooks and OAuth 1.0.
+    pub key_secrets: HashMap<String, String>,
     pub tokens: HashMap<String, Token>,
+    pub webhooks: BTreeMap<String, crate::webhooks::Webhook>,
+    /// Every delivery attempt, oldest first.
+    pub deliveries: Vec<crate::webhooks::SimDelivery>,
+    /// Where actions go to be delivered; None until the server starts its worker.
+    pub outbox: Option<tokio::sync::mpsc::UnboundedSender<crate::webhooks::Outgoing>>,
+    /// OAuth 1.0 request tokens in flight, and the secrets of access tokens.
+    pub oauth1: crate::oauth1::OAuth1State,
+    /// The member signed in to the browser pages (`/1/authorize`,
+    /// `/1/OAuthAuthorizeToken`); None: the first member created.
+    pub browser_member: Option<String>,
     pub limiter: RateLimiter,
     pub faults: Faults,
     pub log: Vec<LoggedRequest>,
@@ -299,7 +311,13 @@ impl State {
             check_items: HashMap::new(),
             short_links: HashMap::new(),
             keys: HashSet::new(),
+            key_secrets: HashMap::new(),
             tokens: HashMap::new(),
+            webhooks: BTreeMap::new(),
+            deliveries: Vec::new(),
+            outbox: None,
+            oauth1: crate::oauth1::OAuth1State::default(),
+            browser_member: None,
             limiter,
             faults: Faults::default(),
             log: Vec::new(),
@@ -441,6 +459,7 @@ impl State {
     pub(crate) fn create_api_key(&mut self) -> String {
         let key = ids::api_key();
         self.keys.insert(key.clone());
+        self.key_secrets.insert(key.clone(), ids::api_secret());
         key
     }
 
@@ -598,6 +617,41 @@ impl State {
         }
         self.note_card_pos(list, moved_pos);
         self.touch_card(card);
+    }
+
+    /// `action.data` additions describing how a card changed since `list_before` /
+    /// `closed_before`: `listBefore`/`listAfter` and `old.idList` for a move, `old.closed`
+    /// for (un)archiving, as Trello's `updateCard` actions carry them.
+    pub(crate) fn card_change(
+        &self,
+        card: &str,
+        list_before: &str,
+        closed_before: bool,
+    ) -> serde_json::Value {
+        let mut extra = serde_json::Map::new();
+        let Some(c) = self.cards.get(card) else {
+            return serde_json::Value::Object(extra);
+        };
+        let mut old = serde_json::Map::new();
+        if c.id_list != list_before {
+            let name = |id: &str| self.lists.get(id).map(|l| l.name.clone());
+            extra.insert(
+                "listBefore".into(),
+                serde_json::json!({"id": list_before, "name": name(list_before)}),
+            );
+            extra.insert(
+                "listAfter".into(),
+                serde_json::json!({"id": c.id_list, "name": name(&c.id_list)}),
+            );
+            old.insert("idList".into(), list_before.into());
+        }
+        if c.closed != closed_before {
+            old.insert("closed".into(), closed_before.into());
+        }
+        if !old.is_empty() {
+            extra.insert("old".into(), serde_json::Value::Object(old));
+        }
+        serde_json::Value::Object(extra)
     }
 
     pub(crate) fn delete_card(&mut self, card: &str) -> bool {

@@ -30,6 +30,7 @@ mod paging;
 mod readiness;
 mod secret;
 mod transport;
+mod webhooks;
 
 pub use adapter::{
     label_color, state_category, LinearAdapter, LinearAdapterOptions, LABEL_COLORS, MAX_PAGE_SIZE,
@@ -46,11 +47,14 @@ pub use config::{
 };
 pub use finding_url::{FindingUrl, DEFAULT_FINDING_URL_TEMPLATE};
 pub use oauth::{
-    authorize_url, check_state, revoke_access_token, AuthorizeOptions, AuthorizeRequest,
-    OAuthClient, Scopes, StoredOAuth, TokenSet, AUTHORIZE_URL, REFRESH_MARGIN, REVOKE_URL,
-    TOKEN_URL,
+    authorize_url, authorize_url_at, check_state, revoke_access_token, AuthorizeOptions,
+    AuthorizeRequest, OAuthClient, Scopes, StoredOAuth, TokenSet, AUTHORIZE_URL, REFRESH_MARGIN,
+    REVOKE_URL, TOKEN_URL,
 };
 pub use paging::{collect_pages, Page, MAX_PAGES};
 pub use readiness::{observe, CredentialFacts};
 pub use secret::{Credential, LinearSecret, SecretError};
 pub use transport::{RequestStats, Transport, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};
+pub use webhooks::{
+    webhook_signature, LinearWebhookVerifier, DELIVERY_HEADER, MAX_WEBHOOK_AGE, SIGNATURE_HEADER,
+};

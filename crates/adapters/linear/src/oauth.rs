@@ -43,6 +43,11 @@ pub enum Scopes {
     /// `read,issues:create`: create issues and their attachments only; updates,
     /// archiving and label creation are refused.
     ReadIssuesCreate,
+    /// `read,write,admin`: also create and delete webhooks, which Linear allows only
+    /// workspace admins and OAuth applications with `admin`
+    /// (developers.linear.app/docs/graphql/webhooks). Only for a server that
+    /// registers its own webhook.
+    ReadWriteAdmin,
 }
 
 impl Scopes {
@@ -50,6 +55,7 @@ impl Scopes {
         match self {
             Scopes::ReadWrite => "read,write",
             Scopes::ReadIssuesCreate => "read,issues:create",
+            Scopes::ReadWriteAdmin => "read,write,admin",
         }
     }
 }
@@ -78,10 +84,26 @@ pub fn authorize_url(
     redirect_uri: &Url,
     options: &AuthorizeOptions,
 ) -> AuthorizeRequest {
+    authorize_url_at(
+        &Url::parse(AUTHORIZE_URL).expect("valid constant"),
+        client_id,
+        redirect_uri,
+        options,
+    )
+}
+
+/// [`authorize_url`] for another authorize endpoint, e.g. linear-sim's
+/// `http://127.0.0.1:PORT/oauth/authorize` (`SimServer::root_url()` + `/oauth/authorize`).
+pub fn authorize_url_at(
+    authorize_endpoint: &Url,
+    client_id: &str,
+    redirect_uri: &Url,
+    options: &AuthorizeOptions,
+) -> AuthorizeRequest {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
     let state = hex::encode(bytes);
-    let mut url = Url::parse(AUTHORIZE_URL).expect("valid constant");
+    let mut url = authorize_endpoint.clone();
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("client_id", client_id)

@@ -70,6 +70,9 @@ op!(
 );
 op!(TEAM_ISSUES, "TeamIssues", Query, issue_fields);
 op!(ISSUE, "Issue", Query, issue_fields);
+op!(WEBHOOK_CREATE, "WebhookCreate", Mutation);
+op!(WEBHOOK_DELETE, "WebhookDelete", Mutation);
+op!(WEBHOOK, "Webhook", Query);
 
 /// Every operation, for the schema test and the documentation.
 pub const ALL: &[Operation] = &[
@@ -90,6 +93,9 @@ pub const ALL: &[Operation] = &[
     ATTACHMENTS_FOR_URL,
     TEAM_ISSUES,
     ISSUE,
+    WEBHOOK_CREATE,
+    WEBHOOK_DELETE,
+    WEBHOOK,
 ];
 
 /// The page size the adapter asks for: small, because a connection multiplies the cost

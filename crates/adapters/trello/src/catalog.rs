@@ -52,6 +52,7 @@ pub enum Subject {
     Checklist,
     /// Several routes at once (`/batch`).
     Batch,
+    Webhook,
 }
 
 impl Subject {
@@ -63,6 +64,7 @@ impl Subject {
             Subject::Card => "card",
             Subject::Checklist => "checklist",
             Subject::Batch => "batch",
+            Subject::Webhook => "webhook",
         }
     }
 }
@@ -191,6 +193,29 @@ pub(crate) const REVOKE: Op = Op {
     subject: Subject::Credentials,
 };
 
+/// `POST /webhooks/` (the spec's trailing slash) with query parameters; Trello sends
+/// HEAD to `callbackURL` before answering (FACTS.md §7).
+pub(crate) const WEBHOOK_CREATE: Op = Op {
+    method: HttpMethod::Post,
+    template: "/webhooks/",
+    query: &["callbackURL", "idModel", "description"],
+    body: &[],
+    members_limited: false,
+    subject: Subject::Webhook,
+};
+/// `GET /webhooks/{id}`: only the creating token may read it (FACTS.md §7).
+pub(crate) const WEBHOOK: Op = get("/webhooks/{id}", &[], Subject::Webhook);
+pub(crate) const WEBHOOK_DELETE: Op = Op {
+    method: HttpMethod::Delete,
+    template: "/webhooks/{id}",
+    query: &[],
+    body: &[],
+    members_limited: false,
+    subject: Subject::Webhook,
+};
+/// `GET /tokens/{token}/webhooks`: the token's webhooks (finding a duplicate's id).
+pub(crate) const TOKEN_WEBHOOKS: Op = get("/tokens/{token}/webhooks", &[], Subject::Credentials);
+
 /// Every operation, for the catalog.
 pub(crate) const ALL: &[Op] = &[
     WHOAMI,
@@ -210,6 +235,10 @@ pub(crate) const ALL: &[Op] = &[
     CHECK_ITEM_CREATE,
     LABEL_CREATE,
     REVOKE,
+    WEBHOOK_CREATE,
+    WEBHOOK,
+    WEBHOOK_DELETE,
+    TOKEN_WEBHOOKS,
 ];
 
 /// Routes that may appear inside `GET /batch` (GETs without commas in their query,

@@ -81,6 +81,22 @@ pub(crate) fn map_status(
     let lower = text.to_ascii_lowercase();
     let about = ctx.about();
     match status {
+        400 if ctx.subject == Subject::Webhook && lower.contains("already exists") => {
+            // "A webhook with that callback, model, and token already exists" (FACTS.md §7).
+            PortError::Conflict {
+                context: Default::default(),
+                message: format!("a webhook with that callback, model and token already exists ({about})"),
+            }
+        }
+        400 if ctx.subject == Subject::Webhook && lower.contains("did not return 200") => {
+            // Trello's HEAD check of the callback failed (FACTS.md §7).
+            PortError::InvalidInput {
+                context: Default::default(),
+                message: format!(
+                    "Trello could not confirm the callback URL of {about}: it must be reachable from Trello and answer 200 to HEAD ({text})"
+                ),
+            }
+        }
         400 => {
             let message = if lower.starts_with("invalid id") {
                 format!(

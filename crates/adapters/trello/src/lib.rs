@@ -26,6 +26,7 @@ pub mod fuzzing;
 mod limiter;
 mod oauth;
 mod transport;
+mod webhooks;
 mod wire;
 
 use std::collections::HashMap;
@@ -49,10 +50,13 @@ pub use config::{
 };
 pub use limiter::KeyBudget;
 pub use oauth::{
-    authorize_url, AuthorizeOptions, Expiration, AUTHORIZE_URL, OAUTH_ACCESS_TOKEN_URL,
-    OAUTH_AUTHORIZE_TOKEN_URL, OAUTH_REQUEST_TOKEN_URL,
+    authorize_url, authorize_url_at, hmac_sha1_signature, signature_base_string, AccessToken,
+    AuthorizeOptions, Expiration, OAuth1AuthorizeOptions, OAuth1Client, RequestToken,
+    AUTHORIZE_URL, OAUTH_ACCESS_TOKEN_URL, OAUTH_AUTHORIZE_TOKEN_URL, OAUTH_REQUEST_TOKEN_URL,
+    SITE_ROOT,
 };
 pub use transport::{RequestStats, MAX_BODY_BYTES, MAX_ERROR_BODY_BYTES};
+pub use webhooks::{webhook_signature, TrelloWebhookVerifier, SIGNATURE_HEADER};
 
 use catalog::Op;
 use errors::map_status;

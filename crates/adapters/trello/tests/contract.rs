@@ -559,6 +559,20 @@ async fn every_request_sent_in_a_scenario_is_documented() {
     .await
     .unwrap();
     let _ = a.container(MISSING_ID).await;
+    // Webhooks: register (twice: the duplicate is looked up), read, delete.
+    let cb = trello_sim::callback::CallbackServer::start().await;
+    let hook = webriskops_ports::TrackerWebhooks::register(&a, &fx.board_id, &cb.url("/h"))
+        .await
+        .unwrap();
+    webriskops_ports::TrackerWebhooks::register(&a, &fx.board_id, &cb.url("/h"))
+        .await
+        .unwrap();
+    webriskops_ports::TrackerWebhooks::health(&a, &hook.id)
+        .await
+        .unwrap();
+    webriskops_ports::TrackerWebhooks::delete(&a, &hook.id)
+        .await
+        .unwrap();
     let rv = adapter(&w, &fx.tokens.revocable);
     rv.start_recording();
     rv.revoke_token().await.unwrap();

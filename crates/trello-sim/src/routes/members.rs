@@ -97,5 +97,6 @@ pub(super) fn token_delete(state: &mut State, auth: &Auth, t: &str) -> Res {
     if let Some(tok) = state.tokens.get_mut(t) {
         tok.revoked = true;
     }
+    state.drop_token_webhooks(t);
     Ok(json!({ "_value": null }))
 }

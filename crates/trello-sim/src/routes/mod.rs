@@ -4,7 +4,8 @@
 mod boards;
 mod cards;
 mod members;
-mod render;
+pub(crate) mod render;
+pub(crate) mod webhooks;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,10 @@ use crate::state::{Pos, State};
 pub(crate) enum ReplyBody {
     Json(Value),
     Text(String),
+    /// A browser page.
+    Html(String),
+    /// A 302 to this location.
+    Redirect(String),
 }
 
 /// A status and body, the outcome of one route.
@@ -40,6 +45,20 @@ impl Reply {
         Reply {
             status,
             body: ReplyBody::Text(s.to_owned()),
+        }
+    }
+
+    pub(crate) fn html(status: u16, s: &str) -> Reply {
+        Reply {
+            status,
+            body: ReplyBody::Html(s.to_owned()),
+        }
+    }
+
+    pub(crate) fn redirect(location: &str) -> Reply {
+        Reply {
+            status: 302,
+            body: ReplyBody::Redirect(location.to_owned()),
         }
     }
 
@@ -81,7 +100,8 @@ impl Reply {
     /// The body as text (JSON bodies serialized).
     pub(crate) fn body_text(&self) -> String {
         match &self.body {
-            ReplyBody::Text(s) => s.clone(),
+            ReplyBody::Text(s) | ReplyBody::Html(s) => s.clone(),
+            ReplyBody::Redirect(_) => String::new(),
             ReplyBody::Json(v) => v.to_string(),
         }
     }
@@ -250,6 +270,11 @@ pub(crate) enum Route {
     CheckItemUpdate(String, String),
     CheckItemDelete(String, String),
     Batch,
+    /// `POST /1/webhooks` (None) or `POST /1/tokens/{token}/webhooks`.
+    WebhookCreate(Option<String>),
+    WebhookGet(String),
+    WebhookDelete(String),
+    TokenWebhooks(String),
 }
 
 impl Route {
@@ -327,6 +352,16 @@ impl Route {
                 "/1/checklists/{id}/checkItems/{idCheckItem}",
             ),
             ("GET", ["batch"]) => (Route::Batch, "/1/batch"),
+            ("POST", ["webhooks"]) => (Route::WebhookCreate(None), "/1/webhooks/"),
+            ("POST", ["tokens", t, "webhooks"]) => (
+                Route::WebhookCreate(Some(o(t))),
+                "/1/tokens/{token}/webhooks",
+            ),
+            ("GET", ["webhooks", id]) => (Route::WebhookGet(o(id)), "/1/webhooks/{id}"),
+            ("DELETE", ["webhooks", id]) => (Route::WebhookDelete(o(id)), "/1/webhooks/{id}"),
+            ("GET", ["tokens", t, "webhooks"]) => {
+                (Route::TokenWebhooks(o(t)), "/1/tokens/{token}/webhooks")
+            }
             _ => return None,
         };
         Some(r)
@@ -400,8 +435,78 @@ pub(crate) fn load_card(
     }
 }
 
+/// The card a card route changes, with its list and archived flag before the change.
+fn card_before(state: &State, route: &Route) -> Option<(String, String, bool)> {
+    let id = match route {
+        Route::CardUpdate(id)
+        | Route::CardAddLabel(id)
+        | Route::CardRemoveLabel(id, _)
+        | Route::CardAddMember(id)
+        | Route::CardRemoveMember(id, _)
+        | Route::CardChecklistCreate(id)
+        | Route::CheckItemUpdate(id, _) => state.card_id(id)?,
+        Route::CheckItemCreate(cl) | Route::CheckItemDelete(cl, _) => {
+            state.checklists.get(cl)?.id_card.clone()
+        }
+        _ => return None,
+    };
+    let c = state.cards.get(&id)?;
+    Some((id, c.id_list.clone(), c.closed))
+}
+
+/// The action a successful write produces, for the webhooks (Trello's action types).
+fn emit_for(
+    state: &mut State,
+    auth: &Auth,
+    route: &Route,
+    before: Option<(String, String, bool)>,
+    v: &Value,
+) {
+    let member = Some(auth.member.as_str());
+    let kind = match route {
+        Route::CardCreate => {
+            if let Some(id) = v.get("id").and_then(Value::as_str) {
+                state.emit_card_action("createCard", id, member, json!({}));
+            }
+            return;
+        }
+        Route::ChecklistCreate => {
+            if let Some(id) = v.get("idCard").and_then(Value::as_str) {
+                state.emit_card_action("addChecklistToCard", id, member, json!({}));
+            }
+            return;
+        }
+        Route::CardUpdate(_) => "updateCard",
+        Route::CardAddLabel(_) => "addLabelToCard",
+        Route::CardRemoveLabel(..) => "removeLabelFromCard",
+        Route::CardAddMember(_) => "addMemberToCard",
+        Route::CardRemoveMember(..) => "removeMemberFromCard",
+        Route::CardChecklistCreate(_) => "addChecklistToCard",
+        Route::CheckItemCreate(_) => "createCheckItem",
+        Route::CheckItemUpdate(..) => "updateCheckItemStateOnCard",
+        Route::CheckItemDelete(..) => "deleteCheckItem",
+        _ => return,
+    };
+    let Some((card, list_before, closed_before)) = before else {
+        return;
+    };
+    let extra = state.card_change(&card, &list_before, closed_before);
+    state.emit_card_action(kind, &card, member, extra);
+}
+
 /// Answers one routed request for an authenticated token.
 pub(crate) fn dispatch(state: &mut State, auth: &Auth, route: Route, p: &Params) -> Reply {
+    let before = card_before(state, &route);
+    let watched = route.clone();
+    // A deleted card is gone once the route ran: its action is made beforehand, when
+    // the delete will succeed.
+    if let Route::CardDelete(id) = &route {
+        if !state.webhooks.is_empty() {
+            if let Ok(card) = load_card(state, auth, id, Access::Write) {
+                state.emit_card_action("deleteCard", &card, Some(&auth.member), json!({}));
+            }
+        }
+    }
     let res = match route {
         Route::Member(id) => members::member(state, auth, &id, p),
         Route::MemberBoards(id) => members::member_boards(state, auth, &id, p),
@@ -432,9 +537,18 @@ pub(crate) fn dispatch(state: &mut State, auth: &Auth, route: Route, p: &Params)
         Route::CheckItemUpdate(c, i) => cards::update_check_item(state, auth, &c, &i, p),
         Route::CheckItemDelete(c, i) => cards::delete_check_item(state, auth, &c, &i),
         Route::Batch => batch(state, auth, p),
+        Route::WebhookCreate(_) => Err(Reply::text(400, "webhooks are created outside batch")),
+        Route::WebhookGet(id) => webhooks::get(state, auth, &id),
+        Route::WebhookDelete(id) => webhooks::delete(state, auth, &id),
+        Route::TokenWebhooks(t) => webhooks::token_webhooks(state, auth, &t),
     };
     match res {
-        Ok(v) => Reply::ok(v),
+        Ok(v) => {
+            if !state.webhooks.is_empty() {
+                emit_for(state, auth, &watched, before, &v);
+            }
+            Reply::ok(v)
+        }
         Err(r) => r,
     }
 }
@@ -477,7 +591,9 @@ fn batch(state: &mut State, auth: &Auth, p: &Params) -> Res {
         if reply.status == 200 {
             let body = match reply.body {
                 ReplyBody::Json(v) => v,
-                ReplyBody::Text(s) => Value::String(s),
+                ReplyBody::Text(s) | ReplyBody::Html(s) | ReplyBody::Redirect(s) => {
+                    Value::String(s)
+                }
             };
             out.push(json!({ "200": body }));
         } else {

@@ -26,6 +26,7 @@ pub fn sim_config() -> SimConfig {
         token_limit: 100,
         key_limit: 300,
         members_limit: 100,
+        ..SimConfig::default()
     }
 }
 

@@ -362,6 +362,104 @@ fn findings_file(dir: &Path) -> PathBuf {
     p
 }
 
+/// The events listed on the Trello setup page.
+async fn events_listed(c: &Client, url: &str) -> usize {
+    c.goto(&format!("{url}/settings/trello")).await.unwrap();
+    c.find_all(Locator::Css("#events tr.event"))
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A delivery with a wrong signature is refused (401) and changes nothing; the same
+/// delivery signed correctly again (Trello's retry) is accepted once only; a callback the
+/// server does not know answers 410, which makes Trello delete that webhook.
+async fn forged_and_repeated_deliveries_change_nothing(
+    c: &Client,
+    url: &str,
+    h: &trello_sim::SimHandle,
+    app_secret: &str,
+) {
+    let hooks = h.webhooks();
+    assert_eq!(hooks.len(), 1, "save registered one webhook: {hooks:?}");
+    let callback = hooks[0].callback_url.clone();
+    assert!(
+        callback.starts_with(&format!("{url}/hooks/trello/")),
+        "{callback}"
+    );
+    let delivered = h.webhook_deliveries();
+    let action = delivered.last().unwrap().action_id.clone();
+    let before = events_listed(c, url).await;
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    let counted = |line: &str| {
+        line.split(", ").find_map(|p| {
+            p.split_once(" deliver")
+                .and_then(|(n, _)| n.parse::<u32>().ok())
+        })
+    };
+    let accepted = counted(&text_of(c, "#status-trello .webhook").await);
+    let body = json!({"action": {"id": action, "type": "updateCard",
+                                 "data": {"card": {"id": "000000000000000000000000"}}},
+                      "model": {}})
+    .to_string();
+    let http = reqwest::Client::new();
+    let post = |sig: String, to: String, body: String| {
+        http.post(to)
+            .header("X-Trello-Webhook", sig)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let forged = post(
+        "bm90IGEgc2lnbmF0dXJl".into(),
+        callback.clone(),
+        body.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 401);
+    let secret = webriskops_ports::WebhookSecret::new(app_secret);
+    let good = webriskops_trello::webhook_signature(&secret, body.as_bytes(), &callback);
+    let repeated = post(good.clone(), callback.clone(), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(repeated.status(), 200, "a retry is acknowledged");
+    let unknown = format!("{url}/hooks/trello/ffffffffffffffffffffffffffffffff");
+    let gone = post(good, unknown, body).await.unwrap();
+    assert_eq!(gone.status(), 410);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        events_listed(c, url).await,
+        before,
+        "nothing new was emitted"
+    );
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    let hook = text_of(c, "#status-trello .webhook").await;
+    assert!(hook.contains("1 refused"), "{hook}");
+    assert_eq!(
+        counted(&hook),
+        accepted,
+        "a retried delivery is counted once: {hook}"
+    );
+}
+
+/// Waits until the tracker's setup page lists a status change, reloading it: the
+/// tracker's webhook delivery makes the server sync, with no click.
+async fn change_arrives(c: &Client, url: &str, tracker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        c.goto(&format!("{url}/settings/{tracker}")).await.unwrap();
+        if let Ok(e) = c.find(Locator::Css("#events tr.event td.now")).await {
+            return e.text().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no status change arrived by webhook within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn revoke(c: &Client, url: &str, tracker: &str) {
     c.goto(&format!("{url}/settings/{tracker}")).await.unwrap();
     // Without the confirmation nothing is revoked.
@@ -391,6 +489,7 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
         dir.path(),
         &[
             ("TRELLO_API_KEY", fx.api_key.clone()),
+            ("TRELLO_API_SECRET", fx.api_secret.clone()),
             ("WEBRISKOPS_TRELLO_API_ROOT", sim.base_url()),
         ],
     );
@@ -416,13 +515,17 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
 
     // A person moves a card to the done list in Trello; the status shows it.
     h.person_move_card(&cards[0].id, &fx.done_list_id);
-    c.goto(&format!("{url}/settings/trello")).await.unwrap();
-    click(&c, "#sync").await;
-    let now = text_of(&c, "#events tr.event td.now").await;
+    let now = change_arrives(&c, &url, "trello").await;
     assert_eq!(now, "done");
+    forged_and_repeated_deliveries_change_nothing(&c, &url, &h, &fx.api_secret).await;
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    let hook = text_of(&c, "#status-trello .webhook").await;
+    assert!(hook.starts_with("active: last delivery"), "{hook}");
     shot(&c, "trello-status").await;
 
     revoke(&c, &url, "trello").await;
+    // Revoking deletes the webhook first, while the token can.
+    assert!(h.webhooks().is_empty(), "{:?}", h.webhooks());
     let page = c.source().await.unwrap();
     let log = server.log.lock().unwrap().clone();
     assert_no_secret(&log, &page, &[&fx.tokens.full, PASSWORD]);
@@ -432,9 +535,13 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = linear_sim::SimServer::start(linear_sim::SimConfig::default())
-        .await
-        .unwrap();
+    let sim = linear_sim::SimServer::start(linear_sim::SimConfig {
+        // Linear delivers only to public https URLs; the server here is on loopback.
+        allow_loopback_webhooks: true,
+        ..linear_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
     let h = sim.handle();
     let fx = h.seed_standard();
     // The server's Linear OAuth application, registered with its callback URL.
@@ -481,13 +588,15 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
     assert_eq!(issues.len(), 3, "one issue per finding");
 
     h.person_move_issue(&issues[0].id, &eng.done);
-    c.goto(&format!("{url}/settings/linear")).await.unwrap();
-    click(&c, "#sync").await;
-    let now = text_of(&c, "#events tr.event td.now").await;
+    let now = change_arrives(&c, &url, "linear").await;
     assert_eq!(now, "done");
     shot(&c, "linear-status").await;
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    let hook = text_of(&c, "#status-linear .webhook").await;
+    assert!(hook.starts_with("active: last delivery"), "{hook}");
 
     revoke(&c, &url, "linear").await;
+    assert!(h.webhooks().is_empty(), "{:?}", h.webhooks());
     let page = c.source().await.unwrap();
     let log = server.log.lock().unwrap().clone();
     assert_no_secret(&log, &page, &[&fx.keys.full, PASSWORD, &client_secret]);

@@ -623,9 +623,13 @@ impl App {
     /// See [`App::trello`] and [`App::linear`].
     pub fn adapter(&self, key: Option<ApiKey>, token: &Token) -> AppResult<Option<Tracker>> {
         Ok(match (self.provider, key) {
-            (ProviderKey::LinearCloud, _) => Some(Tracker::new(self.linear(token)?)),
+            (ProviderKey::LinearCloud, _) => {
+                let a = self.linear(token)?;
+                Some(Tracker::new(a.clone()).with_webhooks(a))
+            }
             (ProviderKey::TrelloCloud, Some(k)) => {
-                Some(Tracker::new(self.trello(k, token.clone())?))
+                let a = self.trello(k, token.clone())?;
+                Some(Tracker::new(a.clone()).with_webhooks(a))
             }
             (ProviderKey::TrelloCloud, None) => None,
         })
@@ -649,7 +653,8 @@ impl App {
                 if self.provider == ProviderKey::LinearCloud =>
             {
                 let (t, refresh_failure) = self.fresh_linear_secret(r, t).await?;
-                Ok(Some(Tracker::new(self.linear_with(&t, refresh_failure)?)))
+                let a = self.linear_with(&t, refresh_failure)?;
+                Ok(Some(Tracker::new(a.clone()).with_webhooks(a)))
             }
             (Some((t, _)), _) => self.adapter(key, &t),
             (None, _) => Ok(None),

@@ -210,3 +210,53 @@ pub trait EventLog: Send + Sync + Debug {
         limit: usize,
     ) -> PortResult<Vec<LoggedEvent>>;
 }
+
+/// A webhook the server registered for a tenant's tracker, found again by the opaque id in
+/// its callback URL (`<public URL>/hooks/<tracker>/<opaque id>`), and how its deliveries
+/// fare. The webhook's own signing secret, when the tracker signs per webhook, is sealed
+/// in the secret store, never here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRecord {
+    pub opaque_id: String,
+    pub tenant: TenantId,
+    pub provider: ProviderKey,
+    /// The tracker's id of the webhook.
+    pub webhook_id: String,
+    /// The callback URL exactly as registered.
+    pub callback_url: String,
+    /// The watched container.
+    pub scope_id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_delivery_at: Option<DateTime<Utc>>,
+    /// Deliveries accepted (each delivery id once).
+    pub deliveries: i64,
+    /// Deliveries refused for their signature or age.
+    pub rejected: i64,
+}
+
+/// The registered webhooks and the delivery ids already seen.
+#[async_trait]
+pub trait WebhookRegistry: Send + Sync + Debug {
+    /// Keeps a registration, replacing the tenancy's earlier one.
+    async fn put_hook(&self, hook: &HookRecord) -> PortResult<()>;
+    /// The registration a callback's opaque id names.
+    async fn hook(&self, opaque_id: &str) -> PortResult<Option<HookRecord>>;
+    /// The tenancy's registration, if any.
+    async fn hook_of(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<HookRecord>>;
+    /// Forgets the tenancy's registration (and its delivery ids).
+    async fn delete_hook(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()>;
+    /// Records an accepted delivery; `false` when its id was seen before (a retry), in
+    /// which case nothing is counted.
+    async fn record_delivery(
+        &self,
+        opaque_id: &str,
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool>;
+    /// Counts a refused delivery.
+    async fn record_rejection(&self, opaque_id: &str) -> PortResult<()>;
+}

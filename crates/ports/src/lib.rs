@@ -19,7 +19,8 @@ pub mod webhooks;
 pub mod conformance;
 
 pub use accounts::{
-    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, Principal, UserRecord,
+    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent, Principal,
+    UserRecord, WebhookRegistry,
 };
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;

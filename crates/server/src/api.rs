@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::json::{ReadinessJson, StatusJson};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
@@ -18,7 +19,6 @@ use utoipa::{IntoParams, ToSchema};
 use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
 use webriskops_ports::ExportJob;
 use webriskops_service::integration;
-use crate::json::{ReadinessJson, StatusJson};
 use webriskops_service::status::gather;
 use webriskops_service::{
     RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest, Tenancy,
@@ -133,6 +133,8 @@ pub async fn status_value(state: &AppState, who: &Tenancy) -> Result<Value, ApiE
     let held = c.accounts().held_until(&who.tenant, who.provider).await?;
     v["token_held_until"] = json!(held.filter(|t| *t > Utc::now()));
     v["ready_to_export"] = json!(report.is_ready());
+    let hook = webriskops_service::webhooks::status(&ports, c.webhooks().as_ref(), who).await?;
+    v["webhook"] = serde_json::to_value(hook).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(v)
 }
 
@@ -331,7 +333,7 @@ pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome,
         companions: c.companions(who)?,
     };
     let root = Some(c.api_root(who.provider)?);
-    Ok(integration::save(
+    let outcome = integration::save(
         &ports,
         accounts.as_ref(),
         who,
@@ -339,7 +341,23 @@ pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome,
         root,
         Utc::now(),
     )
-    .await?)
+    .await?;
+    // Status changes arrive by webhook from now on; a registration the tracker refuses
+    // (a callback it cannot reach) leaves the scheduled sync to find them.
+    let registry = c.webhooks();
+    let public = &state.config.public_url;
+    match webriskops_service::webhooks::connect(&ports, registry.as_ref(), who, public, Utc::now())
+        .await
+    {
+        Ok(Some(hook)) => {
+            tracing::info!(tenant = %who.tenant, tracker = who.provider.tracker_name(), webhook = %hook.webhook_id, "registered the webhook");
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "the tracker refused the webhook; the scheduled sync continues");
+        }
+    }
+    Ok(outcome)
 }
 
 /// Revokes the tenant's token at the tracker and forgets it, with any setup in progress.
@@ -353,6 +371,8 @@ pub async fn revoke_setup(state: &AppState, who: &Tenancy) -> Result<Value, ApiE
         .clear_pending_choices(&who.tenant, who.provider)
         .await?;
     let ports = local.with_tracker(tracker);
+    // The webhook goes first, while the token can still delete it.
+    webriskops_service::webhooks::disconnect(&ports, c.webhooks().as_ref(), who).await?;
     let report = webriskops_service::revoke::run(
         &ports,
         &RevokeRequest {

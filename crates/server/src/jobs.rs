@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::json::export_value;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
@@ -16,7 +17,6 @@ use tokio::sync::Notify;
 use webriskops_domain::{ProviderKey, TenantId};
 use webriskops_ports::{ExportJob, JobState};
 use webriskops_service::export::{ExportDestination, ExportResult};
-use crate::json::export_value;
 use webriskops_service::{run_export, ExportRequest, FallbackPolicy, Progress, Tenancy};
 
 use crate::error::ApiError;

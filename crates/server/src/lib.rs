@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod error;
+mod hooks;
 mod jobs;
 pub mod json;
 mod openapi;
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use webriskops_domain::{ProviderKey, Token};
-use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
+use webriskops_ports::{
+    Accounts, EventLog, ExportJobs, FindingSource, WebhookRegistry, WebhookSecret, WebhookVerifier,
+};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 
 pub use api::ROUTES as API_ROUTES;
@@ -51,6 +54,15 @@ pub trait Composer: Send + Sync + 'static {
     fn accounts(&self) -> Arc<dyn Accounts>;
     fn jobs(&self) -> Arc<dyn ExportJobs>;
     fn events(&self) -> Arc<dyn EventLog>;
+    fn webhooks(&self) -> Arc<dyn WebhookRegistry>;
+    /// The verifier of `provider`'s deliveries: Trello's signs with the application
+    /// secret, Linear's with the webhook's own `secret`; `None` when the server lacks the
+    /// secret (every delivery is then refused).
+    fn webhook_verifier(
+        &self,
+        provider: ProviderKey,
+        secret: Option<WebhookSecret>,
+    ) -> Option<Arc<dyn WebhookVerifier>>;
     /// The API root a record of `provider` is saved for.
     ///
     /// # Errors
@@ -133,7 +145,8 @@ impl std::fmt::Debug for AuthorizeStart {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// The address people and the trackers' webhooks reach (no trailing slash).
+    /// The address people and the trackers' webhooks reach (no trailing slash); empty:
+    /// `http://` and the bound address.
     pub public_url: String,
     /// Where uploads and bundles are written (inside the data directory).
     pub work_dir: PathBuf,
@@ -159,6 +172,7 @@ pub fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .merge(api)
         .merge(pages)
+        .merge(hooks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::csrf_guard,
@@ -176,7 +190,7 @@ pub fn router(state: AppState) -> axum::Router {
 /// # Errors
 /// The address cannot be bound, or the store fails at start.
 pub async fn serve(
-    config: ServerConfig,
+    mut config: ServerConfig,
     composer: Arc<dyn Composer>,
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -198,6 +212,9 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| ApiError::internal(format!("cannot read the bound address: {e}")))?;
+    if config.public_url.is_empty() {
+        config.public_url = format!("http://{addr}");
+    }
     let state = AppState::new(config, composer);
     jobs::resume_unfinished(&state).await?;
     let poller = tokio::spawn(sync::poll_forever(state.clone()));

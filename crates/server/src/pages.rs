@@ -204,6 +204,8 @@ struct TrackerRow {
     token_expires: String,
     last_export: String,
     last_sync: String,
+    /// The webhook's health in words.
+    webhook: String,
     error: Option<String>,
     next_step: String,
 }
@@ -233,6 +235,7 @@ fn row(provider: ProviderKey, v: &Value) -> TrackerRow {
             token_expires: "—".into(),
             last_export: "—".into(),
             last_sync: "—".into(),
+            webhook: "—".into(),
             error: Some(format!(
                 "{} ({})",
                 e["message"].as_str().unwrap_or_default(),
@@ -279,6 +282,7 @@ fn row(provider: ProviderKey, v: &Value) -> TrackerRow {
             .map_or_else(|| "no expiry known".into(), |s| s.replace('T', " ")),
         last_export: run_text(&v["last_export"]),
         last_sync: run_text(&v["last_sync"]),
+        webhook: webhook_text(&v["webhook"]),
         error: None,
         next_step,
     }
@@ -897,11 +901,7 @@ async fn export_page(
         .unwrap_or_default();
     let routed = summary["routed"]
         .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), routed_text(v)))
-                .collect()
-        })
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), routed_text(v))).collect())
         .unwrap_or_default();
     let failures = summary["failed"]
         .as_array()
@@ -1070,5 +1070,33 @@ fn routed_text(v: &Value) -> String {
             .join(" · "),
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// A webhook's health as /settings says it.
+fn webhook_text(v: &Value) -> String {
+    let last = v["last_delivery_at"]
+        .as_str()
+        .map(|t| t.chars().take(16).collect::<String>().replace('T', " ") + " UTC");
+    let n = v["deliveries"].as_i64().unwrap_or(0);
+    let counts = format!(
+        "{n} {}{}",
+        if n == 1 { "delivery" } else { "deliveries" },
+        match v["rejected"].as_i64().unwrap_or(0) {
+            0 => String::new(),
+            n => format!(", {n} refused (bad signature)"),
+        }
+    );
+    match v["state"].as_str().unwrap_or("none") {
+        "active" => match last {
+            Some(l) => format!("active: last delivery {l}, {counts}"),
+            None => format!("active: no delivery yet, {counts}"),
+        },
+        "inactive" => format!(
+            "deactivated by the tracker after failed deliveries ({counts}); the scheduled sync continues — save the setup again to register a new one"
+        ),
+        "gone" => "deleted at the tracker; the scheduled sync continues — save the setup again to register a new one".into(),
+        "unknown" => format!("registered ({counts}); the tracker could not be asked now"),
+        _ => "not registered: status comes from the scheduled sync".into(),
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use webriskops_domain::provider::Vocabulary;
 use webriskops_domain::{ProviderKey, ProviderRecord, TenantId};
 use webriskops_ports::{
-    ExportLedger, ProviderStore, RunJournal, SecretStore, TrackerIntrospection, WorkItems,
+    ExportLedger, ProviderStore, RunJournal, SecretStore, TrackerIntrospection, TrackerWebhooks,
+    WorkItems,
 };
 
 use crate::export::RequestCounts;
@@ -21,6 +22,8 @@ use crate::export::RequestCounts;
 pub struct Tracker {
     pub items: Arc<dyn WorkItems>,
     pub introspection: Arc<dyn TrackerIntrospection>,
+    /// Webhook registration, when the adapter offers it.
+    pub webhooks: Option<Arc<dyn TrackerWebhooks>>,
 }
 
 impl Tracker {
@@ -29,7 +32,15 @@ impl Tracker {
         Self {
             items: adapter.clone(),
             introspection: adapter,
+            webhooks: None,
         }
+    }
+
+    /// The same tracker, registering webhooks through `webhooks`.
+    #[must_use]
+    pub fn with_webhooks(mut self, webhooks: Arc<dyn TrackerWebhooks>) -> Self {
+        self.webhooks = Some(webhooks);
+        self
     }
 
     /// The adapter's request counts, when it reports them. A use case that reports

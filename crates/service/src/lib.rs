@@ -20,6 +20,7 @@ pub mod revoke;
 pub mod setup;
 pub mod status;
 pub mod sync;
+pub mod webhooks;
 
 use webriskops_domain::{BlockedCode, Readiness};
 use webriskops_ports::PortError;

@@ -570,3 +570,179 @@ impl EventLog for SqliteStore {
         .await
     }
 }
+
+const HOOK_COLUMNS: &str = "opaque_id, tenant, provider_key, webhook_id, callback_url, scope_id, \
+                            created_at, last_delivery_at, deliveries, rejected";
+
+fn hook_of_row(
+    path: &std::path::Path,
+    r: &Row<'_>,
+) -> rusqlite::Result<Result<webriskops_ports::HookRecord, StoreError>> {
+    let (opaque_id, tenant, provider, webhook_id, callback_url, scope_id): (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    );
+    let (created, last, deliveries, rejected): (String, Option<String>, i64, i64) =
+        (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?);
+    Ok((|| {
+        Ok(webriskops_ports::HookRecord {
+            opaque_id,
+            tenant: tenant_of(path, &tenant)?,
+            provider: provider
+                .parse::<ProviderKey>()
+                .map_err(|e| decode(path, "provider key", e))?,
+            webhook_id,
+            callback_url,
+            scope_id,
+            created_at: parse_time(path, "webhook creation", &created)?,
+            last_delivery_at: last
+                .map(|t| parse_time(path, "webhook delivery", &t))
+                .transpose()?,
+            deliveries,
+            rejected,
+        })
+    })())
+}
+
+fn query_hook(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    where_clause: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Option<webriskops_ports::HookRecord>, StoreError> {
+    let sql = |e| StoreError::sqlite(path, e);
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {HOOK_COLUMNS} FROM webhooks WHERE {where_clause}"
+        ))
+        .map_err(sql)?;
+    let mut rows = stmt
+        .query_map(args, |r| hook_of_row(path, r))
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    rows.pop().transpose()
+}
+
+#[async_trait]
+impl webriskops_ports::WebhookRegistry for SqliteStore {
+    async fn put_hook(&self, hook: &webriskops_ports::HookRecord) -> PortResult<()> {
+        let h = hook.clone();
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let tx = conn.transaction().map_err(sql)?;
+            tx.execute(
+                "DELETE FROM webhooks WHERE tenant = ?1 AND provider_key = ?2",
+                params![h.tenant.as_str(), h.provider.as_str()],
+            )
+            .map_err(sql)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO webhooks ({HOOK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params![
+                    h.opaque_id,
+                    h.tenant.as_str(),
+                    h.provider.as_str(),
+                    h.webhook_id,
+                    h.callback_url,
+                    h.scope_id,
+                    time_text(h.created_at),
+                    h.last_delivery_at.map(time_text),
+                    h.deliveries,
+                    h.rejected
+                ],
+            )
+            .map_err(sql)?;
+            tx.commit().map_err(sql)
+        })
+        .await
+    }
+
+    async fn hook(&self, opaque_id: &str) -> PortResult<Option<webriskops_ports::HookRecord>> {
+        let id = opaque_id.to_owned();
+        self.run(move |conn, path| query_hook(conn, path, "opaque_id = ?1", &[&id]))
+            .await
+    }
+
+    async fn hook_of(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+    ) -> PortResult<Option<webriskops_ports::HookRecord>> {
+        let (t, p) = (tenant.as_str().to_owned(), provider.as_str().to_owned());
+        self.run(move |conn, path| {
+            query_hook(conn, path, "tenant = ?1 AND provider_key = ?2", &[&t, &p])
+        })
+        .await
+    }
+
+    async fn delete_hook(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()> {
+        let (t, p) = (tenant.as_str().to_owned(), provider.as_str().to_owned());
+        self.run(move |conn, path| {
+            conn.execute(
+                "DELETE FROM webhooks WHERE tenant = ?1 AND provider_key = ?2",
+                params![t, p],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_delivery(
+        &self,
+        opaque_id: &str,
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        let (o, d) = (opaque_id.to_owned(), delivery_id.to_owned());
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let tx = conn.transaction().map_err(sql)?;
+            let fresh = tx
+                .execute(
+                    "INSERT INTO webhook_deliveries (opaque_id, delivery_id, received_at)
+                     VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![o, d, time_text(now)],
+                )
+                .map_err(sql)?
+                == 1;
+            if fresh {
+                tx.execute(
+                    "UPDATE webhooks SET deliveries = deliveries + 1, last_delivery_at = ?2
+                     WHERE opaque_id = ?1",
+                    params![o, time_text(now)],
+                )
+                .map_err(sql)?;
+            }
+            tx.commit().map_err(sql)?;
+            Ok(fresh)
+        })
+        .await
+    }
+
+    async fn record_rejection(&self, opaque_id: &str) -> PortResult<()> {
+        let o = opaque_id.to_owned();
+        self.run(move |conn, path| {
+            conn.execute(
+                "UPDATE webhooks SET rejected = rejected + 1 WHERE opaque_id = ?1",
+                params![o],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -43,9 +43,13 @@ pub async fn run(base: Settings, data_dir: Option<PathBuf>, args: &DemoArgs) -> 
         .await
         .map_err(|e| AppError::failed(format!("cannot start the Trello simulator: {e}")))?;
     let tfx = trello.handle().seed_standard();
-    let linear = linear_sim::SimServer::start(linear_sim::SimConfig::default())
-        .await
-        .map_err(|e| AppError::failed(format!("cannot start the Linear simulator: {e}")))?;
+    let linear = linear_sim::SimServer::start(linear_sim::SimConfig {
+        // Linear delivers only to public https URLs; the demo server is on loopback.
+        allow_loopback_webhooks: true,
+        ..linear_sim::SimConfig::default()
+    })
+    .await
+    .map_err(|e| AppError::failed(format!("cannot start the Linear simulator: {e}")))?;
     let lfx = linear.handle().seed_standard();
 
     let mut settings = Settings {
@@ -54,9 +58,10 @@ pub async fn run(base: Settings, data_dir: Option<PathBuf>, args: &DemoArgs) -> 
     };
     settings.trello.api_root = trello.base_url();
     settings.linear.api_url = linear.base_url();
-    let key = tfx.api_key.clone();
+    let (key, secret) = (tfx.api_key.clone(), tfx.api_secret.clone());
     let env: EnvLookup = Arc::new(move |var: &str| match var {
         ENV_API_KEY => Some(key.clone()),
+        super::serve::ENV_API_SECRET => Some(secret.clone()),
         _ => None,
     });
     let listen: SocketAddr = args
@@ -96,7 +101,7 @@ pub async fn run(base: Settings, data_dir: Option<PathBuf>, args: &DemoArgs) -> 
         .await
         .map_err(fail)?;
     }
-    let (ttoken, lkey) = (tfx.tokens.full.clone(), lfx.keys.full.clone());
+    let (ttoken, lkey) = (tfx.tokens.full.clone(), lfx.keys.admin.clone());
     // The simulators live as long as the server: only their addresses go to the banner.
     let (trello_url, linear_url) = (trello.base_url(), linear.base_url());
     serve_with(config, composer, move |addr| {

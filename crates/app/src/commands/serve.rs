@@ -15,11 +15,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use webriskops_domain::{ProviderKey, Token};
 use webriskops_findings_file::FileSource;
-use webriskops_ports::{Accounts, EventLog, ExportJobs, FindingSource};
+use webriskops_linear::LinearWebhookVerifier;
+use webriskops_ports::{
+    Accounts, EventLog, ExportJobs, FindingSource, WebhookRegistry, WebhookSecret, WebhookVerifier,
+};
 use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::SqliteStore;
-use webriskops_trello::{authorize_url, AuthorizeOptions, Expiration, DEFAULT_API_ROOT};
+use webriskops_trello::{
+    authorize_url, AuthorizeOptions, Expiration, TrelloWebhookVerifier, DEFAULT_API_ROOT,
+};
 
 use crate::app::{api_key_ref, App, EnvLookup};
 use crate::cli::ServeArgs;
@@ -28,6 +33,8 @@ use crate::error::{AppError, AppResult, Exit};
 use crate::output::Out;
 use crate::redact;
 
+/// `TRELLO_API_SECRET`: the application's Trello secret (OAuth 1.0, webhook signatures).
+pub const ENV_API_SECRET: &str = "TRELLO_API_SECRET";
 /// `WEBRISKOPS_LISTEN`: the address `serve` listens on.
 pub const ENV_LISTEN: &str = "WEBRISKOPS_LISTEN";
 /// `WEBRISKOPS_PUBLIC_URL`: the address people and webhooks reach.
@@ -116,6 +123,30 @@ impl Composer for AppComposer {
         Arc::new(self.store.clone())
     }
 
+    fn webhooks(&self) -> Arc<dyn WebhookRegistry> {
+        Arc::new(self.store.clone())
+    }
+
+    fn webhook_verifier(
+        &self,
+        provider: ProviderKey,
+        secret: Option<WebhookSecret>,
+    ) -> Option<Arc<dyn WebhookVerifier>> {
+        match provider {
+            // Trello signs every delivery with the application secret.
+            ProviderKey::TrelloCloud => {
+                let app_secret = (self.env)(ENV_API_SECRET).filter(|s| !s.trim().is_empty())?;
+                redact::register(&app_secret);
+                Some(Arc::new(TrelloWebhookVerifier::new(WebhookSecret::new(
+                    app_secret.trim(),
+                ))))
+            }
+            ProviderKey::LinearCloud => {
+                Some(Arc::new(LinearWebhookVerifier::new(secret?)) as Arc<dyn WebhookVerifier>)
+            }
+        }
+    }
+
     fn api_root(&self, provider: ProviderKey) -> Result<String, ComposeError> {
         let who = Tenancy {
             tenant: webriskops_domain::TenantId::new("server").map_err(|e| ComposeError {
@@ -202,7 +233,12 @@ impl Composer for AppComposer {
             return Vec::new();
         };
         // Against another API root (trello-sim), its own authorize page.
-        let root = self.settings.trello.api_root.trim_end_matches('/').to_owned();
+        let root = self
+            .settings
+            .trello
+            .api_root
+            .trim_end_matches('/')
+            .to_owned();
         let official = root == DEFAULT_API_ROOT.trim_end_matches('/');
         [
             (Expiration::ThirtyDays, "30 days"),
@@ -249,10 +285,15 @@ impl Composer for AppComposer {
                     fix: "fix --public-url".into(),
                     server_side: true,
                 })?;
+                // The server registers its own webhook, which Linear allows only with
+                // the `admin` scope (developers.linear.app/docs/graphql/webhooks).
                 let req = webriskops_linear::authorize_url(
                     &client_id,
                     &redirect,
-                    &webriskops_linear::AuthorizeOptions::default(),
+                    &webriskops_linear::AuthorizeOptions {
+                        scopes: webriskops_linear::Scopes::ReadWriteAdmin,
+                        ..webriskops_linear::AuthorizeOptions::default()
+                    },
                 );
                 let url = match (self.env)(ENV_LINEAR_OAUTH_AUTHORIZE_URL)
                     .filter(|v| !v.trim().is_empty())

@@ -1,0 +1,85 @@
+//! The webhook receivers: `HEAD` and `POST /hooks/{tracker}/{opaque id}`. A delivery is
+//! verified before anything in it is trusted (401 and nothing changed otherwise),
+//! de-duplicated on its delivery id, and taken as a hint: the tenancy is synced in the
+//! background, which reads the items again and emits each change once.
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use chrono::Utc;
+use webriskops_service::webhooks::{self, Acceptance};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The largest delivery accepted (Trello's action payloads are a few KiB).
+const MAX_DELIVERY_BYTES: usize = 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/hooks/{tracker}/{id}",
+        post(deliver)
+            // Trello checks a callback with HEAD, without a signature, before it creates
+            // the webhook: it must answer 200 (FACTS.md, webhooks).
+            .head(|| async { StatusCode::OK })
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_DELIVERY_BYTES)),
+    )
+}
+
+async fn deliver(
+    State(state): State<AppState>,
+    UrlPath((tracker, id)): UrlPath<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let c = &state.composer;
+    let secrets = c.local_ports().secrets;
+    let registry = c.webhooks();
+    let composer = c.clone();
+    let verifier_for = move |p, s| composer.webhook_verifier(p, s);
+    let accepted = webhooks::accept(
+        secrets.as_ref(),
+        registry.as_ref(),
+        &webhooks::Delivery {
+            opaque_id: &id,
+            tracker_name: &tracker,
+            headers: &headers,
+            raw_body: &body,
+        },
+        &verifier_for,
+        Utc::now(),
+    )
+    .await;
+    match accepted {
+        Ok(Acceptance::Unknown) => StatusCode::GONE.into_response(),
+        Ok(Acceptance::Rejected(why)) => {
+            tracing::warn!(tracker = %tracker, reason = %why, "refused a webhook delivery");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "WEBHOOK_REJECTED",
+                format!("the delivery was refused: {why}"),
+                "deliveries must be signed by the tracker for this callback",
+            )
+            .into_response()
+        }
+        Ok(Acceptance::Duplicate) => StatusCode::OK.into_response(),
+        Ok(Acceptance::Fresh { who, event }) => {
+            tracing::info!(tenant = %who.tenant, tracker = %tracker, kind = %event.kind, "webhook delivery: syncing");
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::sync::sync_now(&state, &who).await {
+                    tracing::warn!(tenant = %who.tenant, error = %e.message, "sync after a webhook failed; the scheduled sync will retry");
+                }
+            });
+            StatusCode::OK.into_response()
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}

@@ -5,6 +5,7 @@ mod findings_input;
 mod linear;
 mod linear_oauth;
 mod local_state;
+mod serve;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,1643 @@
+//! `webriskops serve` end to end: the real binary as a child process, its JSON API and
+//! pages over HTTP, against trello-sim and linear-sim in this process. Each test starts
+//! one server (`--listen 127.0.0.1:0`), reads its address from `listening on http://…`
+//! on stderr, and stops it with SIGTERM, which must end it with exit code 0.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::common::{finding, Run};
+
+/// Adapter settings for both simulators: raised limits and short retries.
+const CONFIG: &str = r#"
+[trello]
+timeout_secs = 10
+
+[trello.limits]
+window_ms = 1000
+token_limit = 1000
+key_limit = 3000
+members_limit = 1000
+members_window_ms = 90000
+
+[trello.retry]
+initial_backoff_ms = 20
+max_backoff_ms = 200
+
+[linear]
+timeout_ms = 10000
+
+[linear.retry]
+initial_backoff_ms = 20
+max_backoff_ms = 200
+deadline_ms = 20000
+"#;
+
+/// Each finding's canonical URL (Linear attachments).
+const FINDING_URL: &str = "https://risk.example.test/findings/{id}";
+/// The store's master key, given in the environment so a leak of it can be searched for.
+const MASTER_KEY: &str = "5f1c9e0d7a3b2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
+/// The application's Trello secret.
+const APP_SECRET: &str = "app-secret-4f7d2c9a1b8e6d3f0a5c7e9b2d4f6a8c";
+/// The password of every person the tests add.
+const PASSWORD: &str = "correct horse battery staple 42";
+/// An export id no tenant has (the shape of a real one: 32 hex digits).
+const UNKNOWN_ID: &str = "0123456789abcdef0123456789abcdef";
+/// How long a test waits for the server or a job before failing.
+const PATIENCE: Duration = Duration::from_secs(45);
+
+// ── harness ──────────────────────────────────────────────────────────────────────────
+
+/// Both simulators with their standard worlds, a working directory with the data
+/// directory, and an HTTP client.
+struct Sims {
+    trello: trello_sim::SimHandle,
+    tfx: trello_sim::Fixture,
+    troot: String,
+    linear: linear_sim::SimHandle,
+    lfx: linear_sim::Fixture,
+    lurl: String,
+    dir: TempDir,
+    http: reqwest::Client,
+    /// Every answer's status, headers and body, for the search for secrets.
+    seen: Arc<Mutex<String>>,
+    servers: Option<(trello_sim::SimServer, linear_sim::SimServer)>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A tenant's API tokens.
+struct Tenant {
+    admin: String,
+    viewer: String,
+}
+
+impl Sims {
+    fn new() -> Sims {
+        Sims::with_trello_latency(Duration::ZERO)
+    }
+
+    fn with_trello_latency(latency: Duration) -> Sims {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (t, l) = rt.block_on(async {
+            let t = trello_sim::SimServer::start(trello_sim::SimConfig {
+                latency,
+                window: Duration::from_secs(1),
+                token_limit: 1000,
+                key_limit: 3000,
+                members_limit: 1000,
+                ..trello_sim::SimConfig::default()
+            })
+            .await
+            .unwrap();
+            let l = linear_sim::SimServer::start(linear_sim::SimConfig::default())
+                .await
+                .unwrap();
+            (t, l)
+        });
+        let (trello, linear) = (t.handle(), l.handle());
+        let (tfx, lfx) = (trello.seed_standard(), linear.seed_standard());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("webriskops.toml"), CONFIG).unwrap();
+        let http = {
+            let _in = rt.enter();
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+        };
+        Sims {
+            troot: t.base_url(),
+            lurl: l.base_url(),
+            trello,
+            tfx,
+            linear,
+            lfx,
+            dir,
+            http,
+            seen: Arc::new(Mutex::new(String::new())),
+            servers: Some((t, l)),
+            rt,
+        }
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The binary in a clean environment pointing at both simulators (no tenant token).
+    fn command(&self) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("webriskops"));
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("WEBRISKOPS_CONFIG", self.dir.path().join("webriskops.toml"))
+            .env("WEBRISKOPS_DATA_DIR", self.data_dir())
+            .env("WEBRISKOPS_MASTER_KEY", MASTER_KEY)
+            .env("WEBRISKOPS_TRELLO_API_ROOT", &self.troot)
+            .env("TRELLO_API_KEY", &self.tfx.api_key)
+            .env("TRELLO_API_SECRET", APP_SECRET)
+            .env("WEBRISKOPS_LINEAR_API_URL", &self.lurl)
+            .env("WEBRISKOPS_FINDING_URL", FINDING_URL)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs a command of the binary to its end; it must succeed.
+    fn cli(&self, args: &[&str]) -> Run {
+        let out = self.command().args(args).output().unwrap();
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_eq!(run.code, 0, "webriskops {args:?} failed: {run:?}");
+        run
+    }
+
+    fn api_token(&self, tenant: &str, role: &str) -> String {
+        let run = self.cli(&[
+            "api-token",
+            "create",
+            "--tenant",
+            tenant,
+            "--role",
+            role,
+            "--json",
+        ]);
+        run.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `tenant add` with an admin and a viewer API token (before `serve`: the store is
+    /// locked while it runs).
+    fn tenant(&self, name: &str) -> Tenant {
+        self.cli(&["tenant", "add", name]);
+        Tenant {
+            admin: self.api_token(name, "admin"),
+            viewer: self.api_token(name, "viewer"),
+        }
+    }
+
+    /// `user add` with [`PASSWORD`], from a password file.
+    fn user(&self, tenant: &str, email: &str, role: &str) {
+        let file = self.dir.path().join("password.txt");
+        std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+        self.cli(&[
+            "user",
+            "add",
+            "--tenant",
+            tenant,
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-file",
+            file.to_str().unwrap(),
+        ]);
+        std::fs::remove_file(file).unwrap();
+    }
+
+    /// Starts `webriskops serve --listen 127.0.0.1:0 ARGS` with `env` added and waits
+    /// until it listens.
+    fn serve(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut c = self.command();
+        c.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let err_log = log.clone();
+        let err_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut l = err_log.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let out_log = log.clone();
+        let out_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            out_log.lock().unwrap().push_str(&s);
+        });
+        let addr = match rx.recv_timeout(PATIENCE) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server never said it listens:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            log,
+            readers: vec![err_reader, out_reader],
+            http: self.http.clone(),
+            rt: self.rt.handle().clone(),
+            seen: self.seen.clone(),
+        }
+    }
+
+    /// Cards on the fixture board per finding marker.
+    fn cards_per_finding(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for c in self.trello.cards(&self.tfx.board_id) {
+            if let Some(at) = c.desc.find("[webriskops:finding:") {
+                let rest = &c.desc[at + "[webriskops:finding:".len()..];
+                let id = rest.split(']').next().unwrap().to_owned();
+                *m.entry(id).or_insert(0) += 1;
+            }
+        }
+        m
+    }
+
+    /// Everything every server answered so far.
+    fn seen(&self) -> String {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sims {
+    fn drop(&mut self) {
+        if let Some((t, l)) = self.servers.take() {
+            self.rt.block_on(async {
+                t.shutdown().await;
+                l.shutdown().await;
+            });
+        }
+    }
+}
+
+/// One answer of the server.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text))
+    }
+
+    /// `error.code` of an error answer.
+    fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {} {}", self.status, self.text))
+            .to_owned()
+    }
+
+    /// The codes of `blocked` (a readiness answer) or of `error.blocked`.
+    fn blocked_codes(&self) -> Vec<String> {
+        let v = self.json();
+        let list = if v["blocked"].is_array() {
+            v["blocked"].clone()
+        } else {
+            v["error"]["blocked"].clone()
+        };
+        list.as_array()
+            .unwrap_or_else(|| panic!("no blocked list: {v}"))
+            .iter()
+            .map(|b| b["code"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Asserts the status, showing the answer otherwise.
+    #[track_caller]
+    fn expect(&self, status: u16) -> &Resp {
+        assert_eq!(self.status, status, "{} {}", self.status, self.text);
+        self
+    }
+}
+
+/// A running `webriskops serve`.
+struct Server {
+    child: Option<Child>,
+    base: String,
+    /// Its stdout and stderr.
+    log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+    http: reqwest::Client,
+    rt: tokio::runtime::Handle,
+    seen: Arc<Mutex<String>>,
+}
+
+/// How a request authenticates.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+
+    /// Sends a request and records the answer.
+    fn send(&self, rb: RequestBuilder) -> Resp {
+        let resp = self.rt.block_on(async {
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            let text = r.text().await.unwrap();
+            Resp {
+                status,
+                headers,
+                text,
+            }
+        });
+        let mut seen = self.seen.lock().unwrap();
+        seen.push_str(&resp.status.to_string());
+        for (k, v) in &resp.headers {
+            seen.push_str(&format!("\n{k}: {}", String::from_utf8_lossy(v.as_bytes())));
+        }
+        seen.push_str(&format!("\n\n{}\n", resp.text));
+        resp
+    }
+
+    fn call(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<&Value>) -> Resp {
+        let mut rb = self.request(method, path);
+        if let Auth::Bearer(t) = auth {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        self.send(rb)
+    }
+
+    fn get(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::GET, path, Auth::Bearer(token), None)
+    }
+
+    fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Auth::Bearer(token), Some(&body))
+    }
+
+    fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Auth::Bearer(token), Some(&body))
+    }
+
+    fn post_empty(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::POST, path, Auth::Bearer(token), None)
+    }
+
+    /// Uploads a findings file: answers the export's id.
+    fn export(&self, token: &str, query: &str, lines: &[String]) -> String {
+        let r = self.send(
+            self.request(Method::POST, &format!("/api/v1/exports{query}"))
+                .bearer_auth(token)
+                .header("content-type", "application/x-ndjson")
+                .body(lines.join("\n") + "\n"),
+        );
+        r.expect(202);
+        r.json()["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls an export until it is finished; answers its last state.
+    fn wait_export(&self, token: &str, id: &str) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let r = self.get(&format!("/api/v1/exports/{id}"), token);
+            r.expect(200);
+            let v = r.json();
+            if v["state"] == "done" || v["state"] == "failed" {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "the export never finished: {v}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Holds `token` and sets every choice of a ready Trello setup, then saves it.
+    fn trello_saved(&self, s: &Sims, api_token: &str, trello_token: &str) {
+        self.post(
+            "/api/v1/integration/trello/token",
+            api_token,
+            json!({"token": trello_token}),
+        )
+        .expect(200);
+        let r = self.put(
+            "/api/v1/integration/trello",
+            api_token,
+            json!({
+                "board_id": s.tfx.board_id,
+                "list_id": s.tfx.list_id,
+                "done_list_id": s.tfx.done_list_id,
+                "confirm_revoke_path": true,
+            }),
+        );
+        r.expect(200);
+        assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+        let r = self.post_empty("/api/v1/integration/trello/save", api_token);
+        r.expect(200);
+        assert_eq!(r.json()["saved"], json!(true), "{}", r.text);
+    }
+
+    /// The status of one tracker (`GET /api/v1/integration`).
+    fn status(&self, token: &str, tracker: &str) -> Value {
+        let r = self.get("/api/v1/integration", token);
+        r.expect(200);
+        r.json()["integrations"][tracker].clone()
+    }
+
+    /// Signs in at /login; answers the whole answer.
+    fn login(&self, email: &str, password: &str) -> Resp {
+        self.send(
+            self.request(Method::POST, "/login")
+                .form(&[("email", email), ("password", password)]),
+        )
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit; answers the exit code.
+    fn stop(&mut self) -> i32 {
+        let mut child = self.child.take().expect("running");
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the server did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
+        status.code().unwrap_or(-1)
+    }
+
+    /// Stops the server; it must exit 0.
+    fn stop_ok(&mut self) {
+        let code = self.stop();
+        assert_eq!(code, 0, "serve exited {code}:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `n` valid findings with ids `PREFIX-0` …
+fn findings(prefix: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            finding(
+                &format!("{prefix}-{i}"),
+                &format!("Finding {i} of {prefix}"),
+            )
+        })
+        .collect()
+}
+
+/// Asserts no secret appears in `text` (what the server answered and logged).
+#[track_caller]
+fn assert_no_secrets(text: &str, secrets: &[(&str, &str)]) {
+    for (name, secret) in secrets {
+        assert!(!secret.is_empty());
+        assert!(!text.contains(secret), "the {name} leaked");
+    }
+}
+
+/// Asserts `text` (an answer to a tenant) names no file of the server's.
+#[track_caller]
+fn assert_no_server_paths(s: &Sims, text: &str) {
+    let dir = s.dir.path().to_str().unwrap();
+    assert!(!text.contains(dir), "a server path is shown: {text}");
+}
+
+/// `(method, path)` of every API route with `{tracker}` and `{id}` filled in.
+fn routes_with(tracker: &str, id: &str) -> Vec<(Method, String)> {
+    webriskops_server::API_ROUTES
+        .iter()
+        .map(|(m, p)| {
+            (
+                Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap(),
+                p.replace("{tracker}", tracker).replace("{id}", id),
+            )
+        })
+        .collect()
+}
+
+// ── Trello and Linear through the API ────────────────────────────────────────────────
+
+#[test]
+fn trello_setup_export_sync_and_revoke_through_the_api() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    let trello_token = s.tfx.tokens.revocable.clone();
+
+    // Nothing chosen and no token: every blocked state with its code and fix.
+    let r = srv.put("/api/v1/integration/trello", tok, json!({}));
+    r.expect(200);
+    let codes = r.blocked_codes();
+    for code in [
+        "PROVIDER_AUTH_REQUIRED",
+        "DESTINATION_BOARD_REQUIRED",
+        "DESTINATION_LIST_REQUIRED",
+        "REVOKE_PATH_UNCONFIRMED",
+    ] {
+        assert!(
+            codes.contains(&code.to_owned()),
+            "{code} missing: {codes:?}"
+        );
+    }
+    for b in r.json()["blocked"].as_array().unwrap() {
+        assert!(b["fix"].as_str().is_some_and(|f| !f.is_empty()), "{b}");
+    }
+    assert_eq!(r.json()["saved"], json!(false));
+
+    // The token is held: the boards it sees are the choices.
+    let r = srv.post(
+        "/api/v1/integration/trello/token",
+        tok,
+        json!({"token": trello_token}),
+    );
+    r.expect(200);
+    assert!(!r
+        .blocked_codes()
+        .contains(&"PROVIDER_AUTH_REQUIRED".to_owned()));
+    assert!(r.json()["boards"].to_string().contains(&s.tfx.board_id));
+    assert!(!r.json()["token_held_until"].is_null(), "{}", r.text);
+
+    let r = srv.put(
+        "/api/v1/integration/trello",
+        tok,
+        json!({
+            "board_id": s.tfx.board_id,
+            "list_id": s.tfx.list_id,
+            "done_list_id": s.tfx.done_list_id,
+            "confirm_revoke_path": true,
+        }),
+    );
+    r.expect(200);
+    assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+    let ready = r.json()["ready"].clone();
+    assert!(
+        ready.as_object().unwrap().values().all(|v| v == true),
+        "{ready}"
+    );
+
+    let r = srv.post_empty("/api/v1/integration/trello/save", tok);
+    r.expect(200);
+    assert_eq!(r.json()["saved"], json!(true));
+    let status = srv.status(tok, "trello");
+    assert_eq!(status["record_state"], "saved", "{status}");
+    assert_eq!(status["ready_to_export"], json!(true), "{status}");
+    assert_eq!(srv.status(tok, "linear")["record_state"], "none");
+
+    // Export three findings.
+    let id = srv.export(tok, "", &findings("api", 3));
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["tracker"], "trello", "{job}");
+    assert_eq!(job["summary"]["created"], json!(3), "{job}");
+    assert_eq!(job["summary"]["invalid_count"], json!(0), "{job}");
+    assert_eq!(job["bundle"], json!(false), "{job}");
+    assert_no_server_paths(&s, &job.to_string());
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), 3, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    let listed = srv.get("/api/v1/exports", tok);
+    listed.expect(200);
+    assert_eq!(listed.json()["exports"][0]["id"], json!(id));
+
+    // People finish two cards: two status events, in order, each read once.
+    for f in ["api-1", "api-2"] {
+        let card = s
+            .trello
+            .cards(&s.tfx.board_id)
+            .into_iter()
+            .find(|c| c.desc.contains(&format!("[webriskops:finding:{f}]")))
+            .unwrap();
+        s.trello.person_move_card(&card.id, &s.tfx.done_list_id);
+    }
+    srv.post_empty("/api/v1/integration/trello/sync", tok)
+        .expect(200);
+    let r = srv.get("/api/v1/status-events", tok);
+    r.expect(200);
+    let page = r.json();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{page}");
+    let mut finished: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"]["finding_id"].as_str().unwrap())
+        .collect();
+    finished.sort_unstable();
+    assert_eq!(finished, ["api-1", "api-2"], "{page}");
+    for e in events {
+        assert_eq!(e["event"]["tracker_status"], "done", "{page}");
+        assert_eq!(e["event"]["previous"], "open", "{page}");
+    }
+    let cursors: Vec<i64> = events
+        .iter()
+        .map(|e| e["cursor"].as_i64().unwrap())
+        .collect();
+    assert!(cursors[0] < cursors[1], "{page}");
+    let next = page["next_cursor"].as_i64().unwrap();
+    assert_eq!(next, cursors[1]);
+    // Read one at a time, the same events come in the same order.
+    let first = srv.get("/api/v1/status-events?limit=1", tok).json();
+    assert_eq!(first["events"], json!([events[0]]), "{first}");
+    let second = srv
+        .get(
+            &format!(
+                "/api/v1/status-events?limit=1&after={}",
+                first["next_cursor"]
+            ),
+            tok,
+        )
+        .json();
+    assert_eq!(second["events"], json!([events[1]]), "{second}");
+    let r = srv.get(&format!("/api/v1/status-events?after={next}"), tok);
+    r.expect(200);
+    assert_eq!(r.json()["events"], json!([]), "{}", r.text);
+    assert_eq!(r.json()["next_cursor"], json!(next));
+    // A second sync finds nothing new.
+    srv.post_empty("/api/v1/integration/trello/sync", tok)
+        .expect(200);
+    let again = srv.get("/api/v1/status-events", tok).json();
+    assert_eq!(again["events"].as_array().unwrap().len(), 2, "{again}");
+
+    // Revoke: at Trello, and the integration is blocked again.
+    srv.post_empty("/api/v1/integration/trello/revoke", tok)
+        .expect(200);
+    assert!(s.trello.token_revoked(&trello_token));
+    let status = srv.status(tok, "trello");
+    assert_eq!(status["ready_to_export"], json!(false), "{status}");
+    assert!(
+        status["blocked"]
+            .to_string()
+            .contains("PROVIDER_AUTH_REQUIRED"),
+        "{status}"
+    );
+
+    // Exports go on without a token: the product's sample file (one JSON document) goes
+    // to the portable bundle, which can be downloaded.
+    let sample = include_str!("../../crates/app/assets/sample-findings.json");
+    let r = srv.send(
+        srv.request(Method::POST, "/api/v1/exports")
+            .bearer_auth(tok)
+            .header("content-type", "application/json")
+            .body(sample),
+    );
+    r.expect(202);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["bundle"], json!(true), "{job}");
+    assert_eq!(job["summary"]["tracker"], "portable", "{job}");
+    assert_eq!(job["summary"]["invalid_count"], json!(0), "{job}");
+    assert!(job["summary"]["created"].as_u64().unwrap() > 0, "{job}");
+    assert!(
+        job["summary"]["fallback_reasons"]
+            .to_string()
+            .contains("PROVIDER_AUTH_REQUIRED"),
+        "{job}"
+    );
+    assert_no_server_paths(&s, &job.to_string());
+    let tar = srv.get(&format!("/api/v1/exports/{id}/bundle"), tok);
+    tar.expect(200);
+    assert!(
+        tar.text.contains("wro-f-0001"),
+        "the bundle holds the findings"
+    );
+    assert_eq!(s.cards_per_finding().len(), 3, "no card after the revoke");
+
+    srv.stop_ok();
+    let everything = format!("{}\n{}", s.seen(), srv.log());
+    assert!(everything.contains("DEBUG"), "debug logs were on");
+    assert_no_secrets(
+        &everything,
+        &[
+            ("Trello token", &trello_token),
+            ("application key", &s.tfx.api_key),
+            ("application secret", APP_SECRET),
+            ("API token", tok),
+            ("viewer API token", &t.viewer),
+            ("master key", MASTER_KEY),
+        ],
+    );
+}
+
+#[test]
+fn save_is_refused_while_blocked_or_without_a_held_token() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    let save = "/api/v1/integration/trello/save";
+
+    let r = srv.post_empty(save, tok);
+    r.expect(409);
+    assert_eq!(r.code(), "TOKEN_REQUIRED");
+    let e = &r.json()["error"];
+    assert!(e["fix"].as_str().is_some_and(|f| !f.is_empty()), "{e}");
+
+    // A token that can only read, and choices still missing.
+    srv.post(
+        "/api/v1/integration/trello/token",
+        tok,
+        json!({"token": s.tfx.tokens.read_only}),
+    )
+    .expect(200);
+    srv.put(
+        "/api/v1/integration/trello",
+        tok,
+        json!({"board_id": s.tfx.board_id}),
+    )
+    .expect(200);
+    let r = srv.post_empty(save, tok);
+    r.expect(409);
+    assert_eq!(r.code(), "SETUP_BLOCKED");
+    let codes = r.blocked_codes();
+    for code in [
+        "PROVIDER_SCOPE_UNAVAILABLE",
+        "DESTINATION_LIST_REQUIRED",
+        "REVOKE_PATH_UNCONFIRMED",
+    ] {
+        assert!(
+            codes.contains(&code.to_owned()),
+            "{code} missing: {codes:?}"
+        );
+    }
+    for b in r.json()["error"]["blocked"].as_array().unwrap() {
+        assert!(b["field"].as_str().is_some(), "{b}");
+        assert!(b["fix"].as_str().is_some_and(|f| !f.is_empty()), "{b}");
+    }
+    // Nothing was persisted with the token; the choices are kept as a draft.
+    let status = srv.status(tok, "trello");
+    assert_ne!(status["record_state"], "saved", "{status}");
+    assert!(status["record"]["credential"].is_null(), "{status}");
+    srv.stop_ok();
+}
+
+#[test]
+fn linear_setup_export_and_scheduled_sync_through_the_api() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[("WEBRISKOPS_SYNC_INTERVAL_SECS", "1")]);
+    let tok = t.admin.as_str();
+    let key = s.lfx.keys.full.clone();
+
+    let r = srv.post(
+        "/api/v1/integration/linear/token",
+        tok,
+        json!({"token": key}),
+    );
+    r.expect(200);
+    assert!(
+        r.json()["teams"].to_string().contains(&s.lfx.eng.id),
+        "{}",
+        r.text
+    );
+    let r = srv.put(
+        "/api/v1/integration/linear",
+        tok,
+        json!({
+            "team_id": s.lfx.eng.id,
+            "state_id": s.lfx.eng.todo,
+            "done_state_id": s.lfx.eng.done,
+            "confirm_revoke_path": true,
+        }),
+    );
+    r.expect(200);
+    assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+    let r = srv.post_empty("/api/v1/integration/linear/save", tok);
+    r.expect(200);
+    assert_eq!(r.json()["saved"], json!(true));
+    assert_eq!(srv.status(tok, "linear")["record_state"], "saved");
+
+    let id = srv.export(tok, "", &findings("lin", 3));
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["tracker"], "linear", "{job}");
+    assert_eq!(job["summary"]["created"], json!(3), "{job}");
+    let issues = s.linear.issues(&s.lfx.eng.id);
+    assert_eq!(issues.len(), 3, "{issues:?}");
+    for i in 0..3 {
+        let url = FINDING_URL.replace("{id}", &format!("lin-{i}"));
+        assert_eq!(
+            issues
+                .iter()
+                .filter(|is| is.attachments.iter().any(|a| a.url == url))
+                .count(),
+            1,
+            "one issue for lin-{i}"
+        );
+    }
+    assert!(issues.iter().all(|i| i.state_id == s.lfx.eng.todo));
+
+    // A person finishes an issue: the scheduled sync (every second here) emits the
+    // status event without anyone asking.
+    let url = FINDING_URL.replace("{id}", "lin-2");
+    let issue = issues
+        .iter()
+        .find(|is| is.attachments.iter().any(|a| a.url == url))
+        .unwrap();
+    s.linear.person_move_issue(&issue.id, &s.lfx.eng.done);
+    let deadline = Instant::now() + PATIENCE;
+    let events = loop {
+        let page = srv.get("/api/v1/status-events", tok).json();
+        let events = page["events"].as_array().unwrap().clone();
+        if !events.is_empty() {
+            break events;
+        }
+        assert!(Instant::now() < deadline, "no status event came");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"]["finding_id"], "lin-2");
+    assert_eq!(events[0]["event"]["tracker"], "linear");
+    assert_eq!(events[0]["event"]["tracker_status"], "done");
+    srv.post_empty("/api/v1/integration/linear/sync", tok)
+        .expect(200);
+    let again = srv.get("/api/v1/status-events", tok).json();
+    assert_eq!(
+        again["events"].as_array().unwrap().len(),
+        1,
+        "once: {again}"
+    );
+
+    srv.stop_ok();
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[("Linear key", &key), ("API token", tok)],
+    );
+}
+
+// ── who may do what ──────────────────────────────────────────────────────────────────
+
+/// A draft Trello setup (choices, no token) and an export of it, which goes to the
+/// portable fallback (only a token is missing): a job with a bundle. Answers the job's id.
+fn draft_export_with_bundle(srv: &Server, s: &Sims, tok: &str, prefix: &str) -> String {
+    srv.put(
+        "/api/v1/integration/trello",
+        tok,
+        json!({"board_id": s.tfx.board_id, "list_id": s.tfx.list_id, "confirm_revoke_path": true}),
+    )
+    .expect(200);
+    let id = srv.export(tok, "?tracker=trello", &findings(prefix, 2));
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["bundle"], json!(true), "{job}");
+    assert_no_server_paths(s, &job.to_string());
+    id
+}
+
+#[test]
+fn one_tenant_never_sees_or_changes_another_tenants_data() {
+    let s = Sims::new();
+    let a = s.tenant("alpha");
+    let b = s.tenant("bravo");
+    s.user("bravo", "bo@bravo.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+
+    // Alpha: Trello saved, an export, a status event; a Linear draft exported to a bundle.
+    srv.trello_saved(&s, &a.admin, &s.tfx.tokens.full);
+    let trello_job = srv.export(&a.admin, "?tracker=trello", &findings("alpha", 2));
+    assert_eq!(srv.wait_export(&a.admin, &trello_job)["state"], "done");
+    let card = s.trello.cards(&s.tfx.board_id)[0].clone();
+    s.trello.person_move_card(&card.id, &s.tfx.done_list_id);
+    srv.post_empty("/api/v1/integration/trello/sync", &a.admin)
+        .expect(200);
+    let a_events = srv.get("/api/v1/status-events", &a.admin).json();
+    assert_eq!(
+        a_events["events"].as_array().unwrap().len(),
+        1,
+        "{a_events}"
+    );
+    srv.put(
+        "/api/v1/integration/linear",
+        &a.admin,
+        json!({"team_id": s.lfx.eng.id, "state_id": s.lfx.eng.todo, "confirm_revoke_path": true}),
+    )
+    .expect(200);
+    let bundle_job = srv.export(&a.admin, "?tracker=linear", &findings("alpha-l", 2));
+    let done = srv.wait_export(&a.admin, &bundle_job);
+    assert_eq!(done["bundle"], json!(true), "{done}");
+    let tar = srv.get(&format!("/api/v1/exports/{bundle_job}/bundle"), &a.admin);
+    tar.expect(200);
+    assert_eq!(tar.header("content-type"), "application/x-tar");
+    assert!(
+        tar.text.contains("bundle/manifest.json"),
+        "the bundle's files"
+    );
+    assert!(tar.text.contains("alpha-l-1"), "the bundle's findings");
+    // Alpha holds a Linear key for a setup in progress.
+    let held = srv.post(
+        "/api/v1/integration/linear/token",
+        &a.admin,
+        json!({"token": s.lfx.keys.full}),
+    );
+    held.expect(200);
+    assert!(held.text.contains(&s.lfx.eng.in_progress), "{}", held.text);
+    let a_ids = [trello_job.clone(), bundle_job.clone()];
+
+    // What Bravo must never see: Alpha's ids, name, board, or the workflow states
+    // Alpha's held key sees.
+    let foreign = |text: &str| {
+        a_ids.iter().any(|id| text.contains(id.as_str()))
+            || text.contains("alpha")
+            || text.contains(&s.tfx.board_id)
+            || text.contains(&s.lfx.eng.in_progress)
+    };
+
+    // Routes with an id: Alpha's ids answer Bravo exactly as an unknown id does.
+    let b_cookie = {
+        let r = srv.login("bo@bravo.example", PASSWORD);
+        r.expect(303);
+        let c = r.header("set-cookie");
+        c.split(';').next().unwrap().to_owned()
+    };
+    let by_token = |path: &str| srv.get(path, &b.admin);
+    let by_session =
+        |path: &str| srv.send(srv.request(Method::GET, path).header("cookie", &b_cookie));
+    type Getter<'a> = &'a dyn Fn(&str) -> Resp;
+    let id_routes: Vec<(&str, Getter<'_>, &str)> = vec![
+        ("api", &by_token, "/api/v1/exports/{id}"),
+        ("api", &by_token, "/api/v1/exports/{id}/bundle"),
+        ("api (session)", &by_session, "/api/v1/exports/{id}"),
+        ("api (session)", &by_session, "/api/v1/exports/{id}/bundle"),
+        ("page", &by_session, "/exports/{id}"),
+    ];
+    for (kind, send, route) in &id_routes {
+        let unknown = send(&route.replace("{id}", UNKNOWN_ID));
+        assert_eq!(unknown.status, 404, "{kind} {route}: {}", unknown.text);
+        for id in &a_ids {
+            let r = send(&route.replace("{id}", id));
+            assert_eq!(r.status, 404, "{kind} {route} with Alpha's id: {}", r.text);
+            assert_eq!(
+                r.text,
+                unknown.text.replace(UNKNOWN_ID, id),
+                "{kind} {route}: Alpha's id is told apart from an unknown one"
+            );
+            assert!(!foreign(&r.text.replace(id.as_str(), "")), "{}", r.text);
+        }
+    }
+    // Every id route of the API is in the table above.
+    for (_, p) in webriskops_server::API_ROUTES {
+        if p.contains("{id}") {
+            assert!(
+                id_routes.iter().any(|(_, _, r)| r == p),
+                "{p} is not checked"
+            );
+        }
+    }
+
+    // Routes without an id answer Bravo's own, empty, data.
+    let exports = by_token("/api/v1/exports");
+    exports.expect(200);
+    assert_eq!(exports.json()["exports"], json!([]), "{}", exports.text);
+    let status = by_token("/api/v1/integration");
+    status.expect(200);
+    assert_eq!(status.json()["tenant"], "bravo");
+    for tracker in ["trello", "linear"] {
+        assert_eq!(
+            status.json()["integrations"][tracker]["record_state"],
+            "none",
+            "{}",
+            status.text
+        );
+    }
+    for path in [
+        "/api/v1/status-events",
+        "/api/v1/status-events?after=0",
+        "/api/v1/status-events?after=-5",
+    ] {
+        let r = by_token(path);
+        r.expect(200);
+        assert_eq!(r.json()["events"], json!([]), "{path}: {}", r.text);
+    }
+    for r in [&exports, &status] {
+        assert!(!foreign(&r.text), "{}", r.text);
+    }
+    for page in [
+        "/settings",
+        "/settings/trello",
+        "/settings/linear",
+        "/exports",
+    ] {
+        let r = by_session(page);
+        assert!(r.status < 400, "{page}: {} {}", r.status, r.text);
+        assert!(!foreign(&r.text), "{page} shows Alpha's data: {}", r.text);
+    }
+
+    // Bravo's writes change Bravo's records only.
+    for tracker in ["trello", "linear"] {
+        for (m, p) in routes_with(tracker, UNKNOWN_ID) {
+            if m == Method::GET || p == "/api/v1/exports" {
+                continue;
+            }
+            let body = (m == Method::PUT).then(|| json!({}));
+            let r = srv.call(m.clone(), &p, Auth::Bearer(&b.admin), body.as_ref());
+            assert!(!foreign(&r.text), "{m} {p}: {}", r.text);
+        }
+    }
+    assert!(!s.trello.token_revoked(&s.tfx.tokens.full), "Alpha's token");
+    let a_status = srv.status(&a.admin, "trello");
+    assert_eq!(a_status["record_state"], "saved", "{a_status}");
+    assert_eq!(a_status["ready_to_export"], json!(true), "{a_status}");
+    assert_eq!(
+        srv.get("/api/v1/status-events", &a.admin).json(),
+        a_events,
+        "Alpha's events are unchanged"
+    );
+    let a_exports = srv.get("/api/v1/exports", &a.admin).json();
+    assert_eq!(a_exports["exports"].as_array().unwrap().len(), 2);
+    srv.stop_ok();
+}
+
+#[test]
+fn viewers_read_and_only_admins_change() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "vic@acme.example", "viewer");
+    let mut srv = s.serve(&[], &[]);
+    let job = draft_export_with_bundle(&srv, &s, &t.admin, "v");
+    let before = srv.get("/api/v1/integration", &t.admin).json();
+
+    let mut unsafe_routes = 0;
+    for tracker in ["trello", "linear"] {
+        for (m, p) in routes_with(tracker, &job) {
+            if m == Method::GET {
+                let r = srv.get(&p, &t.viewer);
+                assert_eq!(r.status, 200, "viewer GET {p}: {}", r.text);
+            } else {
+                unsafe_routes += 1;
+                let body = match p.rsplit('/').next() {
+                    Some("token") => Some(json!({"token": s.tfx.tokens.full})),
+                    _ if m == Method::PUT => Some(json!({"board_id": s.tfx.other_board_id})),
+                    _ => None,
+                };
+                let r = srv.call(m.clone(), &p, Auth::Bearer(&t.viewer), body.as_ref());
+                assert_eq!(r.status, 403, "viewer {m} {p}: {}", r.text);
+                assert_eq!(r.code(), "FORBIDDEN", "viewer {m} {p}");
+            }
+        }
+    }
+    assert!(unsafe_routes >= 6);
+    // A viewer signed in on the pages reads them and cannot post their forms.
+    let login = srv.login("vic@acme.example", PASSWORD);
+    login.expect(303);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap();
+    for page in ["/settings", "/settings/trello", &format!("/exports/{job}")] {
+        let r = srv.send(srv.request(Method::GET, page).header("cookie", cookie));
+        assert_eq!(r.status, 200, "viewer page {page}: {}", r.text);
+    }
+    for (form, fields) in [
+        (
+            "choices",
+            vec![("container_id", s.tfx.other_board_id.as_str())],
+        ),
+        ("token", vec![("token", s.tfx.tokens.full.as_str())]),
+        ("save", vec![]),
+        ("revoke", vec![("confirm", "yes")]),
+        ("sync", vec![]),
+    ] {
+        let r = srv.send(
+            srv.request(Method::POST, &format!("/settings/trello/{form}"))
+                .header("cookie", cookie)
+                .header("sec-fetch-site", "same-origin")
+                .form(&fields),
+        );
+        assert_eq!(r.status, 403, "viewer form {form}: {}", r.text);
+    }
+    // A viewer's upload is refused too, and nothing changed.
+    let r = srv.send(
+        srv.request(Method::POST, "/api/v1/exports?tracker=trello")
+            .bearer_auth(&t.viewer)
+            .body(findings("viewer", 1).join("\n")),
+    );
+    r.expect(403);
+    assert_eq!(srv.get("/api/v1/integration", &t.admin).json(), before);
+    let exports = srv.get("/api/v1/exports", &t.admin).json();
+    assert_eq!(exports["exports"].as_array().unwrap().len(), 1, "{exports}");
+    assert!(s.trello.cards(&s.tfx.board_id).is_empty());
+    srv.stop_ok();
+}
+
+// ── the browser's security ───────────────────────────────────────────────────────────
+
+#[test]
+fn cross_site_requests_with_the_session_cookie_are_refused() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+
+    let login = srv.login("ann@acme.example", PASSWORD);
+    login.expect(303);
+    let set_cookie = login.header("set-cookie");
+    assert!(set_cookie.starts_with("wro_session="), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite="), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "no Secure on http: {set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |m: Method, path: &str| srv.request(m, path).header("cookie", &cookie);
+    let choices = json!({"board_id": s.tfx.board_id});
+
+    let refused = [
+        ("cross-site fetch", vec![("sec-fetch-site", "cross-site")]),
+        ("same-site fetch", vec![("sec-fetch-site", "same-site")]),
+        ("another origin", vec![("origin", "http://evil.example")]),
+        ("another port", vec![("origin", "http://127.0.0.1:1")]),
+        ("no fetch metadata, no origin", vec![]),
+    ];
+    for (what, headers) in &refused {
+        let mut rb = with_cookie(Method::PUT, "/api/v1/integration/trello").json(&choices);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = srv.send(rb);
+        assert_eq!(r.status, 403, "{what}: {}", r.text);
+        assert_eq!(r.code(), "CROSS_SITE_REQUEST", "{what}");
+        let mut rb = with_cookie(Method::POST, "/settings/trello/choices")
+            .form(&[("container_id", s.tfx.board_id.as_str())]);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        let r = srv.send(rb);
+        assert_eq!(r.status, 403, "{what} (page form): {}", r.text);
+    }
+    // A cross-site sign-out does not end the session either.
+    srv.send(with_cookie(Method::POST, "/logout").header("sec-fetch-site", "cross-site"))
+        .expect(403);
+    // Nothing changed.
+    let status = srv.send(with_cookie(Method::GET, "/api/v1/integration"));
+    status.expect(200);
+    let trello = &status.json()["integrations"]["trello"];
+    assert_eq!(trello["record_state"], "none", "{trello}");
+
+    // From our own pages: accepted.
+    let r = srv.send(
+        with_cookie(Method::PUT, "/api/v1/integration/trello")
+            .header("sec-fetch-site", "same-origin")
+            .json(&choices),
+    );
+    r.expect(200);
+    let r = srv.send(
+        with_cookie(Method::PUT, "/api/v1/integration/trello")
+            .header("origin", srv.base.clone())
+            .json(&json!({"list_id": s.tfx.list_id})),
+    );
+    r.expect(200);
+    let status = srv.get("/api/v1/integration", &t.admin).json();
+    let record = &status["integrations"]["trello"]["record"];
+    assert_eq!(record["board_id"], json!(s.tfx.board_id), "{status}");
+    assert_eq!(record["list_id"], json!(s.tfx.list_id), "{status}");
+
+    // Sign-out ends the session on the server.
+    srv.send(with_cookie(Method::POST, "/logout").header("sec-fetch-site", "same-origin"))
+        .expect(303);
+    let r = srv.send(with_cookie(Method::GET, "/api/v1/integration"));
+    r.expect(401);
+    assert_eq!(r.code(), "UNAUTHENTICATED");
+
+    srv.stop_ok();
+    let session_id = cookie.trim_start_matches("wro_session=");
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[
+            ("password", PASSWORD),
+            ("API token", &t.admin),
+            ("application key", &s.tfx.api_key),
+            ("master key", MASTER_KEY),
+        ],
+    );
+    assert!(!srv.log().contains(session_id), "the session id is logged");
+}
+
+#[test]
+fn pages_and_api_answers_carry_the_security_headers() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let answers = [
+        (
+            "login page",
+            srv.call(Method::GET, "/login", Auth::None, None),
+        ),
+        ("api", srv.get("/api/v1/integration", &t.admin)),
+        (
+            "api error",
+            srv.call(Method::GET, "/api/v1/integration", Auth::None, None),
+        ),
+        (
+            "not found",
+            srv.get(&format!("/api/v1/exports/{UNKNOWN_ID}"), &t.admin),
+        ),
+    ];
+    assert_eq!(answers[0].1.status, 200);
+    assert!(answers[0].1.header("content-type").starts_with("text/html"));
+    assert_eq!(answers[1].1.status, 200);
+    assert_eq!(answers[2].1.status, 401);
+    assert_eq!(answers[3].1.status, 404);
+    for (what, r) in &answers {
+        let csp = r.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert!(csp.contains("default-src"), "{what}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+        assert_eq!(r.header("x-content-type-options"), "nosniff", "{what}");
+        let referrer = r.header("referrer-policy");
+        assert!(
+            [
+                "no-referrer",
+                "same-origin",
+                "strict-origin-when-cross-origin"
+            ]
+            .contains(&referrer.as_str()),
+            "{what}: {referrer}"
+        );
+    }
+    srv.stop_ok();
+}
+
+#[test]
+fn sign_in_is_throttled_after_five_failures_and_cookies_are_secure_behind_https() {
+    let s = Sims::new();
+    s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&["--public-url", "https://ops.example.test"], &[]);
+
+    let ok = srv.login("ann@acme.example", PASSWORD);
+    ok.expect(303);
+    let set_cookie = ok.header("set-cookie");
+    for flag in ["HttpOnly", "SameSite=", "Secure"] {
+        assert!(set_cookie.contains(flag), "{flag}: {set_cookie}");
+    }
+
+    for i in 0..5 {
+        let r = srv.login("ann@acme.example", &format!("wrong password {i}"));
+        assert_eq!(r.status, 401, "attempt {i}: {}", r.text);
+    }
+    let r = srv.login("ann@acme.example", PASSWORD);
+    assert_eq!(
+        r.status, 429,
+        "the right password after five failures: {}",
+        r.text
+    );
+    assert!(
+        r.header("set-cookie").is_empty(),
+        "no session while throttled"
+    );
+    srv.stop_ok();
+    assert_no_secrets(&srv.log(), &[("password", PASSWORD)]);
+}
+
+// ── the API's contract ───────────────────────────────────────────────────────────────
+
+#[test]
+fn the_openapi_document_lists_exactly_the_routes_served() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let doc = srv.get("/api/v1/openapi.json", &t.admin);
+    doc.expect(200);
+    let doc = doc.json();
+    let mut documented: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "put", "post", "delete", "patch", "head"].contains(&m.as_str()))
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    documented.sort();
+    let mut listed: Vec<(String, String)> = webriskops_server::API_ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    listed.sort();
+    assert_eq!(documented, listed);
+
+    // Every documented route is served: our own answers are JSON, the router's own 404
+    // and 405 have an empty body.
+    for (m, p) in &documented {
+        let path = p.replace("{tracker}", "trello").replace("{id}", UNKNOWN_ID);
+        let method = Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap();
+        let body = (method == Method::PUT).then(|| json!({}));
+        let r = srv.call(method, &path, Auth::Bearer(&t.admin), body.as_ref());
+        assert!(
+            r.status != 405 && !r.text.is_empty(),
+            "{m} {p} is not routed: {} {:?}",
+            r.status,
+            r.text
+        );
+        let v: Value = serde_json::from_str(&r.text)
+            .unwrap_or_else(|e| panic!("{m} {p}: not JSON ({e}): {}", r.text));
+        if r.status == 404 {
+            assert_eq!(v["error"]["code"], "NOT_FOUND", "{m} {p}");
+        }
+    }
+    // The router's own answers are what the check above tells apart.
+    let r = srv.get("/api/v1/no-such-route", &t.admin);
+    assert_eq!((r.status, r.text.as_str()), (404, ""));
+    srv.stop_ok();
+}
+
+#[test]
+fn bad_input_gets_a_status_code_message_and_fix() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[("WEBRISKOPS_MAX_UPLOAD_BYTES", "2000")]);
+    let tok = t.admin.as_str();
+    let check = |r: &Resp, status: u16, code: &str| {
+        assert_eq!(r.status, status, "{}", r.text);
+        assert_eq!(r.code(), code, "{}", r.text);
+        let e = &r.json()["error"];
+        for field in ["message", "fix"] {
+            assert!(e[field].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+        }
+    };
+
+    let r = srv.put(
+        "/api/v1/integration/trello",
+        tok,
+        json!({"board_id": s.tfx.board_id, "colour": "blue"}),
+    );
+    check(&r, 400, "BAD_REQUEST");
+    assert!(r.text.contains("colour"), "names the field: {}", r.text);
+    let r = srv.put(
+        "/api/v1/integration/linear",
+        tok,
+        json!({"board_id": s.tfx.board_id}),
+    );
+    check(&r, 400, "BAD_REQUEST");
+    assert!(r.text.contains("board_id"), "{}", r.text);
+    let r = srv.send(
+        srv.request(Method::PUT, "/api/v1/integration/trello")
+            .bearer_auth(tok)
+            .header("content-type", "application/json")
+            .body("{not json"),
+    );
+    check(&r, 400, "BAD_REQUEST");
+    let r = srv.post("/api/v1/integration/trello/token", tok, json!({"tok": "x"}));
+    check(&r, 400, "BAD_REQUEST");
+    // A body over the limit of the JSON routes (64 KiB) is too large, not malformed.
+    let huge = json!({"board_id": "b".repeat(100 * 1024)});
+    check(
+        &srv.put("/api/v1/integration/trello", tok, huge.clone()),
+        413,
+        "BODY_TOO_LARGE",
+    );
+    let huge = json!({"token": "t".repeat(100 * 1024)});
+    check(
+        &srv.post("/api/v1/integration/trello/token", tok, huge),
+        413,
+        "BODY_TOO_LARGE",
+    );
+    let r = srv.put("/api/v1/integration/jira", tok, json!({}));
+    check(&r, 404, "NOT_FOUND");
+    // Nothing of the refused requests was kept.
+    assert_eq!(srv.status(tok, "trello")["record_state"], "none");
+    assert_eq!(srv.status(tok, "linear")["record_state"], "none");
+
+    let upload = |body: Vec<u8>| {
+        srv.send(
+            srv.request(Method::POST, "/api/v1/exports?tracker=trello")
+                .bearer_auth(tok)
+                .body(body),
+        )
+    };
+    check(&upload(Vec::new()), 400, "BAD_REQUEST");
+    let big = findings("big", 40).join("\n").into_bytes();
+    assert!(big.len() > 2000);
+    check(&upload(big), 413, "UPLOAD_TOO_LARGE");
+    let r = srv.send(
+        srv.request(Method::POST, "/api/v1/exports?tracker=asana")
+            .bearer_auth(tok)
+            .body(findings("x", 1).join("\n")),
+    );
+    check(&r, 400, "BAD_REQUEST");
+    let listed = srv.get("/api/v1/exports", tok).json();
+    assert_eq!(listed["exports"], json!([]), "no job for a refused upload");
+    let uploads = s.data_dir().join("server").join("uploads");
+    if uploads.exists() {
+        assert_eq!(
+            crate::common::files_under(&uploads),
+            Vec::<std::path::PathBuf>::new(),
+            "a refused upload is not kept"
+        );
+    }
+    for query in ["after=abc", "limit=-1", "after=1.5"] {
+        let r = srv.get(&format!("/api/v1/status-events?{query}"), tok);
+        check(&r, 400, "BAD_REQUEST");
+    }
+    // A file that is not a findings file: the job fails and says why.
+    let id = srv.export(tok, "?tracker=trello", &["this is not JSON".to_owned()]);
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "failed", "{job}");
+    let e = &job["summary"]["error"];
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains("line 1")),
+        "{job}"
+    );
+    assert!(e["fix"].as_str().is_some_and(|f| !f.is_empty()), "{job}");
+    assert_no_server_paths(&s, &job.to_string());
+
+    // Without a token, or with a wrong one.
+    let r = srv.call(Method::GET, "/api/v1/integration", Auth::None, None);
+    check(&r, 401, "UNAUTHENTICATED");
+    let r = srv.call(
+        Method::POST,
+        "/api/v1/exports",
+        Auth::None,
+        Some(&json!({})),
+    );
+    check(&r, 401, "UNAUTHENTICATED");
+    let wrong = format!("{}x", tok);
+    let r = srv.get("/api/v1/integration", &wrong);
+    check(&r, 401, "UNAUTHENTICATED");
+    let r = srv.send(
+        srv.request(Method::GET, "/api/v1/integration")
+            .header("authorization", format!("Basic {tok}")),
+    );
+    check(&r, 401, "UNAUTHENTICATED");
+    srv.stop_ok();
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[("API token", tok)],
+    );
+}
+
+// ── stopping ─────────────────────────────────────────────────────────────────────────
+
+#[test]
+fn sigterm_waits_for_a_running_export_to_finish() {
+    const N: usize = 12;
+    let s = Sims::with_trello_latency(Duration::from_millis(60));
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    srv.trello_saved(&s, tok, &s.tfx.tokens.full);
+    let id = srv.export(tok, "", &findings("term", N));
+
+    // Stop while the export is writing cards.
+    let deadline = Instant::now() + PATIENCE;
+    while s.trello.cards(&s.tfx.board_id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let running = srv.get(&format!("/api/v1/exports/{id}"), tok).json();
+    assert_eq!(running["state"], "running", "{running}");
+    srv.stop_ok();
+    let per = s.cards_per_finding();
+    assert_eq!(
+        per.len(),
+        N,
+        "the process exited before the export ended: {per:?}"
+    );
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        let state: String = conn
+            .query_row("SELECT state FROM export_jobs WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(state, "done", "the job row when the process exited");
+    }
+
+    // Started again, the server shows the finished job and runs nothing again.
+    let card_writes = || {
+        s.trello
+            .request_log()
+            .iter()
+            .filter(|r| r.method != "GET" && r.path.starts_with("/1/cards"))
+            .count()
+    };
+    let writes = card_writes();
+    assert!(writes >= N, "the cards' writes are counted: {writes}");
+    let mut again = s.serve(&[], &[]);
+    let job = again.get(&format!("/api/v1/exports/{id}"), tok).json();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["summary"]["created"], json!(N), "{job}");
+    again.stop_ok();
+    assert_eq!(card_writes(), writes, "nothing was run again");
+}
+
+#[test]
+fn two_exports_of_one_tenant_at_once_write_each_card_once() {
+    const N: usize = 10;
+    let s = Sims::with_trello_latency(Duration::from_millis(30));
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    srv.trello_saved(&s, tok, &s.tfx.tokens.full);
+    let lines = findings("twice", N);
+    let first = srv.export(tok, "", &lines);
+    let second = srv.export(tok, "", &lines);
+    for id in [&first, &second] {
+        let job = srv.wait_export(tok, id);
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    srv.stop_ok();
+}
+
+#[test]
+fn syncs_at_once_emit_each_status_event_once() {
+    const N: usize = 4;
+    let s = Sims::with_trello_latency(Duration::from_millis(30));
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    srv.trello_saved(&s, tok, &s.tfx.tokens.full);
+    let id = srv.export(tok, "", &findings("sync", N));
+    assert_eq!(srv.wait_export(tok, &id)["state"], "done");
+    for card in s.trello.cards(&s.tfx.board_id) {
+        s.trello.person_move_card(&card.id, &s.tfx.done_list_id);
+    }
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| srv.post_empty("/api/v1/integration/trello/sync", tok)))
+            .collect();
+        for h in syncs {
+            h.join().unwrap().expect(200);
+        }
+    });
+    let page = srv.get("/api/v1/status-events", tok).json();
+    let mut ids: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["finding_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["sync-0", "sync-1", "sync-2", "sync-3"], "{page}");
+    srv.stop_ok();
+}

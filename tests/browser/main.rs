@@ -247,18 +247,39 @@ async fn codes_shown(c: &Client) -> Vec<String> {
 /// The setup page's steps, the same for each tracker: hold the token, choose the
 /// container, then the destinations and the revoke-path confirmation, check, save.
 /// How the person gives the setup its credential.
-enum Auth<'a> {
-    /// Pastes a token or API key.
-    Paste(&'a str),
-    /// Signs in with the tracker (OAuth) and comes back.
+enum Auth {
+    /// Signs in with the tracker (OAuth 2.0 for Linear, OAuth 1.0 for Trello), approves
+    /// on the tracker's page when it shows one, and comes back.
     Connect,
+    /// Follows the authorize link (Trello: the token comes back in the URL fragment).
+    AuthorizeLink,
+}
+
+/// Approves on the simulator's authorize page when it shows one (linear-sim approves
+/// at once and comes straight back).
+async fn approve_if_asked(c: &Client) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(allow) = c.find(Locator::Css("button[value='Allow']")).await {
+            allow.click().await.unwrap();
+            return;
+        }
+        if c.find(Locator::Css("#message")).await.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "neither an authorize page nor our page"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn walk_setup(
     c: &Client,
     url: &str,
     tracker: &str,
-    auth: Auth<'_>,
+    auth: &[Auth],
     container: &str,
     dest: &str,
     done: &str,
@@ -280,14 +301,19 @@ async fn walk_setup(
         .is_some());
     shot(c, &format!("{tracker}-setup-blocked")).await;
 
-    match auth {
-        Auth::Paste(token) => {
-            wait_for(c, "#token").await.send_keys(token).await.unwrap();
-            click(c, "#hold-token").await;
+    for step in auth {
+        match step {
+            Auth::Connect => {
+                click(c, "#connect").await;
+                approve_if_asked(c).await;
+            }
+            Auth::AuthorizeLink => {
+                click(c, "#authorize").await;
+                approve_if_asked(c).await;
+            }
         }
-        Auth::Connect => click(c, "#connect").await,
+        assert!(text_of(c, "#message").await.contains("held"));
     }
-    assert!(text_of(c, "#message").await.contains("held"));
     let codes = codes_shown(c).await;
     assert!(
         !codes.contains(&"PROVIDER_AUTH_REQUIRED".to_owned()),
@@ -503,7 +529,9 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
         &c,
         &url,
         "trello",
-        Auth::Paste(&fx.tokens.full),
+        // Both ways of the seeds: the authorize URL (token in the fragment), then the
+        // OAuth 1.0 three-legged flow, whose token replaces the first.
+        &[Auth::AuthorizeLink, Auth::Connect],
         &fx.board_id,
         &fx.list_id,
         &fx.done_list_id,
@@ -577,7 +605,7 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
         &url,
         "linear",
         // The OAuth2 code flow: Linear returns to the callback with the code and state.
-        Auth::Connect,
+        &[Auth::Connect],
         &eng.id,
         &eng.todo,
         &eng.done,

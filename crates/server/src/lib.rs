@@ -131,6 +131,9 @@ pub struct AuthorizeStart {
     pub url: String,
     pub state: String,
     pub secret: Option<String>,
+    /// How the credential is obtained, recorded with the setup when it comes back
+    /// (Trello: `oauth1`).
+    pub auth_method: Option<webriskops_domain::AuthMethod>,
 }
 
 impl std::fmt::Debug for AuthorizeStart {

@@ -1047,7 +1047,18 @@ async fn callback(
         Ok(t) => t,
         Err(e) => return show_tracker(&state, &person, who.provider, None, Some(&e.into())).await,
     };
-    match api::hold(&state, &who, token.expose()).await {
+    let held = async {
+        api::hold(&state, &who, token.expose()).await?;
+        if let Some(method) = pending.start.auth_method {
+            let choices = SetupChoices {
+                auth_method: Some(method),
+                ..SetupChoices::default()
+            };
+            api::setup_step(&state, &who, choices).await?;
+        }
+        Ok::<(), ApiError>(())
+    };
+    match held.await {
         Ok(()) => back(&tracker, "held"),
         Err(e) => show_tracker(&state, &person, who.provider, None, Some(&e)).await,
     }

@@ -23,7 +23,8 @@ use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::SqliteStore;
 use webriskops_trello::{
-    authorize_url, AuthorizeOptions, Expiration, TrelloWebhookVerifier, DEFAULT_API_ROOT,
+    authorize_url, AuthorizeOptions, Expiration, OAuth1AuthorizeOptions, OAuth1Client,
+    RequestToken, TrelloWebhookVerifier, DEFAULT_API_ROOT,
 };
 
 use crate::app::{api_key_ref, App, EnvLookup};
@@ -309,9 +310,40 @@ impl Composer for AppComposer {
                     url,
                     state: req.state,
                     secret: None,
+                    auth_method: None,
                 }))
             }
-            ProviderKey::TrelloCloud => Ok(None),
+            ProviderKey::TrelloCloud => {
+                let Some(client) = self.trello_oauth1()? else {
+                    return Ok(None);
+                };
+                let request =
+                    client
+                        .request_token(callback_url)
+                        .await
+                        .map_err(|e| {
+                            ComposeError {
+                        message: redact::redact(&e.to_string()),
+                        fix: "check TRELLO_API_KEY and TRELLO_API_SECRET (the OAuth secret on the \
+                              key page), or paste a token instead"
+                            .into(),
+                        server_side: true,
+                    }
+                        })?;
+                let url = client.authorize_url(
+                    &request,
+                    &OAuth1AuthorizeOptions {
+                        expiration: self.trello_expiration(),
+                        ..OAuth1AuthorizeOptions::default()
+                    },
+                );
+                Ok(Some(AuthorizeStart {
+                    url,
+                    state: request.token,
+                    secret: Some(request.secret.expose().to_owned()),
+                    auth_method: Some(webriskops_domain::AuthMethod::Oauth1),
+                }))
+            }
         }
     }
 
@@ -384,9 +416,38 @@ impl Composer for AppComposer {
                 }
                 Token::new(set.to_text()).map_err(|e| refused(format!("the token set: {e}")))
             }
-            ProviderKey::TrelloCloud => Err(refused(
-                "this server does not run Trello's OAuth 1.0 sign-in".into(),
-            )),
+            ProviderKey::TrelloCloud => {
+                let client = self.trello_oauth1()?.ok_or_else(|| {
+                    refused("the Trello application is no longer configured".into())
+                })?;
+                if params.get("oauth_token").map(String::as_str) != Some(start.state.as_str()) {
+                    return Err(refused(
+                        "Trello returned another request token than the one sent".into(),
+                    ));
+                }
+                let verifier = params
+                    .get("oauth_verifier")
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        refused("Trello returned no verifier: access was denied".into())
+                    })?;
+                let secret = start
+                    .secret
+                    .as_deref()
+                    .and_then(|s| Token::new(s).ok())
+                    .ok_or_else(|| refused("the request token's secret was lost".into()))?;
+                let request = RequestToken {
+                    token: start.state.clone(),
+                    secret,
+                };
+                let access = client
+                    .access_token(&request, verifier)
+                    .await
+                    .map_err(|e| refused(redact::redact(&e.to_string())))?;
+                redact::register(access.token.expose());
+                redact::register(access.secret.expose());
+                Ok(access.token)
+            }
         }
     }
 }
@@ -398,6 +459,46 @@ pub const ENV_LINEAR_CLIENT_SECRET: &str = "LINEAR_CLIENT_SECRET";
 pub const ENV_LINEAR_OAUTH_AUTHORIZE_URL: &str = "WEBRISKOPS_LINEAR_OAUTH_AUTHORIZE_URL";
 
 impl AppComposer {
+    /// The OAuth 1.0 client of the application's Trello key and secret, when both are
+    /// configured; against trello-sim, its own endpoints under its API root.
+    fn trello_oauth1(&self) -> Result<Option<OAuth1Client>, ComposeError> {
+        let key = (self.env)(crate::config::ENV_API_KEY)
+            .or_else(|| self.settings.trello.api_key.clone())
+            .filter(|k| !k.trim().is_empty());
+        let secret = (self.env)(ENV_API_SECRET).filter(|s| !s.trim().is_empty());
+        let (Some(key), Some(secret)) = (key, secret) else {
+            return Ok(None);
+        };
+        redact::register(&secret);
+        let bad = |e: String| ComposeError {
+            message: e,
+            fix: "check TRELLO_API_KEY, TRELLO_API_SECRET and WEBRISKOPS_TRELLO_API_ROOT".into(),
+            server_side: true,
+        };
+        let key = webriskops_domain::ApiKey::new(key.trim()).map_err(|e| bad(e.to_string()))?;
+        let secret = Token::new(secret.trim()).map_err(|e| bad(e.to_string()))?;
+        let root = self
+            .settings
+            .trello
+            .api_root
+            .trim_end_matches('/')
+            .to_owned();
+        let site = if root == DEFAULT_API_ROOT.trim_end_matches('/') {
+            webriskops_trello::SITE_ROOT.to_owned()
+        } else {
+            root
+        };
+        OAuth1Client::new(&site, key, secret)
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
+    }
+
+    /// The token lifetime `trello.token_expiration` asks for (the default when it is not
+    /// one of the four; `setup trello` refuses such a value with its fix).
+    fn trello_expiration(&self) -> Expiration {
+        super::setup::parse_expiration(&self.settings.trello.token_expiration).unwrap_or_default()
+    }
+
     /// The Linear OAuth application, when configured.
     fn linear_client(&self) -> Option<(String, webriskops_linear::LinearSecret)> {
         let id = (self.env)(ENV_LINEAR_CLIENT_ID).filter(|v| !v.trim().is_empty())?;

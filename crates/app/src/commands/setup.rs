@@ -46,7 +46,7 @@ struct SetupJson<'a> {
     authorize_url: Option<&'static str>,
 }
 
-fn parse_expiration(s: &str) -> AppResult<Expiration> {
+pub(crate) fn parse_expiration(s: &str) -> AppResult<Expiration> {
     Ok(match s.trim() {
         "1hour" => Expiration::OneHour,
         "1day" => Expiration::OneDay,

@@ -498,17 +498,32 @@ mod tests {
     }
 
     #[test]
-    fn the_rules_cover_domain_ports_and_service() {
+    fn the_rules_cover_domain_ports_service_and_server() {
         let crates: Vec<&str> = RULES.iter().map(|r| r.krate).collect();
         assert_eq!(
             crates,
             [
                 "webriskops-domain",
                 "webriskops-ports",
-                "webriskops-service"
+                "webriskops-service",
+                "webriskops-server"
             ]
         );
         let service = &RULES[2];
         assert!(service.forbidden.iter().any(|s| s.contains(&"trello-sim")));
+        // The front end may serve HTTP, but names no adapter and no database or client.
+        let server = &RULES[3];
+        for banned in [
+            "webriskops-trello",
+            "webriskops-store-sqlite",
+            "reqwest",
+            "rusqlite",
+        ] {
+            assert!(
+                server.forbidden.iter().any(|s| s.contains(&banned)),
+                "{banned}"
+            );
+        }
+        assert!(!server.forbidden.iter().any(|s| s.contains(&"axum")));
     }
 }

@@ -1641,3 +1641,44 @@ fn syncs_at_once_emit_each_status_event_once() {
     assert_eq!(ids, ["sync-0", "sync-1", "sync-2", "sync-3"], "{page}");
     srv.stop_ok();
 }
+
+#[test]
+fn an_export_can_go_to_the_portable_bundle_by_choice_and_a_bad_choice_is_refused() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    // A draft record names the tracker; `always` never asks it and writes the bundle.
+    srv.put(
+        "/api/v1/integration/trello",
+        tok,
+        json!({"board_id": s.tfx.board_id, "list_id": s.tfx.list_id}),
+    )
+    .expect(200);
+    let reads_before = s.trello.request_log().len();
+    let id = srv.export(
+        tok,
+        "?tracker=trello&fallback=always",
+        &findings("bundle-", 3),
+    );
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["bundle"], json!(true), "{job}");
+    assert_eq!(job["summary"]["fallback"], "requested", "{job}");
+    assert_eq!(job["summary"]["created"], 3, "{job}");
+    assert_eq!(
+        s.trello.request_log().len(),
+        reads_before,
+        "`always` sends nothing to the tracker"
+    );
+    assert!(s.trello.cards(&s.tfx.board_id).is_empty());
+
+    let r = srv.send(
+        srv.request(Method::POST, "/api/v1/exports?fallback=sometimes")
+            .bearer_auth(tok)
+            .body(findings("x-", 1).join("\n")),
+    );
+    r.expect(400);
+    assert!(r.text.contains("auto, never or always"), "{}", r.text);
+    srv.stop_ok();
+}

@@ -168,6 +168,9 @@ pub struct ExportJob {
     pub bundle_dir: Option<String>,
     /// The uploaded findings file.
     pub input_path: String,
+    /// When to write the portable bundle instead: `auto`, `never` or `always` (the
+    /// export's fallback policy, as its JSON names it).
+    pub fallback: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }

@@ -21,7 +21,8 @@ use webriskops_ports::ExportJob;
 use webriskops_service::integration;
 use webriskops_service::status::gather;
 use webriskops_service::{
-    RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest, Tenancy,
+    FallbackPolicy, RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest,
+    Tenancy,
 };
 
 use crate::auth::Caller;
@@ -523,6 +524,29 @@ pub struct ExportQuery {
     /// `trello` or `linear`; without it, the tracker of the tenant's only saved
     /// integration.
     pub tracker: Option<String>,
+    /// `auto` (default: the portable bundle when the tracker is blocked in a way a
+    /// file can stand in for), `never`, or `always` (the bundle, without asking the
+    /// tracker), as `export --fallback`.
+    pub fallback: Option<String>,
+}
+
+/// The fallback policy named in a request.
+///
+/// # Errors
+/// 400 for another word.
+pub fn fallback_of(named: Option<&str>) -> Result<FallbackPolicy, ApiError> {
+    match named.map(str::trim).filter(|n| !n.is_empty()) {
+        None => Ok(FallbackPolicy::Auto),
+        Some(n) => jobs::parse_policy(n).ok_or_else(|| {
+            ApiError::bad_request(
+                format!(
+                    "fallback {:?} is not auto, never or always",
+                    webriskops_domain::echo_untrusted(n)
+                ),
+                "use ?fallback=auto, ?fallback=never or ?fallback=always",
+            )
+        }),
+    }
 }
 
 /// The tracker an export goes to: the one named, else the only one saved (or drafted).
@@ -632,7 +656,11 @@ pub async fn create_export(
     body: Body,
 ) -> Result<Response, ApiError> {
     caller.may(Action::Change)?;
-    let q = query(q, "use ?tracker=trello or ?tracker=linear, or no query")?;
+    let q = query(
+        q,
+        "use ?tracker=trello or ?tracker=linear and ?fallback=auto|never|always, or no query",
+    )?;
+    let fallback = fallback_of(q.fallback.as_deref())?;
     let provider = export_tracker(&state, &caller.0.tenant, q.tracker.as_deref()).await?;
     let id = jobs::new_id();
     let path = jobs::upload_path(&state, &id);
@@ -642,7 +670,7 @@ pub async fn create_export(
         state.config.max_upload_bytes,
     )
     .await?;
-    let job = jobs::start(&state, &caller.0.tenant, provider, id, &path).await?;
+    let job = jobs::start(&state, &caller.0.tenant, provider, id, &path, fallback).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": job.id}))).into_response())
 }
 

@@ -149,6 +149,26 @@ fn for_tenant(state: &AppState, job: &ExportJob, text: &str) -> String {
         .replace(&esc(&work), "(server)")
 }
 
+/// The fallback policy's name, as the export's JSON writes it.
+pub fn policy_name(p: FallbackPolicy) -> &'static str {
+    match p {
+        FallbackPolicy::Auto => "auto",
+        FallbackPolicy::Never => "never",
+        FallbackPolicy::Always => "always",
+    }
+}
+
+/// The policy a name stands for.
+pub fn parse_policy(name: &str) -> Option<FallbackPolicy> {
+    [
+        FallbackPolicy::Auto,
+        FallbackPolicy::Never,
+        FallbackPolicy::Always,
+    ]
+    .into_iter()
+    .find(|p| policy_name(*p) == name)
+}
+
 /// Records a job for the upload at `input` and starts it.
 ///
 /// # Errors
@@ -159,6 +179,7 @@ pub async fn start(
     provider: ProviderKey,
     id: String,
     input: &Path,
+    fallback: FallbackPolicy,
 ) -> Result<ExportJob, ApiError> {
     let job = ExportJob {
         id,
@@ -169,6 +190,7 @@ pub async fn start(
         summary_json: None,
         bundle_dir: None,
         input_path: input.display().to_string(),
+        fallback: policy_name(fallback).to_owned(),
         created_at: Utc::now(),
         finished_at: None,
     };
@@ -221,7 +243,7 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     let ports = state.composer.local_ports().with_tracker(tracker);
     let request = ExportRequest {
         tenancy: who,
-        fallback: FallbackPolicy::Auto,
+        fallback: parse_policy(&job.fallback).unwrap_or_default(),
         out_dir: bundle_dir(state, &job.id),
         dry_run: false,
         concurrency: state.config.export_concurrency.max(1),

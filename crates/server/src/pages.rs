@@ -354,6 +354,8 @@ struct TrackerPage<'a> {
     notes: Vec<String>,
     base_url: String,
     workspace_id: String,
+    /// The workspaces the token's containers belong to, offered for the workspace field.
+    workspaces: Vec<String>,
     containers: Vec<Opt>,
     destinations: Vec<Opt>,
     done_destinations: Vec<Opt>,
@@ -464,6 +466,16 @@ fn tracker_page_of<'a>(
         notes: outcome.readiness.notes.clone(),
         base_url: r.base_url().unwrap_or_default().to_owned(),
         workspace_id: r.workspace_id.clone().unwrap_or_default(),
+        workspaces: {
+            let mut w: Vec<String> = outcome
+                .containers
+                .iter()
+                .filter_map(|c| c.organization_id.clone())
+                .collect();
+            w.sort();
+            w.dedup();
+            w
+        },
         containers: options(&containers, r.board_id.as_deref().unwrap_or_default()),
         destinations: options(&destinations, r.list_id.as_deref().unwrap_or_default()),
         done_destinations: options(&destinations, r.done_list_id.as_deref().unwrap_or_default()),
@@ -802,6 +814,7 @@ async fn upload_form(
     let id = jobs::new_id();
     let path = jobs::upload_path(&state, &id);
     let mut tracker: Option<String> = None;
+    let mut fallback: Option<String> = None;
     let mut got_file = false;
     loop {
         let field = match multipart.next_field().await {
@@ -817,6 +830,7 @@ async fn upload_form(
         };
         match field.name() {
             Some("tracker") => tracker = field.text().await.ok(),
+            Some("fallback") => fallback = field.text().await.ok(),
             Some("findings") => {
                 let stream = futures::stream::unfold(field, |mut f| async move {
                     match f.chunk().await {
@@ -843,6 +857,13 @@ async fn upload_form(
         return error_page(Some(&person), &e);
     }
     let tenant = &person.principal.tenant;
+    let fallback = match api::fallback_of(fallback.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return error_page(Some(&person), &e);
+        }
+    };
     let provider = match api::export_tracker(&state, tenant, tracker.as_deref()).await {
         Ok(p) => p,
         Err(e) => {
@@ -850,7 +871,7 @@ async fn upload_form(
             return error_page(Some(&person), &e);
         }
     };
-    match jobs::start(&state, tenant, provider, id, &path).await {
+    match jobs::start(&state, tenant, provider, id, &path, fallback).await {
         Ok(job) => Redirect::to(&format!("/exports/{}", job.id)).into_response(),
         Err(e) => error_page(Some(&person), &e),
     }

@@ -52,6 +52,7 @@ CREATE TABLE export_jobs (
     summary_json  TEXT,
     bundle_dir    TEXT,
     input_path    TEXT NOT NULL,
+    fallback      TEXT NOT NULL DEFAULT 'auto',
     created_at    TEXT NOT NULL,
     finished_at   TEXT
 );

@@ -376,7 +376,7 @@ impl Accounts for SqliteStore {
 }
 
 const JOB_COLUMNS: &str = "id, tenant, provider_key, state, progress_json, summary_json, \
-                           bundle_dir, input_path, created_at, finished_at";
+                           bundle_dir, input_path, created_at, finished_at, fallback";
 
 fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<ExportJob, StoreError>> {
     let (id, tenant, provider, state): (String, String, String, String) =
@@ -387,7 +387,8 @@ fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<Export
         Option<String>,
         String,
     ) = (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
-    let (created, finished): (String, Option<String>) = (r.get(8)?, r.get(9)?);
+    let (created, finished, fallback): (String, Option<String>, String) =
+        (r.get(8)?, r.get(9)?, r.get(10)?);
     Ok((|| {
         Ok(ExportJob {
             id,
@@ -400,6 +401,7 @@ fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<Export
             summary_json,
             bundle_dir,
             input_path,
+            fallback,
             created_at: parse_time(path, "job creation", &created)?,
             finished_at: finished
                 .map(|f| parse_time(path, "job finish", &f))
@@ -430,7 +432,7 @@ impl ExportJobs for SqliteStore {
         let j = job.clone();
         self.run(move |conn, path| {
             conn.execute(
-                &format!("INSERT INTO export_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO export_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                 params![
                     j.id,
                     j.tenant.as_str(),
@@ -441,7 +443,8 @@ impl ExportJobs for SqliteStore {
                     j.bundle_dir,
                     j.input_path,
                     time_text(j.created_at),
-                    j.finished_at.map(time_text)
+                    j.finished_at.map(time_text),
+                    j.fallback
                 ],
             )
             .map_err(|e| StoreError::sqlite(path, e))?;

@@ -395,7 +395,8 @@ fn check_credential(
             }
             if scopes.iter().any(|s| s.trim() == "admin") {
                 notes.push(
-                    "the admin scope is not needed: read,write (or read,issues:create) is enough"
+                    "the admin scope is used only to register the status webhook (webriskops \
+                     serve); exports need read,write (or read,issues:create)"
                         .into(),
                 );
             }

@@ -11,8 +11,8 @@ use webriskops_domain::{FindingId, ItemId, ProviderRecord, TrackerObservations};
 use crate::error::{PortError, PortResult};
 use crate::model::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, RequestStats,
-    TokenInfo,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, NewStepTemplate, ReadOptions, RemoteItem,
+    RequestStats, StepTemplate, TokenInfo,
 };
 
 /// What every tracker adapter states once, whichever ports it implements: what it can do.
@@ -143,6 +143,53 @@ pub trait WorkItems: Tracker {
 
     /// Creates a label in a container.
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
+
+    /// Makes a step template (`capabilities().copies_step_lists`): an item carrying the
+    /// template's own marker (never a finding's), hidden from people, with one step list
+    /// holding `steps` unticked. Several requests: one that fails leaves a template the
+    /// next listing shows as not intact, which the caller deletes.
+    ///
+    /// # Errors
+    /// `NotSupported` for trackers that cannot copy step lists (the default).
+    async fn create_step_template(&self, template: &NewStepTemplate) -> PortResult<StepTemplate> {
+        let _ = template;
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "step templates".into(),
+        })
+    }
+
+    /// Deletes a step template for good (a damaged one, or one no finding needs).
+    ///
+    /// # Errors
+    /// `NotSupported` by default; `NotFound` when it is already gone.
+    async fn delete_step_template(&self, id: &str) -> PortResult<()> {
+        let _ = id;
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "step templates".into(),
+        })
+    }
+
+    /// Creates an item as [`WorkItems::create_item`] does (one request carrying the
+    /// finding's identity, never resent) whose step lists are copied from the step
+    /// template `template_id` in the same request, unticked as the template is. Ticks on
+    /// the new item stay on it: the copy shares nothing with its source afterwards.
+    ///
+    /// # Errors
+    /// `NotSupported` by default; `NotFound` or `InvalidInput` when the template is gone
+    /// (nothing was created); otherwise as `create_item`.
+    async fn create_item_copying(
+        &self,
+        item: &NewItem,
+        template_id: &str,
+    ) -> PortResult<RemoteItem> {
+        let _ = (item, template_id);
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "copying step lists".into(),
+        })
+    }
 
     /// Reads one item as it is now (with checklists when asked), to reconcile a write
     /// whose outcome is unknown. Trackers that list items MUST implement it (the

@@ -81,6 +81,7 @@ const CAPS: Capabilities = Capabilities {
     max_body_chars: 16_384,
     max_step_chars: 16_384,
     max_assignees: u32::MAX,
+    copies_step_lists: false,
 };
 
 fn remote(n: &NewItem, id: &str) -> RemoteItem {
@@ -215,6 +216,7 @@ async fn create_whose_answer_was_lost_is_found_by_its_marker() {
         Ok(ItemPage {
             items: c1.lock().unwrap().clone(),
             next_cursor: None,
+            step_templates: vec![],
         })
     });
     let c2 = created.clone();
@@ -302,6 +304,7 @@ async fn identity_and_state_are_what_the_adapter_reads_never_the_body() {
         Ok(ItemPage {
             items: vec![listed.clone()],
             next_cursor: None,
+            step_templates: vec![],
         })
     });
     items.expect_create_item().never();

@@ -99,6 +99,7 @@ const BASE_CAPS: Capabilities = Capabilities {
     max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     max_assignees: u32::MAX,
+    copies_step_lists: false,
 };
 
 impl FakeTracker {
@@ -777,7 +778,14 @@ impl WorkItems for FakeTracker {
                 .flatten();
             let read = opts.read_options();
             let items = page.into_iter().map(|c| view(&s, c, &read)).collect();
-            finish(ItemPage { items, next_cursor }, after)
+            finish(
+                ItemPage {
+                    items,
+                    next_cursor,
+                    step_templates: vec![],
+                },
+                after,
+            )
         })
         .await
     }

@@ -34,12 +34,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
-use webriskops_domain::{FindingId, ItemId, TrelloId};
+use webriskops_domain::{extract_template_marker, template_marker, FindingId, ItemId, TrelloId};
 use webriskops_ports::{
     in_context, oldest_of, Account, Capabilities, CheckItem, Checklist, Container, Destination,
-    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, Placement,
-    PortError, PortResult, ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection,
-    WorkItems,
+    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, NewStepTemplate,
+    Placement, PortError, PortResult, ReadOptions, RemoteItem, StepTemplate, TokenInfo, Tracker,
+    TrackerIntrospection, WorkItems,
 };
 
 pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
@@ -85,6 +85,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     // A card takes any number of members.
     max_assignees: u32::MAX,
+    copies_step_lists: true,
 };
 
 /// Everything a readiness check reads about a board, gathered in one `GET /batch`:
@@ -358,6 +359,38 @@ impl TrelloAdapter {
     }
 }
 
+/// The JSON body of `POST /cards` for a new item, and its list's id.
+fn card_create_body(item: &NewItem) -> PortResult<(String, Map<String, Value>)> {
+    let list = trello_id("list id", &item.destination_id)?;
+    let mut body = Map::new();
+    body.insert("name".into(), json!(item.title));
+    body.insert("desc".into(), json!(item.body));
+    body.insert("idList".into(), json!(list));
+    body.insert(
+        "pos".into(),
+        json!(match item.placement {
+            Placement::Top => "top",
+            Placement::Bottom => "bottom",
+        }),
+    );
+    if !item.label_ids.is_empty() {
+        body.insert(
+            "idLabels".into(),
+            json!(id_list("label id", &item.label_ids)?),
+        );
+    }
+    if !item.member_ids.is_empty() {
+        body.insert(
+            "idMembers".into(),
+            json!(id_list("member id", &item.member_ids)?),
+        );
+    }
+    if let Some(d) = item.due {
+        body.insert("due".into(), json!(wire::due_value(d)));
+    }
+    Ok((list, body))
+}
+
 /// Characters of a decode error (which may quote the answer) kept in an error message.
 const DECODE_ERROR_CHARS: usize = 200;
 
@@ -625,7 +658,28 @@ impl WorkItems for TrelloAdapter {
             } else {
                 None
             };
-            Ok(ItemPage { items, next_cursor })
+            // The exporter's step templates carry their own marker and no finding's
+            // (ADR 0006): they are never items of findings or of people.
+            let (templates, items): (Vec<RemoteItem>, Vec<RemoteItem>) =
+                items.into_iter().partition(|i| {
+                    i.finding_id.is_none() && extract_template_marker(&i.body).is_some()
+                });
+            let step_templates = templates
+                .into_iter()
+                .filter_map(|t| {
+                    Some(StepTemplate {
+                        key: extract_template_marker(&t.body)?,
+                        id: t.id.as_str().to_owned(),
+                        hidden: t.archived,
+                        checklists: t.checklists.unwrap_or_default(),
+                    })
+                })
+                .collect();
+            Ok(ItemPage {
+                items,
+                next_cursor,
+                step_templates,
+            })
         })
         .await
     }
@@ -634,33 +688,7 @@ impl WorkItems for TrelloAdapter {
     /// lost answer can be reconciled by listing markers. Never retried once sent.
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
         in_context(self, "create_item", async {
-            let list = trello_id("list id", &item.destination_id)?;
-            let mut body = Map::new();
-            body.insert("name".into(), json!(item.title));
-            body.insert("desc".into(), json!(item.body));
-            body.insert("idList".into(), json!(list));
-            body.insert(
-                "pos".into(),
-                json!(match item.placement {
-                    Placement::Top => "top",
-                    Placement::Bottom => "bottom",
-                }),
-            );
-            if !item.label_ids.is_empty() {
-                body.insert(
-                    "idLabels".into(),
-                    json!(id_list("label id", &item.label_ids)?),
-                );
-            }
-            if !item.member_ids.is_empty() {
-                body.insert(
-                    "idMembers".into(),
-                    json!(id_list("member id", &item.member_ids)?),
-                );
-            }
-            if let Some(d) = item.due {
-                body.insert("due".into(), json!(wire::due_value(d)));
-            }
+            let (list, body) = card_create_body(item)?;
             let card: WCard = self
                 .send(
                     Call::new(catalog::CARD_CREATE, &[])
@@ -833,6 +861,95 @@ impl WorkItems for TrelloAdapter {
                 )
                 .await?;
             Ok(l.into())
+        })
+        .await
+    }
+    /// `POST /cards` with `idCardSource` and `keepFromSource=checklists`: one request that
+    /// makes the card, with its marker in `desc`, and copies the template's checklists
+    /// into it (FACTS.md §1, ADR 0006). Name, description, labels, members and due are
+    /// the request's own; nothing else is taken from the template.
+    async fn create_item_copying(
+        &self,
+        item: &NewItem,
+        template_id: &str,
+    ) -> PortResult<RemoteItem> {
+        in_context(self, "create_item_copying", async {
+            let (list, mut body) = card_create_body(item)?;
+            body.insert(
+                "idCardSource".into(),
+                json!(trello_id("template card id", template_id)?),
+            );
+            body.insert("keepFromSource".into(), json!("checklists"));
+            let card: WCard = self
+                .send(
+                    Call::new(catalog::CARD_CREATE, &[])
+                        .body(body)
+                        .what(format!("list {list}")),
+                )
+                .await?;
+            card.item()
+        })
+        .await
+    }
+
+    /// A card with the template marker in `desc`, archived at once (it is on the list
+    /// only between these two requests), then its checklist and items. A template left
+    /// half-made by a failure reads as not intact on the next listing.
+    async fn create_step_template(&self, t: &NewStepTemplate) -> PortResult<StepTemplate> {
+        in_context(self, "create_step_template", async {
+            let list = trello_id("list id", &t.destination_id)?;
+            let mut body = Map::new();
+            body.insert("name".into(), json!(t.title));
+            body.insert(
+                "desc".into(),
+                json!(format!("{}\n\n{}", t.body, template_marker(&t.key))),
+            );
+            body.insert("idList".into(), json!(list));
+            body.insert("pos".into(), json!("bottom"));
+            let card: WCard = self
+                .send(
+                    Call::new(catalog::CARD_CREATE, &[])
+                        .body(body)
+                        .what(format!("list {list}")),
+                )
+                .await?;
+            let card_id = ItemId::new(&card.id)
+                .map_err(|e| PortError::other(format!("Trello sent an unusable card id: {e}")))?;
+            let mut hide = Map::new();
+            hide.insert("closed".into(), json!(true));
+            let _: WCard = self
+                .send(
+                    Call::new(catalog::CARD_UPDATE, &[&card.id])
+                        .body(hide)
+                        .what(format!("card {}", card.id)),
+                )
+                .await?;
+            let mut checklist = self.create_checklist(&card_id, &t.checklist_name).await?;
+            let adds = t.steps.iter().enumerate().map(|(i, step)| {
+                let id = checklist.id.clone();
+                async move { self.add_check_item(&id, step, i as u32 + 1).await }
+            });
+            for r in futures::future::join_all(adds).await {
+                checklist.items.push(r?);
+            }
+            Ok(StepTemplate {
+                id: card.id,
+                key: t.key.clone(),
+                hidden: true,
+                checklists: vec![checklist],
+            })
+        })
+        .await
+    }
+
+    /// `DELETE /cards/{id}` of a step template.
+    async fn delete_step_template(&self, id: &str) -> PortResult<()> {
+        in_context(self, "delete_step_template", async {
+            let card = trello_id("template card id", id)?;
+            let _: Value = self
+                .send(Call::new(catalog::CARD_DELETE, &[&card]).what(format!("card {card}")))
+                .await?;
+            Ok(())
         })
         .await
     }

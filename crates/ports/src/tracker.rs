@@ -106,6 +106,23 @@ pub trait TrackerIntrospection: Tracker {
         let _ = (record, now);
         Ok(None)
     }
+
+    /// The observations readiness needs before an export, in as few requests as the
+    /// tracker allows (Trello: the token and one `/batch`), or `Ok(None)` to let the
+    /// caller run the full check ([`TrackerIntrospection::observe_setup`] or the generic
+    /// one). Unlike a setup check it gathers no choices to offer. The same rules as
+    /// `observe_setup` hold: decisive answers become observations, transient ones errors.
+    ///
+    /// # Errors
+    /// A transient or unexpected failure of the tracker.
+    async fn observe_for_export(
+        &self,
+        record: &ProviderRecord,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<TrackerObservations>> {
+        let _ = (record, now);
+        Ok(None)
+    }
 }
 
 /// Work items in a destination.

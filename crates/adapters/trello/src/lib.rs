@@ -118,7 +118,23 @@ pub struct TrelloAdapter {
     me: Mutex<Option<Account>>,
     /// List id → name, from every list read.
     list_names: Mutex<HashMap<String, String>>,
+    /// The labels and members the last readiness batch read, for the export that
+    /// follows it: each is served once, for its board, while fresh ("labels and members
+    /// read once" per export, ADR 0006).
+    container_memo: Mutex<Option<ContainerMemo>>,
 }
+
+/// Labels and members a readiness batch read.
+#[derive(Debug)]
+struct ContainerMemo {
+    board: String,
+    at: std::time::Instant,
+    labels: Option<Vec<Label>>,
+    members: Option<Vec<Member>>,
+}
+
+/// How long a readiness batch's labels and members stand in for a read of their own.
+const CONTAINER_MEMO_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for TrelloAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -165,6 +181,7 @@ impl TrelloAdapter {
             token: config.token,
             me: Mutex::new(None),
             list_names: Mutex::new(HashMap::new()),
+            container_memo: Mutex::new(None),
         })
     }
 
@@ -172,6 +189,19 @@ impl TrelloAdapter {
         let mut names = lock(&self.list_names);
         for l in lists {
             names.insert(l.id.clone(), l.name.clone());
+        }
+    }
+
+    /// The memo's labels (`labels`) or members of `board`, taken, when fresh.
+    fn take_memo<T>(
+        &self,
+        board: &str,
+        part: impl FnOnce(&mut ContainerMemo) -> Option<T>,
+    ) -> Option<T> {
+        let mut memo = lock(&self.container_memo);
+        match memo.as_mut() {
+            Some(m) if m.board == board && m.at.elapsed() < CONTAINER_MEMO_TTL => part(m),
+            _ => None,
         }
     }
 
@@ -472,6 +502,139 @@ impl TrackerIntrospection for TrelloAdapter {
         .await
     }
 
+    /// Two requests: the token (its route holds the token, so it cannot go in a batch)
+    /// and one `GET /batch` of the board, its labels, members and lists and the chosen
+    /// lists ([`TrelloAdapter::readiness_snapshot`]). The labels and members it read are
+    /// served to the export's own reads of them that follow. `None` (the full check)
+    /// when the record names no well-formed board.
+    async fn observe_for_export(
+        &self,
+        record: &webriskops_domain::ProviderRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<Option<webriskops_domain::TrackerObservations>> {
+        use webriskops_domain::readiness::BoardList;
+        use webriskops_domain::{
+            BoardObservation, ListObservation, Observations, TokenObservation,
+        };
+        let present = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && TrelloId::new(*s).is_ok())
+                .map(str::to_owned)
+        };
+        let Some(board) = present(&record.board_id) else {
+            return Ok(None);
+        };
+        in_context(self, "observe_for_export", async {
+            let token = match self.token_info().await {
+                Ok(info) => TokenObservation::Valid {
+                    permissions: info.permissions,
+                    expires_at: info.expires_at,
+                },
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    TokenObservation::Rejected { reason: message }
+                }
+                Err(e @ (PortError::NotFound { .. } | PortError::PermissionDenied { .. })) => {
+                    TokenObservation::Rejected {
+                        reason: format!("the tracker does not recognise the token ({e})"),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            let mut obs = Observations::new(now, token);
+            let token_ok = matches!(&obs.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
+            if !token_ok {
+                return Ok(Some(obs.into()));
+            }
+            let list = present(&record.list_id);
+            let done = present(&record.done_list_id);
+            let ids: Vec<&str> = list.iter().chain(done.iter()).map(String::as_str).collect();
+            let snap = match self.readiness_snapshot(&board, &ids).await {
+                Ok(s) => s,
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    obs.token = TokenObservation::Rejected { reason: message };
+                    return Ok(Some(obs.into()));
+                }
+                Err(e) => return Err(e),
+            };
+            // What a part's answer means: decisive answers are observations, anything
+            // transient fails the check.
+            fn decisive<T>(r: &PortResult<T>) -> PortResult<()> {
+                match r {
+                    Ok(_)
+                    | Err(
+                        PortError::NotFound { .. }
+                        | PortError::InvalidInput { .. }
+                        | PortError::PermissionDenied { .. }
+                        | PortError::Unauthenticated { .. },
+                    ) => Ok(()),
+                    Err(e) => Err(e.clone()),
+                }
+            }
+            decisive(&snap.board)?;
+            decisive(&snap.labels)?;
+            decisive(&snap.members)?;
+            match &snap.board {
+                Ok(c) => {
+                    obs.board = Some(BoardObservation::Found {
+                        name: c.name.clone(),
+                        closed: c.closed,
+                        organization_id: c.organization_id.clone(),
+                    });
+                    obs.labels_readable = Some(snap.labels.is_ok());
+                    obs.members_readable = Some(snap.members.is_ok());
+                    if let Ok(lists) = &snap.board_lists {
+                        obs.board_lists = Some(
+                            lists
+                                .iter()
+                                .map(|d| BoardList {
+                                    id: d.id.clone(),
+                                    name: d.name.clone(),
+                                    closed: d.closed,
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    obs.token = TokenObservation::Rejected {
+                        reason: message.clone(),
+                    };
+                }
+                Err(PortError::PermissionDenied { .. }) => {
+                    obs.board = Some(BoardObservation::NoAccess);
+                }
+                Err(_) => obs.board = Some(BoardObservation::NotFound),
+            }
+            let mut seen = std::collections::HashMap::new();
+            for (id, r) in &snap.lists {
+                decisive(r)?;
+                let o = match r {
+                    Ok(d) => ListObservation::Found {
+                        name: d.name.clone(),
+                        closed: d.closed,
+                        board_id: d.container_id.clone(),
+                    },
+                    Err(PortError::NotFound { .. } | PortError::InvalidInput { .. }) => {
+                        ListObservation::NotFound
+                    }
+                    Err(_) => ListObservation::NoAccess,
+                };
+                seen.insert(id.clone(), o);
+            }
+            obs.list = list.and_then(|l| seen.get(&l).cloned());
+            obs.done_list = done.and_then(|l| seen.get(&l).cloned());
+            *lock(&self.container_memo) = Some(ContainerMemo {
+                board: board.clone(),
+                at: std::time::Instant::now(),
+                labels: snap.labels.ok(),
+                members: snap.members.ok(),
+            });
+            Ok(Some(obs.into()))
+        })
+        .await
+    }
+
     async fn token_info(&self) -> PortResult<TokenInfo> {
         in_context(self, "token_info", async {
             let t: WToken = self
@@ -562,6 +725,9 @@ impl TrackerIntrospection for TrelloAdapter {
     async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
         in_context(self, "labels", async {
             let id = trello_id("board id", container_id)?;
+            if let Some(labels) = self.take_memo(&id, |m| m.labels.take()) {
+                return Ok(labels);
+            }
             let labels: Vec<WLabel> = self
                 .send(
                     Call::new(catalog::BOARD_LABELS, &[&id])
@@ -579,6 +745,9 @@ impl TrackerIntrospection for TrelloAdapter {
     async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
         in_context(self, "members", async {
             let id = trello_id("board id", container_id)?;
+            if let Some(members) = self.take_memo(&id, |m| m.members.take()) {
+                return Ok(members);
+            }
             let members: Vec<WMember> = self
                 .send(
                     Call::new(catalog::BOARD_MEMBERS, &[&id])

@@ -92,6 +92,10 @@ pub struct ExportOptions {
     pub ledger_batch: usize,
     /// At most this many invalid findings and failures are listed (all are counted).
     pub max_listed_errors: usize,
+    /// Findings that share their steps copy one step template when the tracker can
+    /// (`capabilities().copies_step_lists`) and it is cheaper (ADR 0006); `false` writes
+    /// every item's steps one by one (for comparison).
+    pub step_templates: bool,
 }
 
 impl Default for ExportOptions {
@@ -101,6 +105,7 @@ impl Default for ExportOptions {
             concurrency: 16,
             ledger_batch: 200,
             max_listed_errors: 1000,
+            step_templates: true,
         }
     }
 }
@@ -430,6 +435,9 @@ struct Apply<'a> {
     abort_error: Mutex<Option<PortError>>,
     /// Items created by copying a step template.
     copied: AtomicU64,
+    /// Templates a copy was refused from in this run (gone, or refused as a source):
+    /// the rest of their group takes the step-by-step path without asking again.
+    refused_templates: Mutex<HashSet<String>>,
 }
 
 enum Applied {
@@ -559,13 +567,25 @@ impl Apply<'_> {
         // create whose outcome is unknown is reconciled here by reading back, never sent
         // again: a second request could make a second card.
         self.counters.write();
-        let (first, copied) = match &job.template {
+        let template = job.template.as_ref().filter(|t| {
+            !self
+                .refused_templates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(*t)
+        });
+        let (first, copied) = match template {
             Some(template) => match self.ports.items.create_item_copying(&new, template).await {
-                // The template is gone (a person deleted it during the run): nothing
-                // was created, so the plain create is no second one.
+                // The template is gone (a person deleted it during the run) or refused
+                // as a source: nothing was created, so the plain create is no second
+                // one, and the group's other items do not ask again.
                 Err(e @ (PortError::NotFound { .. } | PortError::InvalidInput { .. }))
                     if !e.may_have_applied() =>
                 {
+                    self.refused_templates
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(template.clone());
                     self.counters.write();
                     (self.ports.items.create_item(&new).await, false)
                 }
@@ -900,7 +920,7 @@ pub async fn export(
     let mut first_seen_at: HashSet<FindingId> = HashSet::new();
     // Step groups (ADR 0006): the new items of each step list, and the keys of every
     // step list a finding of the file has (a template of another key is needed by none).
-    let copies = caps.copies_step_lists && caps.checklists;
+    let copies = caps.copies_step_lists && caps.checklists && opts.step_templates;
     let mut groups: BTreeMap<String, StepGroup> = BTreeMap::new();
     let mut needed_keys: HashSet<String> = HashSet::new();
     let stream = source
@@ -978,7 +998,13 @@ pub async fn export(
             wanted.insert(planned.finding_id);
         }
     }
-    let template_plan = plan_templates(templates, &groups, &needed_keys);
+    // Without copying (a tracker that cannot, or templates switched off) templates are
+    // left as they are.
+    let template_plan = if copies {
+        plan_templates(templates, &groups, &needed_keys)
+    } else {
+        TemplatePlan::default()
+    };
     if opts.dry_run {
         summary.step_templates = StepTemplateCounts {
             created: template_plan.to_create.len() as u64,
@@ -1089,6 +1115,7 @@ pub async fn export(
         abort: AtomicBool::new(false),
         abort_error: Mutex::new(None),
         copied: AtomicU64::new(0),
+        refused_templates: Mutex::new(HashSet::new()),
     };
     // Pass 2 reads the file again only when there is work, and builds cards only for
     // the findings that have it (a finding listed twice in the file is taken once).

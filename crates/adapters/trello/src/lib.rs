@@ -1056,6 +1056,21 @@ impl WorkItems for TrelloAdapter {
                         .what(format!("list {list}")),
                 )
                 .await?;
+            if card.closed {
+                // Nothing documents whether a copy of an archived card is archived too
+                // (FACTS.md §1a); if Trello made it so, it is put on the list, where
+                // every new card belongs.
+                let mut open = Map::new();
+                open.insert("closed".into(), json!(false));
+                let reopened: WCard = self
+                    .send(
+                        Call::new(catalog::CARD_UPDATE, &[&card.id])
+                            .body(open)
+                            .what(format!("card {}", card.id)),
+                    )
+                    .await?;
+                return reopened.item();
+            }
             card.item()
         })
         .await

@@ -204,7 +204,7 @@ pub trait WorkItems: Tracker {
         let _ = (item, template_id);
         Err(PortError::NotSupported {
             context: Default::default(),
-            what: "copying step lists".into(),
+            what: "copying steps from a template".into(),
         })
     }
 

@@ -918,11 +918,12 @@ pub async fn export(
     let mut writes_planned = 0u64;
     let mut labels_to_create: BTreeMap<String, webriskops_domain::LabelIntent> = BTreeMap::new();
     let mut first_seen_at: HashSet<FindingId> = HashSet::new();
-    // Step groups (ADR 0006): the new items of each step list, and the keys of every
-    // step list a finding of the file has (a template of another key is needed by none).
+    // Step groups (ADR 0006): per key of every step list a finding of the file has, its
+    // new items, and its steps where a template may serve them (a list two new items
+    // share, or one a template already holds): a file of distinct steps keeps no steps.
     let copies = caps.copies_step_lists && caps.checklists && opts.step_templates;
-    let mut groups: BTreeMap<String, StepGroup> = BTreeMap::new();
-    let mut needed_keys: HashSet<String> = HashSet::new();
+    let template_keys: HashSet<String> = templates.iter().map(|t| t.key.clone()).collect();
+    let mut groups: HashMap<String, StepGroup> = HashMap::new();
     let stream = source
         .open()
         .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?;
@@ -950,13 +951,14 @@ pub async fn export(
             let steps = steps_of(&planned, &routing);
             if !steps.is_empty() {
                 let key = step_group_key(&steps);
+                let has_template = template_keys.contains(&key);
+                let g = groups.entry(key).or_default();
                 if matches!(action, PlanAction::Create) {
-                    groups
-                        .entry(key.clone())
-                        .or_insert_with(|| StepGroup { steps, items: 0 })
-                        .items += 1;
+                    g.items += 1;
+                    if g.steps.is_none() && (g.items >= 2 || has_template) {
+                        g.steps = Some(steps);
+                    }
                 }
-                needed_keys.insert(key);
             }
         }
         // Labels are created for the items that are written, and only for them.
@@ -1001,7 +1003,7 @@ pub async fn export(
     // Without copying (a tracker that cannot, or templates switched off) templates are
     // left as they are.
     let template_plan = if copies {
-        plan_templates(templates, &groups, &needed_keys)
+        plan_templates(templates, &groups)
     } else {
         TemplatePlan::default()
     };
@@ -1267,10 +1269,12 @@ fn steps_of(planned: &CardExport, routing: &Routing) -> Vec<String> {
         .collect()
 }
 
-/// The new items of one step list in this export.
+/// One step list of the file: its new items in this export, and its steps when a
+/// template may serve them.
+#[derive(Default)]
 struct StepGroup {
-    steps: Vec<String>,
     items: u64,
+    steps: Option<Vec<String>>,
 }
 
 /// What to do with step templates before the items are written (ADR 0006).
@@ -1309,8 +1313,7 @@ fn is_intact(t: &StepTemplate, steps: &[String]) -> bool {
 /// `domain::copying_pays` says the template is cheaper than its items' steps.
 fn plan_templates(
     existing: Vec<StepTemplate>,
-    groups: &BTreeMap<String, StepGroup>,
-    needed: &HashSet<String>,
+    groups: &HashMap<String, StepGroup>,
 ) -> TemplatePlan {
     let mut plan = TemplatePlan::default();
     let mut by_key: BTreeMap<String, Vec<StepTemplate>> = BTreeMap::new();
@@ -1319,13 +1322,12 @@ fn plan_templates(
     }
     for (key, mut ts) in by_key {
         ts.sort_by(|a, b| a.id.cmp(&b.id));
-        let keep = if needed.contains(&key) {
-            match groups.get(&key) {
-                Some(g) => ts.iter().position(|t| is_intact(t, &g.steps)),
-                None => ts.iter().position(|t| t.hidden),
-            }
-        } else {
-            None
+        let keep = match groups.get(&key) {
+            None => None,
+            Some(StepGroup {
+                steps: Some(steps), ..
+            }) => ts.iter().position(|t| is_intact(t, steps)),
+            Some(_) => ts.iter().position(|t| t.hidden),
         };
         for (i, t) in ts.into_iter().enumerate() {
             if Some(i) == keep {
@@ -1335,11 +1337,16 @@ fn plan_templates(
             }
         }
     }
-    for (key, g) in groups {
+    let mut with_steps: Vec<(&String, u64, &Vec<String>)> = groups
+        .iter()
+        .filter_map(|(k, g)| Some((k, g.items, g.steps.as_ref()?)))
+        .collect();
+    with_steps.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, items, steps) in with_steps {
         let ready = plan.ready.contains_key(key);
-        if copying_pays(g.items, g.steps.len(), ready) {
+        if copying_pays(items, steps.len(), ready) {
             if !ready {
-                plan.to_create.push((key.clone(), g.steps.clone()));
+                plan.to_create.push((key.clone(), steps.clone()));
             }
             plan.copy_keys.insert(key.clone());
         }
@@ -1356,7 +1363,7 @@ async fn apply_templates(
     target: &ExportTarget,
     counters: &Counters,
     plan: TemplatePlan,
-    groups: &BTreeMap<String, StepGroup>,
+    groups: &HashMap<String, StepGroup>,
     opts: &ExportOptions,
     progress: &dyn Progress,
     item_word: &str,

@@ -1054,10 +1054,27 @@ pub async fn export(
         };
         async move { (intent, ports.items.create_label(&label).await) }
     });
-    let created = stream::iter(creates)
-        .buffered(opts.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+    // Templates need no label: they are made while the labels are, one round trip less.
+    let mut template_counts = StepTemplateCounts::default();
+    let (created, template_for) = futures::join!(
+        stream::iter(creates)
+            .buffered(opts.concurrency.max(1))
+            .collect::<Vec<_>>(),
+        apply_templates(
+            ports,
+            target,
+            &counters,
+            template_plan,
+            &groups,
+            opts,
+            progress,
+            words.item,
+            &mut template_counts,
+        )
+    );
+    summary.step_templates = template_counts;
+    let template_for = template_for?;
+    drop(groups);
     for (intent, result) in created {
         match result {
             Ok(l) => {
@@ -1092,20 +1109,6 @@ pub async fn export(
     summary.updated = 0;
     summary.closed = 0;
     summary.reopened = 0;
-
-    let template_for = apply_templates(
-        ports,
-        target,
-        &counters,
-        template_plan,
-        &groups,
-        opts,
-        progress,
-        words.item,
-        &mut summary,
-    )
-    .await?;
-    drop(groups);
 
     progress.phase("applying", Some(writes_planned));
     let apply = Apply {
@@ -1367,7 +1370,7 @@ async fn apply_templates(
     opts: &ExportOptions,
     progress: &dyn Progress,
     item_word: &str,
-    summary: &mut ExportSummary,
+    counts: &mut StepTemplateCounts,
 ) -> Result<HashMap<String, String>, PortError> {
     let TemplatePlan {
         mut ready,
@@ -1385,7 +1388,7 @@ async fn apply_templates(
         .await;
     for r in deleted {
         match r {
-            Ok(()) | Err(PortError::NotFound { .. }) => summary.step_templates.deleted += 1,
+            Ok(()) | Err(PortError::NotFound { .. }) => counts.deleted += 1,
             Err(e) if blocked_code_for(&e).is_some() => return Err(e),
             Err(e) => progress.note(&format!(
                 "a step template could not be deleted ({e}); the next export tries again"
@@ -1419,7 +1422,7 @@ async fn apply_templates(
     for (key, r) in created {
         match r {
             Ok(t) => {
-                summary.step_templates.created += 1;
+                counts.created += 1;
                 ready.insert(key, t.id);
             }
             Err(e) if blocked_code_for(&e).is_some() => return Err(e),

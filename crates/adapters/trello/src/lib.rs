@@ -526,7 +526,14 @@ impl TrackerIntrospection for TrelloAdapter {
             return Ok(None);
         };
         in_context(self, "observe_for_export", async {
-            let token = match self.token_info().await {
+            let list = present(&record.list_id);
+            let done = present(&record.done_list_id);
+            let ids: Vec<&str> = list.iter().chain(done.iter()).map(String::as_str).collect();
+            // Both at once: one round trip instead of two. The batch is wasted only when
+            // the token turns out unusable.
+            let (token, snap) =
+                futures::join!(self.token_info(), self.readiness_snapshot(&board, &ids));
+            let token = match token {
                 Ok(info) => TokenObservation::Valid {
                     permissions: info.permissions,
                     expires_at: info.expires_at,
@@ -546,10 +553,7 @@ impl TrackerIntrospection for TrelloAdapter {
             if !token_ok {
                 return Ok(Some(obs.into()));
             }
-            let list = present(&record.list_id);
-            let done = present(&record.done_list_id);
-            let ids: Vec<&str> = list.iter().chain(done.iter()).map(String::as_str).collect();
-            let snap = match self.readiness_snapshot(&board, &ids).await {
+            let snap = match snap {
                 Ok(s) => s,
                 Err(PortError::Unauthenticated { message, .. }) => {
                     obs.token = TokenObservation::Rejected { reason: message };

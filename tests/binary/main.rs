@@ -224,6 +224,19 @@ fn export_creates_cards_dry_run_and_re_export_write_nothing() {
         "re-export wrote: {:?}",
         w.sim.request_log()
     );
+    // One readiness check (the token and one `/batch`, whose labels and members the
+    // export reuses) and the listing (ADR 0006).
+    let log = w.sim.request_log();
+    assert!(
+        log.len() <= 5,
+        "an unchanged re-export reads at most 5 times, got {}: {:?}",
+        log.len(),
+        log.iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        again.json()["requests"]["reads"],
+        Value::from(log.len() as u64)
+    );
 
     let status = w.run(&["status", "--json"], &[]);
     assert_eq!(
@@ -425,6 +438,107 @@ fn a_killed_export_resumes_without_duplicates() {
     let per = w.cards_per_finding();
     assert_eq!(per.len(), FINDINGS, "every finding has a card");
     assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+}
+
+/// The same crash during a grouped export (ADR 0006): 200 findings of 5 rules share
+/// their steps, so their cards are copies of 5 templates. After a `kill -9` with copies
+/// in flight and a re-run, every finding has one card with its full checklist, and no
+/// template is open on the list.
+#[test]
+fn a_killed_grouped_export_resumes_with_full_checklists() {
+    use std::os::unix::process::ExitStatusExt;
+    use trello_sim::{Fault, FaultRule};
+
+    const FINDINGS: usize = 200;
+    const CONCURRENCY: u32 = 4;
+    let w = World::with_latency(Duration::from_millis(30));
+    w.setup_saved(&w.fx.tokens.full);
+    let steps = |i: usize| -> Vec<String> {
+        let rule = i % 5;
+        (1..=2 + rule)
+            .map(|s| format!("rule {rule}: step {s}"))
+            .collect()
+    };
+    let lines: Vec<String> = (0..FINDINGS)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("grp-{i:03}"),
+                "title": format!("Rule {} on asset {i}", i % 5),
+                "severity": "medium",
+                "status": "open",
+                "remediation_steps": steps(i),
+            })
+            .to_string()
+        })
+        .collect();
+    let file = w.findings_file("grouped.jsonl", &lines);
+    let mut child = w
+        .command()
+        .args(["export", file.to_str().unwrap(), "--concurrency", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Five templates, then at least ten copies.
+    while w.sim.cards(&w.fx.board_id).len() < 15 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    w.sim.inject(FaultRule::new(
+        Some("POST"),
+        Some("/1/cards"),
+        CONCURRENCY,
+        Fault::Delay {
+            delay: Duration::from_secs(120),
+            after_apply: true,
+        },
+    ));
+    while !w.sim.pending_faults().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        w.sim.pending_faults().is_empty(),
+        "the export never reached the stalled copies"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the export must still be running when it is killed"
+    );
+    child.kill().unwrap(); // SIGKILL: no cleanup runs
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(9), "killed, not exited: {status:?}");
+    let at_kill = w.cards_per_finding().len();
+    assert!(
+        (10..FINDINGS).contains(&at_kill),
+        "killed mid-run: {at_kill} of {FINDINGS} cards existed"
+    );
+
+    let run = w.run(&["export", file.to_str().unwrap(), "--json"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["duplicates"], serde_json::json!([]));
+    let per = w.cards_per_finding();
+    assert_eq!(per.len(), FINDINGS, "every finding has a card");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    for c in w.sim.cards(&w.fx.board_id) {
+        if c.desc.contains("[webriskops:template:") {
+            assert!(c.closed, "a template is open on the list: {}", c.name);
+            continue;
+        }
+        let Some(at) = c.desc.find("[webriskops:finding:grp-") else {
+            continue;
+        };
+        let i: usize = c.desc[at + "[webriskops:finding:grp-".len()..][..3]
+            .parse()
+            .unwrap();
+        assert_eq!(c.checklists.len(), 1, "{}: one checklist", c.name);
+        let got: Vec<&str> = c.checklists[0]
+            .items
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(got, steps(i), "{}: its full checklist", c.name);
+        assert!(c.checklists[0].items.iter().all(|i| !i.complete));
+    }
 }
 
 // ── sync and revoke ──────────────────────────────────────────────────────────────────

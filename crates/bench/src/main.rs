@@ -45,6 +45,13 @@ struct Args {
     /// Findings in the dry-run scenario.
     #[arg(long, default_value_t = 100_000)]
     dry_run_findings: usize,
+    /// Findings in the realistic-scan scenarios (0 skips them): raised by `--rules`
+    /// rules with 2–6 steps each, every finding of a rule carrying the same steps.
+    #[arg(long, default_value_t = 1000)]
+    scan_findings: usize,
+    /// Rules of the realistic scan.
+    #[arg(long, default_value_t = 30)]
+    rules: usize,
     /// Writes in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -84,6 +91,9 @@ struct WorkerArgs {
     window_ms: u64,
     #[arg(long)]
     concurrency: usize,
+    /// Write every card's steps one by one (no step templates).
+    #[arg(long)]
+    no_templates: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +111,10 @@ struct Outcome {
     failed: u64,
     duplicates: usize,
     events: u64,
+    #[serde(default)]
+    templates_created: u64,
+    #[serde(default)]
+    copied: u64,
 }
 
 fn peak_rss_mb() -> f64 {
@@ -146,6 +160,8 @@ async fn run_worker(w: WorkerArgs) -> Result<()> {
         failed: 0,
         duplicates: 0,
         events: 0,
+        templates_created: 0,
+        copied: 0,
     };
     if w.mode == "sync" {
         let mut events = 0u64;
@@ -166,11 +182,21 @@ async fn run_worker(w: WorkerArgs) -> Result<()> {
         let opts = ExportOptions {
             dry_run: w.mode == "dry-run",
             concurrency: w.concurrency,
+            step_templates: !w.no_templates,
             ..Default::default()
         };
         // The reader operators run: format detected from the content, checksummed, streamed.
         let source = FileSource::open_path(&w.findings)?;
+        // The readiness check every export makes first (as `run_export` does): the token
+        // and one `/batch`, whose labels and members the export then reuses.
+        use webriskops_ports::TrackerIntrospection;
+        adapter
+            .observe_for_export(&record, chrono::Utc::now())
+            .await?
+            .context("the Trello adapter observes readiness itself")?;
         let s = export(&ports, &record, &target, &source, &opts, &Silent).await?;
+        out.templates_created = s.step_templates.created;
+        out.copied = s.step_templates.copied;
         out.created = s.created;
         out.updated = s.updated;
         out.unchanged = s.unchanged;
@@ -228,6 +254,30 @@ fn write_findings(
     Ok(())
 }
 
+/// A realistic scan: `n` findings raised by `rules` rules, rule `r` with 2 + r % 5 steps
+/// (2–6), every finding of a rule carrying the same steps, on many assets.
+fn write_scan(path: &Path, n: usize, rules: usize) -> Result<()> {
+    let mut w = BufWriter::new(File::create(path)?);
+    let severities = ["critical", "high", "medium", "low", "info"];
+    for i in 0..n {
+        let r = i % rules.max(1);
+        let f = json!({
+            "id": format!("scan-{i:06}"),
+            "title": format!("Rule {r} raised on asset {i}"),
+            "severity": severities[r % severities.len()],
+            "status": "open",
+            "asset": format!("https://app{i}.example.com/"),
+            "description": format!("Rule {r} found the same problem on this asset."),
+            "remediation_steps": (1..=2 + r % 5).map(|s| format!("Rule {r}: step {s}")).collect::<Vec<_>>(),
+            "tags": ["bench", "scan"],
+        });
+        serde_json::to_writer(&mut w, &f)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 struct Row {
     name: &'static str,
     cards: usize,
@@ -273,17 +323,28 @@ fn orchestrate(args: Args) -> Result<()> {
     write_findings(&changed, args.cards, args.steps, Some(10), None)?;
     write_findings(&big, args.dry_run_findings, args.steps, None, None)?;
     let data_dir = dir.path().join("data");
-    let worker = |mode: &str, findings: &Path| -> Result<Outcome> {
+    let main_board = (
+        fixture.board_id.clone(),
+        fixture.list_id.clone(),
+        fixture.done_list_id.clone(),
+    );
+    let worker_on = |mode: &str,
+                     findings: &Path,
+                     (board, list, done): &(String, String, String),
+                     data_dir: &Path,
+                     no_templates: bool|
+     -> Result<Outcome> {
         let w = WorkerArgs {
             mode: mode.into(),
             api_root: server.base_url(),
-            board: fixture.board_id.clone(),
-            list: fixture.list_id.clone(),
-            done: fixture.done_list_id.clone(),
-            data_dir: data_dir.clone(),
+            board: board.clone(),
+            list: list.clone(),
+            done: done.clone(),
+            data_dir: data_dir.to_owned(),
             findings: findings.to_owned(),
             window_ms: window.as_millis() as u64,
             concurrency: args.concurrency,
+            no_templates,
         };
         eprintln!(
             "running {mode} on {}",
@@ -313,6 +374,7 @@ fn orchestrate(args: Args) -> Result<()> {
                 "--concurrency",
                 &w.concurrency.to_string(),
             ])
+            .args(w.no_templates.then_some("--no-templates"))
             .env("BENCH_TRELLO_KEY", &fixture.api_key)
             .env("BENCH_TRELLO_TOKEN", &fixture.tokens.full)
             .output()?;
@@ -328,43 +390,99 @@ fn orchestrate(args: Args) -> Result<()> {
             .context("worker printed nothing")??;
         Ok(serde_json::from_str(&line)?)
     };
+    let worker = |mode: &str, findings: &Path| -> Result<Outcome> {
+        worker_on(mode, findings, &main_board, &data_dir, false)
+    };
     let mut rows = Vec::new();
-    rows.push(Row {
-        name: "new findings",
-        cards: args.cards,
-        o: worker("export", &base)?,
-        rate,
-    });
-    rows.push(Row {
-        name: "unchanged re-export",
-        cards: args.cards,
-        o: worker("export", &base)?,
-        rate,
-    });
-    rows.push(Row {
-        name: "10 % changed",
-        cards: args.cards,
-        o: worker("export", &changed)?,
-        rate,
-    });
-    // People finish some cards in Trello before the sync.
     let handle = server.handle();
-    let cards = handle.cards(&fixture.board_id);
-    for c in cards.iter().step_by(20) {
-        handle.person_move_card(&c.id, &fixture.done_list_id);
+    // `--cards 0` and `--dry-run-findings 0` skip those scenarios.
+    if args.cards > 0 {
+        rows.push(Row {
+            name: "new findings",
+            cards: args.cards,
+            o: worker("export", &base)?,
+            rate,
+        });
+        rows.push(Row {
+            name: "unchanged re-export",
+            cards: args.cards,
+            o: worker("export", &base)?,
+            rate,
+        });
+        rows.push(Row {
+            name: "10 % changed",
+            cards: args.cards,
+            o: worker("export", &changed)?,
+            rate,
+        });
+        // People finish some cards in Trello before the sync.
+        let cards = handle.cards(&fixture.board_id);
+        for c in cards.iter().step_by(20) {
+            handle.person_move_card(&c.id, &fixture.done_list_id);
+        }
+        rows.push(Row {
+            name: "sync",
+            cards: cards.len(),
+            o: worker("sync", &base)?,
+            rate,
+        });
     }
-    rows.push(Row {
-        name: "sync",
-        cards: cards.len(),
-        o: worker("sync", &base)?,
-        rate,
-    });
-    rows.push(Row {
-        name: "dry run",
-        cards: args.dry_run_findings,
-        o: worker("dry-run", &big)?,
-        rate,
-    });
+    if args.dry_run_findings > 0 {
+        rows.push(Row {
+            name: "dry run",
+            cards: args.dry_run_findings,
+            o: worker("dry-run", &big)?,
+            rate,
+        });
+    }
+    // The realistic scan, on boards of its own, with and without step templates.
+    if args.scan_findings > 0 {
+        let scan = dir.path().join("scan.jsonl");
+        write_scan(&scan, args.scan_findings, args.rules)?;
+        let owner = fixture.members[0].id.clone();
+        let board_for = |name: &str| {
+            let b = handle.create_board(Some(&fixture.org_id), name);
+            handle.add_board_admin(&b, &owner);
+            for m in fixture.members.iter().skip(1).filter(|m| m.on_board) {
+                handle.add_board_member(&b, &m.id);
+            }
+            let list = handle.create_list(&b, "To Do");
+            let done = handle.create_list(&b, "Done");
+            (b, list, done)
+        };
+        let with = board_for("Scan with templates");
+        let without = board_for("Scan without templates");
+        let with_dir = dir.path().join("data-scan-templates");
+        let without_dir = dir.path().join("data-scan-plain");
+        rows.push(Row {
+            name: "realistic scan, templates",
+            cards: args.scan_findings,
+            o: worker_on("export", &scan, &with, &with_dir, false)?,
+            rate,
+        });
+        rows.push(Row {
+            name: "realistic scan, no templates",
+            cards: args.scan_findings,
+            o: worker_on("export", &scan, &without, &without_dir, true)?,
+            rate,
+        });
+        rows.push(Row {
+            name: "realistic scan re-export",
+            cards: args.scan_findings,
+            o: worker_on("export", &scan, &with, &with_dir, false)?,
+            rate,
+        });
+        let cards = handle.cards(&with.0);
+        let open_templates = cards
+            .iter()
+            .filter(|c| c.desc.contains("[webriskops:template:") && !c.closed)
+            .count();
+        eprintln!(
+            "scan board: {} cards ({} open templates)",
+            cards.len(),
+            open_templates
+        );
+    }
     let on_board = handle.cards(&fixture.board_id).len();
     let sim_429 = handle.count_status(429);
     rt.block_on(server.shutdown());
@@ -374,18 +492,24 @@ fn orchestrate(args: Args) -> Result<()> {
     for r in &rows {
         let outcome = match r.name {
             "sync" => format!("{} events", r.o.events),
+            name if name.starts_with("realistic") => format!(
+                "{} created ({} copied from {} templates made), {} unchanged, {} failed, {} duplicates",
+                r.o.created, r.o.copied, r.o.templates_created, r.o.unchanged, r.o.failed, r.o.duplicates
+            ),
             _ => format!(
                 "{} created, {} updated, {} unchanged, {} failed, {} duplicates",
                 r.o.created, r.o.updated, r.o.unchanged, r.o.failed, r.o.duplicates
             ),
         };
-        let ratio = if r.floor_s() > 0.0 {
-            r.o.wall_s / r.floor_s()
+        // Left out where the floor is a handful of requests: the wall is then latency
+        // and start-up, not throughput.
+        let ratio = if r.floor_s() >= 1.0 {
+            format!("{:.2}", r.o.wall_s / r.floor_s())
         } else {
-            0.0
+            "—".to_owned()
         };
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {:.2} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {} | {} | {:.0} | {} |",
             r.name,
             r.cards,
             r.o.reads,

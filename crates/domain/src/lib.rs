@@ -28,6 +28,10 @@ pub use finding::{
 };
 pub use grant::{Grant, GrantScope};
 pub use ids::{FindingId, IdError, ItemId, TenantId, TrelloId};
+pub use plan::steps::{
+    copying_pays, extract_template_marker, step_group_key, template_intact, template_marker,
+    ObservedStepList, TEMPLATE_MARKER_PREFIX,
+};
 pub use plan::{
     changed_fields, decide, fields_to_write, resolve_duplicates, written_as_planned, ChangedField,
     DuplicateResolution, LedgerEntry, ObservedItem, PlanAction, StatusEvent, TrackerStatus,

@@ -14,6 +14,8 @@
 //! lost or stale ledger, an adopted card) is the tracker's card compared field by field,
 //! so a lost database still plans no write for a card that is as the exporter left it.
 
+pub mod steps;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -39,6 +39,11 @@ pub struct Capabilities {
     /// unlimited (`u32::MAX`) for Trello. When an item already has this many and none is
     /// ours, the person's choice is kept and ours is routed instead.
     pub max_assignees: u32,
+    /// A new item can copy its step list from a template the tracker holds
+    /// ([`crate::WorkItems::create_step_template`], [`crate::WorkItems::create_item_copying`]):
+    /// findings that share their steps then cost one create each, whatever the number of
+    /// steps (ADR 0006). Trackers without it take the steps one by one.
+    pub copies_step_lists: bool,
 }
 
 /// The account the credentials belong to.
@@ -197,8 +202,43 @@ pub struct ReadOptions {
 /// One page of items; `next_cursor` is `None` on the last page.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ItemPage {
+    /// The items of findings and of people; never a step template.
     pub items: Vec<RemoteItem>,
     pub next_cursor: Option<String>,
+    /// The exporter's step templates among this page's items, read by the adapter from
+    /// the template's own marker (`capabilities().copies_step_lists`; empty otherwise).
+    pub step_templates: Vec<StepTemplate>,
+}
+
+/// A step list the exporter keeps in the tracker for new items to copy (ADR 0006): an
+/// item of its own that is never a finding's and is kept out of people's sight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTemplate {
+    /// The id of the item that holds it (what [`crate::WorkItems::create_item_copying`]
+    /// copies and [`crate::WorkItems::delete_step_template`] deletes).
+    pub id: String,
+    /// The step group key it was made for (`webriskops_domain::step_group_key`).
+    pub key: String,
+    /// Out of people's sight (Trello: archived).
+    pub hidden: bool,
+    /// Every step list it holds, as the tracker shows it now, ticks included.
+    pub checklists: Vec<Checklist>,
+}
+
+/// A step template to make.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewStepTemplate {
+    pub container_id: String,
+    /// Where the item is made before it is hidden.
+    pub destination_id: String,
+    /// The step group key; the adapter writes it into the template's own marker.
+    pub key: String,
+    pub title: String,
+    /// Text saying what the template is, for a person who finds it.
+    pub body: String,
+    /// The name of its one step list (`webriskops_domain::CHECKLIST_NAME`).
+    pub checklist_name: String,
+    pub steps: Vec<String>,
 }
 
 /// Where a new item goes in its destination.

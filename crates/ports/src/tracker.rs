@@ -11,8 +11,8 @@ use webriskops_domain::{FindingId, ItemId, ProviderRecord, TrackerObservations};
 use crate::error::{PortError, PortResult};
 use crate::model::{
     Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges, ItemPage,
-    Label, ListItemsOptions, Member, NewItem, NewLabel, ReadOptions, RemoteItem, RequestStats,
-    TokenInfo,
+    Label, ListItemsOptions, Member, NewItem, NewLabel, NewStepTemplate, ReadOptions, RemoteItem,
+    RequestStats, StepTemplate, TokenInfo,
 };
 
 /// What every tracker adapter states once, whichever ports it implements: what it can do.
@@ -106,6 +106,23 @@ pub trait TrackerIntrospection: Tracker {
         let _ = (record, now);
         Ok(None)
     }
+
+    /// The observations readiness needs before an export, in as few requests as the
+    /// tracker allows (Trello: the token and one `/batch`), or `Ok(None)` to let the
+    /// caller run the full check ([`TrackerIntrospection::observe_setup`] or the generic
+    /// one). Unlike a setup check it gathers no choices to offer. The same rules as
+    /// `observe_setup` hold: decisive answers become observations, transient ones errors.
+    ///
+    /// # Errors
+    /// A transient or unexpected failure of the tracker.
+    async fn observe_for_export(
+        &self,
+        record: &ProviderRecord,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<TrackerObservations>> {
+        let _ = (record, now);
+        Ok(None)
+    }
 }
 
 /// Work items in a destination.
@@ -143,6 +160,53 @@ pub trait WorkItems: Tracker {
 
     /// Creates a label in a container.
     async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
+
+    /// Makes a step template (`capabilities().copies_step_lists`): an item carrying the
+    /// template's own marker (never a finding's), hidden from people, with one step list
+    /// holding `steps` unticked. Several requests: one that fails leaves a template the
+    /// next listing shows as not intact, which the caller deletes.
+    ///
+    /// # Errors
+    /// `NotSupported` for trackers that cannot copy step lists (the default).
+    async fn create_step_template(&self, template: &NewStepTemplate) -> PortResult<StepTemplate> {
+        let _ = template;
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "step templates".into(),
+        })
+    }
+
+    /// Deletes a step template for good (a damaged one, or one no finding needs).
+    ///
+    /// # Errors
+    /// `NotSupported` by default; `NotFound` when it is already gone.
+    async fn delete_step_template(&self, id: &str) -> PortResult<()> {
+        let _ = id;
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "step templates".into(),
+        })
+    }
+
+    /// Creates an item as [`WorkItems::create_item`] does (one request carrying the
+    /// finding's identity, never resent) whose step lists are copied from the step
+    /// template `template_id` in the same request, unticked as the template is. Ticks on
+    /// the new item stay on it: the copy shares nothing with its source afterwards.
+    ///
+    /// # Errors
+    /// `NotSupported` by default; `NotFound` or `InvalidInput` when the template is gone
+    /// (nothing was created); otherwise as `create_item`.
+    async fn create_item_copying(
+        &self,
+        item: &NewItem,
+        template_id: &str,
+    ) -> PortResult<RemoteItem> {
+        let _ = (item, template_id);
+        Err(PortError::NotSupported {
+            context: Default::default(),
+            what: "copying steps from a template".into(),
+        })
+    }
 
     /// Reads one item as it is now (with checklists when asked), to reconcile a write
     /// whose outcome is unknown. Trackers that list items MUST implement it (the

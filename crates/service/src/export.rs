@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
+use webriskops_domain::{copying_pays, step_group_key, template_intact, ObservedStepList};
 use webriskops_domain::{
     decide, resolve_duplicates, BlockedCode, BlockedState, CardExport, CardOptions, ChangedField,
     Finding, FindingError, FindingId, ItemId, LedgerEntry, ObservedItem, PlanAction,
@@ -23,8 +24,8 @@ use webriskops_domain::{
 };
 use webriskops_ports::{
     Checklist, ExportLedger, FindingSource, FindingStream, IntentOutcome, ItemChanges, LedgerScope,
-    ListItemsOptions, NewItem, NewLabel, Placement, PortError, ReadOptions, RemoteItem, RunId,
-    RunJournal, RunKind, TrackerIntrospection, WorkItems,
+    ListItemsOptions, NewItem, NewLabel, NewStepTemplate, Placement, PortError, ReadOptions,
+    RemoteItem, RunId, RunJournal, RunKind, StepTemplate, TrackerIntrospection, WorkItems,
 };
 
 use crate::{blocked_code_for, Progress, ServiceError};
@@ -91,6 +92,10 @@ pub struct ExportOptions {
     pub ledger_batch: usize,
     /// At most this many invalid findings and failures are listed (all are counted).
     pub max_listed_errors: usize,
+    /// Findings that share their steps copy one step template when the tracker can
+    /// (`capabilities().copies_step_lists`) and it is cheaper (ADR 0006); `false` writes
+    /// every item's steps one by one (for comparison).
+    pub step_templates: bool,
 }
 
 impl Default for ExportOptions {
@@ -100,6 +105,7 @@ impl Default for ExportOptions {
             concurrency: 16,
             ledger_batch: 200,
             max_listed_errors: 1000,
+            step_templates: true,
         }
     }
 }
@@ -183,6 +189,19 @@ pub struct ExportSummary {
     /// The planned writes (dry runs only).
     pub plan: Vec<PlanLine>,
     pub run_id: Option<i64>,
+    /// Step templates: made, deleted (damaged or needed by no finding), and the items
+    /// created by copying one (ADR 0006). A dry run counts what it would do.
+    #[serde(default)]
+    pub step_templates: StepTemplateCounts,
+}
+
+/// What an export did with step templates (ADR 0006).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTemplateCounts {
+    pub created: u64,
+    pub deleted: u64,
+    /// Items created by copying a template's steps.
+    pub copied: u64,
 }
 
 impl ExportSummary {
@@ -273,6 +292,8 @@ fn observe(item: RemoteItem, finding: FindingId) -> Seen {
 
 /// Everything read before planning.
 struct Snapshot {
+    /// The exporter's step templates in the container, as listed.
+    templates: Vec<StepTemplate>,
     ctx: RoutingContext,
     label_names: HashMap<String, String>,
     seen: HashMap<FindingId, Seen>,
@@ -324,6 +345,7 @@ async fn read_snapshot(
         }
     }
     let mut by_finding: HashMap<FindingId, Vec<Seen>> = HashMap::new();
+    let mut templates = Vec::new();
     if caps.list_items {
         let listing = format!("listing {}", scope.provider.vocabulary().items);
         progress.phase(&listing, None);
@@ -332,6 +354,7 @@ async fn read_snapshot(
             counters.read();
             let page = ports.items.list_items(&opts).await?;
             progress.advance(page.items.len() as u64);
+            templates.extend(page.step_templates);
             for item in page.items {
                 if let Some(f) = item.finding_id.clone() {
                     by_finding
@@ -380,6 +403,7 @@ async fn read_snapshot(
         .map(|e| (e.finding_id.clone(), e))
         .collect();
     Ok(Snapshot {
+        templates,
         ctx,
         label_names,
         seen,
@@ -392,6 +416,8 @@ async fn read_snapshot(
 struct Job {
     planned: CardExport,
     routing: Routing,
+    /// The step template whose steps a create copies (ADR 0006).
+    template: Option<String>,
     action: PlanAction,
     seen: Option<Seen>,
     ledger: Option<LedgerEntry>,
@@ -407,6 +433,11 @@ struct Apply<'a> {
     /// Set on an authentication or permission failure: remaining writes are not sent.
     abort: AtomicBool,
     abort_error: Mutex<Option<PortError>>,
+    /// Items created by copying a step template.
+    copied: AtomicU64,
+    /// Templates a copy was refused from in this run (gone, or refused as a source):
+    /// the rest of their group takes the step-by-step path without asking again.
+    refused_templates: Mutex<HashSet<String>>,
 }
 
 enum Applied {
@@ -536,7 +567,38 @@ impl Apply<'_> {
         // create whose outcome is unknown is reconciled here by reading back, never sent
         // again: a second request could make a second card.
         self.counters.write();
-        let (item, existing_checklist) = match self.ports.items.create_item(&new).await {
+        let template = job.template.as_ref().filter(|t| {
+            !self
+                .refused_templates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(*t)
+        });
+        let (first, copied) = match template {
+            Some(template) => match self.ports.items.create_item_copying(&new, template).await {
+                // The template is gone (a person deleted it during the run) or refused
+                // as a source: nothing was created, so the plain create is no second
+                // one, and the group's other items do not ask again.
+                Err(e @ (PortError::NotFound { .. } | PortError::InvalidInput { .. }))
+                    if !e.may_have_applied() =>
+                {
+                    self.refused_templates
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(template.clone());
+                    self.counters.write();
+                    (self.ports.items.create_item(&new).await, false)
+                }
+                other => (other, true),
+            },
+            None => (self.ports.items.create_item(&new).await, false),
+        };
+        let (item, existing_checklist) = match first {
+            Ok(item) if copied => {
+                // The steps came with the create, in the same request.
+                self.copied.fetch_add(1, Ordering::Relaxed);
+                return Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)));
+            }
             Ok(item) => (item, None),
             Err(e) if e.may_have_applied() && self.ports.items.capabilities().list_items => {
                 // The create may have happened: look its item up by finding.
@@ -553,12 +615,7 @@ impl Apply<'_> {
             }
             Err(e) => return Err(e),
         };
-        let steps: Vec<String> = planned
-            .checklist
-            .iter()
-            .chain(job.routing.extra_checklist.iter())
-            .cloned()
-            .collect();
+        let steps = steps_of(planned, &job.routing);
         self.add_steps(&planned.finding_id, &item.id, existing_checklist, &steps)
             .await?;
         Ok(self.entry(job, &item.id, item.url.clone(), Some(TargetState::Open)))
@@ -770,12 +827,7 @@ impl Apply<'_> {
             self.ports.items.update_item(&o.item_id, &changes).await?;
         }
         if fields.contains(&ChangedField::Checklist) {
-            let steps: Vec<String> = planned
-                .checklist
-                .iter()
-                .chain(job.routing.extra_checklist.iter())
-                .cloned()
-                .collect();
+            let steps = steps_of(planned, &job.routing);
             self.add_steps(
                 &planned.finding_id,
                 &o.item_id,
@@ -839,6 +891,7 @@ pub async fn export(
         }
     };
     let Snapshot {
+        templates,
         mut ctx,
         mut label_names,
         seen,
@@ -865,6 +918,12 @@ pub async fn export(
     let mut writes_planned = 0u64;
     let mut labels_to_create: BTreeMap<String, webriskops_domain::LabelIntent> = BTreeMap::new();
     let mut first_seen_at: HashSet<FindingId> = HashSet::new();
+    // Step groups (ADR 0006): per key of every step list a finding of the file has, its
+    // new items, and its steps where a template may serve them (a list two new items
+    // share, or one a template already holds): a file of distinct steps keeps no steps.
+    let copies = caps.copies_step_lists && caps.checklists && opts.step_templates;
+    let template_keys: HashSet<String> = templates.iter().map(|t| t.key.clone()).collect();
+    let mut groups: HashMap<String, StepGroup> = HashMap::new();
     let stream = source
         .open()
         .map_err(|e| ServiceError::Input(format!("cannot read {}: {e}", source.describe())))?;
@@ -888,6 +947,20 @@ pub async fn export(
             continue;
         }
         let (planned, routing, action) = plan_one(&finding, &card_opts, &ctx, &ledger, &seen);
+        if copies {
+            let steps = steps_of(&planned, &routing);
+            if !steps.is_empty() {
+                let key = step_group_key(&steps);
+                let has_template = template_keys.contains(&key);
+                let g = groups.entry(key).or_default();
+                if matches!(action, PlanAction::Create) {
+                    g.items += 1;
+                    if g.steps.is_none() && (g.items >= 2 || has_template) {
+                        g.steps = Some(steps);
+                    }
+                }
+            }
+        }
         // Labels are created for the items that are written, and only for them.
         for l in routing.create_labels.iter().filter(|_| action.writes()) {
             labels_to_create
@@ -927,7 +1000,24 @@ pub async fn export(
             wanted.insert(planned.finding_id);
         }
     }
+    // Without copying (a tracker that cannot, or templates switched off) templates are
+    // left as they are.
+    let template_plan = if copies {
+        plan_templates(templates, &groups)
+    } else {
+        TemplatePlan::default()
+    };
     if opts.dry_run {
+        summary.step_templates = StepTemplateCounts {
+            created: template_plan.to_create.len() as u64,
+            deleted: template_plan.to_delete.len() as u64,
+            copied: template_plan
+                .copy_keys
+                .iter()
+                .filter_map(|k| groups.get(k))
+                .map(|g| g.items)
+                .sum(),
+        };
         summary.labels_created = labels_to_create.values().map(|l| l.name.clone()).collect();
         summary.requests = RequestCounts {
             reads: counters.reads.into_inner(),
@@ -964,10 +1054,27 @@ pub async fn export(
         };
         async move { (intent, ports.items.create_label(&label).await) }
     });
-    let created = stream::iter(creates)
-        .buffered(opts.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+    // Templates need no label: they are made while the labels are, one round trip less.
+    let mut template_counts = StepTemplateCounts::default();
+    let (created, template_for) = futures::join!(
+        stream::iter(creates)
+            .buffered(opts.concurrency.max(1))
+            .collect::<Vec<_>>(),
+        apply_templates(
+            ports,
+            target,
+            &counters,
+            template_plan,
+            &groups,
+            opts,
+            progress,
+            words.item,
+            &mut template_counts,
+        )
+    );
+    summary.step_templates = template_counts;
+    let template_for = template_for?;
+    drop(groups);
     for (intent, result) in created {
         match result {
             Ok(l) => {
@@ -1012,6 +1119,8 @@ pub async fn export(
         label_names: &label_names,
         abort: AtomicBool::new(false),
         abort_error: Mutex::new(None),
+        copied: AtomicU64::new(0),
+        refused_templates: Mutex::new(HashSet::new()),
     };
     // Pass 2 reads the file again only when there is work, and builds cards only for
     // the findings that have it (a finding listed twice in the file is taken once).
@@ -1035,9 +1144,16 @@ pub async fn export(
         {
             return None;
         }
+        let template = match action {
+            PlanAction::Create if !template_for.is_empty() => template_for
+                .get(&step_group_key(&steps_of(&planned, &routing)))
+                .cloned(),
+            _ => None,
+        };
         Some(Job {
             planned,
             routing,
+            template,
             action,
             seen: seen_item,
             ledger: entry,
@@ -1079,6 +1195,7 @@ pub async fn export(
         ports.ledger.put_many(&scope, &batch).await?;
     }
     ports.items.flush().await?;
+    summary.step_templates.copied = apply.copied.load(Ordering::Relaxed);
     if let Some(e) = apply
         .abort_error
         .into_inner()
@@ -1142,6 +1259,181 @@ fn plan_one(
         seen.get(&finding.id).map(|s| &s.item),
     );
     (planned, routing, action)
+}
+
+/// Every step an item of `planned` carries: the finding's own and the routed fields
+/// that went to the step list.
+fn steps_of(planned: &CardExport, routing: &Routing) -> Vec<String> {
+    planned
+        .checklist
+        .iter()
+        .chain(routing.extra_checklist.iter())
+        .cloned()
+        .collect()
+}
+
+/// One step list of the file: its new items in this export, and its steps when a
+/// template may serve them.
+#[derive(Default)]
+struct StepGroup {
+    items: u64,
+    steps: Option<Vec<String>>,
+}
+
+/// What to do with step templates before the items are written (ADR 0006).
+#[derive(Default)]
+struct TemplatePlan {
+    /// Intact templates kept: key → the id of the template.
+    ready: HashMap<String, String>,
+    /// Templates to make: key → steps.
+    to_create: Vec<(String, Vec<String>)>,
+    /// Damaged, duplicate, visible or unneeded templates.
+    to_delete: Vec<String>,
+    /// The groups whose new items copy a template.
+    copy_keys: HashSet<String>,
+}
+
+fn is_intact(t: &StepTemplate, steps: &[String]) -> bool {
+    let lists: Vec<ObservedStepList> = t
+        .checklists
+        .iter()
+        .map(|c| ObservedStepList {
+            name: c.name.clone(),
+            steps: c
+                .items
+                .iter()
+                .map(|i| (i.name.clone(), i.complete))
+                .collect(),
+        })
+        .collect();
+    template_intact(steps, CHECKLIST_NAME, t.hidden, &lists)
+}
+
+/// Decides which templates stay, which go and which are made: per key, the first intact
+/// template stays (for a key no new item uses this time, the first hidden one: it is
+/// checked when it is next copied); the others, templates out of hiding, and those of a
+/// key no finding of the file has are deleted. A group copies when
+/// `domain::copying_pays` says the template is cheaper than its items' steps.
+fn plan_templates(
+    existing: Vec<StepTemplate>,
+    groups: &HashMap<String, StepGroup>,
+) -> TemplatePlan {
+    let mut plan = TemplatePlan::default();
+    let mut by_key: BTreeMap<String, Vec<StepTemplate>> = BTreeMap::new();
+    for t in existing {
+        by_key.entry(t.key.clone()).or_default().push(t);
+    }
+    for (key, mut ts) in by_key {
+        ts.sort_by(|a, b| a.id.cmp(&b.id));
+        let keep = match groups.get(&key) {
+            None => None,
+            Some(StepGroup {
+                steps: Some(steps), ..
+            }) => ts.iter().position(|t| is_intact(t, steps)),
+            Some(_) => ts.iter().position(|t| t.hidden),
+        };
+        for (i, t) in ts.into_iter().enumerate() {
+            if Some(i) == keep {
+                plan.ready.insert(key.clone(), t.id);
+            } else {
+                plan.to_delete.push(t.id);
+            }
+        }
+    }
+    let mut with_steps: Vec<(&String, u64, &Vec<String>)> = groups
+        .iter()
+        .filter_map(|(k, g)| Some((k, g.items, g.steps.as_ref()?)))
+        .collect();
+    with_steps.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, items, steps) in with_steps {
+        let ready = plan.ready.contains_key(key);
+        if copying_pays(items, steps.len(), ready) {
+            if !ready {
+                plan.to_create.push((key.clone(), steps.clone()));
+            }
+            plan.copy_keys.insert(key.clone());
+        }
+    }
+    plan
+}
+
+/// Deletes and makes templates as planned, concurrently; returns key → template id for
+/// the groups that copy. A template that cannot be made leaves its group on the
+/// step-by-step path; a refused credential stops the export before any item is written.
+#[allow(clippy::too_many_arguments)]
+async fn apply_templates(
+    ports: &ExportPorts,
+    target: &ExportTarget,
+    counters: &Counters,
+    plan: TemplatePlan,
+    groups: &HashMap<String, StepGroup>,
+    opts: &ExportOptions,
+    progress: &dyn Progress,
+    item_word: &str,
+    counts: &mut StepTemplateCounts,
+) -> Result<HashMap<String, String>, PortError> {
+    let TemplatePlan {
+        mut ready,
+        to_create,
+        to_delete,
+        copy_keys,
+    } = plan;
+    let deletes = to_delete.into_iter().map(|id| {
+        counters.write();
+        async move { ports.items.delete_step_template(&id).await }
+    });
+    let deleted: Vec<_> = stream::iter(deletes)
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for r in deleted {
+        match r {
+            Ok(()) | Err(PortError::NotFound { .. }) => counts.deleted += 1,
+            Err(e) if blocked_code_for(&e).is_some() => return Err(e),
+            Err(e) => progress.note(&format!(
+                "a step template could not be deleted ({e}); the next export tries again"
+            )),
+        }
+    }
+    let creates = to_create.into_iter().map(|(key, steps)| {
+        for _ in 0..webriskops_domain::plan::steps::template_requests(steps.len()) {
+            counters.write();
+        }
+        let new = NewStepTemplate {
+            container_id: target.container_id.clone(),
+            destination_id: target.destination_id.clone(),
+            key: key.clone(),
+            title: format!("WebRiskOps remediation steps ({} steps, template)", steps.len()),
+            body: format!(
+                "Remediation steps that WebRiskOps copies into each new {item} of the findings that share them. \
+                 It keeps this template archived and unticked; an edited template is replaced on the next export, \
+                 and it is deleted when no finding needs it.",
+                item = item_word
+            ),
+            checklist_name: CHECKLIST_NAME.into(),
+            steps,
+        };
+        async move { (key, ports.items.create_step_template(&new).await) }
+    });
+    let created: Vec<_> = stream::iter(creates)
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for (key, r) in created {
+        match r {
+            Ok(t) => {
+                counts.created += 1;
+                ready.insert(key, t.id);
+            }
+            Err(e) if blocked_code_for(&e).is_some() => return Err(e),
+            Err(e) => progress.note(&format!(
+                "a step template could not be made ({e}); its {} new item(s) get their steps one by one",
+                groups.get(&key).map_or(0, |g| g.items)
+            )),
+        }
+    }
+    ready.retain(|k, _| copy_keys.contains(k));
+    Ok(ready)
 }
 
 fn record_invalid(summary: &mut ExportSummary, e: FindingError, opts: &ExportOptions) {

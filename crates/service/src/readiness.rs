@@ -113,6 +113,24 @@ async fn observed_check(
     Ok(out)
 }
 
+/// Readiness of `record` before an export: the tracker's own quick observations when it
+/// has them ([`TrackerIntrospection::observe_for_export`]), else the full check.
+///
+/// # Errors
+/// As [`check_readiness`].
+pub(crate) async fn readiness_for_export(
+    tracker: Option<&dyn TrackerIntrospection>,
+    record: &ProviderRecord,
+    now: DateTime<Utc>,
+) -> Result<Readiness, ServiceError> {
+    if let Some(t) = tracker {
+        if let Some(observations) = t.observe_for_export(record, now).await? {
+            return Ok(check(record, &observations));
+        }
+    }
+    Ok(check_readiness(tracker, record, now).await?.readiness)
+}
+
 /// Checks readiness of `record`. `tracker` is `None` when no token is available.
 ///
 /// # Errors

@@ -17,8 +17,8 @@ use webriskops_domain::{
 use webriskops_fake::MemoryStore;
 use webriskops_ports::{
     Capabilities, CheckItem, Checklist, ItemChanges, ItemPage, Label, ListItemsOptions, NewItem,
-    NewLabel, PortError, PortResult, ProviderStore, RemoteItem, SecretStore, Tracker,
-    TrackerIntrospection, WorkItems,
+    NewLabel, NewStepTemplate, PortError, PortResult, ProviderStore, RemoteItem, SecretStore,
+    StepTemplate, Tracker, TrackerIntrospection, WorkItems,
 };
 use webriskops_service::{
     export, revoke, save_provider, ExportOptions, ExportPorts, ExportTarget, ServiceError, Silent,
@@ -39,6 +39,9 @@ mock! {
         async fn create_checklist(&self, item: &ItemId, name: &str) -> PortResult<Checklist>;
         async fn add_check_item(&self, checklist_id: &str, name: &str, position: u32) -> PortResult<CheckItem>;
         async fn create_label(&self, label: &NewLabel) -> PortResult<Label>;
+        async fn create_step_template(&self, template: &NewStepTemplate) -> PortResult<StepTemplate>;
+        async fn delete_step_template(&self, id: &str) -> PortResult<()>;
+        async fn create_item_copying(&self, item: &NewItem, template_id: &str) -> PortResult<RemoteItem>;
     }
 }
 
@@ -81,6 +84,7 @@ const CAPS: Capabilities = Capabilities {
     max_body_chars: 16_384,
     max_step_chars: 16_384,
     max_assignees: u32::MAX,
+    copies_step_lists: false,
 };
 
 fn remote(n: &NewItem, id: &str) -> RemoteItem {
@@ -215,6 +219,7 @@ async fn create_whose_answer_was_lost_is_found_by_its_marker() {
         Ok(ItemPage {
             items: c1.lock().unwrap().clone(),
             next_cursor: None,
+            step_templates: vec![],
         })
     });
     let c2 = created.clone();
@@ -302,6 +307,7 @@ async fn identity_and_state_are_what_the_adapter_reads_never_the_body() {
         Ok(ItemPage {
             items: vec![listed.clone()],
             next_cursor: None,
+            step_templates: vec![],
         })
     });
     items.expect_create_item().never();
@@ -578,4 +584,76 @@ async fn revoke_failure_at_the_tracker_keeps_the_local_token() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// A template a person deleted after the listing (ADR 0006 §7): the copy is refused and
+/// created nothing, so that card is created plainly with its steps, and the group's other
+/// cards do not ask for the template again in this run.
+#[tokio::test]
+async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
+    let mut items = MockItems::new();
+    items.expect_capabilities().return_const(Capabilities {
+        checklists: true,
+        copies_step_lists: true,
+        ..CAPS
+    });
+    items
+        .expect_list_items()
+        .returning(|_| Ok(ItemPage::default()));
+    items.expect_create_step_template().times(1).returning(|t| {
+        // The finding's steps, and its priority routed to the checklist (no labels).
+        assert_eq!(t.steps[..2], ["step one", "step two"]);
+        Ok(StepTemplate {
+            id: "tpl".into(),
+            key: t.key.clone(),
+            hidden: true,
+            checklists: vec![],
+        })
+    });
+    items
+        .expect_create_item_copying()
+        .times(1)
+        .returning(|_, template| {
+            assert_eq!(template, "tpl");
+            Err(PortError::InvalidInput {
+                context: Default::default(),
+                message: "invalid value for idCardSource".into(),
+            })
+        });
+    let made = Arc::new(AtomicUsize::new(0));
+    let m2 = made.clone();
+    items.expect_create_item().times(10).returning(move |n| {
+        let k = m2.fetch_add(1, Ordering::SeqCst);
+        Ok(remote(n, &format!("c{k}")))
+    });
+    items
+        .expect_create_checklist()
+        .times(10)
+        .returning(|item, name| {
+            Ok(Checklist {
+                id: format!("cl-{item}"),
+                name: name.into(),
+                items: vec![],
+            })
+        });
+    items
+        .expect_add_check_item()
+        .times(30)
+        .returning(|_, name, _| {
+            Ok(CheckItem {
+                id: format!("i-{name}"),
+                name: name.into(),
+                complete: false,
+            })
+        });
+    let (ports, record, target, _) = setup(items);
+    let opts = ExportOptions {
+        concurrency: 1,
+        ..Default::default()
+    };
+    let s = export(&ports, &record, &target, &ten_findings(), &opts, &Silent)
+        .await
+        .unwrap();
+    assert_eq!((s.created, s.failed_count), (10, 0), "{:?}", s.failed);
+    assert_eq!((s.step_templates.created, s.step_templates.copied), (1, 0));
 }

@@ -815,3 +815,43 @@ async fn native_priority_is_written_on_create_and_when_the_finding_changes() {
     let item = e.world.tracker.items(&e.world.board_id).remove(0);
     assert_eq!(item.priority, Some(1));
 }
+
+/// Findings that share their steps copy one step template (ADR 0006): every item carries
+/// exactly its steps, the template is found again by listing after the ledger is lost,
+/// and nothing is written then.
+#[tokio::test]
+async fn findings_sharing_steps_copy_one_template_that_a_lost_ledger_finds_again() {
+    let e = env();
+    e.world.tracker.copy_step_lists();
+    let findings: Vec<_> = (0..6)
+        .map(|i| finding(&format!("wro-grp-{i}"), "Same rule"))
+        .collect();
+    let source = VecSource::new(findings);
+    let s = run(&e, &source).await;
+    assert_eq!(
+        (s.created, s.step_templates.created, s.step_templates.copied),
+        (6, 1, 6)
+    );
+    let items = e.world.tracker.items(&e.world.board_id);
+    let templates: Vec<_> = items.iter().filter(|i| i.finding_id.is_none()).collect();
+    assert_eq!(templates.len(), 1);
+    assert!(templates[0].archived, "the template is never open");
+    for item in items.iter().filter(|i| i.finding_id.is_some()) {
+        let lists = item.checklists.as_ref().unwrap();
+        assert_eq!(lists.len(), 1);
+        let steps: Vec<&str> = lists[0].items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(steps[..2], ["step one", "step two"]);
+        assert!(lists[0].items.iter().all(|i| !i.complete));
+        assert!(!item.archived);
+    }
+    e.store.wipe_ledger();
+    e.world.tracker.clear_calls();
+    let again = run(&e, &source).await;
+    assert_eq!((again.created, again.unchanged), (0, 6));
+    assert_eq!(
+        again.step_templates.created + again.step_templates.deleted,
+        0
+    );
+    assert_eq!(e.world.tracker.write_count(), 0);
+    assert!(cards_per_finding(&e).values().all(|n| *n == 1));
+}

@@ -699,6 +699,30 @@ impl State {
         Some(id)
     }
 
+    /// Copies checklist `from` onto `card` (new ids): its name unless `name` is
+    /// given, and every item with its name, position and state.
+    pub(crate) fn copy_checklist(
+        &mut self,
+        from: &str,
+        card: &str,
+        name: Option<&str>,
+        pos: Option<Pos>,
+    ) -> Option<String> {
+        let src = self.checklists.get(from)?.clone();
+        let id = self.create_checklist(card, name.unwrap_or(&src.name), pos)?;
+        let mut items = Vec::with_capacity(src.items.len());
+        for item in &src.items {
+            let item_id = self.ids.next_id();
+            self.check_items.insert(item_id.clone(), id.clone());
+            items.push(CheckItem {
+                id: item_id,
+                ..item.clone()
+            });
+        }
+        self.checklists.get_mut(&id)?.items = items;
+        Some(id)
+    }
+
     pub(crate) fn create_check_item(
         &mut self,
         checklist: &str,

@@ -785,3 +785,130 @@ async fn uri_too_long_before_auth() {
     assert_eq!(resp.status(), 200);
     assert_eq!(e.h.count_status(414), 2);
 }
+
+/// `POST /cards` with `idCardSource` and `keepFromSource=checklists` copies the source's
+/// checklists (items with their states) in the same request, takes name and description
+/// from the request, nothing else from the source, and shares no item with it; an
+/// archived source gives an open card. `POST /checklists` with `idChecklistSource`
+/// copies one checklist's items. Unknown sources and keeps are refused (ADR 0006).
+#[tokio::test]
+async fn copies_by_card_and_checklist_source() {
+    let e = env().await;
+    let t = e.full().to_owned();
+    let label = e.h.create_label(&e.fx.board_id, "src-label", Some("red"));
+    let src =
+        e.h.person_create_card(&e.fx.list_id, "template", "[template]");
+    e.h.person_add_label(&src, &label);
+    let cl = e.h.person_add_checklist(&src, "Remediation");
+    let a = e.h.person_add_check_item(&cl, "a");
+    e.h.person_add_check_item(&cl, "b");
+    e.h.person_tick_check_item(&src, &a, true);
+    e.h.person_archive_card(&src);
+
+    let resp = e
+        .req(Method::POST, "/cards", &t)
+        .json(&j!({"idList": e.fx.list_id, "name": "copy", "desc": "mine",
+                   "idCardSource": src, "keepFromSource": "checklists"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_eq!(status, 200, "{body}");
+    let copy = json(&body)["id"].as_str().unwrap().to_owned();
+    let c = e.h.card(&copy).unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.desc.as_str(), c.closed),
+        ("copy", "mine", false)
+    );
+    assert!(c.id_labels.is_empty(), "labels are not kept unless asked");
+    let items: Vec<(String, bool)> = c.checklists[0]
+        .items
+        .iter()
+        .map(|i| (i.name.clone(), i.complete))
+        .collect();
+    assert_eq!(c.checklists[0].name, "Remediation");
+    assert_eq!(
+        items,
+        [("a".into(), true), ("b".into(), false)],
+        "states travel with the copy"
+    );
+
+    // A tick on the copy stays on the copy.
+    let b_copy = c.checklists[0].items[1].id.clone();
+    e.h.person_tick_check_item(&copy, &b_copy, true);
+    let s = e.h.card(&src).unwrap();
+    assert!(!s.checklists[0].items[1].complete);
+    assert_ne!(s.checklists[0].items[1].id, b_copy);
+
+    // The default keep is all: labels come too.
+    let resp = e
+        .req(Method::POST, "/cards", &t)
+        .json(&j!({"idList": e.fx.list_id, "idCardSource": src}))
+        .send()
+        .await
+        .unwrap();
+    let all = json(&read(resp).await.1)["id"].as_str().unwrap().to_owned();
+    let all = e.h.card(&all).unwrap();
+    assert_eq!(
+        (all.name.as_str(), all.id_labels.clone()),
+        ("template", vec![label])
+    );
+
+    // Refusals.
+    for (k, v) in [
+        ("idCardSource", "0123456789abcdef01234567"),
+        ("idCardSource", "x"),
+    ] {
+        let resp = e
+            .req(Method::POST, "/cards", &t)
+            .json(&j!({"idList": e.fx.list_id, k: v}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            read(resp).await,
+            (400, "invalid value for idCardSource".into())
+        );
+    }
+    let resp = e
+        .req(Method::POST, "/cards", &t)
+        .json(&j!({"idList": e.fx.list_id, "idCardSource": src, "keepFromSource": "everything"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(resp).await,
+        (400, "invalid value for keepFromSource".into())
+    );
+
+    // idChecklistSource.
+    let target = e.h.person_create_card(&e.fx.list_id, "target", "");
+    let resp = e
+        .req(Method::POST, "/checklists", &t)
+        .query(&[
+            ("idCard", target.as_str()),
+            ("idChecklistSource", cl.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(resp).await;
+    assert_eq!(status, 200, "{body}");
+    let got = e.h.card(&target).unwrap();
+    assert_eq!(got.checklists[0].name, "Remediation");
+    assert_eq!(got.checklists[0].items.len(), 2);
+    assert!(got.checklists[0].items[0].complete);
+    let resp = e
+        .req(Method::POST, "/checklists", &t)
+        .query(&[
+            ("idCard", target.as_str()),
+            ("idChecklistSource", "0123456789abcdef01234567"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read(resp).await,
+        (400, "invalid value for idChecklistSource".into())
+    );
+}

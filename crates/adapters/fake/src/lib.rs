@@ -14,11 +14,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use webriskops_domain::{extract_marker, ItemId, Permission, StateCategory};
+use webriskops_domain::{
+    extract_marker, extract_template_marker, template_marker, ItemId, Permission, StateCategory,
+};
 use webriskops_ports::{
     in_context, Account, Capabilities, CheckItem, Checklist, Container, Destination, ItemChanges,
-    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, PortError, PortResult,
-    ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection, WorkItems,
+    ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, NewStepTemplate, PortError,
+    PortResult, ReadOptions, RemoteItem, StepTemplate, TokenInfo, Tracker, TrackerIntrospection,
+    WorkItems,
 };
 
 /// A call the fake received: the port method name and its main argument.
@@ -99,6 +102,7 @@ const BASE_CAPS: Capabilities = Capabilities {
     max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     max_assignees: u32::MAX,
+    copies_step_lists: false,
 };
 
 impl FakeTracker {
@@ -271,6 +275,17 @@ impl FakeTracker {
     /// Makes every later call fail as with a revoked or invalid token.
     pub fn invalidate_token(&self) {
         self.lock().token_valid = false;
+    }
+
+    /// Lets new items copy their steps from step templates (`copies_step_lists`, off by
+    /// default so that the fake keeps the k + 2 path unless a test asks).
+    pub fn copy_step_lists(&self) {
+        let mut s = self.lock();
+        let caps = s.capabilities.unwrap_or(BASE_CAPS);
+        s.capabilities = Some(Capabilities {
+            copies_step_lists: true,
+            ..caps
+        });
     }
 
     /// Overrides the capabilities (e.g. no label creation).
@@ -466,6 +481,9 @@ fn is_write(method: &str) -> bool {
             | "add_check_item"
             | "create_label"
             | "revoke_token"
+            | "create_step_template"
+            | "delete_step_template"
+            | "create_item_copying"
     )
 }
 
@@ -776,8 +794,32 @@ impl WorkItems for FakeTracker {
                 .then(|| page.last().map(|c| c.seq.to_string()))
                 .flatten();
             let read = opts.read_options();
-            let items = page.into_iter().map(|c| view(&s, c, &read)).collect();
-            finish(ItemPage { items, next_cursor }, after)
+            // Step templates (their own marker, no finding's) are listed apart, with
+            // their checklists, as the Trello adapter does.
+            let (templates, items): (Vec<&Card>, Vec<&Card>) = page.into_iter().partition(|c| {
+                extract_marker(&c.item.body).is_none()
+                    && extract_template_marker(&c.item.body).is_some()
+            });
+            let step_templates = templates
+                .into_iter()
+                .filter_map(|c| {
+                    Some(StepTemplate {
+                        id: c.item.id.to_string(),
+                        key: extract_template_marker(&c.item.body)?,
+                        hidden: c.item.archived,
+                        checklists: c.checklists.clone(),
+                    })
+                })
+                .collect();
+            let items = items.into_iter().map(|c| view(&s, c, &read)).collect();
+            finish(
+                ItemPage {
+                    items,
+                    next_cursor,
+                    step_templates,
+                },
+                after,
+            )
         })
         .await
     }
@@ -874,6 +916,129 @@ impl WorkItems for FakeTracker {
             list.items
                 .sort_by_key(|i| positions.get(&i.id).copied().unwrap_or(u32::MAX));
             finish(ci, after)
+        })
+        .await
+    }
+
+    /// Only with `copies_step_lists` set (`set_capabilities`): an archived card with the
+    /// template marker and one checklist.
+    async fn create_step_template(&self, t: &NewStepTemplate) -> PortResult<StepTemplate> {
+        in_context(self, "create_step_template", async {
+            if !self.capabilities().copies_step_lists {
+                return Err(PortError::NotSupported {
+                    context: Default::default(),
+                    what: "step templates".into(),
+                });
+            }
+            let after = self.enter("create_step_template", &t.key).await?;
+            let mut s = self.lock();
+            let body = format!("{}\n\n{}", t.body, template_marker(&t.key));
+            let created = create(
+                &mut s,
+                &t.destination_id,
+                &t.title,
+                &body,
+                vec![],
+                vec![],
+                None,
+            )?;
+            let (_, cl_id) = Self::next_id(&mut s, "checklist");
+            let mut list = Checklist {
+                id: cl_id.clone(),
+                name: t.checklist_name.clone(),
+                items: Vec::new(),
+            };
+            for step in &t.steps {
+                let (_, id) = Self::next_id(&mut s, "checkitem");
+                list.items.push(CheckItem {
+                    id,
+                    name: step.clone(),
+                    complete: false,
+                });
+            }
+            s.checklist_card.insert(cl_id, created.id.to_string());
+            let card = s.cards.get_mut(created.id.as_str()).expect("just created");
+            card.item.archived = true;
+            card.checklists.push(list.clone());
+            finish(
+                StepTemplate {
+                    id: created.id.to_string(),
+                    key: t.key.clone(),
+                    hidden: true,
+                    checklists: vec![list],
+                },
+                after,
+            )
+        })
+        .await
+    }
+
+    async fn delete_step_template(&self, id: &str) -> PortResult<()> {
+        in_context(self, "delete_step_template", async {
+            let after = self.enter("delete_step_template", id).await?;
+            let mut s = self.lock();
+            let card = s
+                .cards
+                .remove(id)
+                .ok_or_else(|| PortError::not_found(format!("item {id}")))?;
+            for l in card.checklists {
+                s.checklist_card.remove(&l.id);
+            }
+            finish((), after)
+        })
+        .await
+    }
+
+    /// As Trello's copy (FACTS.md §1a): every checklist of the template with new ids,
+    /// ticks included (the harsher reading), nothing shared afterwards.
+    async fn create_item_copying(
+        &self,
+        item: &NewItem,
+        template_id: &str,
+    ) -> PortResult<RemoteItem> {
+        in_context(self, "create_item_copying", async {
+            let after = self
+                .enter("create_item_copying", item.finding_id.as_str())
+                .await?;
+            let mut s = self.lock();
+            let source = s
+                .cards
+                .get(template_id)
+                .map(|c| c.checklists.clone())
+                .ok_or_else(|| PortError::InvalidInput {
+                    context: Default::default(),
+                    message: "invalid value for the template".into(),
+                })?;
+            let created = create(
+                &mut s,
+                &item.destination_id,
+                &item.title,
+                &item.body,
+                item.label_ids.clone(),
+                item.member_ids.clone(),
+                item.due,
+            )?;
+            let mut copies = Vec::with_capacity(source.len());
+            for l in source {
+                let (_, cl_id) = Self::next_id(&mut s, "checklist");
+                let mut copy = Checklist {
+                    id: cl_id.clone(),
+                    name: l.name,
+                    items: Vec::new(),
+                };
+                for i in l.items {
+                    let (_, id) = Self::next_id(&mut s, "checkitem");
+                    copy.items.push(CheckItem { id, ..i });
+                }
+                s.checklist_card.insert(cl_id, created.id.to_string());
+                copies.push(copy);
+            }
+            s.cards
+                .get_mut(created.id.as_str())
+                .expect("just created")
+                .checklists = copies;
+            let created = written(&s, created.id.as_str())?;
+            finish(created, after)
         })
         .await
     }

@@ -225,6 +225,7 @@ impl LinearAdapter {
             max_step_chars: LINEAR_DESCRIPTION_LIMIT,
             // `Issue.assignee` is a single user (schema.graphql); more go elsewhere.
             max_assignees: 1,
+            copies_step_lists: false,
         }
     }
 
@@ -547,6 +548,7 @@ impl WorkItems for LinearAdapter {
             Ok(ItemPage {
                 items,
                 next_cursor: page.older,
+                step_templates: vec![],
             })
         })
         .await

@@ -439,6 +439,7 @@ impl Tracker for PortableExport {
             max_body_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
             max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
             max_assignees: u32::MAX,
+            copies_step_lists: false,
         }
     }
 }

@@ -138,9 +138,22 @@ pub(crate) const CARD_CREATE: Op = Op {
         "idMembers",
         "due",
         "pos",
+        // A copy of a step template's checklists (ADR 0006, FACTS.md §1).
+        "idCardSource",
+        "keepFromSource",
     ],
     members_limited: false,
     subject: Subject::List,
+};
+/// `DELETE /cards/{id}`: permanent; only ever sent for the exporter's own step
+/// templates (ADR 0006), never for a finding's card.
+pub(crate) const CARD_DELETE: Op = Op {
+    method: HttpMethod::Delete,
+    template: "/cards/{id}",
+    query: &[],
+    body: &[],
+    members_limited: false,
+    subject: Subject::Card,
 };
 /// `PUT /cards/{id}` with a JSON body of only the changed fields.
 pub(crate) const CARD_UPDATE: Op = Op {
@@ -231,6 +244,7 @@ pub(crate) const ALL: &[Op] = &[
     BATCH,
     CARD_CREATE,
     CARD_UPDATE,
+    CARD_DELETE,
     CHECKLIST_CREATE,
     CHECK_ITEM_CREATE,
     LABEL_CREATE,

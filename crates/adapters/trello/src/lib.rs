@@ -35,12 +35,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
-use webriskops_domain::{FindingId, ItemId, TrelloId};
+use webriskops_domain::{extract_template_marker, template_marker, FindingId, ItemId, TrelloId};
 use webriskops_ports::{
     in_context, oldest_of, Account, Capabilities, CheckItem, Checklist, Container, Destination,
-    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, Placement,
-    PortError, PortResult, ReadOptions, RemoteItem, TokenInfo, Tracker, TrackerIntrospection,
-    WorkItems,
+    ItemChanges, ItemPage, Label, ListItemsOptions, Member, NewItem, NewLabel, NewStepTemplate,
+    Placement, PortError, PortResult, ReadOptions, RemoteItem, StepTemplate, TokenInfo, Tracker,
+    TrackerIntrospection, WorkItems,
 };
 
 pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
@@ -89,6 +89,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     max_step_chars: webriskops_domain::TRELLO_TEXT_LIMIT,
     // A card takes any number of members.
     max_assignees: u32::MAX,
+    copies_step_lists: true,
 };
 
 /// Everything a readiness check reads about a board, gathered in one `GET /batch`:
@@ -121,7 +122,23 @@ pub struct TrelloAdapter {
     me: Mutex<Option<Account>>,
     /// List id → name, from every list read.
     list_names: Mutex<HashMap<String, String>>,
+    /// The labels and members the last readiness batch read, for the export that
+    /// follows it: each is served once, for its board, while fresh ("labels and members
+    /// read once" per export, ADR 0006).
+    container_memo: Mutex<Option<ContainerMemo>>,
 }
+
+/// Labels and members a readiness batch read.
+#[derive(Debug)]
+struct ContainerMemo {
+    board: String,
+    at: std::time::Instant,
+    labels: Option<Vec<Label>>,
+    members: Option<Vec<Member>>,
+}
+
+/// How long a readiness batch's labels and members stand in for a read of their own.
+const CONTAINER_MEMO_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for TrelloAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,6 +185,7 @@ impl TrelloAdapter {
             token: config.token,
             me: Mutex::new(None),
             list_names: Mutex::new(HashMap::new()),
+            container_memo: Mutex::new(None),
         })
     }
 
@@ -175,6 +193,19 @@ impl TrelloAdapter {
         let mut names = lock(&self.list_names);
         for l in lists {
             names.insert(l.id.clone(), l.name.clone());
+        }
+    }
+
+    /// The memo's labels (`labels`) or members of `board`, taken, when fresh.
+    fn take_memo<T>(
+        &self,
+        board: &str,
+        part: impl FnOnce(&mut ContainerMemo) -> Option<T>,
+    ) -> Option<T> {
+        let mut memo = lock(&self.container_memo);
+        match memo.as_mut() {
+            Some(m) if m.board == board && m.at.elapsed() < CONTAINER_MEMO_TTL => part(m),
+            _ => None,
         }
     }
 
@@ -362,6 +393,38 @@ impl TrelloAdapter {
     }
 }
 
+/// The JSON body of `POST /cards` for a new item, and its list's id.
+fn card_create_body(item: &NewItem) -> PortResult<(String, Map<String, Value>)> {
+    let list = trello_id("list id", &item.destination_id)?;
+    let mut body = Map::new();
+    body.insert("name".into(), json!(item.title));
+    body.insert("desc".into(), json!(item.body));
+    body.insert("idList".into(), json!(list));
+    body.insert(
+        "pos".into(),
+        json!(match item.placement {
+            Placement::Top => "top",
+            Placement::Bottom => "bottom",
+        }),
+    );
+    if !item.label_ids.is_empty() {
+        body.insert(
+            "idLabels".into(),
+            json!(id_list("label id", &item.label_ids)?),
+        );
+    }
+    if !item.member_ids.is_empty() {
+        body.insert(
+            "idMembers".into(),
+            json!(id_list("member id", &item.member_ids)?),
+        );
+    }
+    if let Some(d) = item.due {
+        body.insert("due".into(), json!(wire::due_value(d)));
+    }
+    Ok((list, body))
+}
+
 /// Characters of a decode error (which may quote the answer) kept in an error message.
 const DECODE_ERROR_CHARS: usize = 200;
 
@@ -439,6 +502,143 @@ impl TrackerIntrospection for TrelloAdapter {
             let me = me.account();
             *lock(&self.me) = Some(me.clone());
             Ok(me)
+        })
+        .await
+    }
+
+    /// Two requests: the token (its route holds the token, so it cannot go in a batch)
+    /// and one `GET /batch` of the board, its labels, members and lists and the chosen
+    /// lists ([`TrelloAdapter::readiness_snapshot`]). The labels and members it read are
+    /// served to the export's own reads of them that follow. `None` (the full check)
+    /// when the record names no well-formed board.
+    async fn observe_for_export(
+        &self,
+        record: &webriskops_domain::ProviderRecord,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> PortResult<Option<webriskops_domain::TrackerObservations>> {
+        use webriskops_domain::readiness::BoardList;
+        use webriskops_domain::{
+            BoardObservation, ListObservation, Observations, TokenObservation,
+        };
+        let present = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && TrelloId::new(*s).is_ok())
+                .map(str::to_owned)
+        };
+        let Some(board) = present(&record.board_id) else {
+            return Ok(None);
+        };
+        in_context(self, "observe_for_export", async {
+            let list = present(&record.list_id);
+            let done = present(&record.done_list_id);
+            let ids: Vec<&str> = list.iter().chain(done.iter()).map(String::as_str).collect();
+            // Both at once: one round trip instead of two. The batch is wasted only when
+            // the token turns out unusable.
+            let (token, snap) =
+                futures::join!(self.token_info(), self.readiness_snapshot(&board, &ids));
+            let token = match token {
+                Ok(info) => TokenObservation::Valid {
+                    permissions: info.permissions,
+                    expires_at: info.expires_at,
+                },
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    TokenObservation::Rejected { reason: message }
+                }
+                Err(e @ (PortError::NotFound { .. } | PortError::PermissionDenied { .. })) => {
+                    TokenObservation::Rejected {
+                        reason: format!("the tracker does not recognise the token ({e})"),
+                    }
+                }
+                Err(e) => return Err(e),
+            };
+            let mut obs = Observations::new(now, token);
+            let token_ok = matches!(&obs.token, TokenObservation::Valid { expires_at, .. } if expires_at.is_none_or(|at| at > now));
+            if !token_ok {
+                return Ok(Some(obs.into()));
+            }
+            let snap = match snap {
+                Ok(s) => s,
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    obs.token = TokenObservation::Rejected { reason: message };
+                    return Ok(Some(obs.into()));
+                }
+                Err(e) => return Err(e),
+            };
+            // What a part's answer means: decisive answers are observations, anything
+            // transient fails the check.
+            fn decisive<T>(r: &PortResult<T>) -> PortResult<()> {
+                match r {
+                    Ok(_)
+                    | Err(
+                        PortError::NotFound { .. }
+                        | PortError::InvalidInput { .. }
+                        | PortError::PermissionDenied { .. }
+                        | PortError::Unauthenticated { .. },
+                    ) => Ok(()),
+                    Err(e) => Err(e.clone()),
+                }
+            }
+            decisive(&snap.board)?;
+            decisive(&snap.labels)?;
+            decisive(&snap.members)?;
+            match &snap.board {
+                Ok(c) => {
+                    obs.board = Some(BoardObservation::Found {
+                        name: c.name.clone(),
+                        closed: c.closed,
+                        organization_id: c.organization_id.clone(),
+                    });
+                    obs.labels_readable = Some(snap.labels.is_ok());
+                    obs.members_readable = Some(snap.members.is_ok());
+                    if let Ok(lists) = &snap.board_lists {
+                        obs.board_lists = Some(
+                            lists
+                                .iter()
+                                .map(|d| BoardList {
+                                    id: d.id.clone(),
+                                    name: d.name.clone(),
+                                    closed: d.closed,
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+                Err(PortError::Unauthenticated { message, .. }) => {
+                    obs.token = TokenObservation::Rejected {
+                        reason: message.clone(),
+                    };
+                }
+                Err(PortError::PermissionDenied { .. }) => {
+                    obs.board = Some(BoardObservation::NoAccess);
+                }
+                Err(_) => obs.board = Some(BoardObservation::NotFound),
+            }
+            let mut seen = std::collections::HashMap::new();
+            for (id, r) in &snap.lists {
+                decisive(r)?;
+                let o = match r {
+                    Ok(d) => ListObservation::Found {
+                        name: d.name.clone(),
+                        closed: d.closed,
+                        board_id: d.container_id.clone(),
+                    },
+                    Err(PortError::NotFound { .. } | PortError::InvalidInput { .. }) => {
+                        ListObservation::NotFound
+                    }
+                    Err(_) => ListObservation::NoAccess,
+                };
+                seen.insert(id.clone(), o);
+            }
+            obs.list = list.and_then(|l| seen.get(&l).cloned());
+            obs.done_list = done.and_then(|l| seen.get(&l).cloned());
+            *lock(&self.container_memo) = Some(ContainerMemo {
+                board: board.clone(),
+                at: std::time::Instant::now(),
+                labels: snap.labels.ok(),
+                members: snap.members.ok(),
+            });
+            Ok(Some(obs.into()))
         })
         .await
     }
@@ -533,6 +733,9 @@ impl TrackerIntrospection for TrelloAdapter {
     async fn labels(&self, container_id: &str) -> PortResult<Vec<Label>> {
         in_context(self, "labels", async {
             let id = trello_id("board id", container_id)?;
+            if let Some(labels) = self.take_memo(&id, |m| m.labels.take()) {
+                return Ok(labels);
+            }
             let labels: Vec<WLabel> = self
                 .send(
                     Call::new(catalog::BOARD_LABELS, &[&id])
@@ -550,6 +753,9 @@ impl TrackerIntrospection for TrelloAdapter {
     async fn members(&self, container_id: &str) -> PortResult<Vec<Member>> {
         in_context(self, "members", async {
             let id = trello_id("board id", container_id)?;
+            if let Some(members) = self.take_memo(&id, |m| m.members.take()) {
+                return Ok(members);
+            }
             let members: Vec<WMember> = self
                 .send(
                     Call::new(catalog::BOARD_MEMBERS, &[&id])
@@ -629,7 +835,28 @@ impl WorkItems for TrelloAdapter {
             } else {
                 None
             };
-            Ok(ItemPage { items, next_cursor })
+            // The exporter's step templates carry their own marker and no finding's
+            // (ADR 0006): they are never items of findings or of people.
+            let (templates, items): (Vec<RemoteItem>, Vec<RemoteItem>) =
+                items.into_iter().partition(|i| {
+                    i.finding_id.is_none() && extract_template_marker(&i.body).is_some()
+                });
+            let step_templates = templates
+                .into_iter()
+                .filter_map(|t| {
+                    Some(StepTemplate {
+                        key: extract_template_marker(&t.body)?,
+                        id: t.id.as_str().to_owned(),
+                        hidden: t.archived,
+                        checklists: t.checklists.unwrap_or_default(),
+                    })
+                })
+                .collect();
+            Ok(ItemPage {
+                items,
+                next_cursor,
+                step_templates,
+            })
         })
         .await
     }
@@ -638,33 +865,7 @@ impl WorkItems for TrelloAdapter {
     /// lost answer can be reconciled by listing markers. Never retried once sent.
     async fn create_item(&self, item: &NewItem) -> PortResult<RemoteItem> {
         in_context(self, "create_item", async {
-            let list = trello_id("list id", &item.destination_id)?;
-            let mut body = Map::new();
-            body.insert("name".into(), json!(item.title));
-            body.insert("desc".into(), json!(item.body));
-            body.insert("idList".into(), json!(list));
-            body.insert(
-                "pos".into(),
-                json!(match item.placement {
-                    Placement::Top => "top",
-                    Placement::Bottom => "bottom",
-                }),
-            );
-            if !item.label_ids.is_empty() {
-                body.insert(
-                    "idLabels".into(),
-                    json!(id_list("label id", &item.label_ids)?),
-                );
-            }
-            if !item.member_ids.is_empty() {
-                body.insert(
-                    "idMembers".into(),
-                    json!(id_list("member id", &item.member_ids)?),
-                );
-            }
-            if let Some(d) = item.due {
-                body.insert("due".into(), json!(wire::due_value(d)));
-            }
+            let (list, body) = card_create_body(item)?;
             let card: WCard = self
                 .send(
                     Call::new(catalog::CARD_CREATE, &[])
@@ -837,6 +1038,110 @@ impl WorkItems for TrelloAdapter {
                 )
                 .await?;
             Ok(l.into())
+        })
+        .await
+    }
+    /// `POST /cards` with `idCardSource` and `keepFromSource=checklists`: one request that
+    /// makes the card, with its marker in `desc`, and copies the template's checklists
+    /// into it (FACTS.md §1, ADR 0006). Name, description, labels, members and due are
+    /// the request's own; nothing else is taken from the template.
+    async fn create_item_copying(
+        &self,
+        item: &NewItem,
+        template_id: &str,
+    ) -> PortResult<RemoteItem> {
+        in_context(self, "create_item_copying", async {
+            let (list, mut body) = card_create_body(item)?;
+            body.insert(
+                "idCardSource".into(),
+                json!(trello_id("template card id", template_id)?),
+            );
+            body.insert("keepFromSource".into(), json!("checklists"));
+            let card: WCard = self
+                .send(
+                    Call::new(catalog::CARD_CREATE, &[])
+                        .body(body)
+                        .what(format!("list {list}")),
+                )
+                .await?;
+            if card.closed {
+                // Nothing documents whether a copy of an archived card is archived too
+                // (FACTS.md §1a); if Trello made it so, it is put on the list, where
+                // every new card belongs.
+                let mut open = Map::new();
+                open.insert("closed".into(), json!(false));
+                let reopened: WCard = self
+                    .send(
+                        Call::new(catalog::CARD_UPDATE, &[&card.id])
+                            .body(open)
+                            .what(format!("card {}", card.id)),
+                    )
+                    .await?;
+                return reopened.item();
+            }
+            card.item()
+        })
+        .await
+    }
+
+    /// A card with the template marker in `desc`, archived at once (it is on the list
+    /// only between these two requests), then its checklist and items. A template left
+    /// half-made by a failure reads as not intact on the next listing.
+    async fn create_step_template(&self, t: &NewStepTemplate) -> PortResult<StepTemplate> {
+        in_context(self, "create_step_template", async {
+            let list = trello_id("list id", &t.destination_id)?;
+            let mut body = Map::new();
+            body.insert("name".into(), json!(t.title));
+            body.insert(
+                "desc".into(),
+                json!(format!("{}\n\n{}", t.body, template_marker(&t.key))),
+            );
+            body.insert("idList".into(), json!(list));
+            body.insert("pos".into(), json!("bottom"));
+            let card: WCard = self
+                .send(
+                    Call::new(catalog::CARD_CREATE, &[])
+                        .body(body)
+                        .what(format!("list {list}")),
+                )
+                .await?;
+            let card_id = ItemId::new(&card.id)
+                .map_err(|e| PortError::other(format!("Trello sent an unusable card id: {e}")))?;
+            let mut hide = Map::new();
+            hide.insert("closed".into(), json!(true));
+            let _: WCard = self
+                .send(
+                    Call::new(catalog::CARD_UPDATE, &[&card.id])
+                        .body(hide)
+                        .what(format!("card {}", card.id)),
+                )
+                .await?;
+            let mut checklist = self.create_checklist(&card_id, &t.checklist_name).await?;
+            let adds = t.steps.iter().enumerate().map(|(i, step)| {
+                let id = checklist.id.clone();
+                async move { self.add_check_item(&id, step, i as u32 + 1).await }
+            });
+            for r in futures::future::join_all(adds).await {
+                checklist.items.push(r?);
+            }
+            Ok(StepTemplate {
+                id: card.id,
+                key: t.key.clone(),
+                hidden: true,
+                checklists: vec![checklist],
+            })
+        })
+        .await
+    }
+
+    /// `DELETE /cards/{id}` of a step template.
+    async fn delete_step_template(&self, id: &str) -> PortResult<()> {
+        in_context(self, "delete_step_template", async {
+            let card = trello_id("template card id", id)?;
+            let _: Value = self
+                .send(Call::new(catalog::CARD_DELETE, &[&card]).what(format!("card {card}")))
+                .await?;
+            Ok(())
         })
         .await
     }

@@ -14,7 +14,8 @@ use regex::Regex;
 use serde_json::Value;
 use webriskops_domain::{marker, FindingId, TargetState};
 use webriskops_ports::{
-    ItemChanges, ListItemsOptions, NewItem, NewLabel, Placement, TrackerIntrospection, WorkItems,
+    ItemChanges, ListItemsOptions, NewItem, NewLabel, NewStepTemplate, Placement,
+    TrackerIntrospection, WorkItems,
 };
 use webriskops_trello::{HttpMethod, RequestSpec, SentRequest, TrelloAdapter};
 
@@ -537,6 +538,23 @@ async fn every_request_sent_in_a_scenario_is_documented() {
         .unwrap();
     let cl = a.create_checklist(&card.id, "Remediation").await.unwrap();
     a.add_check_item(&cl.id, "step one", 1).await.unwrap();
+    // Step templates (ADR 0006): made, copied, deleted.
+    let template = a
+        .create_step_template(&NewStepTemplate {
+            container_id: fx.board_id.clone(),
+            destination_id: fx.list_id.clone(),
+            key: webriskops_domain::step_group_key(&["a".into(), "b".into()]),
+            title: "template".into(),
+            body: "steps".into(),
+            checklist_name: "Remediation".into(),
+            steps: vec!["a".into(), "b".into()],
+        })
+        .await
+        .unwrap();
+    a.create_item_copying(&item(&fx.list_id, "contract-3"), &template.id)
+        .await
+        .unwrap();
+    a.delete_step_template(&template.id).await.unwrap();
     let page = a
         .list_items(&ListItemsOptions {
             container_id: fx.board_id.clone(),

@@ -15,7 +15,7 @@ use webriskops_ports::{FindingSource, MemoryLedger, WorkItems};
 
 use super::{export, ExportOptions, ExportPorts, ExportSummary, ExportTarget};
 use crate::context::{RecordState, ServicePorts, Tenancy, Tracker};
-use crate::readiness::check_readiness;
+use crate::readiness::readiness_for_export;
 use crate::{Progress, ServiceError};
 
 /// When to write the portable bundle instead of tracker cards.
@@ -221,8 +221,8 @@ async fn choose(
     if !policy.asks_tracker() {
         return Ok(Choice::Portable(FallbackCause::Requested));
     }
-    let check = check_readiness(tracker.map(|t| t.introspection.as_ref()), record, now).await?;
-    let readiness = check.readiness;
+    let readiness =
+        readiness_for_export(tracker.map(|t| t.introspection.as_ref()), record, now).await?;
     if readiness.is_ready() {
         if let (Some(t), Some(target)) = (tracker, ExportTarget::from_record(record)) {
             return Ok(Choice::Tracker(t.clone(), target));

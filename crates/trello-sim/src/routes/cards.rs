@@ -83,12 +83,76 @@ fn target_list(state: &State, auth: &Auth, l: &str) -> Result<String, Reply> {
     Ok(list.id_board.clone())
 }
 
+/// What `keepFromSource` may name (FACTS.md §1; `all` is the default).
+const KEEP_FROM_SOURCE: &[&str] = &[
+    "all",
+    "attachments",
+    "checklists",
+    "comments",
+    "customFields",
+    "due",
+    "start",
+    "labels",
+    "members",
+    "stickers",
+];
+
+/// `idCardSource`: a card the token can read, else `invalid value for idCardSource`.
+fn source_card(state: &State, auth: &Auth, p: &Params) -> Result<Option<String>, Reply> {
+    let Some(src) = p.str("idCardSource") else {
+        return if p.has("idCardSource") {
+            Err(Reply::invalid("idCardSource"))
+        } else {
+            Ok(None)
+        };
+    };
+    if !ids::is_object_id(&src) && !ids::is_short_link(&src) {
+        return Err(Reply::invalid("idCardSource"));
+    }
+    let id = state
+        .card_id(&src)
+        .ok_or_else(|| Reply::invalid("idCardSource"))?;
+    if !auth::can_board(state, auth, &state.cards[&id].id_board, Access::Read) {
+        return Err(Reply::unauthorized());
+    }
+    Ok(Some(id))
+}
+
+/// `keepFromSource`, a comma list of [`KEEP_FROM_SOURCE`], `all` when absent.
+fn keep_param(p: &Params) -> Result<Vec<String>, Reply> {
+    let keep = p
+        .list("keepFromSource")
+        .unwrap_or_else(|| vec!["all".into()]);
+    if keep.iter().any(|k| !KEEP_FROM_SOURCE.contains(&k.as_str())) {
+        return Err(Reply::invalid("keepFromSource"));
+    }
+    Ok(keep)
+}
+
 /// `POST /1/cards`: `idList` required; `name`, `desc`, `pos`, `due`,
-/// `start`, `dueComplete`, `idLabels`, `idMembers` (comma list or array).
+/// `start`, `dueComplete`, `idLabels`, `idMembers` (comma list or array),
+/// `idCardSource` with `keepFromSource`.
+///
+/// A copy (ADR 0006, FACTS.md §1) is made in the same request: the new card
+/// takes the request's own fields; what the request leaves out it takes from
+/// the source only where `keepFromSource` names it (labels, members, due,
+/// start), and name and description from the source when absent. With
+/// `checklists` every checklist of the source is copied with new ids, each
+/// item keeping its name, position **and its state**: the harsher reading of
+/// evidence that does not say whether Trello resets ticks. The copy is open
+/// wherever the source is (an archived source gives an open card), and shares
+/// nothing with its source afterwards.
 pub(super) fn create(state: &mut State, auth: &Auth, p: &Params) -> Res {
     let list = p.str("idList").ok_or_else(|| Reply::invalid("idList"))?;
     let board = target_list(state, auth, &list)?;
-    let new = NewCard {
+    let source = source_card(state, auth, p)?;
+    let keep = match &source {
+        Some(_) => keep_param(p)?,
+        None => Vec::new(),
+    };
+    let keeps = |what: &str| keep.iter().any(|k| k == what || k == "all");
+    let src = source.as_ref().map(|id| state.cards[id].clone());
+    let mut new = NewCard {
         name: text_param(p, "name", 1, MAX_TEXT)?.unwrap_or_default(),
         desc: text_param(p, "desc", 0, MAX_TEXT)?.unwrap_or_default(),
         pos: p.pos("pos")?,
@@ -98,9 +162,46 @@ pub(super) fn create(state: &mut State, auth: &Auth, p: &Params) -> Res {
         id_labels: labels_param(state, p, &board)?.unwrap_or_default(),
         id_members: members_param(state, p, &board)?.unwrap_or_default(),
     };
+    if let Some(src) = &src {
+        if !p.has("name") {
+            new.name.clone_from(&src.name);
+        }
+        if !p.has("desc") {
+            new.desc.clone_from(&src.desc);
+        }
+        if keeps("labels") && !p.has("idLabels") {
+            new.id_labels = src
+                .id_labels
+                .iter()
+                .filter(|l| state.labels.get(*l).is_some_and(|l| l.id_board == board))
+                .cloned()
+                .collect();
+        }
+        if keeps("members") && !p.has("idMembers") {
+            new.id_members = src
+                .id_members
+                .iter()
+                .filter(|m| state.boards.get(&board).is_some_and(|b| b.has_member(m)))
+                .cloned()
+                .collect();
+        }
+        if keeps("due") && !p.has("due") {
+            new.due = src.due;
+        }
+        if keeps("start") && !p.has("start") {
+            new.start = src.start;
+        }
+    }
     let id = state
         .create_card(&list, new)
         .ok_or_else(|| Reply::invalid("idList"))?;
+    if let Some(src) = &src {
+        if keeps("checklists") {
+            for cl in &src.id_checklists {
+                state.copy_checklist(cl, &id, None, None);
+            }
+        }
+    }
     Ok(full_card(state, &id))
 }
 
@@ -322,11 +423,32 @@ pub(super) fn create_checklist(
             id
         }
     };
-    let name = text_param(p, "name", 0, MAX_TEXT)?.unwrap_or_else(|| "Checklist".into());
+    let name = text_param(p, "name", 0, MAX_TEXT)?;
     let pos = p.pos("pos")?;
-    let cl = state
-        .create_checklist(&id, &name, pos)
-        .ok_or_else(Reply::not_found)?;
+    // `idChecklistSource` (FACTS.md §4, ADR 0006): a checklist the token can
+    // read; its items are copied with their names, positions and states.
+    let source = match p.str("idChecklistSource") {
+        None if p.has("idChecklistSource") => return Err(Reply::invalid("idChecklistSource")),
+        None => None,
+        Some(src) => {
+            if !ids::is_object_id(&src) {
+                return Err(Reply::invalid("idChecklistSource"));
+            }
+            let cl = state
+                .checklists
+                .get(&src)
+                .ok_or_else(|| Reply::invalid("idChecklistSource"))?;
+            if !auth::can_board(state, auth, &cl.id_board, Access::Read) {
+                return Err(Reply::unauthorized());
+            }
+            Some(src)
+        }
+    };
+    let cl = match source {
+        Some(src) => state.copy_checklist(&src, &id, name.as_deref(), pos),
+        None => state.create_checklist(&id, name.as_deref().unwrap_or("Checklist"), pos),
+    }
+    .ok_or_else(Reply::not_found)?;
     Ok(Value::Object(render::checklist(
         &state.checklists[&cl],
         true,

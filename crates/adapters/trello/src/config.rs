@@ -78,15 +78,19 @@ impl Default for RateLimits {
 }
 
 impl RateLimits {
-    /// Limits scaled to a shorter window (tests and the simulator): the same counts,
-    /// the members window scaled by the same factor, margin 5 % of the window.
+    /// Limits scaled to a shorter window (tests and the simulator): the same counts, and
+    /// the members window and the safety margin scaled by the same factor as the window,
+    /// so a run at a scaled budget behaves as the real one sped up (the real margin,
+    /// 250 ms of 10 s, is 2.5 % of the window; at least 5 ms).
     pub fn scaled(window: Duration) -> Self {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let real = RateLimits::default();
         RateLimits {
             window_ms,
             members_window_ms: window_ms.saturating_mul(90),
-            safety_margin_ms: (window_ms / 20).max(5),
-            ..RateLimits::default()
+            safety_margin_ms: (real.safety_margin_ms.saturating_mul(window_ms) / real.window_ms)
+                .max(5),
+            ..real
         }
     }
 

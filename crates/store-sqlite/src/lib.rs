@@ -15,6 +15,7 @@ mod error;
 mod journal;
 mod ledger;
 mod providers;
+mod queue;
 mod schema;
 mod secrets;
 

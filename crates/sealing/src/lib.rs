@@ -234,12 +234,21 @@ pub fn key_unavailable(
     ))
 }
 
-/// The error of a secret operation asked of a store opened without a master key.
-pub fn no_master_key() -> PortError {
-    invalid_input(format!(
-        "the secret store has no master key; set {MASTER_KEY_ENV} or let webriskops create a \
-         key file in the data directory"
-    ))
+/// The error of a secret operation asked of a store opened without a master key;
+/// `key_file`: where this store could keep a key file (the SQLite store's data directory),
+/// `None` for a store that takes its key from the environment only (every replica of a
+/// PostgreSQL store needs the same key).
+pub fn no_master_key(key_file: Option<&Path>) -> PortError {
+    invalid_input(match key_file {
+        Some(_) => format!(
+            "the secret store has no master key; set {MASTER_KEY_ENV} or let webriskops \
+             create a key file in the data directory"
+        ),
+        None => format!(
+            "the secret store has no master key; set {MASTER_KEY_ENV} (the same key on every \
+             replica)"
+        ),
+    })
 }
 
 /// How a key is described in messages: where it came from and its id.

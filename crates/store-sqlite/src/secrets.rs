@@ -28,7 +28,9 @@ impl SqliteStore {
             return Ok(k);
         }
         let Some(path) = self.inner.key_file.clone() else {
-            return Err(webriskops_sealing::no_master_key());
+            return Err(webriskops_sealing::no_master_key(Some(
+                &self.data_dir().join(KEY_FILE_NAME),
+            )));
         };
         let stored = self
             .run(|conn, db| {

@@ -70,6 +70,7 @@ impl Cluster {
             port: 0,
             run_as,
         };
+        #[cfg(unix)]
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&cluster.dir, Some(uid), Some(gid))
                 .map_err(|e| format!("cannot hand {} to uid {uid}: {e}", cluster.dir.display()))?;

@@ -536,7 +536,8 @@ mod tests {
             [
                 "webriskops-domain",
                 "webriskops-ports",
-                "webriskops-service"
+                "webriskops-service",
+                "webriskops-server"
             ]
         );
         let service = &RULES[2];

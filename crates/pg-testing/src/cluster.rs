@@ -61,6 +61,7 @@ impl Cluster {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        remove_abandoned(parent, &bin);
         let dir = parent.join(format!("pg-{}-{stamp}", std::process::id()));
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let run_as = unprivileged_user()?;
@@ -177,6 +178,41 @@ impl Drop for Cluster {
             );
         }
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stops and removes the clusters under `parent` whose process is gone (a test run that
+/// was killed never dropped its cluster). Linux only: a process is alive while
+/// `/proc/<pid>` exists; elsewhere nothing is removed.
+fn remove_abandoned(parent: &Path, bin: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("pg-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        let abandoned = Cluster {
+            dir: dir.clone(),
+            bin: bin.to_owned(),
+            // Non-zero: Drop stops the server (if it still runs) before removing the folder.
+            port: u16::from(dir.join("data/postmaster.pid").exists()),
+            run_as: unprivileged_user().ok().flatten(),
+        };
+        drop(abandoned);
     }
 }
 

@@ -154,6 +154,25 @@ mod tests {
         assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");
     }
 
+    #[test]
+    fn a_cluster_left_by_a_killed_run_is_stopped_and_removed_by_the_next_start() {
+        let parent = std::env::temp_dir().join(format!("wro-pg-abandoned-{}", std::process::id()));
+        let first = Cluster::start(&parent).unwrap();
+        let left = first.dir().to_owned();
+        // As if its process had been killed: forget the cluster, and rename its folder to
+        // a process id that is not running (pid_max is at most 2^22 on Linux).
+        std::mem::forget(first);
+        let orphan = parent.join("pg-4194305-1");
+        std::fs::rename(&left, &orphan).unwrap();
+        let second = Cluster::start(&parent).unwrap();
+        assert!(
+            !orphan.exists(),
+            "the abandoned cluster's folder is removed"
+        );
+        drop(second);
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+
     #[tokio::test]
     async fn a_test_database_is_empty_usable_and_dropped_afterwards() {
         let db = test_database().await;

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use webriskops_domain::{ProviderKey, Role, TenantId};
 use webriskops_ports::{
@@ -17,52 +18,15 @@ use crate::PgStore;
 /// tenant's hash. Distinct from the migrations' one-key lock.
 const EVENT_LOCK_SPACE: i32 = 0x7772_6f65; // "wroe"
 
-#[async_trait]
-impl Accounts for PgStore {
-    async fn add_tenant(&self, tenant: &TenantId, now: DateTime<Utc>) -> PortResult<bool> {
-        let client = self.client().await?;
-        let n = client
-            .execute(
-                "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[&tenant.as_str(), &now],
-            )
-            .await
-            .map_err(|e| self.pg(e))?;
-        Ok(n == 1)
-    }
-
-    async fn tenant_exists(&self, tenant: &TenantId) -> PortResult<bool> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt("SELECT 1 FROM tenants WHERE name = $1", &[&tenant.as_str()])
-            .await
-            .map_err(|e| self.pg(e))?;
-        Ok(row.is_some())
-    }
-
-    async fn tenants(&self) -> PortResult<Vec<TenantId>> {
-        let client = self.client().await?;
-        let rows = client
-            .query("SELECT name FROM tenants ORDER BY name COLLATE \"C\"", &[])
-            .await
-            .map_err(|e| self.pg(e))?;
-        Ok(rows
-            .iter()
-            .map(|r| self.tenant_of(r.get(0)))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// One transaction holding the e-mail's row; for a new person the unique index on
-    /// `lower(email)` decides: of two replicas adding the same e-mail at once, the second
-    /// fails instead of adding a second person.
-    async fn put_user(
+impl PgStore {
+    async fn put_user_once(
         &self,
         tenant: &TenantId,
         email: &str,
         role: Role,
         password_hash: &str,
         now: DateTime<Utc>,
-    ) -> PortResult<bool> {
+    ) -> Result<bool, PgStoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         let owner: Option<(i64, String)> = tx
@@ -105,6 +69,65 @@ impl Accounts for PgStore {
         }
         tx.commit().await.map_err(|e| self.pg(e))?;
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl Accounts for PgStore {
+    async fn add_tenant(&self, tenant: &TenantId, now: DateTime<Utc>) -> PortResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "INSERT INTO tenants (name, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&tenant.as_str(), &now],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
+    async fn tenant_exists(&self, tenant: &TenantId) -> PortResult<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT 1 FROM tenants WHERE name = $1", &[&tenant.as_str()])
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(row.is_some())
+    }
+
+    async fn tenants(&self) -> PortResult<Vec<TenantId>> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT name FROM tenants ORDER BY name COLLATE \"C\"", &[])
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| self.tenant_of(r.get(0)))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One transaction holding the e-mail's row. For a new person the unique index on
+    /// `lower(email)` decides between replicas adding the same e-mail at once: the one that
+    /// loses tries again, and then finds the row the other wrote (updated if it is the same
+    /// tenant's, `false` if another's), so one person results either way.
+    async fn put_user(
+        &self,
+        tenant: &TenantId,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        match self
+            .put_user_once(tenant, email, role, password_hash, now)
+            .await
+        {
+            Err(e) if e.is(&SqlState::UNIQUE_VIOLATION) => Ok(self
+                .put_user_once(tenant, email, role, password_hash, now)
+                .await?),
+            other => Ok(other?),
+        }
     }
 
     async fn user_by_email(&self, email: &str) -> PortResult<Option<UserRecord>> {

@@ -15,8 +15,9 @@ pub enum PgStoreError {
     Url { reason: String },
     /// The server cannot be reached or refused the connection.
     #[error(
-        "cannot connect to PostgreSQL at {target}: {source}; check that the server runs, the \
-         address and the credentials in the database URL, and that this host may connect"
+        "cannot connect to PostgreSQL at {target}: {}; check that the server runs, the \
+         address and the credentials in the database URL, and that this host may connect",
+        detail(.source)
     )]
     Connect {
         target: String,
@@ -54,7 +55,7 @@ pub enum PgStoreError {
         source: tokio_postgres::Error,
     },
     /// A statement failed.
-    #[error("PostgreSQL at {target} failed: {source}")]
+    #[error("PostgreSQL at {target} failed: {}", detail(.source))]
     Postgres {
         target: String,
         #[source]
@@ -70,6 +71,15 @@ pub enum PgStoreError {
     /// The object named does not exist.
     #[error("{what} does not exist")]
     NotFound { what: String },
+}
+
+/// The server's own words for an error it reported (`ERROR 23505: duplicate key …`), which
+/// the client error's text ("db error") leaves out; the client's text otherwise.
+fn detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 impl PgStoreError {

@@ -286,3 +286,98 @@ async fn the_store_reconnects_after_its_connections_are_cut() {
         }
     }
 }
+
+/// Replicas adding the same e-mail at once, for two tenants: no call fails, one person
+/// results, and only one tenant's calls are answered `true`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_adding_one_e_mail_at_once_leave_one_person() {
+    use webriskops_domain::Role;
+    use webriskops_ports::Accounts;
+    let db = test_database().await;
+    let first = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+    let (acme, globex) = (
+        TenantId::new("acme").unwrap(),
+        TenantId::new("globex").unwrap(),
+    );
+    first.add_tenant(&acme, Utc::now()).await.unwrap();
+    first.add_tenant(&globex, Utc::now()).await.unwrap();
+    let rounds = 8;
+    let start = Arc::new(tokio::sync::Barrier::new(rounds));
+    let mut calls = Vec::new();
+    for round in 0..rounds {
+        let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+        // A connection ready before the start, so that the calls meet at the database.
+        store.tenant_exists(&acme).await.unwrap();
+        let tenant = if round % 2 == 0 {
+            acme.clone()
+        } else {
+            globex.clone()
+        };
+        let start = Arc::clone(&start);
+        calls.push(tokio::spawn(async move {
+            start.wait().await;
+            let ok = store
+                .put_user(&tenant, "Sam@Example.com", Role::Admin, "hash", Utc::now())
+                .await
+                .unwrap();
+            (tenant, ok)
+        }));
+    }
+    let mut winners = Vec::new();
+    for call in calls {
+        let (tenant, ok) = call.await.unwrap();
+        if ok {
+            winners.push(tenant);
+        }
+    }
+    let owner = first
+        .user_by_email("sam@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .tenant;
+    assert!(!winners.is_empty());
+    assert!(
+        winners.iter().all(|t| *t == owner),
+        "only the owner's calls succeed: {winners:?}"
+    );
+    let client = connect(&db.url).await;
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_failed_statement_says_what_the_server_said() {
+    let db = test_database().await;
+    let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+    use webriskops_ports::RunJournal;
+    // A run of another tenant's journal that does not exist: a typed NotFound.
+    let err = store
+        .record_intent(
+            webriskops_ports::RunId(42),
+            &webriskops_domain::FindingId::new("f-1").unwrap(),
+            "create",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err:?}");
+    // Any other refusal carries the server's code and message.
+    let client = connect(&db.url).await;
+    client.batch_execute("DROP TABLE ledger").await.unwrap();
+    let err = webriskops_ports::ExportLedger::all(
+        &store,
+        &webriskops_ports::LedgerScope {
+            tenant: TenantId::new("acme").unwrap(),
+            provider: webriskops_domain::ProviderKey::ALL[0],
+            container_id: "c".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("42P01") && text.contains("ledger"), "{text}");
+}

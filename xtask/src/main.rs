@@ -5,6 +5,12 @@
 
 mod naming;
 
+/// The tests' throwaway PostgreSQL cluster: the one file the tests' support crate
+/// (`webriskops-pg-testing`) compiles too, so xtask stays dependency-free.
+#[allow(dead_code)]
+#[path = "../../crates/pg-testing/src/cluster.rs"]
+mod pg_cluster;
+
 use std::env;
 use std::process::{Command, ExitCode};
 
@@ -13,7 +19,9 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test            the architecture check, cargo fmt --check, cargo clippy -D warnings,
                   every test (nextest when installed, else cargo test) and the doc
-                  tests; what CI runs
+                  tests; what CI runs. The PostgreSQL tests use DATABASE_URL when
+                  set, else a throwaway cluster (the local initdb and pg_ctl) under
+                  the target directory, removed afterwards
   architecture    only the architecture check: domain, ports and service have no HTTP or
                   database crate (the domain no tokio) in their normal dependency trees,
                   the service depends on no adapter, and the source of ports and
@@ -232,6 +240,25 @@ fn ensure_browser() -> Result<(), String> {
     run("scripts/install-browser.sh", cmd)
 }
 
+/// The PostgreSQL the store's tests use: `DATABASE_URL` when set, else a throwaway cluster
+/// under the target directory for the whole run (stopped and removed when dropped).
+fn tests_database() -> Result<(String, Option<pg_cluster::Cluster>), String> {
+    if let Some(url) = env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        eprintln!("xtask: PostgreSQL tests use DATABASE_URL");
+        return Ok((url, None));
+    }
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    eprintln!(
+        "xtask: starting a throwaway PostgreSQL cluster under {}",
+        target.display()
+    );
+    let cluster = pg_cluster::Cluster::start(&target.join("pg-xtask"))?;
+    eprintln!("xtask: PostgreSQL tests use {}", cluster.url());
+    Ok((cluster.url(), Some(cluster)))
+}
+
 fn test() -> Result<(), String> {
     check_architecture()?;
     ensure_browser()?;
@@ -250,8 +277,11 @@ fn test() -> Result<(), String> {
     ]);
     run("cargo clippy --workspace --all-targets -D warnings", clippy)?;
 
+    // Kept until the tests are done; dropping it stops and removes the cluster.
+    let (database_url, _cluster) = tests_database()?;
     if has_nextest() {
         let mut nextest = cargo();
+        nextest.env("DATABASE_URL", &database_url);
         nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
         run("cargo nextest run --workspace", nextest)?;
         let mut doc = cargo();
@@ -260,6 +290,7 @@ fn test() -> Result<(), String> {
     } else {
         eprintln!("xtask: cargo-nextest not installed; using cargo test");
         let mut test = cargo();
+        test.env("DATABASE_URL", &database_url);
         test.args(["test", "--workspace", "--no-fail-fast"]);
         run("cargo test --workspace", test)?;
     }

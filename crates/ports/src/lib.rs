@@ -1,5 +1,6 @@
 //! Tracker-neutral ports: the async traits adapters implement, the one typed port
-//! error, and (behind the `conformance` feature) the suite every tracker adapter passes.
+//! error, and (behind the `conformance` feature) the suite every tracker adapter passes,
+//! (behind `store-conformance`) the suite every store passes.
 //!
 //! The traits speak of containers (a Trello board, a Linear team), destinations (a
 //! Trello list, a Linear workflow state) and items (a card, an issue), so that a
@@ -9,6 +10,7 @@ pub mod accounts;
 pub mod error;
 pub mod memory;
 pub mod model;
+pub mod queue;
 pub mod retry;
 pub mod source;
 pub mod store;
@@ -17,6 +19,8 @@ pub mod webhooks;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "store-conformance")]
+pub mod store_conformance;
 
 pub use accounts::{
     Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent, Principal,
@@ -25,6 +29,7 @@ pub use accounts::{
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;
+pub use queue::{Claim, JobEnd, JobQueue, Lease, QueueDepth};
 pub use retry::RetryPolicy;
 pub use source::{FindingSource, FindingStream};
 pub use store::{

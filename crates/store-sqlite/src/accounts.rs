@@ -375,8 +375,9 @@ impl Accounts for SqliteStore {
     }
 }
 
-const JOB_COLUMNS: &str = "id, tenant, provider_key, state, progress_json, summary_json, \
-                           bundle_dir, input_path, created_at, finished_at, fallback";
+pub(crate) const JOB_COLUMNS: &str =
+    "id, tenant, provider_key, state, progress_json, summary_json, \
+                                      bundle_dir, input_path, created_at, finished_at, fallback";
 
 fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<ExportJob, StoreError>> {
     let (id, tenant, provider, state): (String, String, String, String) =
@@ -410,7 +411,7 @@ fn job_of(path: &std::path::Path, r: &Row<'_>) -> rusqlite::Result<Result<Export
     })())
 }
 
-fn query_jobs(
+pub(crate) fn query_jobs(
     conn: &rusqlite::Connection,
     path: &std::path::Path,
     sql_text: &str,

@@ -56,22 +56,6 @@ pub enum StoreError {
         what: &'static str,
         reason: String,
     },
-    /// A stored secret cannot be decrypted or does not belong where it was asked for.
-    #[error("{message}")]
-    Crypto { message: String },
-    /// The master key is malformed.
-    #[error(
-        "{origin} is not a valid master key: {reason}; expected 32 bytes as base64 or 64 \
-         hexadecimal characters (e.g. from `openssl rand -base64 32`)"
-    )]
-    InvalidKey { origin: String, reason: String },
-    /// The key file can be read by other users.
-    #[error(
-        "master key file {path} is readable by group or others (mode {mode:03o}); restrict it \
-         with `chmod 600 {path}` and run again",
-        path = path.display()
-    )]
-    KeyFilePermissions { path: PathBuf, mode: u32 },
     /// The data directory can be written by group or others.
     #[error(
         "data directory {path} can be written by group or others (mode {mode:03o}), so they could \
@@ -91,18 +75,12 @@ pub enum StoreError {
         mode: u32,
         reason: String,
     },
-    /// Secrets are stored, sealed with a key that is not available now.
-    #[error("{message}")]
-    KeyUnavailable { message: String },
-    /// A secret operation was asked of a store opened without a master key.
-    #[error(
-        "the secret store has no master key; set WEBRISKOPS_MASTER_KEY or let webriskops create \
-         a key file in the data directory"
-    )]
-    NoMasterKey,
     /// The object named does not exist.
     #[error("{what} does not exist")]
     NotFound { what: String },
+    /// The master key (its file or value) cannot be used; the error says how to fix it.
+    #[error(transparent)]
+    Key(PortError),
     /// The blocking task running the query died.
     #[error("store task failed: {message}")]
     Task { message: String },
@@ -138,7 +116,6 @@ impl From<StoreError> for PortError {
         match e {
             StoreError::Locked { .. }
             | StoreError::Corrupt { .. }
-            | StoreError::Crypto { .. }
             | StoreError::SchemaTooNew { .. } => PortError::Conflict {
                 context: Default::default(),
                 message,
@@ -147,15 +124,13 @@ impl From<StoreError> for PortError {
                 context: Default::default(),
                 what,
             },
-            StoreError::InvalidKey { .. }
-            | StoreError::KeyFilePermissions { .. }
-            | StoreError::DataDirPermissions { .. }
-            | StoreError::StatePermissions { .. }
-            | StoreError::KeyUnavailable { .. }
-            | StoreError::NoMasterKey => PortError::InvalidInput {
-                context: Default::default(),
-                message,
-            },
+            StoreError::Key(e) => e,
+            StoreError::DataDirPermissions { .. } | StoreError::StatePermissions { .. } => {
+                PortError::InvalidInput {
+                    context: Default::default(),
+                    message,
+                }
+            }
             StoreError::Io { .. }
             | StoreError::Sqlite { .. }
             | StoreError::Decode { .. }

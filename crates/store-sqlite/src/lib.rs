@@ -13,9 +13,9 @@
 mod accounts;
 mod error;
 mod journal;
-mod key;
 mod ledger;
 mod providers;
+mod queue;
 mod schema;
 mod secrets;
 
@@ -30,8 +30,9 @@ use rusqlite::{Connection, OpenFlags};
 use webriskops_ports::PortResult;
 
 pub use error::StoreError;
-pub use key::{KeyOrigin, MasterKey, KEY_FILE_NAME, MASTER_KEY_ENV};
 pub use schema::SCHEMA_VERSION;
+/// The sealing of secrets is shared with every store (`webriskops_sealing`).
+pub use webriskops_sealing::{KeyOrigin, MasterKey, KEY_FILE_NAME, MASTER_KEY_ENV};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE_NAME: &str = "webriskops.db";
@@ -45,7 +46,7 @@ pub struct StoreOptions {
     /// How long a statement waits for a busy database before failing. Default 5 s.
     pub busy_timeout: Duration,
     /// The key that encrypts secrets; without one, the [`SecretStore`] methods fail
-    /// with [`StoreError::NoMasterKey`] and everything else works.
+    /// (`InvalidInput`, naming `WEBRISKOPS_MASTER_KEY`) and everything else works.
     ///
     /// [`SecretStore`]: webriskops_ports::SecretStore
     pub master_key: Option<MasterKey>,
@@ -110,7 +111,7 @@ impl SqliteStore {
         let master_key = match (&opts.master_key, &key_file) {
             (Some(k), _) => Some(k.clone()),
             (None, Some(path)) if fs::symlink_metadata(path).is_ok() => {
-                Some(MasterKey::load_or_create(path)?)
+                Some(MasterKey::load_or_create(path).map_err(StoreError::Key)?)
             }
             _ => None,
         };
@@ -182,16 +183,8 @@ impl fmt::Debug for SqliteStore {
 }
 
 /// Creates `dir` and its missing parents, private to the user (0700) on unix.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    webriskops_sealing::create_private_dir(dir)
         .map_err(|e| StoreError::io("create the data directory", dir, e))
 }
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_secret_keys.sql"),
     include_str!("../migrations/0003_accounts.sql"),
     include_str!("../migrations/0004_webhooks.sql"),
+    include_str!("../migrations/0005_job_leases.sql"),
 ];
 
 /// The schema version this build writes.

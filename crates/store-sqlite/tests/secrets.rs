@@ -7,7 +7,7 @@ use std::fs;
 use common::{open, open_with_key, random_token};
 use webriskops_domain::CredentialRef;
 use webriskops_ports::{PortError, SecretStore};
-use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreError, DB_FILE_NAME};
+use webriskops_store_sqlite::{MasterKey, SqliteStore, DB_FILE_NAME};
 
 const BINDING: &str = "acme/trello_cloud/5e9f8f8f8f8f8f8f8f8f8f8f";
 
@@ -172,66 +172,6 @@ async fn the_token_never_reaches_the_database_files_in_clear() {
 
     drop(store); // checkpoints the WAL into the main file
     assert!(!contains(&fs::read(dir.path().join(DB_FILE_NAME)).unwrap()));
-}
-
-#[test]
-fn key_file_is_created_private_and_reused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keys").join("master.key");
-    let created = MasterKey::load_or_create(&path).unwrap();
-    let again = MasterKey::load_or_create(&path).unwrap();
-    assert_eq!(created, again);
-    let text = fs::read_to_string(&path).unwrap();
-    assert_eq!(MasterKey::from_env_value(&text).unwrap(), created);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
-    let leftovers = fs::read_dir(path.parent().unwrap()).unwrap().count();
-    assert_eq!(leftovers, 1, "no temporary file is left behind");
-}
-
-#[cfg(unix)]
-#[test]
-fn a_key_file_readable_by_others_is_refused_with_the_fix() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("master.key");
-    MasterKey::load_or_create(&path).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-
-    let err = MasterKey::load_or_create(&path).unwrap_err();
-    assert!(
-        matches!(err, StoreError::KeyFilePermissions { mode: 0o644, .. }),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .contains(&format!("chmod 600 {}", path.display())),
-        "{err}"
-    );
-
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    assert!(MasterKey::load_or_create(&path).is_ok());
-}
-
-#[test]
-fn a_malformed_key_file_is_an_error_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("master.key");
-    fs::write(&path, "too short\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    let err = MasterKey::load_or_create(&path).unwrap_err();
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
 }
 
 #[tokio::test]

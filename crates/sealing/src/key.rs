@@ -11,7 +11,7 @@ use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::error::StoreError;
+use webriskops_ports::{PortError, PortResult};
 
 /// Name of the environment variable the application reads the master key from.
 pub const MASTER_KEY_ENV: &str = "WEBRISKOPS_MASTER_KEY";
@@ -41,7 +41,8 @@ impl KeyOrigin {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Self> {
+    /// The origin a stored keyword names; `None` for an unknown one.
+    pub fn parse(s: &str) -> Option<Self> {
         match s {
             "env" => Some(KeyOrigin::Env),
             "file" => Some(KeyOrigin::File),
@@ -72,8 +73,8 @@ impl MasterKey {
     /// padded or not) or as 64 hexadecimal characters. Surrounding whitespace is ignored.
     ///
     /// # Errors
-    /// [`StoreError::InvalidKey`] for anything else; the message never contains the value.
-    pub fn from_env_value(value: &str) -> Result<Self, StoreError> {
+    /// `InvalidInput` for anything else; the message never contains the value.
+    pub fn from_env_value(value: &str) -> PortResult<Self> {
         Self::parse(value, MASTER_KEY_ENV, KeyOrigin::Env)
     }
 
@@ -81,13 +82,13 @@ impl MasterKey {
     /// written to a temporary file and linked into place so a crash never leaves half a key).
     ///
     /// # Errors
-    /// On unix, an existing file readable by group or others
-    /// ([`StoreError::KeyFilePermissions`]); a malformed file; any I/O failure.
-    pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
+    /// On unix, an existing file readable by group or others (`InvalidInput`, with the
+    /// `chmod` that fixes it); a malformed file (`InvalidInput`); any I/O failure (`Other`).
+    pub fn load_or_create(path: &Path) -> PortResult<Self> {
         match fs::symlink_metadata(path) {
             Ok(_) => Self::load(path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Self::create(path),
-            Err(e) => Err(StoreError::io("read", path, e)),
+            Err(e) => Err(io_error("read", path, e)),
         }
     }
 
@@ -125,10 +126,12 @@ impl MasterKey {
         &self.bytes
     }
 
-    fn parse(value: &str, origin_name: &str, origin: KeyOrigin) -> Result<Self, StoreError> {
-        let invalid = |reason: &str| StoreError::InvalidKey {
-            origin: origin_name.to_owned(),
-            reason: reason.to_owned(),
+    fn parse(value: &str, origin_name: &str, origin: KeyOrigin) -> PortResult<Self> {
+        let invalid = |reason: &str| {
+            invalid_input(format!(
+                "{origin_name} is not a valid master key: {reason}; expected 32 bytes as base64 \
+                 or 64 hexadecimal characters (e.g. from `openssl rand -base64 32`)"
+            ))
         };
         let value = value.trim();
         if value.is_empty() {
@@ -148,9 +151,9 @@ impl MasterKey {
         Ok(Self { bytes, origin })
     }
 
-    fn load(path: &Path) -> Result<Self, StoreError> {
+    fn load(path: &Path) -> PortResult<Self> {
         check_private(path)?;
-        let text = fs::read_to_string(path).map_err(|e| StoreError::io("read", path, e))?;
+        let text = fs::read_to_string(path).map_err(|e| io_error("read", path, e))?;
         Self::parse(
             &text,
             &format!("key file {}", path.display()),
@@ -158,13 +161,13 @@ impl MasterKey {
         )
     }
 
-    fn create(path: &Path) -> Result<Self, StoreError> {
+    fn create(path: &Path) -> PortResult<Self> {
         let key = Self {
             origin: KeyOrigin::File,
             ..Self::generate()
         };
         let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        crate::create_private_dir(dir)?;
+        create_private_dir(dir).map_err(|e| io_error("create the directory", dir, e))?;
         let tmp = temporary_sibling(path);
         let written = write_private(&tmp, format!("{}\n", key.to_base64()).as_bytes());
         let linked = written.and_then(|()| fs::hard_link(&tmp, path));
@@ -177,7 +180,7 @@ impl MasterKey {
             }
             // Another process created it first: use theirs.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Self::load(path),
-            Err(e) => Err(StoreError::io("create", path, e)),
+            Err(e) => Err(io_error("create", path, e)),
         }
     }
 }
@@ -186,6 +189,35 @@ impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MasterKey(<redacted>)")
     }
+}
+
+/// Creates `dir` and its missing parents, private to the user (0700) on unix.
+///
+/// # Errors
+/// Any I/O failure.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn invalid_input(message: String) -> PortError {
+    PortError::InvalidInput {
+        message,
+        context: Default::default(),
+    }
+}
+
+fn io_error(action: &str, path: &Path, e: io::Error) -> PortError {
+    PortError::other(format!(
+        "cannot {action} {}: {e}; check that the path exists and is writable by this user",
+        path.display()
+    ))
 }
 
 fn decode_hex(value: &str) -> Vec<u8> {
@@ -232,24 +264,25 @@ fn sync_dir(dir: &Path) {
 }
 
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), StoreError> {
+fn check_private(path: &Path) -> PortResult<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = fs::metadata(path)
-        .map_err(|e| StoreError::io("read", path, e))?
+        .map_err(|e| io_error("read", path, e))?
         .permissions()
         .mode()
         & 0o777;
     if mode & 0o077 != 0 {
-        return Err(StoreError::KeyFilePermissions {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(invalid_input(format!(
+            "master key file {path} is readable by group or others (mode {mode:03o}); restrict \
+             it with `chmod 600 {path}` and run again",
+            path = path.display()
+        )));
     }
     Ok(())
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), StoreError> {
+fn check_private(_path: &Path) -> PortResult<()> {
     Ok(())
 }
 
@@ -285,7 +318,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("WEBRISKOPS_MASTER_KEY is not a valid master key"),
+            err.contains("WEBRISKOPS_MASTER_KEY is not a valid master key"),
             "{err}"
         );
         assert!(!err.contains("not a key!"), "{err}");

@@ -1,0 +1,204 @@
+//! The tests' PostgreSQL: [`test_database`] gives each test a fresh, empty database of
+//! its own and drops it afterwards.
+//!
+//! The server is `DATABASE_URL` when set (any server whose user may `CREATE DATABASE`;
+//! `cargo xtask test` sets it to the one throwaway cluster it starts for the whole run).
+//! Without it, the first test of the process starts a throwaway [`Cluster`] under
+//! `target/pg-test/` with the local `initdb`/`pg_ctl`, shared by the process's tests and
+//! stopped and removed when the last of them is done.
+
+pub mod cluster;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+pub use cluster::{find_bin_dir, Cluster};
+
+/// The variable naming the server the tests use.
+pub const DATABASE_URL: &str = "DATABASE_URL";
+
+/// A database of one test; dropped (with its connections) when this is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// `postgres://…/<name>`: connect the store under test here.
+    pub url: String,
+    /// The database's name.
+    pub name: String,
+    admin_url: String,
+    _cluster: Option<Arc<Cluster>>,
+}
+
+static CLUSTER: Mutex<Weak<Cluster>> = Mutex::new(Weak::new());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The process's throwaway cluster, started on first use.
+fn shared_cluster() -> Result<Arc<Cluster>, String> {
+    let mut slot = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = slot.upgrade() {
+        return Ok(c);
+    }
+    // target/<profile>/deps/<test binary> → target/pg-test
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(|t| t.to_owned())
+        .unwrap_or_else(std::env::temp_dir);
+    let cluster = Arc::new(Cluster::start(&target.join("pg-test"))?);
+    *slot = Arc::downgrade(&cluster);
+    Ok(cluster)
+}
+
+/// `url` with its database replaced by `name` (the query string kept).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let head = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{head}/{name}?{q}"),
+        None => format!("{head}/{name}"),
+    }
+}
+
+async fn admin(url: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| format!("cannot connect to the tests' PostgreSQL: {e}"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// A fresh database for one test.
+///
+/// # Panics
+/// When no server can be had: the message says how to provide one.
+pub async fn test_database() -> TestDatabase {
+    let (admin_url, cluster) = match std::env::var(DATABASE_URL).ok().filter(|u| !u.is_empty()) {
+        Some(url) => (url, None),
+        None => {
+            let cluster = tokio::task::spawn_blocking(shared_cluster)
+                .await
+                .expect("the cluster's start did not panic")
+                .unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}"));
+            (cluster.url(), Some(cluster))
+        }
+    };
+    let name = format!(
+        "wro_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let client = admin(&admin_url).await.unwrap_or_else(|e| {
+        panic!("{e} (set {DATABASE_URL}, or unset it for a throwaway cluster)")
+    });
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+    TestDatabase {
+        url: with_database(&admin_url, &name),
+        name,
+        admin_url,
+        _cluster: cluster,
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: drop the database from a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let client = admin(&url).await.ok()?;
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: the test database {} was left behind", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced_and_its_query_kept() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");
+    }
+
+    #[test]
+    fn a_cluster_left_by_a_killed_run_is_stopped_and_removed_by_the_next_start() {
+        let parent = std::env::temp_dir().join(format!("wro-pg-abandoned-{}", std::process::id()));
+        let first = Cluster::start(&parent).unwrap();
+        let left = first.dir().to_owned();
+        // As if its process had been killed: forget the cluster, and rename its folder to
+        // a process id that is not running (pid_max is at most 2^22 on Linux).
+        std::mem::forget(first);
+        let orphan = parent.join("pg-4194305-1");
+        std::fs::rename(&left, &orphan).unwrap();
+        let second = Cluster::start(&parent).unwrap();
+        assert!(
+            !orphan.exists(),
+            "the abandoned cluster's folder is removed"
+        );
+        drop(second);
+        let _ = std::fs::remove_dir_all(&parent);
+    }
+
+    #[tokio::test]
+    async fn a_test_database_is_empty_usable_and_dropped_afterwards() {
+        let db = test_database().await;
+        let client = admin(&db.url).await.unwrap();
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+        drop(client);
+        let (admin_url, name) = (db.admin_url.clone(), db.name.clone());
+        let _cluster_stays = db._cluster.clone();
+        drop(db);
+        let client = admin(&admin_url).await.unwrap();
+        let left: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "the database is dropped");
+    }
+}

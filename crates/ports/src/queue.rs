@@ -1,0 +1,93 @@
+//! The job queue: queued jobs claimed by one worker at a time under a lease.
+//!
+//! A worker claims a job for a while (the lease), renews the lease while it works (the
+//! heartbeat) and finishes the job through the lease. A worker that dies stops renewing;
+//! once its lease has expired, another worker's claim takes the job over. Every write of a
+//! lease holder is fenced by its lease: after a takeover, the old holder's heartbeat and
+//! finish answer that the lease is lost and change nothing. Handlers stay idempotent,
+//! because a job taken over runs again from its start.
+//!
+//! Times are passed in (`now`) rather than read from a clock, so that every replica and
+//! every test decides expiry the same way.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::ExportJob;
+use crate::PortResult;
+
+/// One worker's hold on one job, until `until`. `attempt` counts the claims of the job
+/// (1 for the first) and fences the holder: a takeover makes a new attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub job_id: String,
+    /// Who holds it: a worker id unique across replicas (e.g. host, process and a random part).
+    pub owner: String,
+    pub attempt: i64,
+    pub until: DateTime<Utc>,
+}
+
+/// A job handed to a worker, with its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The job as stored when claimed (state `running`).
+    pub job: ExportJob,
+    pub lease: Lease,
+    /// The worker whose expired lease this claim took over, if any.
+    pub taken_over_from: Option<String>,
+}
+
+/// How a job ended, written through its lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    /// `true` for done, `false` for failed.
+    pub succeeded: bool,
+    pub progress_json: String,
+    pub summary_json: Option<String>,
+    pub bundle_dir: Option<String>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// How deep the queue is, for operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueDepth {
+    pub queued: u64,
+    pub running: u64,
+    /// When the oldest queued job was created.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+}
+
+/// Queued export jobs (every tenant's), claimed under leases.
+#[async_trait]
+pub trait JobQueue: Send + Sync + Debug {
+    /// Claims the oldest job that is queued, or running under a lease that expired before
+    /// `now` (a takeover), for `owner` until `now + lease_for`. Concurrent claims, from
+    /// any number of workers and replicas, never return the same job while its lease
+    /// holds. `None` when no job is claimable.
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Claim>>;
+
+    /// Extends a held lease to `now + lease_for`. `None` when the lease is lost: the job
+    /// was taken over (another attempt) or finished; nothing is changed then.
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Lease>>;
+
+    /// Ends the job through its lease: state done or failed, the outcome written, the
+    /// lease released. `false` when the lease is lost (nothing is written).
+    async fn finish(&self, lease: &Lease, end: &JobEnd) -> PortResult<bool>;
+
+    /// Counts of queued and running jobs and the oldest queued job's creation.
+    async fn depth(&self) -> PortResult<QueueDepth>;
+}

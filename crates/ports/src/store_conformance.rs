@@ -1,0 +1,894 @@
+//! The store conformance suite: plain async functions every store (SQLite, PostgreSQL)
+//! must pass, so that the engines keep one meaning for every port.
+//!
+//! Call each from the store's own tests (`#[tokio::test]`) with a fresh, empty store
+//! ([`Stores`]); each function panics with a message naming the broken rule. Times the
+//! suite stores are whole microseconds (PostgreSQL keeps no finer).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures::future::join_all;
+use webriskops_domain::{
+    CredentialRef, FindingId, ItemId, LedgerEntry, ProviderKey, ProviderRecord, Role, TargetState,
+    TenantId, Token, TrackerStatus,
+};
+
+use crate::accounts::{Accounts, EventLog, ExportJob, ExportJobs, JobState};
+use crate::error::PortError;
+use crate::queue::{JobEnd, JobQueue};
+use crate::store::{
+    ExportLedger, IntentOutcome, LedgerScope, ProviderStore, RunJournal, RunKind, SecretStore,
+};
+
+/// Every port of one store, over one fresh database.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub providers: Arc<dyn ProviderStore>,
+    pub ledger: Arc<dyn ExportLedger>,
+    pub journal: Arc<dyn RunJournal>,
+    /// Sealing with a master key.
+    pub secrets: Arc<dyn SecretStore>,
+    pub accounts: Arc<dyn Accounts>,
+    pub jobs: Arc<dyn ExportJobs>,
+    pub events: Arc<dyn EventLog>,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).expect("valid tenant")
+}
+
+/// Two different providers, named without naming a tracker.
+fn providers() -> (ProviderKey, ProviderKey) {
+    (
+        ProviderKey::ALL[0],
+        ProviderKey::ALL[1 % ProviderKey::ALL.len()],
+    )
+}
+
+/// A fixed instant in whole microseconds, plus `seconds`.
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + seconds, 123_456_000).expect("valid time")
+}
+
+fn entry(n: usize, fingerprint: &str) -> LedgerEntry {
+    LedgerEntry {
+        finding_id: FindingId::new(format!("conf-f-{n:04}")).expect("valid id"),
+        item_id: ItemId::new(format!("item{n}")).expect("valid id"),
+        item_url: (n % 2 == 0).then(|| format!("https://items.example/i/{n}")),
+        fingerprint: fingerprint.to_owned(),
+        target: TargetState::Open,
+        observed: TrackerStatus::Open,
+        updated_at: at(n as i64),
+    }
+}
+
+/// Provider records: none until saved, saved whole, replaced, deleted, per tenant and
+/// provider.
+pub async fn records(s: &Stores) {
+    let (p1, p2) = providers();
+    let acme = tenant("acme");
+    assert_eq!(
+        s.providers.load(&acme, p1).await.unwrap(),
+        None,
+        "an unsaved record loads as None"
+    );
+    let mut record = ProviderRecord::new(acme.clone(), p1);
+    record.base_url = None;
+    record.revoke_path_confirmed = true;
+    record.credential = Some(CredentialRef::for_provider(&acme, p1));
+    s.providers.save(&record).await.unwrap();
+    assert_eq!(
+        s.providers.load(&acme, p1).await.unwrap(),
+        Some(record.clone()),
+        "a saved record loads back equal"
+    );
+    record.revoke_path_confirmed = false;
+    s.providers.save(&record).await.unwrap();
+    assert_eq!(
+        s.providers.load(&acme, p1).await.unwrap(),
+        Some(record.clone()),
+        "save replaces the record"
+    );
+    if p2 != p1 {
+        assert_eq!(s.providers.load(&acme, p2).await.unwrap(), None);
+    }
+    assert_eq!(
+        s.providers.load(&tenant("globex"), p1).await.unwrap(),
+        None,
+        "another tenant sees no record"
+    );
+    s.providers.delete(&acme, p1).await.unwrap();
+    assert_eq!(s.providers.load(&acme, p1).await.unwrap(), None);
+    s.providers.delete(&acme, p1).await.unwrap();
+}
+
+/// The ledger: entries per scope, put replaces, put_many, all in finding order, clear
+/// counts and touches no other scope.
+pub async fn ledger(s: &Stores) {
+    let (p1, _) = providers();
+    let scope = |t: &str, c: &str| LedgerScope {
+        tenant: tenant(t),
+        provider: p1,
+        container_id: c.to_owned(),
+    };
+    let (a, b, other) = (
+        scope("acme", "c1"),
+        scope("acme", "c2"),
+        scope("globex", "c1"),
+    );
+    let first = entry(1, "fp-1");
+    assert_eq!(s.ledger.get(&a, &first.finding_id).await.unwrap(), None);
+    s.ledger.put(&a, &first).await.unwrap();
+    assert_eq!(
+        s.ledger.get(&a, &first.finding_id).await.unwrap(),
+        Some(first.clone()),
+        "an entry reads back equal"
+    );
+    let changed = LedgerEntry {
+        fingerprint: "fp-1b".into(),
+        observed: TrackerStatus::Done,
+        target: TargetState::Done,
+        ..first.clone()
+    };
+    s.ledger.put(&a, &changed).await.unwrap();
+    assert_eq!(
+        s.ledger.get(&a, &first.finding_id).await.unwrap(),
+        Some(changed.clone()),
+        "put replaces"
+    );
+    let many: Vec<LedgerEntry> = (2..40).rev().map(|n| entry(n, "fp")).collect();
+    s.ledger.put_many(&a, &many).await.unwrap();
+    s.ledger.put_many(&a, &[]).await.unwrap();
+    let all = s.ledger.all(&a).await.unwrap();
+    assert_eq!(all.len(), 39);
+    let ids: Vec<&str> = all.iter().map(|e| e.finding_id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "all() is in finding order");
+    s.ledger.put(&b, &entry(1, "other")).await.unwrap();
+    s.ledger.put(&other, &entry(1, "other")).await.unwrap();
+    assert_eq!(
+        s.ledger.get(&a, &first.finding_id).await.unwrap(),
+        Some(changed),
+        "scopes are separate"
+    );
+    assert_eq!(s.ledger.clear(&a).await.unwrap(), 39, "clear counts");
+    assert!(s.ledger.all(&a).await.unwrap().is_empty());
+    assert_eq!(
+        s.ledger.all(&b).await.unwrap().len(),
+        1,
+        "clear keeps other scopes"
+    );
+    assert_eq!(s.ledger.all(&other).await.unwrap().len(), 1);
+}
+
+/// The journal: intents without outcome are unfinished (per tenant) until settled once;
+/// unknown runs and intents are `NotFound`; the last run of each kind with its summary.
+pub async fn journal(s: &Stores) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let run = s.journal.start_run(&acme, RunKind::Export).await.unwrap();
+    let theirs = s.journal.start_run(&globex, RunKind::Export).await.unwrap();
+    assert!(theirs.0 > run.0, "run ids increase");
+    let f = |n: usize| FindingId::new(format!("conf-j-{n}")).unwrap();
+    let done = s.journal.record_intent(run, &f(1), "create").await.unwrap();
+    let open = s.journal.record_intent(run, &f(2), "update").await.unwrap();
+    let failed = s.journal.record_intent(run, &f(3), "create").await.unwrap();
+    s.journal
+        .record_intent(theirs, &f(9), "create")
+        .await
+        .unwrap();
+    assert!(done < open && open < failed, "intent ids increase");
+    s.journal
+        .record_outcome(
+            done,
+            &IntentOutcome::Done {
+                item_id: Some("i1".into()),
+            },
+        )
+        .await
+        .unwrap();
+    s.journal
+        .record_outcome(
+            failed,
+            &IntentOutcome::Failed {
+                error: "refused".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let unfinished = s.journal.unfinished(&acme).await.unwrap();
+    assert_eq!(
+        unfinished.len(),
+        1,
+        "only the intent without outcome: {unfinished:?}"
+    );
+    assert_eq!(unfinished[0].id, open);
+    assert_eq!(unfinished[0].run, run);
+    assert_eq!(unfinished[0].finding_id, f(2));
+    assert_eq!(unfinished[0].action, "update");
+
+    let unknown_run = crate::store::RunId(theirs.0 + 1000);
+    let err = s.journal.record_intent(unknown_run, &f(4), "create").await;
+    assert!(matches!(err, Err(PortError::NotFound { .. })), "{err:?}");
+    let err = s
+        .journal
+        .record_outcome(failed + 1000, &IntentOutcome::Done { item_id: None })
+        .await;
+    assert!(matches!(err, Err(PortError::NotFound { .. })), "{err:?}");
+    let err = s.journal.finish_run(unknown_run, "{}").await;
+    assert!(matches!(err, Err(PortError::NotFound { .. })), "{err:?}");
+
+    s.journal.finish_run(run, r#"{"created":1}"#).await.unwrap();
+    let later = s.journal.start_run(&acme, RunKind::Export).await.unwrap();
+    assert_eq!(s.journal.settle_unfinished(&acme, later).await.unwrap(), 1);
+    assert_eq!(
+        s.journal.settle_unfinished(&acme, later).await.unwrap(),
+        0,
+        "settled once"
+    );
+    assert!(s.journal.unfinished(&acme).await.unwrap().is_empty());
+    assert_eq!(
+        s.journal.unfinished(&globex).await.unwrap().len(),
+        1,
+        "another tenant's intents stay"
+    );
+    let last = s
+        .journal
+        .last_run(&acme, RunKind::Export)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.id, later, "the latest run of the kind");
+    assert_eq!(last.finished_at, None);
+    s.journal
+        .finish_run(later, r#"{"created":0}"#)
+        .await
+        .unwrap();
+    let last = s
+        .journal
+        .last_run(&acme, RunKind::Export)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.summary_json.as_deref(), Some(r#"{"created":0}"#));
+    assert_eq!(last.kind, RunKind::Export);
+    assert!(last.finished_at.is_some_and(|t| t >= last.started_at));
+    assert_eq!(
+        s.journal.last_run(&acme, RunKind::Sync).await.unwrap(),
+        None
+    );
+}
+
+/// A token-shaped value that no test writes twice.
+fn token(n: u32) -> Token {
+    Token::new(format!("conf0{n:04}{}", "9f".repeat(30))).expect("valid token")
+}
+
+/// Secrets: round trip, delete, the binding enforced (get and replace), replace of a
+/// missing secret; then the store is closed and `reopen_with_another_key` opens the same
+/// database with another master key: the secret is refused as undecryptable, never
+/// answered as missing, and the message names the key to provide.
+pub async fn secrets<F, Fut>(s: Stores, reopen_with_another_key: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Arc<dyn SecretStore>>,
+{
+    let (p1, _) = providers();
+    let acme = tenant("acme");
+    let reference = CredentialRef::for_provider(&acme, p1);
+    let binding = format!("acme/{p1}@https://api.example/1");
+    let other_binding = format!("acme/{p1}@https://other.example/1");
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        None
+    );
+    let missing = s
+        .secrets
+        .replace_token(&reference, &binding, &token(1))
+        .await;
+    assert!(
+        matches!(missing, Err(PortError::NotFound { .. })),
+        "{missing:?}"
+    );
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        None,
+        "a refused replace stores nothing"
+    );
+    s.secrets
+        .put_token(&reference, &binding, &token(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        Some(token(1))
+    );
+    s.secrets
+        .put_token(&reference, &binding, &token(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        Some(token(2)),
+        "put replaces"
+    );
+    let err = s
+        .secrets
+        .get_token(&reference, &other_binding)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PortError::Conflict { .. }),
+        "another binding: {err:?}"
+    );
+    assert!(err.to_string().contains("run setup again"), "{err}");
+    let err = s
+        .secrets
+        .replace_token(&reference, &other_binding, &token(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        Some(token(2)),
+        "a replace for another binding leaves the secret"
+    );
+    s.secrets
+        .replace_token(&reference, &binding, &token(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        Some(token(4))
+    );
+    let other_ref = CredentialRef::for_provider(&tenant("globex"), p1);
+    assert_eq!(
+        s.secrets.get_token(&other_ref, &binding).await.unwrap(),
+        None
+    );
+    s.secrets
+        .put_token(&other_ref, "globex", &token(5))
+        .await
+        .unwrap();
+    s.secrets.delete_token(&other_ref).await.unwrap();
+    assert_eq!(
+        s.secrets.get_token(&other_ref, "globex").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.secrets.get_token(&reference, &binding).await.unwrap(),
+        Some(token(4)),
+        "delete touches only its reference"
+    );
+
+    drop(s);
+    let other_key = reopen_with_another_key().await;
+    let err = other_key.get_token(&reference, &binding).await.unwrap_err();
+    assert!(
+        matches!(err, PortError::Conflict { .. }),
+        "a wrong key: {err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot be decrypted: wrong master key or tampered data"),
+        "{text}"
+    );
+    assert!(text.contains("WEBRISKOPS_MASTER_KEY"), "{text}");
+    assert!(!text.contains(token(4).expose()), "{text}");
+}
+
+/// Accounts: tenants, people (e-mails unique across tenants, compared without case),
+/// API tokens, sessions that expire, held tokens and pending choices.
+pub async fn accounts(s: &Stores) {
+    let a = &s.accounts;
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    assert!(a.add_tenant(&globex, at(0)).await.unwrap());
+    assert!(a.add_tenant(&acme, at(0)).await.unwrap());
+    assert!(
+        !a.add_tenant(&acme, at(1)).await.unwrap(),
+        "a tenant is added once"
+    );
+    assert!(a.tenant_exists(&acme).await.unwrap());
+    assert!(!a.tenant_exists(&tenant("initech")).await.unwrap());
+    assert_eq!(
+        a.tenants().await.unwrap(),
+        vec![acme.clone(), globex.clone()]
+    );
+
+    assert!(a
+        .put_user(&acme, "Ann@Acme.example", Role::Admin, "hash-1", at(0))
+        .await
+        .unwrap());
+    assert!(
+        !a.put_user(&globex, "ann@acme.example", Role::Admin, "hash-x", at(0))
+            .await
+            .unwrap(),
+        "an e-mail belongs to one tenant"
+    );
+    let ann = a
+        .user_by_email("ANN@acme.example")
+        .await
+        .unwrap()
+        .expect("found without case");
+    assert_eq!(ann.tenant, acme);
+    assert_eq!(ann.role, Role::Admin);
+    assert_eq!(ann.password_hash, "hash-1");
+    assert!(
+        !format!("{ann:?}").contains("hash-1"),
+        "Debug hides the hash"
+    );
+    assert_eq!(a.user_by_email("bob@acme.example").await.unwrap(), None);
+
+    a.add_session("sess-1", ann.id, at(100)).await.unwrap();
+    let who = a
+        .session("sess-1", at(50))
+        .await
+        .unwrap()
+        .expect("a live session");
+    assert_eq!(who.tenant, acme);
+    assert_eq!(who.role, Role::Admin);
+    assert_eq!(who.subject, ann.email);
+    assert_eq!(
+        a.session("sess-1", at(100)).await.unwrap(),
+        None,
+        "expired at its end"
+    );
+    assert_eq!(
+        a.session("sess-1", at(50)).await.unwrap(),
+        None,
+        "an expired session is removed"
+    );
+    a.add_session("sess-2", ann.id, at(100)).await.unwrap();
+    a.end_session("sess-2").await.unwrap();
+    assert_eq!(a.session("sess-2", at(0)).await.unwrap(), None);
+    a.add_session("sess-3", ann.id, at(100)).await.unwrap();
+    assert!(a
+        .put_user(&acme, "ann@acme.example", Role::Viewer, "hash-2", at(1))
+        .await
+        .unwrap());
+    let ann2 = a.user_by_email("ann@acme.example").await.unwrap().unwrap();
+    assert_eq!(
+        (ann2.id, ann2.role),
+        (ann.id, Role::Viewer),
+        "the same person, new role"
+    );
+    assert_eq!(ann2.password_hash, "hash-2");
+    assert_eq!(
+        a.session("sess-3", at(0)).await.unwrap(),
+        None,
+        "a new password ends the person's sessions"
+    );
+
+    let t1 = a
+        .add_api_token(&acme, Role::Viewer, "digest-1", at(0))
+        .await
+        .unwrap();
+    let t2 = a
+        .add_api_token(&globex, Role::Admin, "digest-2", at(0))
+        .await
+        .unwrap();
+    assert_ne!(t1, t2);
+    let caller = a
+        .api_token("digest-1")
+        .await
+        .unwrap()
+        .expect("a known token");
+    assert_eq!(caller.tenant, acme);
+    assert_eq!(caller.role, Role::Viewer);
+    assert_eq!(caller.subject, format!("api-token:{t1}"));
+    assert_eq!(a.api_token("digest-3").await.unwrap(), None);
+
+    let (p1, p2) = providers();
+    assert_eq!(a.held_until(&acme, p1).await.unwrap(), None);
+    a.hold_token_until(&acme, p1, at(10)).await.unwrap();
+    a.hold_token_until(&acme, p1, at(20)).await.unwrap();
+    assert_eq!(
+        a.held_until(&acme, p1).await.unwrap(),
+        Some(at(20)),
+        "hold replaces"
+    );
+    assert_eq!(a.held_until(&globex, p1).await.unwrap(), None, "per tenant");
+    if p2 != p1 {
+        assert_eq!(a.held_until(&acme, p2).await.unwrap(), None, "per provider");
+    }
+    a.release_held(&acme, p1).await.unwrap();
+    assert_eq!(a.held_until(&acme, p1).await.unwrap(), None);
+
+    assert_eq!(a.pending_choices(&acme, p1).await.unwrap(), None);
+    a.put_pending_choices(&acme, p1, r#"{"a":1}"#)
+        .await
+        .unwrap();
+    a.put_pending_choices(&acme, p1, r#"{"a":2}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.pending_choices(&acme, p1).await.unwrap().as_deref(),
+        Some(r#"{"a":2}"#)
+    );
+    assert_eq!(a.pending_choices(&globex, p1).await.unwrap(), None);
+    a.clear_pending_choices(&acme, p1).await.unwrap();
+    assert_eq!(a.pending_choices(&acme, p1).await.unwrap(), None);
+}
+
+fn job(id: &str, tenant_name: &str, created: i64, state: JobState) -> ExportJob {
+    ExportJob {
+        id: id.to_owned(),
+        tenant: tenant(tenant_name),
+        provider: providers().0,
+        state,
+        progress_json: "{}".into(),
+        summary_json: None,
+        bundle_dir: None,
+        input_path: format!("/uploads/{id}.json"),
+        // Not the default: a store must keep the policy it was given.
+        fallback: "always".into(),
+        created_at: at(created),
+        finished_at: None,
+    }
+}
+
+/// Export jobs: read within their tenant only (another tenant's id answers `None`),
+/// newest first, updated whole; unfinished ones across tenants.
+pub async fn jobs(s: &Stores) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let first = job("job-a1", "acme", 1, JobState::Queued);
+    s.jobs.add_job(&first).await.unwrap();
+    s.jobs
+        .add_job(&job("job-a2", "acme", 2, JobState::Running))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("job-a3", "acme", 3, JobState::Queued))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("job-g1", "globex", 4, JobState::Queued))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.jobs.job(&acme, "job-a1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.jobs.job(&globex, "job-a1").await.unwrap(),
+        None,
+        "another tenant's job answers as unknown"
+    );
+    assert_eq!(s.jobs.job(&acme, "job-zz").await.unwrap(), None);
+    let ids = |jobs: Vec<ExportJob>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.jobs.jobs(&acme, 10).await.unwrap()),
+        ["job-a3", "job-a2", "job-a1"]
+    );
+    assert_eq!(
+        ids(s.jobs.jobs(&acme, 2).await.unwrap()),
+        ["job-a3", "job-a2"]
+    );
+    assert_eq!(ids(s.jobs.jobs(&globex, 10).await.unwrap()), ["job-g1"]);
+
+    let done = ExportJob {
+        state: JobState::Done,
+        progress_json: r#"{"done":3}"#.into(),
+        summary_json: Some(r#"{"created":3}"#.into()),
+        bundle_dir: Some("/bundles/b1".into()),
+        finished_at: Some(at(9)),
+        ..first.clone()
+    };
+    s.jobs.update_job(&done).await.unwrap();
+    assert_eq!(s.jobs.job(&acme, "job-a1").await.unwrap(), Some(done));
+    let foreign = ExportJob {
+        tenant: globex.clone(),
+        state: JobState::Failed,
+        ..job("job-a3", "globex", 3, JobState::Failed)
+    };
+    s.jobs.update_job(&foreign).await.unwrap();
+    assert_eq!(
+        s.jobs.job(&acme, "job-a3").await.unwrap().map(|j| j.state),
+        Some(JobState::Queued),
+        "an update naming another tenant changes nothing"
+    );
+    let mut unfinished = ids(s.jobs.unfinished_jobs().await.unwrap());
+    unfinished.sort();
+    assert_eq!(unfinished, ["job-a2", "job-a3", "job-g1"]);
+}
+
+/// The status-event log: cursors increase, reads are in cursor order after a cursor,
+/// bounded by the limit, and see only the tenant's events.
+pub async fn events(s: &Stores) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut cursors = Vec::new();
+    for n in 0..5 {
+        cursors.push(
+            s.events
+                .append_event(&acme, &format!(r#"{{"n":{n}}}"#), at(n))
+                .await
+                .unwrap(),
+        );
+        s.events
+            .append_event(&globex, r#"{"other":true}"#, at(n))
+            .await
+            .unwrap();
+    }
+    assert!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "cursors increase: {cursors:?}"
+    );
+    let all = s.events.events_after(&acme, 0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.cursor).collect::<Vec<_>>(), cursors);
+    assert!(
+        all.iter().all(|e| !e.event_json.contains("other")),
+        "only the tenant's events"
+    );
+    assert_eq!(all[0].event_json, r#"{"n":0}"#);
+    let after = s.events.events_after(&acme, cursors[1], 2).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        cursors[2..4]
+    );
+    assert!(s
+        .events
+        .events_after(&acme, cursors[4], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .events
+        .events_after(&tenant("initech"), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+fn secs(n: i64) -> TimeDelta {
+    TimeDelta::seconds(n)
+}
+
+/// The queue: the oldest claimable job first; a job running without a lease (a run of a
+/// process that does not use the queue) and finished jobs are never claimed; finish writes
+/// through the lease; depth counts.
+pub async fn queue_basics(s: &Stores) {
+    assert_eq!(
+        s.queue.claim("w1", at(0), LEASE).await.unwrap(),
+        None,
+        "nothing queued"
+    );
+    s.jobs
+        .add_job(&job("q-2", "acme", 2, JobState::Queued))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("q-1", "globex", 1, JobState::Queued))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("q-run", "acme", 0, JobState::Running))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("q-done", "acme", 0, JobState::Done))
+        .await
+        .unwrap();
+    let depth = s.queue.depth().await.unwrap();
+    assert_eq!((depth.queued, depth.running), (2, 1));
+    assert_eq!(depth.oldest_queued_at, Some(at(1)));
+
+    let c1 = s
+        .queue
+        .claim("w1", at(10), LEASE)
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(c1.job.id, "q-1", "the oldest queued job first");
+    assert_eq!(c1.job.state, JobState::Running);
+    assert_eq!(c1.job.tenant, tenant("globex"));
+    assert_eq!(c1.lease.owner, "w1");
+    assert_eq!(c1.lease.attempt, 1);
+    assert_eq!(c1.lease.until, at(10) + secs(30));
+    assert_eq!(c1.taken_over_from, None);
+    let c2 = s
+        .queue
+        .claim("w1", at(10), LEASE)
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(c2.job.id, "q-2");
+    assert_eq!(
+        s.queue
+            .claim("w2", at(20), LEASE)
+            .await
+            .unwrap()
+            .map(|c| c.job.id),
+        None::<String>,
+        "held leases are not claimable, nor is a job running without a lease"
+    );
+    let end = JobEnd {
+        succeeded: true,
+        progress_json: r#"{"done":1}"#.into(),
+        summary_json: Some(r#"{"created":1}"#.into()),
+        bundle_dir: None,
+        finished_at: at(20),
+    };
+    assert!(s.queue.finish(&c1.lease, &end).await.unwrap());
+    let stored = s.jobs.job(&tenant("globex"), "q-1").await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Done);
+    assert_eq!(stored.summary_json.as_deref(), Some(r#"{"created":1}"#));
+    assert_eq!(stored.finished_at, Some(at(20)));
+    assert!(
+        !s.queue.finish(&c1.lease, &end).await.unwrap(),
+        "finished once"
+    );
+    let failed = JobEnd {
+        succeeded: false,
+        ..end.clone()
+    };
+    assert!(s.queue.finish(&c2.lease, &failed).await.unwrap());
+    assert_eq!(
+        s.jobs
+            .job(&tenant("acme"), "q-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        JobState::Failed
+    );
+    assert_eq!(
+        s.queue.claim("w2", at(10_000), LEASE).await.unwrap(),
+        None,
+        "a finished job is never claimed again, nor, even much later, a job running \
+         without a lease (a run of a process that does not use the queue)"
+    );
+    let depth = s.queue.depth().await.unwrap();
+    assert_eq!(
+        (depth.queued, depth.running, depth.oldest_queued_at),
+        (0, 1, None)
+    );
+}
+
+/// Several workers (`workers`, each a handle a replica would hold) race to claim `n` jobs
+/// at the same instant: every job is claimed exactly once.
+pub async fn queue_race(s: &Stores, workers: Vec<Arc<dyn JobQueue>>) {
+    let n = 40;
+    for i in 0..n {
+        s.jobs
+            .add_job(&job(&format!("r-{i:03}"), "acme", i, JobState::Queued))
+            .await
+            .unwrap();
+    }
+    let runs = workers.iter().enumerate().map(|(w, q)| {
+        let q = Arc::clone(q);
+        async move {
+            let mut mine = Vec::new();
+            while let Some(c) = q
+                .claim(&format!("worker-{w}"), at(100), LEASE)
+                .await
+                .unwrap()
+            {
+                assert_eq!(c.lease.owner, format!("worker-{w}"));
+                mine.push(c.job.id);
+            }
+            mine
+        }
+    });
+    let claimed: Vec<Vec<String>> = join_all(runs).await;
+    let mut all: Vec<String> = claimed.iter().flatten().cloned().collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, all.len(), "a job was claimed twice: {claimed:?}");
+    assert_eq!(all.len(), n as usize, "every job was claimed");
+}
+
+/// An expired lease is taken over by another worker (a new attempt); the old holder's
+/// heartbeat and finish then answer that the lease is lost and change nothing.
+pub async fn queue_takeover(s: &Stores) {
+    s.jobs
+        .add_job(&job("t-1", "acme", 0, JobState::Queued))
+        .await
+        .unwrap();
+    let a = s
+        .queue
+        .claim("worker-a", at(0), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.queue.claim("worker-b", at(29), LEASE).await.unwrap(),
+        None,
+        "a held lease is not taken"
+    );
+    let b = s
+        .queue
+        .claim("worker-b", at(31), LEASE)
+        .await
+        .unwrap()
+        .expect("a takeover");
+    assert_eq!(b.job.id, "t-1");
+    assert_eq!(b.taken_over_from.as_deref(), Some("worker-a"));
+    assert_eq!(b.lease.attempt, 2);
+    assert_eq!(b.lease.until, at(61));
+    assert_eq!(
+        s.queue.heartbeat(&a.lease, at(32), LEASE).await.unwrap(),
+        None,
+        "the old holder lost its lease"
+    );
+    let end = JobEnd {
+        succeeded: true,
+        progress_json: "{}".into(),
+        summary_json: Some(r#"{"by":"a"}"#.into()),
+        bundle_dir: None,
+        finished_at: at(33),
+    };
+    assert!(
+        !s.queue.finish(&a.lease, &end).await.unwrap(),
+        "a lost lease writes nothing"
+    );
+    let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.summary_json),
+        (JobState::Running, None)
+    );
+    let end_b = JobEnd {
+        summary_json: Some(r#"{"by":"b"}"#.into()),
+        ..end
+    };
+    assert!(s.queue.finish(&b.lease, &end_b).await.unwrap());
+    let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Done);
+    assert_eq!(stored.summary_json.as_deref(), Some(r#"{"by":"b"}"#));
+}
+
+/// A heartbeat keeps the lease: past the first lease's end the job is still held, and it
+/// is taken over only once the renewed lease ends.
+pub async fn queue_heartbeat(s: &Stores) {
+    s.jobs
+        .add_job(&job("h-1", "acme", 0, JobState::Queued))
+        .await
+        .unwrap();
+    let a = s
+        .queue
+        .claim("worker-a", at(0), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    let renewed = s
+        .queue
+        .heartbeat(&a.lease, at(20), LEASE)
+        .await
+        .unwrap()
+        .expect("the holder renews its lease");
+    assert_eq!(renewed.until, at(50));
+    assert_eq!((renewed.attempt, renewed.owner.as_str()), (1, "worker-a"));
+    assert_eq!(
+        s.queue.claim("worker-b", at(40), LEASE).await.unwrap(),
+        None,
+        "a renewed lease holds past the first lease's end"
+    );
+    let renewed = s
+        .queue
+        .heartbeat(&renewed, at(45), LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renewed.until, at(75));
+    assert_eq!(
+        s.queue.claim("worker-b", at(74), LEASE).await.unwrap(),
+        None
+    );
+    let b = s
+        .queue
+        .claim("worker-b", at(76), LEASE)
+        .await
+        .unwrap()
+        .expect("expired");
+    assert_eq!(b.taken_over_from.as_deref(), Some("worker-a"));
+    assert_eq!(
+        s.queue.heartbeat(&renewed, at(77), LEASE).await.unwrap(),
+        None
+    );
+}

@@ -1,0 +1,154 @@
+//! `JobQueue` for several replicas: a claim locks the oldest claimable row with
+//! `FOR UPDATE SKIP LOCKED` (a row another replica is claiming is skipped, not waited for)
+//! and writes the lease in the same statement; heartbeats and finishes are fenced by the
+//! lease's owner and attempt.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use webriskops_ports::{Claim, JobEnd, JobQueue, JobState, Lease, PortResult, QueueDepth};
+
+use crate::accounts::{JOB_COLUMNS, JOB_COLUMN_COUNT};
+use crate::PgStore;
+
+/// `now + lease_for`, saturating far in the future.
+fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(lease_for)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[async_trait]
+impl JobQueue for PgStore {
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Claim>> {
+        let until = lease_end(now, lease_for);
+        // The CTE reads the row as it was (its state and holder) and locks it; the UPDATE
+        // writes the lease. A job running without a lease (a process that does not use the
+        // queue runs it) is never claimable.
+        let job_columns: String = JOB_COLUMNS
+            .split(", ")
+            .map(|c| format!("j.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "WITH picked AS (
+                       SELECT id, state AS was_state, lease_owner AS was_owner
+                       FROM export_jobs
+                       WHERE state = 'queued'
+                          OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < $1)
+                       ORDER BY created_at, id
+                       LIMIT 1
+                       FOR UPDATE SKIP LOCKED
+                     )
+                     UPDATE export_jobs j
+                     SET state = 'running', lease_owner = $2, lease_until = $3,
+                         attempts = j.attempts + 1
+                     FROM picked WHERE j.id = picked.id
+                     RETURNING {job_columns}, j.attempts, picked.was_state, picked.was_owner"
+                ),
+                &[&now, &owner, &until],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let job = self.job_of(&r)?;
+        let attempt: i64 = r.get(JOB_COLUMN_COUNT);
+        let was_state: &str = r.get(JOB_COLUMN_COUNT + 1);
+        let was_owner: Option<String> = r.get(JOB_COLUMN_COUNT + 2);
+        if was_state == JobState::Running.as_str() {
+            tracing::info!(job = %job.id, tenant = %job.tenant, from = ?was_owner, to = owner,
+                attempt, "took over a job whose lease expired");
+        }
+        Ok(Some(Claim {
+            lease: Lease {
+                job_id: job.id.clone(),
+                owner: owner.to_owned(),
+                attempt,
+                until,
+            },
+            job,
+            taken_over_from: was_owner.filter(|_| was_state == JobState::Running.as_str()),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Lease>> {
+        let renewed = Lease {
+            until: lease_end(now, lease_for),
+            ..lease.clone()
+        };
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE export_jobs SET lease_until = $4
+                 WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3",
+                &[&lease.job_id, &lease.owner, &lease.attempt, &renewed.until],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok((n == 1).then_some(renewed))
+    }
+
+    async fn finish(&self, lease: &Lease, end: &JobEnd) -> PortResult<bool> {
+        let state = if end.succeeded {
+            JobState::Done
+        } else {
+            JobState::Failed
+        };
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE export_jobs SET state = $4, progress_json = $5, summary_json = $6,
+                   bundle_dir = $7, finished_at = $8, lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3",
+                &[
+                    &lease.job_id,
+                    &lease.owner,
+                    &lease.attempt,
+                    &state.as_str(),
+                    &end.progress_json,
+                    &end.summary_json,
+                    &end.bundle_dir,
+                    &end.finished_at,
+                ],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        let client = self.client().await?;
+        let r = client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE state = 'queued'),
+                        count(*) FILTER (WHERE state = 'running'),
+                        min(created_at) FILTER (WHERE state = 'queued')
+                 FROM export_jobs",
+                &[],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(QueueDepth {
+            queued: r.get::<_, i64>(0).max(0) as u64,
+            running: r.get::<_, i64>(1).max(0) as u64,
+            oldest_queued_at: r.get(2),
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! The store conformance suite (`webriskops_ports::store_conformance`) against
+//! PostgreSQL: the same functions the SQLite store passes. Each test has a database of
+//! its own (`webriskops_pg_testing`).
+
+use std::sync::Arc;
+
+use webriskops_pg_testing::{test_database, TestDatabase};
+use webriskops_ports::store_conformance::{self as suite, Stores};
+use webriskops_ports::{JobQueue, SecretStore};
+use webriskops_sealing::MasterKey;
+use webriskops_store_postgres::{PgOptions, PgStore};
+
+async fn open(db: &TestDatabase) -> PgStore {
+    PgStore::open(
+        &db.url,
+        PgOptions {
+            master_key: Some(MasterKey::generate()),
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .expect("open the store")
+}
+
+fn stores(store: PgStore) -> Stores {
+    let s = Arc::new(store);
+    Stores {
+        providers: s.clone(),
+        ledger: s.clone(),
+        journal: s.clone(),
+        secrets: s.clone(),
+        accounts: s.clone(),
+        jobs: s.clone(),
+        events: s.clone(),
+        queue: s,
+    }
+}
+
+async fn fresh() -> (TestDatabase, Stores) {
+    let db = test_database().await;
+    let s = stores(open(&db).await);
+    (db, s)
+}
+
+#[tokio::test]
+async fn records() {
+    let (_db, s) = fresh().await;
+    suite::records(&s).await;
+}
+
+#[tokio::test]
+async fn ledger() {
+    let (_db, s) = fresh().await;
+    suite::ledger(&s).await;
+}
+
+#[tokio::test]
+async fn journal() {
+    let (_db, s) = fresh().await;
+    suite::journal(&s).await;
+}
+
+#[tokio::test]
+async fn secrets() {
+    let (db, s) = fresh().await;
+    let url = db.url.clone();
+    suite::secrets(s, || async move {
+        let other = PgStore::open(
+            &url,
+            PgOptions {
+                master_key: Some(MasterKey::generate()),
+                ..PgOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        Arc::new(other) as Arc<dyn SecretStore>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accounts() {
+    let (_db, s) = fresh().await;
+    suite::accounts(&s).await;
+}
+
+#[tokio::test]
+async fn jobs() {
+    let (_db, s) = fresh().await;
+    suite::jobs(&s).await;
+}
+
+#[tokio::test]
+async fn events() {
+    let (_db, s) = fresh().await;
+    suite::events(&s).await;
+}
+
+#[tokio::test]
+async fn queue_basics() {
+    let (_db, s) = fresh().await;
+    suite::queue_basics(&s).await;
+}
+
+/// Four handles with their own pools, as four replicas would hold, race on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_race() {
+    let (db, s) = fresh().await;
+    let mut workers: Vec<Arc<dyn JobQueue>> = Vec::new();
+    for _ in 0..4 {
+        workers.push(Arc::new(open(&db).await));
+    }
+    suite::queue_race(&s, workers).await;
+}
+
+#[tokio::test]
+async fn queue_takeover() {
+    let (_db, s) = fresh().await;
+    suite::queue_takeover(&s).await;
+}
+
+#[tokio::test]
+async fn queue_heartbeat() {
+    let (_db, s) = fresh().await;
+    suite::queue_heartbeat(&s).await;
+}

@@ -1,0 +1,167 @@
+//! `JobQueue`: export jobs claimed under leases. One process owns the database, and every
+//! statement runs on its one connection, so a claim is a read and an update in one
+//! transaction; a lease that expired is taken over like in the PostgreSQL store, so both
+//! engines answer the store conformance suite alike.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use rusqlite::{params, OptionalExtension};
+use webriskops_ports::{Claim, JobEnd, JobQueue, JobState, Lease, PortResult, QueueDepth};
+
+use crate::accounts::{query_jobs, JOB_COLUMNS};
+use crate::error::StoreError;
+use crate::{parse_time, time_text, SqliteStore};
+
+/// `now + lease_for`, saturating far in the future.
+fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(lease_for)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Claim>> {
+        let owner = owner.to_owned();
+        let until = lease_end(now, lease_for);
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let tx = conn.transaction().map_err(sql)?;
+            let picked: Option<(String, String, Option<String>, i64)> = tx
+                .query_row(
+                    "SELECT id, state, lease_owner, attempts FROM export_jobs
+                     WHERE state = 'queued'
+                        OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1)
+                     ORDER BY created_at, id LIMIT 1",
+                    params![time_text(now)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()
+                .map_err(sql)?;
+            let Some((id, state, previous, attempts)) = picked else {
+                return Ok(None);
+            };
+            let attempt = attempts + 1;
+            tx.execute(
+                "UPDATE export_jobs SET state = 'running', lease_owner = ?2, lease_until = ?3,
+                   attempts = ?4
+                 WHERE id = ?1",
+                params![id, owner, time_text(until), attempt],
+            )
+            .map_err(sql)?;
+            let job = query_jobs(
+                &tx,
+                path,
+                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = ?1"),
+                &[&id],
+            )?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("export job {id}"),
+            })?;
+            tx.commit().map_err(sql)?;
+            Ok(Some(Claim {
+                job,
+                lease: Lease {
+                    job_id: id,
+                    owner,
+                    attempt,
+                    until,
+                },
+                taken_over_from: previous.filter(|_| state == JobState::Running.as_str()),
+            }))
+        })
+        .await
+    }
+
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        lease_for: Duration,
+    ) -> PortResult<Option<Lease>> {
+        let renewed = Lease {
+            until: lease_end(now, lease_for),
+            ..lease.clone()
+        };
+        let lease = lease.clone();
+        self.run(move |conn, path| {
+            let n = conn
+                .execute(
+                    "UPDATE export_jobs SET lease_until = ?4
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
+                    params![
+                        lease.job_id,
+                        lease.owner,
+                        lease.attempt,
+                        time_text(renewed.until)
+                    ],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok((n == 1).then_some(renewed))
+        })
+        .await
+    }
+
+    async fn finish(&self, lease: &Lease, end: &JobEnd) -> PortResult<bool> {
+        let (lease, end) = (lease.clone(), end.clone());
+        let state = if end.succeeded {
+            JobState::Done
+        } else {
+            JobState::Failed
+        };
+        self.run(move |conn, path| {
+            let n = conn
+                .execute(
+                    "UPDATE export_jobs SET state = ?4, progress_json = ?5, summary_json = ?6,
+                       bundle_dir = ?7, finished_at = ?8, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
+                    params![
+                        lease.job_id,
+                        lease.owner,
+                        lease.attempt,
+                        state.as_str(),
+                        end.progress_json,
+                        end.summary_json,
+                        end.bundle_dir,
+                        time_text(end.finished_at)
+                    ],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        self.run(move |conn, path| {
+            let (queued, running, oldest): (i64, i64, Option<String>) = conn
+                .query_row(
+                    "SELECT
+                       COALESCE(SUM(state = 'queued'), 0),
+                       COALESCE(SUM(state = 'running'), 0),
+                       MIN(CASE WHEN state = 'queued' THEN created_at END)
+                     FROM export_jobs",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(QueueDepth {
+                queued: queued.max(0) as u64,
+                running: running.max(0) as u64,
+                oldest_queued_at: oldest
+                    .map(|t| parse_time(path, "job creation", &t))
+                    .transpose()?,
+            })
+        })
+        .await
+    }
+}

@@ -538,8 +538,20 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
     )
     .await;
     walk_export(&c, &url, "trello", &findings_file(dir.path())).await;
-    let cards = h.cards(&fx.board_id);
+    // One card per finding (the three share their steps, so they were copied from a step
+    // template: an archived card of its own marker, never open on the list).
+    let cards: Vec<_> = h
+        .cards(&fx.board_id)
+        .into_iter()
+        .filter(|c| c.desc.contains("[webriskops:finding:"))
+        .collect();
     assert_eq!(cards.len(), 3, "one card per finding");
+    assert!(cards.iter().all(|c| !c.closed));
+    assert!(h
+        .cards(&fx.board_id)
+        .iter()
+        .filter(|c| !c.desc.contains("[webriskops:finding:"))
+        .all(|t| t.closed));
 
     // A person moves a card to the done list in Trello; the status shows it.
     h.person_move_card(&cards[0].id, &fx.done_list_id);

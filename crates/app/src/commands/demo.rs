@@ -113,6 +113,27 @@ async fn sync_twice(out: &Out, app: &mut App) -> AppResult<()> {
     Ok(())
 }
 
+/// The demo's data directory: the one given, else a temporary one (removed when the
+/// returned guard drops).
+///
+/// # Errors
+/// The temporary directory cannot be created.
+pub(super) fn data_dir_or_temp(
+    data_dir: Option<PathBuf>,
+) -> AppResult<(PathBuf, Option<tempfile::TempDir>)> {
+    match data_dir {
+        Some(d) => Ok((d, None)),
+        None => {
+            let t = tempfile::tempdir().map_err(|e| {
+                AppError::failed(format!(
+                    "cannot create a temporary data directory: {e}; pass --data-dir"
+                ))
+            })?;
+            Ok((t.path().to_owned(), Some(t)))
+        }
+    }
+}
+
 /// Runs the demo (human output only): Trello, then Linear, each against its simulator
 /// with its own data directory (`data_dir/trello`, `data_dir/linear`). `data_dir` is
 /// used when given, else a temporary directory.
@@ -128,17 +149,7 @@ pub async fn run(
         return super::demo_serve::run(base, data_dir, args).await;
     }
     let out = Out { json: false };
-    let temp = match &data_dir {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().map_err(|e| {
-            AppError::failed(format!(
-                "cannot create a temporary data directory: {e}; pass --data-dir"
-            ))
-        })?),
-    };
-    let data_dir = data_dir
-        .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
-        .unwrap_or_default();
+    let (data_dir, temp) = data_dir_or_temp(data_dir)?;
 
     out.say(
         "WebRiskOps demo: remediation findings → Trello cards and Linear issues, and status back.",

@@ -27,18 +27,8 @@ pub const DEMO_EMAIL: &str = "admin@demo.example";
 /// A simulator or the server cannot start.
 pub async fn run(base: Settings, data_dir: Option<PathBuf>, args: &DemoArgs) -> AppResult<Exit> {
     let out = Out { json: false };
-    let temp = match &data_dir {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().map_err(|e| {
-            AppError::failed(format!(
-                "cannot create a temporary data directory: {e}; pass --data-dir"
-            ))
-        })?),
-    };
-    let data_dir = data_dir
-        .or_else(|| temp.as_ref().map(|t| t.path().to_owned()))
-        .unwrap_or_default()
-        .join("serve");
+    let (root, temp) = super::demo::data_dir_or_temp(data_dir)?;
+    let data_dir = root.join("serve");
     let trello = trello_sim::SimServer::start(trello_sim::SimConfig::default())
         .await
         .map_err(|e| AppError::failed(format!("cannot start the Trello simulator: {e}")))?;

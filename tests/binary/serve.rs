@@ -1672,6 +1672,12 @@ fn an_export_can_go_to_the_portable_bundle_by_choice_and_a_bad_choice_is_refused
         "`always` sends nothing to the tracker"
     );
     assert!(s.trello.cards(&s.tfx.board_id).is_empty());
+    // The upload (the tenant's findings) is not kept once the job has ended.
+    let uploads = s.data_dir().join("server").join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "uploads left behind: {left:?}");
 
     let r = srv.send(
         srv.request(Method::POST, "/api/v1/exports?fallback=sometimes")

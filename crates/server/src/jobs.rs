@@ -213,7 +213,21 @@ fn spawn(state: &AppState, job: ExportJob) {
                 provider: job.provider,
             })
             .await;
-        if let Err(e) = run(&state, job.clone()).await {
+        let input = job.input_path.clone();
+        let result = run(&state, job.clone()).await;
+        // The upload holds the tenant's findings: once the job has ended (its outcome
+        // recorded, or its failure below) nothing reads it again, so it is not kept.
+        let forget_upload = || async {
+            if let Err(e) = tokio::fs::remove_file(&input).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(job = %id, error = %e, "cannot delete the job's upload");
+                }
+            }
+        };
+        if result.is_ok() {
+            forget_upload().await;
+        }
+        if let Err(e) = result {
             tracing::error!(job = %id, tenant = %job.tenant, error = %e.message, "export job failed");
             let error =
                 serde_json::json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}});
@@ -223,8 +237,9 @@ fn spawn(state: &AppState, job: ExportJob) {
                 finished_at: Some(Utc::now()),
                 ..job
             };
-            if let Err(e) = state.composer.jobs().update_job(&failed).await {
-                tracing::error!(job = %id, error = %e, "cannot record the job's failure");
+            match state.composer.jobs().update_job(&failed).await {
+                Ok(()) => forget_upload().await,
+                Err(e) => tracing::error!(job = %id, error = %e, "cannot record the job's failure"),
             }
         }
     });

@@ -186,3 +186,63 @@ fn postgres_needs_the_master_key_and_the_tracker_commands_refuse_it() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("postgres://"), "{stderr}");
 }
+
+/// A replica that starts while another runs an export leaves that export to it: it
+/// resumes only the unfinished jobs whose upload is in its own data directory.
+#[test]
+fn a_replica_starting_leaves_another_replicas_running_export_alone() {
+    use trello_sim::{Fault, FaultRule};
+
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    let mut a = s.serve(&[], &[]);
+    a.trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+
+    // One card write is applied but its answer stalls past the adapter's timeout (10 s
+    // in the tests' configuration): A's export is running for that long.
+    s.trello.inject(FaultRule::new(
+        Some("POST"),
+        Some("/1/cards"),
+        1,
+        Fault::Delay {
+            delay: Duration::from_secs(60),
+            after_apply: true,
+        },
+    ));
+    let id = a.export(&t.admin, "", &findings("held", 6));
+    let deadline = Instant::now() + PATIENCE;
+    while !s.trello.pending_faults().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never reached the stalled write"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let c_dir = s.dir.path().join("data-c");
+    let mut c = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", c_dir.to_str().unwrap())]);
+    let state = c.get(&format!("/api/v1/exports/{id}"), &t.admin);
+    state.expect(200);
+    assert_eq!(
+        state.json()["state"],
+        "running",
+        "precondition: C started while A's export ran: {}",
+        state.text
+    );
+    assert!(
+        !c.log().contains("resuming an unfinished export job"),
+        "C took up A's running export:\n{}",
+        c.log()
+    );
+
+    let job = c.wait_export(&t.admin, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["summary"]["created"], json!(6), "{job}");
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), 6, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    a.stop_ok();
+    c.stop_ok();
+}

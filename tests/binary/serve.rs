@@ -465,7 +465,7 @@ impl Server {
     }
 
     /// Holds `token` and sets every choice of a ready Trello setup, then saves it.
-    fn trello_saved(&self, s: &Sims, api_token: &str, trello_token: &str) {
+    pub(crate) fn trello_saved(&self, s: &Sims, api_token: &str, trello_token: &str) {
         self.post(
             "/api/v1/integration/trello/token",
             api_token,

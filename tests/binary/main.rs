@@ -6,6 +6,7 @@ mod findings_input;
 mod linear;
 mod linear_oauth;
 mod local_state;
+mod replicas;
 mod serve;
 
 use std::time::{Duration, Instant};

@@ -49,39 +49,41 @@ const MASTER_KEY: &str = "5f1c9e0d7a3b2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091
 /// The application's Trello secret.
 const APP_SECRET: &str = "app-secret-4f7d2c9a1b8e6d3f0a5c7e9b2d4f6a8c";
 /// The password of every person the tests add.
-const PASSWORD: &str = "correct horse battery staple 42";
+pub(crate) const PASSWORD: &str = "correct horse battery staple 42";
 /// An export id no tenant has (the shape of a real one: 32 hex digits).
 const UNKNOWN_ID: &str = "0123456789abcdef0123456789abcdef";
 /// How long a test waits for the server or a job before failing.
-const PATIENCE: Duration = Duration::from_secs(45);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(45);
 
 // ── harness ──────────────────────────────────────────────────────────────────────────
 
 /// Both simulators with their standard worlds, a working directory with the data
 /// directory, and an HTTP client.
-struct Sims {
-    trello: trello_sim::SimHandle,
-    tfx: trello_sim::Fixture,
+pub(crate) struct Sims {
+    pub(crate) trello: trello_sim::SimHandle,
+    pub(crate) tfx: trello_sim::Fixture,
     troot: String,
     linear: linear_sim::SimHandle,
     lfx: linear_sim::Fixture,
     lurl: String,
-    dir: TempDir,
+    pub(crate) dir: TempDir,
     http: reqwest::Client,
     /// Every answer's status, headers and body, for the search for secrets.
     seen: Arc<Mutex<String>>,
     servers: Option<(trello_sim::SimServer, linear_sim::SimServer)>,
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
+    /// `WEBRISKOPS_DATABASE_URL` of every command, when the test runs on PostgreSQL.
+    database_url: Option<String>,
 }
 
 /// A tenant's API tokens.
-struct Tenant {
-    admin: String,
-    viewer: String,
+pub(crate) struct Tenant {
+    pub(crate) admin: String,
+    pub(crate) viewer: String,
 }
 
 impl Sims {
-    fn new() -> Sims {
+    pub(crate) fn new() -> Sims {
         Sims::with_trello_latency(Duration::ZERO)
     }
 
@@ -130,15 +132,16 @@ impl Sims {
             seen: Arc::new(Mutex::new(String::new())),
             servers: Some((t, l)),
             rt,
+            database_url: None,
         }
     }
 
-    fn data_dir(&self) -> std::path::PathBuf {
+    pub(crate) fn data_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("data")
     }
 
     /// The binary in a clean environment pointing at both simulators (no tenant token).
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("webriskops"));
         c.current_dir(self.dir.path())
             .env_clear()
@@ -153,11 +156,20 @@ impl Sims {
             .env("WEBRISKOPS_LINEAR_API_URL", &self.lurl)
             .env("WEBRISKOPS_FINDING_URL", FINDING_URL)
             .stdin(Stdio::null());
+        if let Some(url) = &self.database_url {
+            c.env("WEBRISKOPS_DATABASE_URL", url);
+        }
         c
     }
 
+    /// Every command from now on runs on the PostgreSQL database at `url`.
+    pub(crate) fn on_database(mut self, url: &str) -> Sims {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
     /// Runs a command of the binary to its end; it must succeed.
-    fn cli(&self, args: &[&str]) -> Run {
+    pub(crate) fn cli(&self, args: &[&str]) -> Run {
         let out = self.command().args(args).output().unwrap();
         let run = Run {
             code: out.status.code().unwrap_or(-1),
@@ -183,7 +195,7 @@ impl Sims {
 
     /// `tenant add` with an admin and a viewer API token (before `serve`: the store is
     /// locked while it runs).
-    fn tenant(&self, name: &str) -> Tenant {
+    pub(crate) fn tenant(&self, name: &str) -> Tenant {
         self.cli(&["tenant", "add", name]);
         Tenant {
             admin: self.api_token(name, "admin"),
@@ -192,7 +204,7 @@ impl Sims {
     }
 
     /// `user add` with [`PASSWORD`], from a password file.
-    fn user(&self, tenant: &str, email: &str, role: &str) {
+    pub(crate) fn user(&self, tenant: &str, email: &str, role: &str) {
         let file = self.dir.path().join("password.txt");
         std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
         self.cli(&[
@@ -212,7 +224,7 @@ impl Sims {
 
     /// Starts `webriskops serve --listen 127.0.0.1:0 ARGS` with `env` added and waits
     /// until it listens.
-    fn serve(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn serve(&self, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut c = self.command();
         c.args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -265,7 +277,7 @@ impl Sims {
     }
 
     /// Cards on the fixture board per finding marker.
-    fn cards_per_finding(&self) -> std::collections::BTreeMap<String, usize> {
+    pub(crate) fn cards_per_finding(&self) -> std::collections::BTreeMap<String, usize> {
         let mut m = std::collections::BTreeMap::new();
         for c in self.trello.cards(&self.tfx.board_id) {
             if let Some(at) = c.desc.find("[webriskops:finding:") {
@@ -296,14 +308,14 @@ impl Drop for Sims {
 
 /// One answer of the server.
 #[derive(Debug)]
-struct Resp {
-    status: u16,
+pub(crate) struct Resp {
+    pub(crate) status: u16,
     headers: HeaderMap,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Resp {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.text))
     }
@@ -331,7 +343,7 @@ impl Resp {
             .collect()
     }
 
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get_all(name)
             .iter()
@@ -342,14 +354,14 @@ impl Resp {
 
     /// Asserts the status, showing the answer otherwise.
     #[track_caller]
-    fn expect(&self, status: u16) -> &Resp {
+    pub(crate) fn expect(&self, status: u16) -> &Resp {
         assert_eq!(self.status, status, "{} {}", self.status, self.text);
         self
     }
 }
 
 /// A running `webriskops serve`.
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     base: String,
     /// Its stdout and stderr.
@@ -368,16 +380,16 @@ enum Auth<'a> {
 }
 
 impl Server {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, self.url(path))
     }
 
     /// Sends a request and records the answer.
-    fn send(&self, rb: RequestBuilder) -> Resp {
+    pub(crate) fn send(&self, rb: RequestBuilder) -> Resp {
         let resp = self.rt.block_on(async {
             let r = rb.send().await.unwrap();
             let status = r.status().as_u16();
@@ -409,24 +421,24 @@ impl Server {
         self.send(rb)
     }
 
-    fn get(&self, path: &str, token: &str) -> Resp {
+    pub(crate) fn get(&self, path: &str, token: &str) -> Resp {
         self.call(Method::GET, path, Auth::Bearer(token), None)
     }
 
-    fn put(&self, path: &str, token: &str, body: Value) -> Resp {
+    pub(crate) fn put(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call(Method::PUT, path, Auth::Bearer(token), Some(&body))
     }
 
-    fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+    pub(crate) fn post(&self, path: &str, token: &str, body: Value) -> Resp {
         self.call(Method::POST, path, Auth::Bearer(token), Some(&body))
     }
 
-    fn post_empty(&self, path: &str, token: &str) -> Resp {
+    pub(crate) fn post_empty(&self, path: &str, token: &str) -> Resp {
         self.call(Method::POST, path, Auth::Bearer(token), None)
     }
 
     /// Uploads a findings file: answers the export's id.
-    fn export(&self, token: &str, query: &str, lines: &[String]) -> String {
+    pub(crate) fn export(&self, token: &str, query: &str, lines: &[String]) -> String {
         let r = self.send(
             self.request(Method::POST, &format!("/api/v1/exports{query}"))
                 .bearer_auth(token)
@@ -438,7 +450,7 @@ impl Server {
     }
 
     /// Polls an export until it is finished; answers its last state.
-    fn wait_export(&self, token: &str, id: &str) -> Value {
+    pub(crate) fn wait_export(&self, token: &str, id: &str) -> Value {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let r = self.get(&format!("/api/v1/exports/{id}"), token);
@@ -453,7 +465,7 @@ impl Server {
     }
 
     /// Holds `token` and sets every choice of a ready Trello setup, then saves it.
-    fn trello_saved(&self, s: &Sims, api_token: &str, trello_token: &str) {
+    pub(crate) fn trello_saved(&self, s: &Sims, api_token: &str, trello_token: &str) {
         self.post(
             "/api/v1/integration/trello/token",
             api_token,
@@ -478,26 +490,26 @@ impl Server {
     }
 
     /// The status of one tracker (`GET /api/v1/integration`).
-    fn status(&self, token: &str, tracker: &str) -> Value {
+    pub(crate) fn status(&self, token: &str, tracker: &str) -> Value {
         let r = self.get("/api/v1/integration", token);
         r.expect(200);
         r.json()["integrations"][tracker].clone()
     }
 
     /// Signs in at /login; answers the whole answer.
-    fn login(&self, email: &str, password: &str) -> Resp {
+    pub(crate) fn login(&self, email: &str, password: &str) -> Resp {
         self.send(
             self.request(Method::POST, "/login")
                 .form(&[("email", email), ("password", password)]),
         )
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// Sends SIGTERM and waits for the exit; answers the exit code.
-    fn stop(&mut self) -> i32 {
+    pub(crate) fn stop(&mut self) -> i32 {
         let mut child = self.child.take().expect("running");
         let killed = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -522,7 +534,7 @@ impl Server {
     }
 
     /// Stops the server; it must exit 0.
-    fn stop_ok(&mut self) {
+    pub(crate) fn stop_ok(&mut self) {
         let code = self.stop();
         assert_eq!(code, 0, "serve exited {code}:\n{}", self.log());
     }
@@ -538,7 +550,7 @@ impl Drop for Server {
 }
 
 /// `n` valid findings with ids `PREFIX-0` …
-fn findings(prefix: &str, n: usize) -> Vec<String> {
+pub(crate) fn findings(prefix: &str, n: usize) -> Vec<String> {
     (0..n)
         .map(|i| {
             finding(

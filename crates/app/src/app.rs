@@ -17,9 +17,11 @@ use webriskops_linear::{
     parse_api_url, Credential, CredentialFacts, FindingUrl, LinearAdapter, LinearAdapterOptions,
     StoredOAuth, DEFAULT_API_URL, TOKEN_URL as LINEAR_TOKEN_URL,
 };
-use webriskops_ports::{PortError, ProviderStore, SecretStore};
+use webriskops_ports::PortError;
 use webriskops_service::{secret_binding, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
+
+use crate::store::Stores;
 use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
 
 use crate::cli::TrackerArg;
@@ -49,7 +51,7 @@ pub struct App {
     pub interactive: bool,
     /// The tracker whose record the command works on (see [`App::choose_provider`]).
     provider: ProviderKey,
-    store: Option<SqliteStore>,
+    store: Option<Stores>,
 }
 
 /// Where the token in use came from.
@@ -115,7 +117,7 @@ impl App {
     /// This context for `tenant`'s `provider`, with an open `store` (the server composes
     /// one per request from the store it holds).
     #[must_use]
-    pub fn scoped(mut self, tenancy: &Tenancy, store: SqliteStore) -> App {
+    pub fn scoped(mut self, tenancy: &Tenancy, store: Stores) -> App {
         self.tenant = tenancy.tenant.clone();
         self.provider = tenancy.provider;
         self.store = Some(store);
@@ -173,7 +175,7 @@ impl App {
         let store = self.store()?;
         let mut found = Vec::new();
         for p in [ProviderKey::TrelloCloud, ProviderKey::LinearCloud] {
-            if store.load(&self.tenant, p).await?.is_some() {
+            if store.records.load(&self.tenant, p).await?.is_some() {
                 found.push(p);
             }
         }
@@ -198,7 +200,7 @@ impl App {
     /// # Errors
     /// A malformed master key, an unsafe data directory, a locked or corrupt database
     /// (exit 1, with the fix).
-    pub fn store(&mut self) -> AppResult<SqliteStore> {
+    pub fn store(&mut self) -> AppResult<Stores> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
@@ -214,8 +216,14 @@ impl App {
                 ..StoreOptions::default()
             },
         )?;
+        let store = Stores::sqlite(store);
         self.store = Some(store.clone());
         Ok(store)
+    }
+
+    /// Works on `store` (PostgreSQL at `--database-url`) instead of the data directory's.
+    pub fn use_store(&mut self, store: Stores) {
+        self.store = Some(store);
     }
 
     /// Whose integration the commands work on: this tenant's record of the chosen tracker.
@@ -232,8 +240,7 @@ impl App {
     /// # Errors
     /// See [`App::store`].
     pub fn ports(&mut self, tracker: Option<Tracker>) -> AppResult<ServicePorts> {
-        let store = Arc::new(self.store()?);
-        Ok(ServicePorts::from_store(store).with_tracker(tracker))
+        Ok(self.store()?.service_ports().with_tracker(tracker))
     }
 
     /// The configured API root of the chosen tracker (Trello's API root, Linear's API
@@ -321,7 +328,7 @@ impl App {
     /// Store failures.
     pub async fn record_unchecked(&mut self) -> AppResult<Option<ProviderRecord>> {
         let store = self.store()?;
-        Ok(store.load(&self.tenant, self.provider).await?)
+        Ok(store.records.load(&self.tenant, self.provider).await?)
     }
 
     /// The chosen tracker's record of this tenant (saved or draft), if any, refused when it belongs
@@ -358,6 +365,7 @@ impl App {
         self.check_root(record)?;
         let store = self.store()?;
         let stored = store
+            .secrets
             .get_token(&api_key_ref(&self.tenant), &secret_binding(record))
             .await?;
         match stored {
@@ -397,7 +405,10 @@ impl App {
         };
         self.check_root(record)?;
         let store = self.store()?;
-        let token = store.get_token(&reference, &secret_binding(record)).await?;
+        let token = store
+            .secrets
+            .get_token(&reference, &secret_binding(record))
+            .await?;
         if let Some(t) = &token {
             redact::register(t.expose());
         }
@@ -565,6 +576,7 @@ impl App {
         redact::register(text.expose());
         let store = self.store()?;
         store
+            .secrets
             .replace_token(&reference, &secret_binding(record), &text)
             .await?;
         tracing::info!("refreshed the Linear OAuth access token and stored the new token set");

@@ -49,6 +49,17 @@ pub struct Global {
     /// [env: WEBRISKOPS_TRACKER] [default: the provider of the tenant's only record].
     #[arg(long, global = true, value_enum)]
     pub tracker: Option<TrackerArg>,
+    /// PostgreSQL for `serve`, `migrate`, `tenant`, `user` and `api-token`
+    /// (`postgres://user[:password]@host[:port]/database`), shared by every `serve`
+    /// replica; needs WEBRISKOPS_MASTER_KEY [default: SQLite in the data directory].
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "WEBRISKOPS_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
 }
 
 /// A tracker WebRiskOps connects to.
@@ -136,6 +147,16 @@ pub enum Command {
     /// Manage API tokens for the `serve` JSON API.
     #[command(subcommand, name = "api-token")]
     ApiToken(ApiTokenCommand),
+    /// Apply the PostgreSQL store's pending migrations (`serve` also applies them at start).
+    #[command(after_help = concat!(
+        "Examples:\n",
+        "  webriskops migrate --database-url postgres://webriskops@db.internal/webriskops\n",
+        "  WEBRISKOPS_DATABASE_URL=postgres://… webriskops migrate\n\n",
+        "Safe to run from several replicas at once: each migration is applied once. Without\n",
+        "--database-url (SQLite in the data directory) there is nothing to do: SQLite migrates\n",
+        "when it is opened."
+    ))]
+    Migrate,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -10,6 +10,7 @@ mod logging;
 mod output;
 mod progress;
 mod redact;
+mod store;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -63,7 +64,24 @@ fn run(cli: Cli, out: Out) -> AppResult<Exit> {
         .enable_all()
         .build()
         .map_err(|e| error::AppError::failed(format!("cannot start the async runtime: {e}")))?;
+    let database_url = database_url(cli.global.database_url.as_deref(), &cli.command)?;
     runtime.block_on(async move {
+        // PostgreSQL, when --database-url names it, opened (and migrated) once.
+        let pg = || async {
+            match &database_url {
+                Some(url) => Ok(Some(
+                    store::Stores::postgres(url, env(store::MASTER_KEY_ENV)).await?,
+                )),
+                None => Ok::<_, error::AppError>(None),
+            }
+        };
+        let accounts_app = || async {
+            let mut a = App::new(settings.clone(), data_dir.clone(), out, env.clone())?;
+            if let Some(s) = pg().await? {
+                a.use_store(s);
+            }
+            Ok::<App, error::AppError>(a)
+        };
         let app = || App::new(settings.clone(), data_dir.clone(), out, env.clone());
         let tracker = cli.global.tracker;
         // The tracker a command works on: the setup target, else --tracker,
@@ -100,11 +118,68 @@ fn run(cli: Cli, out: Out) -> AppResult<Exit> {
                 commands::demo::run(settings.clone(), cli.global.data_dir, &args).await
             }
             Command::Serve(args) => {
-                commands::serve::run(settings.clone(), data_dir.clone(), env.clone(), &args).await
+                let store = pg().await?;
+                commands::serve::run(
+                    settings.clone(),
+                    data_dir.clone(),
+                    env.clone(),
+                    &args,
+                    store,
+                )
+                .await
             }
-            Command::Tenant(cmd) => commands::accounts::tenant(&mut app()?, &cmd).await,
-            Command::User(cmd) => commands::accounts::user(&mut app()?, &cmd).await,
-            Command::ApiToken(cmd) => commands::accounts::api_token(&mut app()?, &cmd).await,
+            Command::Tenant(cmd) => {
+                commands::accounts::tenant(&mut accounts_app().await?, &cmd).await
+            }
+            Command::User(cmd) => commands::accounts::user(&mut accounts_app().await?, &cmd).await,
+            Command::ApiToken(cmd) => {
+                commands::accounts::api_token(&mut accounts_app().await?, &cmd).await
+            }
+            Command::Migrate => {
+                let said = store::migrate(database_url.as_deref()).await?;
+                if out.json {
+                    out.json_doc(&serde_json::json!({ "message": said }));
+                } else {
+                    out.say(said);
+                }
+                Ok(Exit::Ok)
+            }
         }
     })
+}
+
+/// The PostgreSQL URL of `--database-url` / `WEBRISKOPS_DATABASE_URL`, checked: only
+/// `postgres://` (or `postgresql://`), and only for the commands that run on PostgreSQL.
+/// The tracker commands keep their state in the data directory (SQLite), so a URL given
+/// to them is refused rather than silently ignored.
+fn database_url(given: Option<&str>, command: &Command) -> AppResult<Option<String>> {
+    let Some(url) = given.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    // The URL may hold a password: never echoed.
+    redact::register(url);
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(error::AppError::usage(
+            "--database-url (WEBRISKOPS_DATABASE_URL) must be a postgres:// URL; leave it out \
+             for SQLite in the data directory",
+        ));
+    }
+    let name = match command {
+        Command::Serve(_)
+        | Command::Migrate
+        | Command::Tenant(_)
+        | Command::User(_)
+        | Command::ApiToken(_) => return Ok(Some(url.to_owned())),
+        Command::Setup(_) => "setup",
+        Command::Status => "status",
+        Command::Export(_) => "export",
+        Command::Sync => "sync",
+        Command::Revoke(_) => "revoke",
+        Command::Demo(_) => "demo",
+    };
+    Err(error::AppError::usage(format!(
+        "`webriskops {name}` keeps its state in the data directory (SQLite) and does not run on \
+         PostgreSQL; unset --database-url / WEBRISKOPS_DATABASE_URL for it (on a server, use \
+         the /settings pages or the API of `webriskops serve --database-url …` instead)"
+    )))
 }

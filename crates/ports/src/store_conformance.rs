@@ -16,7 +16,9 @@ use webriskops_domain::{
     TenantId, Token, TrackerStatus,
 };
 
-use crate::accounts::{Accounts, EventLog, ExportJob, ExportJobs, JobState};
+use crate::accounts::{
+    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, WebhookRegistry,
+};
 use crate::error::PortError;
 use crate::queue::{JobEnd, JobQueue};
 use crate::store::{
@@ -35,6 +37,7 @@ pub struct Stores {
     pub jobs: Arc<dyn ExportJobs>,
     pub events: Arc<dyn EventLog>,
     pub queue: Arc<dyn JobQueue>,
+    pub hooks: Arc<dyn WebhookRegistry>,
 }
 
 fn tenant(name: &str) -> TenantId {
@@ -891,4 +894,77 @@ pub async fn queue_heartbeat(s: &Stores) {
         s.queue.heartbeat(&renewed, at(77), LEASE).await.unwrap(),
         None
     );
+}
+
+fn hook(opaque_id: &str, tenant_name: &str, provider: ProviderKey, created: i64) -> HookRecord {
+    HookRecord {
+        opaque_id: opaque_id.to_owned(),
+        tenant: tenant(tenant_name),
+        provider,
+        webhook_id: format!("wh-{opaque_id}"),
+        callback_url: format!("https://hooks.example/hooks/x/{opaque_id}"),
+        scope_id: "scope-1".to_owned(),
+        created_at: at(created),
+        last_delivery_at: None,
+        deliveries: 0,
+        rejected: 0,
+    }
+}
+
+/// The webhook registry: a registration found by its opaque id and by its tenancy, one per
+/// tenancy (a new one replaces the old and its delivery ids), a delivery id counted once,
+/// refusals counted, deleted per tenancy.
+pub async fn webhooks(s: &Stores) {
+    let h = &s.hooks;
+    let (p1, p2) = providers();
+    let acme = tenant("acme");
+    assert_eq!(h.hook("op-1").await.unwrap(), None);
+    assert_eq!(h.hook_of(&acme, p1).await.unwrap(), None);
+
+    let first = hook("op-1", "acme", p1, 0);
+    h.put_hook(&first).await.unwrap();
+    h.put_hook(&hook("op-g", "globex", p1, 0)).await.unwrap();
+    assert_eq!(h.hook("op-1").await.unwrap(), Some(first.clone()));
+    assert_eq!(h.hook_of(&acme, p1).await.unwrap(), Some(first.clone()));
+    if p2 != p1 {
+        assert_eq!(h.hook_of(&acme, p2).await.unwrap(), None, "per provider");
+    }
+
+    assert!(h.record_delivery("op-1", "d-1", at(5)).await.unwrap());
+    assert!(
+        !h.record_delivery("op-1", "d-1", at(6)).await.unwrap(),
+        "a retried delivery is seen once"
+    );
+    assert!(h.record_delivery("op-1", "d-2", at(7)).await.unwrap());
+    assert!(
+        h.record_delivery("op-g", "d-1", at(8)).await.unwrap(),
+        "delivery ids are per registration"
+    );
+    h.record_rejection("op-1").await.unwrap();
+    let seen = h.hook("op-1").await.unwrap().expect("still registered");
+    assert_eq!(
+        (seen.deliveries, seen.rejected, seen.last_delivery_at),
+        (2, 1, Some(at(7))),
+        "accepted deliveries counted once each, refusals counted"
+    );
+
+    let second = hook("op-2", "acme", p1, 10);
+    h.put_hook(&second).await.unwrap();
+    assert_eq!(h.hook("op-1").await.unwrap(), None, "replaced whole");
+    assert_eq!(h.hook_of(&acme, p1).await.unwrap(), Some(second.clone()));
+    assert!(
+        h.record_delivery("op-2", "d-1", at(11)).await.unwrap(),
+        "the new registration starts with no delivery ids"
+    );
+
+    h.delete_hook(&acme, p1).await.unwrap();
+    assert_eq!(h.hook("op-2").await.unwrap(), None);
+    assert_eq!(h.hook_of(&acme, p1).await.unwrap(), None);
+    assert!(
+        h.hook("op-g").await.unwrap().is_some(),
+        "another tenant's registration stays"
+    );
+    h.delete_hook(&acme, p1)
+        .await
+        .expect("deleting nothing is not an error");
 }

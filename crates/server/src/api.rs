@@ -70,6 +70,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/status-events", get(status_events))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+}
+
+/// `/readyz`, for load balancers: 200 when the database answers and holds this build's
+/// schema (migrations applied), else 503 with the reason, so traffic goes to replicas that
+/// can serve it. `/healthz` only says the process is alive.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.composer.ready().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": reason })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// A query string, or a 400 in the API's error shape (axum's own rejection is plain text).

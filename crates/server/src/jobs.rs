@@ -314,12 +314,20 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Runs again every job a stopped process left queued or running.
+/// Runs again every job a stopped process left queued or running, of those whose upload
+/// is in this process's work directory. Replicas sharing one database each have a data
+/// directory of their own: a job whose upload is elsewhere was started by another replica,
+/// which may be running it now, and is left to it (taking over a dead replica's jobs is
+/// the job queue's, with leases, once the server runs jobs through it).
 ///
 /// # Errors
 /// Store failures.
 pub async fn resume_unfinished(state: &AppState) -> Result<(), ApiError> {
     for job in state.composer.jobs().unfinished_jobs().await? {
+        if !Path::new(&job.input_path).starts_with(&state.config.work_dir) {
+            tracing::debug!(job = %job.id, tenant = %job.tenant, "an unfinished export job of another replica: left to it");
+            continue;
+        }
         tracing::info!(job = %job.id, tenant = %job.tenant, "resuming an unfinished export job");
         spawn(state, job);
     }

@@ -55,6 +55,12 @@ pub trait Composer: Send + Sync + 'static {
     fn jobs(&self) -> Arc<dyn ExportJobs>;
     fn events(&self) -> Arc<dyn EventLog>;
     fn webhooks(&self) -> Arc<dyn WebhookRegistry>;
+    /// Whether the stores can serve now (the database answers and holds this build's
+    /// schema), for `/readyz`.
+    ///
+    /// # Errors
+    /// Why not, in words for an operator, with no credential in them.
+    async fn ready(&self) -> Result<(), String>;
     /// The verifier of `provider`'s deliveries: Trello's signs with the application
     /// secret, Linear's with the webhook's own `secret`; `None` when the server lacks the
     /// secret (every delivery is then refused).

@@ -1,6 +1,6 @@
 //! The PostgreSQL store: the same store ports as the SQLite store (provider records, the
 //! export ledger, the run journal, sealed secrets, accounts, export jobs, the status-event
-//! log) with the same meaning (one conformance suite checks both), plus the job queue
+//! log, the webhook registry) with the same meaning (one conformance suite checks both), plus the job queue
 //! several replicas share (`JobQueue`: `FOR UPDATE SKIP LOCKED`, leases, takeover).
 //!
 //! [`migrate`] applies the migrations in `migrations/` in order, each in its own
@@ -18,6 +18,7 @@ mod queue;
 mod records;
 mod schema;
 mod secrets;
+mod webhooks;
 
 use std::fmt;
 use std::time::Duration;
@@ -158,8 +159,26 @@ impl PgStore {
             target,
             master_key: opts.master_key,
         };
-        let client = store.client().await?;
-        let found = schema::version(&client, &store.target).await?;
+        store.check_schema().await?;
+        tracing::debug!(target = %store.target, "opened the PostgreSQL store");
+        Ok(store)
+    }
+
+    /// `host:port/database` this store is connected to (no credentials).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the database answers now and holds this build's schema: the schema version
+    /// found, for a readiness check (`/readyz`).
+    ///
+    /// # Errors
+    /// The database does not answer (a pooled connection broke, the server is gone), or
+    /// its schema is not [`SCHEMA_VERSION`] ([`PgStoreError::SchemaTooNew`],
+    /// [`PgStoreError::SchemaTooOld`]).
+    pub async fn check_schema(&self) -> Result<i32, PgStoreError> {
+        let client = self.client().await?;
+        let found = schema::version(&client, &self.target).await?;
         if found > SCHEMA_VERSION {
             return Err(PgStoreError::SchemaTooNew {
                 found,
@@ -172,13 +191,7 @@ impl PgStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        tracing::debug!(target = %store.target, "opened the PostgreSQL store");
-        Ok(store)
-    }
-
-    /// `host:port/database` this store is connected to (no credentials).
-    pub fn target(&self) -> &str {
-        &self.target
+        Ok(found)
     }
 
     /// A pooled connection.

@@ -32,7 +32,8 @@ fn stores(store: PgStore) -> Stores {
         accounts: s.clone(),
         jobs: s.clone(),
         events: s.clone(),
-        queue: s,
+        queue: s.clone(),
+        hooks: s,
     }
 }
 
@@ -124,4 +125,10 @@ async fn queue_takeover() {
 async fn queue_heartbeat() {
     let (_db, s) = fresh().await;
     suite::queue_heartbeat(&s).await;
+}
+
+#[tokio::test]
+async fn webhooks() {
+    let (_db, s) = fresh().await;
+    suite::webhooks(&s).await;
 }

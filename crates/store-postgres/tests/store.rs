@@ -381,3 +381,22 @@ async fn a_failed_statement_says_what_the_server_said() {
     let text = err.to_string();
     assert!(text.contains("42P01") && text.contains("ledger"), "{text}");
 }
+
+/// What `/readyz` asks: an open store answers with this build's schema version, and once a
+/// newer build has migrated the database it says so (the replica is then not ready).
+#[tokio::test]
+async fn check_schema_tells_a_live_store_its_database_moved_on() {
+    let db = test_database().await;
+    let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+    assert_eq!(store.check_schema().await.unwrap(), SCHEMA_VERSION);
+    let client = connect(&db.url).await;
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from the future')",
+            &[&(SCHEMA_VERSION + 1)],
+        )
+        .await
+        .unwrap();
+    let err = store.check_schema().await.unwrap_err();
+    assert!(matches!(err, PgStoreError::SchemaTooNew { .. }), "{err:?}");
+}

@@ -19,7 +19,8 @@ fn stores(store: &SqliteStore) -> Stores {
         accounts: s.clone(),
         jobs: s.clone(),
         events: s.clone(),
-        queue: s,
+        queue: s.clone(),
+        hooks: s,
     }
 }
 
@@ -101,4 +102,10 @@ async fn queue_takeover() {
 async fn queue_heartbeat() {
     let (_dir, s) = fresh();
     suite::queue_heartbeat(&s).await;
+}
+
+#[tokio::test]
+async fn webhooks() {
+    let (_dir, s) = fresh();
+    suite::webhooks(&s).await;
 }

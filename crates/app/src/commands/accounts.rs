@@ -1,5 +1,6 @@
 //! `webriskops tenant add`, `user add` and `api-token create`: the tenants, people and
-//! API tokens `serve` hosts, kept in the data directory's store.
+//! API tokens `serve` hosts, kept in the data directory's store, or in PostgreSQL with
+//! `--database-url`.
 
 use std::path::Path;
 
@@ -44,7 +45,7 @@ pub async fn tenant(app: &mut App, cmd: &TenantCommand) -> AppResult<Exit> {
     let TenantCommand::Add { name } = cmd;
     let t = tenant_id(name)?;
     let store = app.store()?;
-    let added = accounts::add_tenant(&store, &t, Utc::now())
+    let added = accounts::add_tenant(store.accounts.as_ref(), &t, Utc::now())
         .await
         .map_err(service_error)?;
     if app.out.json {
@@ -105,9 +106,16 @@ pub async fn user(app: &mut App, cmd: &UserCommand) -> AppResult<Exit> {
     let t = tenant_id(name)?;
     let password = read_password(password_file.as_deref(), app.interactive)?;
     let store = app.store()?;
-    accounts::add_user(&store, &t, email, role(*r), &password, Utc::now())
-        .await
-        .map_err(service_error)?;
+    accounts::add_user(
+        store.accounts.as_ref(),
+        &t,
+        email,
+        role(*r),
+        &password,
+        Utc::now(),
+    )
+    .await
+    .map_err(service_error)?;
     let email = accounts::normalise_email(email).map_err(service_error)?;
     if app.out.json {
         app.out
@@ -132,7 +140,7 @@ pub async fn api_token(app: &mut App, cmd: &ApiTokenCommand) -> AppResult<Exit> 
     } = cmd;
     let t = tenant_id(name)?;
     let store = app.store()?;
-    let token = accounts::create_api_token(&store, &t, role(*r), Utc::now())
+    let token = accounts::create_api_token(store.accounts.as_ref(), &t, role(*r), Utc::now())
         .await
         .map_err(service_error)?;
     // The token is shown this once, on purpose: it goes around the redactor.

@@ -66,7 +66,7 @@ pub async fn run(base: Settings, data_dir: Option<PathBuf>, args: &DemoArgs) -> 
         &data_dir,
         &settings,
     )?;
-    let composer = Arc::new(AppComposer::new(settings, data_dir.clone(), env)?);
+    let composer = Arc::new(AppComposer::new(settings, data_dir.clone(), env, None)?);
     let tenant = TenantId::new(DEMO_TENANT).map_err(|e| AppError::failed(e.to_string()))?;
     let password: String = rand::thread_rng()
         .sample_iter(rand::distributions::Alphanumeric)

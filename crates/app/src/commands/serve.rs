@@ -21,7 +21,6 @@ use webriskops_ports::{
 };
 use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
-use webriskops_store_sqlite::SqliteStore;
 use webriskops_trello::{
     authorize_url, AuthorizeOptions, Expiration, OAuth1AuthorizeOptions, OAuth1Client,
     RequestToken, TrelloWebhookVerifier, DEFAULT_API_ROOT,
@@ -33,6 +32,7 @@ use crate::config::{Settings, ENV_LINEAR_API_KEY, ENV_TOKEN, ENV_TRACKER};
 use crate::error::{AppError, AppResult, Exit};
 use crate::output::Out;
 use crate::redact;
+use crate::store::Stores;
 
 /// `TRELLO_API_SECRET`: the application's Trello secret (OAuth 1.0, webhook signatures).
 pub const ENV_API_SECRET: &str = "TRELLO_API_SECRET";
@@ -47,20 +47,27 @@ pub const ENV_MAX_UPLOAD: &str = "WEBRISKOPS_MAX_UPLOAD_BYTES";
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-/// The binary's composer: one store, per-request [`App`] contexts.
+/// The binary's composer: one store (SQLite or PostgreSQL, as ports), per-request [`App`]
+/// contexts.
 pub struct AppComposer {
     settings: Settings,
     data_dir: PathBuf,
     env: EnvLookup,
-    store: SqliteStore,
+    store: Stores,
 }
 
 impl AppComposer {
-    /// A composer over the store of `data_dir`, opened once.
+    /// A composer over `store` when given (PostgreSQL), else over the store of `data_dir`,
+    /// opened once.
     ///
     /// # Errors
     /// The store cannot be opened (locked, bad master key, unsafe directory).
-    pub fn new(settings: Settings, data_dir: PathBuf, env: EnvLookup) -> AppResult<Self> {
+    pub fn new(
+        settings: Settings,
+        data_dir: PathBuf,
+        env: EnvLookup,
+        store: Option<Stores>,
+    ) -> AppResult<Self> {
         // Tenant credentials in the server's own environment never stand in for a
         // tenant's token.
         let inner = env.clone();
@@ -77,7 +84,10 @@ impl AppComposer {
             Out { json: false },
             env.clone(),
         )?;
-        let store = bootstrap.store()?;
+        let store = match store {
+            Some(s) => s,
+            None => bootstrap.store()?,
+        };
         Ok(Self {
             settings,
             data_dir,
@@ -109,23 +119,27 @@ fn compose_error(e: AppError) -> ComposeError {
 #[async_trait]
 impl Composer for AppComposer {
     fn local_ports(&self) -> ServicePorts {
-        ServicePorts::from_store(Arc::new(self.store.clone()))
+        self.store.service_ports()
     }
 
     fn accounts(&self) -> Arc<dyn Accounts> {
-        Arc::new(self.store.clone())
+        self.store.accounts.clone()
     }
 
     fn jobs(&self) -> Arc<dyn ExportJobs> {
-        Arc::new(self.store.clone())
+        self.store.jobs.clone()
     }
 
     fn events(&self) -> Arc<dyn EventLog> {
-        Arc::new(self.store.clone())
+        self.store.events.clone()
     }
 
     fn webhooks(&self) -> Arc<dyn WebhookRegistry> {
-        Arc::new(self.store.clone())
+        self.store.hooks.clone()
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        self.store.ready().await.map_err(|e| redact::redact(&e))
     }
 
     fn webhook_verifier(
@@ -635,9 +649,10 @@ pub async fn run(
     data_dir: PathBuf,
     env: EnvLookup,
     args: &ServeArgs,
+    store: Option<Stores>,
 ) -> AppResult<Exit> {
     let config = server_config(args, &env, &data_dir, &settings)?;
-    let composer = Arc::new(AppComposer::new(settings, data_dir, env)?);
+    let composer = Arc::new(AppComposer::new(settings, data_dir, env, store)?);
     serve_with(config, composer, |addr| {
         eprintln!("listening on http://{addr}");
     })

@@ -1,0 +1,248 @@
+//! Several `webriskops serve --database-url …` replicas on one PostgreSQL database (each
+//! test has a database of its own, `webriskops_pg_testing`): what one replica wrote,
+//! every other one serves, because sessions, held tokens, records and export jobs live
+//! in the database, not in a replica's memory or data directory.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::serve::{findings, Resp, Server, Sims, PASSWORD, PATIENCE};
+
+/// `/readyz` of `srv`.
+fn readyz(srv: &Server) -> Resp {
+    srv.send(srv.request(Method::GET, "/readyz"))
+}
+
+/// Polls `/readyz` until it answers `status` (bounded by [`PATIENCE`]).
+#[track_caller]
+fn readyz_becomes(srv: &Server, status: u16) -> Resp {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let r = readyz(srv);
+        if r.status == status {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never answered {status}: {} {}",
+            r.status,
+            r.text
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+
+    // `migrate` says what it applied, and that nothing is left on a second run.
+    let first = s.cli(&["migrate"]);
+    assert!(
+        first
+            .stdout
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3"),
+        "{first:?}"
+    );
+    let again = s.cli(&["migrate"]);
+    assert!(
+        again.stdout.contains("no migration was pending"),
+        "{again:?}"
+    );
+
+    // Accounts are created once, through the CLI, in the shared database.
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+
+    // Two replicas with data directories of their own (nothing shared but the database).
+    let mut a = s.serve(&[], &[]);
+    let b_dir = s.dir.path().join("data-b");
+    let mut b = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())]);
+    for srv in [&a, &b] {
+        let r = readyz(srv);
+        r.expect(200);
+        assert_eq!(r.json()["status"], "ready", "{}", r.text);
+    }
+
+    // A session started on A is a session on B.
+    let login = a.login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let on_b = b.send(
+        b.request(Method::GET, "/api/v1/integration")
+            .header("cookie", &cookie),
+    );
+    on_b.expect(200);
+    assert!(
+        on_b.json()["integrations"]["trello"].is_object(),
+        "{}",
+        on_b.text
+    );
+    let without = b.send(b.request(Method::GET, "/api/v1/integration"));
+    without.expect(401);
+
+    // A token held on A, choices set on B, saved on A: the setup is saved on B.
+    a.post(
+        "/api/v1/integration/trello/token",
+        &t.admin,
+        json!({"token": s.tfx.tokens.full}),
+    )
+    .expect(200);
+    let r = b.put(
+        "/api/v1/integration/trello",
+        &t.admin,
+        json!({
+            "board_id": s.tfx.board_id,
+            "list_id": s.tfx.list_id,
+            "done_list_id": s.tfx.done_list_id,
+            "confirm_revoke_path": true,
+        }),
+    );
+    r.expect(200);
+    assert_eq!(
+        r.json()["blocked"],
+        json!([]),
+        "B used the token A holds: {}",
+        r.text
+    );
+    let r = a.post_empty("/api/v1/integration/trello/save", &t.admin);
+    r.expect(200);
+    assert_eq!(r.json()["saved"], json!(true), "{}", r.text);
+    let status = b.status(&t.admin, "trello");
+    assert_eq!(status["record_state"], "saved", "{status}");
+    assert_eq!(status["ready_to_export"], json!(true), "{status}");
+
+    // An export posted to A is read, to its end, on B.
+    let id = a.export(&t.admin, "", &findings("rep", 4));
+    let job = b.wait_export(&t.admin, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["summary"]["created"], json!(4), "{job}");
+    let listed = b.get("/api/v1/exports", &t.admin);
+    listed.expect(200);
+    assert!(listed.text.contains(&id), "{}", listed.text);
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), 4, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+
+    // The database goes away: both replicas stop being ready, and say why.
+    drop(db);
+    for srv in [&a, &b] {
+        let r = readyz_becomes(srv, 503);
+        let v: Value = r.json();
+        assert_eq!(v["status"], "unavailable", "{}", r.text);
+        assert!(
+            !v["reason"].as_str().unwrap_or_default().is_empty(),
+            "{}",
+            r.text
+        );
+        // Alive all the same.
+        let h = srv.send(srv.request(Method::GET, "/healthz"));
+        h.expect(200);
+    }
+    a.stop_ok();
+    b.stop_ok();
+}
+
+#[test]
+fn postgres_needs_the_master_key_and_the_tracker_commands_refuse_it() {
+    let s = Sims::new().on_database("postgres://webriskops@127.0.0.1:1/none");
+    let out = s
+        .command()
+        .env_remove("WEBRISKOPS_MASTER_KEY")
+        .args(["tenant", "add", "acme"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("WEBRISKOPS_MASTER_KEY"), "{stderr}");
+
+    let file = s.dir.path().join("f.jsonl");
+    std::fs::write(&file, findings("x", 1).join("\n")).unwrap();
+    let out = s
+        .command()
+        .args(["export", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("data directory"), "{stderr}");
+    assert!(
+        !s.data_dir().join("webriskops.db").exists(),
+        "nothing was written to SQLite instead"
+    );
+
+    let out = s
+        .command()
+        .env("WEBRISKOPS_DATABASE_URL", "mysql://db/x")
+        .args(["serve"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("postgres://"), "{stderr}");
+}
+
+/// A replica that starts while another runs an export leaves that export to it: it
+/// resumes only the unfinished jobs whose upload is in its own data directory.
+#[test]
+fn a_replica_starting_leaves_another_replicas_running_export_alone() {
+    use trello_sim::{Fault, FaultRule};
+
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    let mut a = s.serve(&[], &[]);
+    a.trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+
+    // One card write is applied but its answer stalls past the adapter's timeout (10 s
+    // in the tests' configuration): A's export is running for that long.
+    s.trello.inject(FaultRule::new(
+        Some("POST"),
+        Some("/1/cards"),
+        1,
+        Fault::Delay {
+            delay: Duration::from_secs(60),
+            after_apply: true,
+        },
+    ));
+    let id = a.export(&t.admin, "", &findings("held", 6));
+    let deadline = Instant::now() + PATIENCE;
+    while !s.trello.pending_faults().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never reached the stalled write"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let c_dir = s.dir.path().join("data-c");
+    let mut c = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", c_dir.to_str().unwrap())]);
+    let state = c.get(&format!("/api/v1/exports/{id}"), &t.admin);
+    state.expect(200);
+    assert_eq!(
+        state.json()["state"],
+        "running",
+        "precondition: C started while A's export ran: {}",
+        state.text
+    );
+    assert!(
+        !c.log().contains("resuming an unfinished export job"),
+        "C took up A's running export:\n{}",
+        c.log()
+    );
+
+    let job = c.wait_export(&t.admin, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["summary"]["created"], json!(6), "{job}");
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), 6, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    a.stop_ok();
+    c.stop_ok();
+}

@@ -509,7 +509,7 @@ fn a_missing_board_id_requires_a_board() {
         &r,
         BlockedCode::DestinationBoardRequired,
         "board_id",
-        &["--board-id"],
+        &["choose the board", "24 hex"],
     );
     assert!(!r.ready.board && !r.ready.list && !r.ready.scope);
     rec.board_id = Some("   ".into());
@@ -625,7 +625,7 @@ fn a_missing_list_id_requires_a_list() {
         &r,
         BlockedCode::DestinationListRequired,
         "list_id",
-        &["--list-id"],
+        &["choose the list"],
     );
     assert!(!r.ready.list);
     // The board is still fine.
@@ -736,7 +736,7 @@ fn an_unconfirmed_revoke_path_blocks_saving() {
         &r,
         BlockedCode::RevokePathUnconfirmed,
         "revoke_path",
-        &["--confirm-revoke-path"],
+        &["revoke the token", "Applications"],
     );
     assert_eq!(r.codes(), [BlockedCode::RevokePathUnconfirmed]);
     assert!(!r.ready.revoke_path);

@@ -200,7 +200,7 @@ fn no_team_or_a_team_key_asks_for_the_team_and_lists_the_choices() {
     assert!(out.has(BlockedCode::DestinationTeamRequired), "{out:?}");
     let fix = fix_of(&out, BlockedCode::DestinationTeamRequired);
     assert!(
-        fix.contains("--team-id") && fix.contains(ENG) && fix.contains(OPS),
+        fix.contains("choose the team") && fix.contains(ENG) && fix.contains(OPS),
         "{fix}"
     );
 

@@ -25,6 +25,23 @@ fn step_names(provider: ProviderKey) -> (&'static str, &'static str) {
     }
 }
 
+/// The setup flag that changes a record field, for the blocked states' fixes (the domain
+/// words them for every front end; the CLI adds its flag).
+pub fn flag_of(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "board_id" => "--board-id",
+        "list_id" => "--list-id",
+        "done_list_id" => "--done-list-id",
+        "team_id" => "--team-id",
+        "state_id" => "--state-id",
+        "done_state_id" => "--done-state-id",
+        "workspace_id" => "--workspace-id",
+        "base_url" => "--base-url",
+        "revoke_path" => "--confirm-revoke-path",
+        _ => return None,
+    })
+}
+
 /// Prints the five ready states, each blocked state with its fix, and the notes.
 pub fn print_readiness(out: &Out, r: &Readiness, record: &ProviderRecord) {
     let (container, destination) = step_names(record.provider_key);
@@ -69,7 +86,10 @@ pub fn print_readiness(out: &Out, r: &Readiness, record: &ProviderRecord) {
     if !r.blocked.is_empty() {
         out.say("Blocked:");
         for b in &r.blocked {
-            out.say(format!("  {} ({}): {}", b.code, b.field, b.fix));
+            let flag = flag_of(&b.field)
+                .map(|f| format!(" [{f}]"))
+                .unwrap_or_default();
+            out.say(format!("  {} ({}): {}{flag}", b.code, b.field, b.fix));
         }
     }
     for n in &r.notes {

@@ -169,7 +169,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
             BlockedCode::DestinationTeamRequired,
             "team_id",
             with(
-                "choose the team for remediation issues (--team-id; without it `webriskops setup linear` lists the teams the key sees)".into(),
+                "choose the team for remediation issues from the teams the key sees".into(),
                 obs.teams.as_deref().filter(|t| !t.is_empty()).map(team_choices),
             ),
         ),
@@ -239,7 +239,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
                 BlockedCode::DestinationStateRequired,
                 "state_id",
                 with(
-                    "choose the workflow state new issues start in (--state-id)".into(),
+                    "choose the workflow state new issues start in".into(),
                     states.and_then(|s| state_choices(s, false)),
                 ),
             );
@@ -264,7 +264,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
                 states.and_then(|s| s.iter().find(|s| !s.archived && s.kind == "completed"))
             {
                 notes.push(format!(
-                    "closed findings move to {}, the team's first completed state (--done-state-id to choose another)",
+                    "closed findings move to {}, the team's first completed state (choose another done state to change it)",
                     echo_untrusted(&first_done.name)
                 ));
             } else if states.is_some() {
@@ -273,7 +273,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
                     &mut blocked,
                     BlockedCode::DestinationStateRequired,
                     "done_state_id",
-                    format!("{team_name} has no completed state: add one in Linear, or choose a canceled state (--done-state-id)"),
+                    format!("{team_name} has no completed state: add one in Linear, or choose a canceled state as the done state"),
                 );
             }
         }
@@ -307,7 +307,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &LinearObservations) -> Readiness 
             &mut blocked,
             BlockedCode::RevokePathUnconfirmed,
             "revoke_path",
-            "confirm you know how to revoke access (webriskops revoke; or in Linear: Settings › Security & access for API keys, Settings › Applications for authorized apps): --confirm-revoke-path",
+            "confirm you know how to revoke access (Revoke in WebRiskOps; or in Linear: Settings › Security & access for API keys, Settings › Applications for authorized apps)",
         );
     }
 

@@ -202,7 +202,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
             &mut blocked,
             BlockedCode::DestinationBoardRequired,
             "board_id",
-            "choose the board for remediation cards (--board-id, 24 hex characters)",
+            "choose the board for remediation cards (its id is 24 hex characters)",
         ),
         Some(id) if !id_well_formed(provider, id) => block(
             &mut blocked,
@@ -266,7 +266,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
             &mut blocked,
             BlockedCode::DestinationListRequired,
             "list_id",
-            "choose the list where new cards go (--list-id)",
+            "choose the list where new cards go",
         ),
         Some(id) if !id_well_formed(provider, id) => block(
             &mut blocked,
@@ -380,7 +380,7 @@ pub fn evaluate(record: &ProviderRecord, obs: &Observations) -> Readiness {
             &mut blocked,
             BlockedCode::RevokePathUnconfirmed,
             "revoke_path",
-            "confirm you know how to revoke the token (webriskops revoke, or Trello account settings → Applications): --confirm-revoke-path",
+            "confirm you know how to revoke the token (Revoke in WebRiskOps, or Trello account settings → Applications)",
         );
     }
 

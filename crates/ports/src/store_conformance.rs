@@ -20,7 +20,7 @@ use crate::accounts::{
     Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, WebhookRegistry,
 };
 use crate::error::PortError;
-use crate::queue::{JobEnd, JobQueue};
+use crate::queue::{JobEnd, JobQueue, JobUploads};
 use crate::store::{
     ExportLedger, IntentOutcome, LedgerScope, ProviderStore, RunJournal, RunKind, SecretStore,
 };
@@ -37,6 +37,7 @@ pub struct Stores {
     pub jobs: Arc<dyn ExportJobs>,
     pub events: Arc<dyn EventLog>,
     pub queue: Arc<dyn JobQueue>,
+    pub uploads: Arc<dyn JobUploads>,
     pub hooks: Arc<dyn WebhookRegistry>,
 }
 
@@ -836,6 +837,21 @@ pub async fn queue_takeover(s: &Stores) {
         (stored.state, stored.summary_json),
         (JobState::Running, None)
     );
+    // Progress is fenced like the finish: the old holder's is refused, the new one's kept.
+    assert!(
+        !s.queue
+            .record_progress(&a.lease, r#"{"by":"a"}"#)
+            .await
+            .unwrap(),
+        "a lost lease writes no progress"
+    );
+    assert!(s
+        .queue
+        .record_progress(&b.lease, r#"{"by":"b"}"#)
+        .await
+        .unwrap());
+    let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
+    assert_eq!(stored.progress_json, r#"{"by":"b"}"#);
     let end_b = JobEnd {
         summary_json: Some(r#"{"by":"b"}"#.into()),
         ..end
@@ -844,6 +860,49 @@ pub async fn queue_takeover(s: &Stores) {
     let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
     assert_eq!(stored.state, JobState::Done);
     assert_eq!(stored.summary_json.as_deref(), Some(r#"{"by":"b"}"#));
+}
+
+/// A job's upload is kept in chunks, read back in order by any handle, rewritten without
+/// duplicating, kept apart from other jobs' uploads, and deleted whole.
+pub async fn job_uploads(s: &Stores) {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    s.uploads
+        .put_upload_chunk("u-1", 1, b"second")
+        .await
+        .unwrap();
+    s.uploads.put_upload_chunk("u-1", 0, &big).await.unwrap();
+    s.uploads
+        .put_upload_chunk("u-2", 0, b"other")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 0).await.unwrap().as_deref(),
+        Some(big.as_slice()),
+        "a chunk comes back byte for byte"
+    );
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 1).await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(s.uploads.upload_chunk("u-1", 2).await.unwrap(), None);
+    s.uploads
+        .put_upload_chunk("u-1", 1, b"again")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 1).await.unwrap().as_deref(),
+        Some(&b"again"[..]),
+        "writing a chunk again replaces it"
+    );
+    s.uploads.delete_upload("u-1").await.unwrap();
+    assert_eq!(s.uploads.upload_chunk("u-1", 0).await.unwrap(), None);
+    assert_eq!(s.uploads.upload_chunk("u-1", 1).await.unwrap(), None);
+    assert_eq!(
+        s.uploads.upload_chunk("u-2", 0).await.unwrap().as_deref(),
+        Some(&b"other"[..]),
+        "another job's upload is kept"
+    );
+    s.uploads.delete_upload("nothing").await.unwrap();
 }
 
 /// A heartbeat keeps the lease: past the first lease's end the job is still held, and it

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use webriskops_ports::{Claim, JobEnd, JobQueue, JobState, Lease, PortResult, QueueDepth};
+use webriskops_ports::{
+    Claim, JobEnd, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
+};
 
 use crate::accounts::{JOB_COLUMNS, JOB_COLUMN_COUNT};
 use crate::PgStore;
@@ -133,6 +135,19 @@ impl JobQueue for PgStore {
         Ok(n == 1)
     }
 
+    async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE export_jobs SET progress_json = $4
+                 WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3",
+                &[&lease.job_id, &lease.owner, &lease.attempt, &progress_json],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
     async fn depth(&self) -> PortResult<QueueDepth> {
         let client = self.client().await?;
         let r = client
@@ -150,5 +165,46 @@ impl JobQueue for PgStore {
             running: r.get::<_, i64>(1).max(0) as u64,
             oldest_queued_at: r.get(2),
         })
+    }
+}
+
+#[async_trait]
+impl JobUploads for PgStore {
+    async fn put_upload_chunk(&self, job_id: &str, seq: u32, bytes: &[u8]) -> PortResult<()> {
+        let seq = i32::try_from(seq).map_err(|_| self.decode("upload chunk number", seq))?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO job_uploads (job_id, seq, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (job_id, seq) DO UPDATE SET bytes = excluded.bytes",
+                &[&job_id, &seq, &bytes],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(())
+    }
+
+    async fn upload_chunk(&self, job_id: &str, seq: u32) -> PortResult<Option<Vec<u8>>> {
+        let Ok(seq) = i32::try_from(seq) else {
+            return Ok(None);
+        };
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT bytes FROM job_uploads WHERE job_id = $1 AND seq = $2",
+                &[&job_id, &seq],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn delete_upload(&self, job_id: &str) -> PortResult<()> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM job_uploads WHERE job_id = $1", &[&job_id])
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(())
     }
 }

@@ -67,7 +67,9 @@ pub trait JobQueue: Send + Sync + Debug {
     /// Claims the oldest job that is queued, or running under a lease that expired before
     /// `now` (a takeover), for `owner` until `now + lease_for`. Concurrent claims, from
     /// any number of workers and replicas, never return the same job while its lease
-    /// holds. `None` when no job is claimable.
+    /// holds, nor a job of a tenancy (tenant and provider) that has another job running
+    /// under a lease that holds at `now`: a tenancy's exports run one at a time across
+    /// replicas. `None` when no job is claimable.
     async fn claim(
         &self,
         owner: &str,

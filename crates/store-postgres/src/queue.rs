@@ -1,6 +1,7 @@
 //! `JobQueue` for several replicas: a claim locks the oldest claimable row with
 //! `FOR UPDATE SKIP LOCKED` (a row another replica is claiming is skipped, not waited for)
-//! and writes the lease in the same statement; heartbeats and finishes are fenced by the
+//! and writes the lease in the same statement, skipping the jobs of a tenancy that has a
+//! job running under a live lease (claims take turns on an advisory lock for that check); heartbeats and finishes are fenced by the
 //! lease's owner and attempt.
 
 use std::time::Duration;
@@ -13,6 +14,9 @@ use webriskops_ports::{
 
 use crate::accounts::{JOB_COLUMNS, JOB_COLUMN_COUNT};
 use crate::PgStore;
+
+/// The advisory lock claims take turns on ("wro-clai" as a number).
+const CLAIM_LOCK: i64 = 0x7772_6f2d_636c_6169;
 
 /// `now + lease_for`, saturating far in the future.
 fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
@@ -39,15 +43,26 @@ impl JobQueue for PgStore {
             .map(|c| format!("j.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg(e))?;
+        // Claims take turns (a transaction-level advisory lock, released at commit), so
+        // that the check for a running job of the same tenancy below sees every claim
+        // committed before: two replicas never start two jobs of one tenancy at once.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+            .await
+            .map_err(|e| self.pg(e))?;
+        let row = tx
             .query_opt(
                 &format!(
                     "WITH picked AS (
                        SELECT id, state AS was_state, lease_owner AS was_owner
-                       FROM export_jobs
-                       WHERE state = 'queued'
-                          OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < $1)
+                       FROM export_jobs j
+                       WHERE (state = 'queued'
+                          OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < $1))
+                         AND NOT EXISTS (
+                           SELECT 1 FROM export_jobs b
+                           WHERE b.tenant = j.tenant AND b.provider_key = j.provider_key
+                             AND b.id <> j.id AND b.state = 'running' AND b.lease_until >= $1)
                        ORDER BY created_at, id
                        LIMIT 1
                        FOR UPDATE SKIP LOCKED
@@ -62,6 +77,7 @@ impl JobQueue for PgStore {
             )
             .await
             .map_err(|e| self.pg(e))?;
+        tx.commit().await.map_err(|e| self.pg(e))?;
         let Some(r) = row else {
             return Ok(None);
         };

@@ -106,6 +106,12 @@ async fn job_uploads() {
 }
 
 #[tokio::test]
+async fn queue_one_job_per_tenancy() {
+    let (_db, s) = fresh().await;
+    suite::queue_one_job_per_tenancy(&s).await;
+}
+
+#[tokio::test]
 async fn queue_basics() {
     let (_db, s) = fresh().await;
     suite::queue_basics(&s).await;

@@ -39,9 +39,13 @@ impl JobQueue for SqliteStore {
             let tx = conn.transaction().map_err(sql)?;
             let picked: Option<(String, String, Option<String>, i64)> = tx
                 .query_row(
-                    "SELECT id, state, lease_owner, attempts FROM export_jobs
-                     WHERE state = 'queued'
-                        OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1)
+                    "SELECT id, state, lease_owner, attempts FROM export_jobs j
+                     WHERE (state = 'queued'
+                        OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1))
+                       AND NOT EXISTS (
+                         SELECT 1 FROM export_jobs b
+                         WHERE b.tenant = j.tenant AND b.provider_key = j.provider_key
+                           AND b.id <> j.id AND b.state = 'running' AND b.lease_until >= ?1)
                      ORDER BY created_at, id LIMIT 1",
                     params![time_text(now)],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),

@@ -86,6 +86,12 @@ async fn job_uploads() {
 }
 
 #[tokio::test]
+async fn queue_one_job_per_tenancy() {
+    let (_dir, s) = fresh();
+    suite::queue_one_job_per_tenancy(&s).await;
+}
+
+#[tokio::test]
 async fn queue_basics() {
     let (_dir, s) = fresh();
     suite::queue_basics(&s).await;

@@ -381,18 +381,26 @@ async fn run_claimed(state: &AppState, claim: Claim) {
     let heartbeat = {
         let (queue, lease) = (queue.clone(), lease.clone());
         tokio::spawn(async move {
+            let mut until = lease.until;
             loop {
                 tokio::time::sleep(lease_for / 3).await;
                 match queue.heartbeat(&lease, Utc::now(), lease_for).await {
-                    Ok(Some(_)) => {}
+                    Ok(Some(renewed)) => until = renewed.until,
                     Ok(None) => {
                         let _ = lost_tx.send(());
                         return;
                     }
-                    // The database may be back before the lease ends; if not, the job is
-                    // taken over and this holder's writes are refused.
+                    // The database may answer again before the lease ends. If it does not,
+                    // the holder stops on its own a third of a lease before the end, so
+                    // that it is not still writing cards when another replica takes the job
+                    // over (the tracker's writes are not fenced by the lease).
                     Err(e) => {
                         tracing::warn!(job = %lease.job_id, error = %e, "cannot renew the export job's lease");
+                        let margin = chrono::TimeDelta::from_std(lease_for / 3).unwrap_or_default();
+                        if Utc::now() + margin >= until {
+                            let _ = lost_tx.send(());
+                            return;
+                        }
                     }
                 }
             }
@@ -405,7 +413,7 @@ async fn run_claimed(state: &AppState, claim: Claim) {
     heartbeat.abort();
     let local = upload_path(state, &id);
     let Some(end) = ended else {
-        tracing::warn!(job = %id, "lost the export job's lease (another worker took it over): stopped, writing nothing more");
+        tracing::warn!(job = %id, "lost the export job's lease (taken over, or not renewed in time): stopped, writing nothing more");
         forget_file(&id, &local).await;
         return;
     };

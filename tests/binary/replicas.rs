@@ -45,7 +45,7 @@ fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() 
     assert!(
         first
             .stdout
-            .contains("Applied PostgreSQL migration(s) 1, 2, 3"),
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4"),
         "{first:?}"
     );
     let again = s.cli(&["migrate"]);
@@ -187,8 +187,8 @@ fn postgres_needs_the_master_key_and_the_tracker_commands_refuse_it() {
     assert!(stderr.contains("postgres://"), "{stderr}");
 }
 
-/// A replica that starts while another runs an export leaves that export to it: it
-/// resumes only the unfinished jobs whose upload is in its own data directory.
+/// A replica that starts while another runs an export leaves that export to it: the job is
+/// held under the other replica's lease, which it renews.
 #[test]
 fn a_replica_starting_leaves_another_replicas_running_export_alone() {
     use trello_sim::{Fault, FaultRule};
@@ -232,7 +232,7 @@ fn a_replica_starting_leaves_another_replicas_running_export_alone() {
         state.text
     );
     assert!(
-        !c.log().contains("resuming an unfinished export job"),
+        !c.log().contains(&format!("claimed export job {id}")),
         "C took up A's running export:\n{}",
         c.log()
     );
@@ -245,4 +245,91 @@ fn a_replica_starting_leaves_another_replicas_running_export_alone() {
     assert!(per.values().all(|n| *n == 1), "{per:?}");
     a.stop_ok();
     c.stop_ok();
+}
+
+/// Three replicas on one database; the one that claimed an export is killed with `kill -9`
+/// while it writes cards: once its lease has expired, another replica takes the job over
+/// (reading the upload from the database) and finishes it. Every finding has exactly one
+/// card, the job ends `done` on every replica, and its upload is not kept.
+#[test]
+fn a_replica_killed_mid_export_leaves_its_job_to_the_others() {
+    // With 16 writes in flight and the tracker answering in 80 ms, a few seconds of work.
+    const N: usize = 300;
+    let s = Sims::with_trello_latency(Duration::from_millis(80));
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    // A short lease, so that the takeover comes soon after the kill.
+    let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
+    let dirs: Vec<String> = ["data-a", "data-b", "data-c"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+
+    let id = replicas[0].export(&t.admin, "", &findings("kill", N));
+    // Wait until the export is writing cards, and find the replica that claimed it.
+    let claimed = format!("claimed export job {id}");
+    let deadline = Instant::now() + PATIENCE;
+    let holder = loop {
+        let written = s.cards_per_finding().len();
+        assert!(
+            written < N,
+            "precondition: the export finished before the kill ({written} cards)"
+        );
+        if written > 0 {
+            if let Some(i) = replicas.iter().position(|r| r.log().contains(&claimed)) {
+                break i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut killed = replicas.remove(holder);
+    killed.kill();
+    let written = s.cards_per_finding().len();
+    assert!(
+        written < N,
+        "precondition: the export was cut mid-way ({written} of {N} cards)"
+    );
+
+    for r in &replicas {
+        let job = r.wait_export(&t.admin, &id);
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "findings without a card: {per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    assert!(
+        replicas
+            .iter()
+            .any(|r| r.log().contains("took over an export job")),
+        "no replica says it took the job over:\n{}\n{}",
+        replicas[0].log(),
+        replicas[1].log()
+    );
+
+    // The upload (the tenant's findings) is not kept once the job has ended.
+    let chunks: i64 = s.rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query_one("SELECT count(*) FROM job_uploads", &[])
+            .await
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(chunks, 0, "the upload is left in the database");
+    for r in &mut replicas {
+        r.stop_ok();
+    }
 }

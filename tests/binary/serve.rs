@@ -87,7 +87,7 @@ impl Sims {
         Sims::with_trello_latency(Duration::ZERO)
     }
 
-    fn with_trello_latency(latency: Duration) -> Sims {
+    pub(crate) fn with_trello_latency(latency: Duration) -> Sims {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -531,6 +531,16 @@ impl Server {
             r.join().unwrap();
         }
         status.code().unwrap_or(-1)
+    }
+
+    /// Kills the server at once (SIGKILL, as `kill -9`): nothing of it runs on.
+    pub(crate) fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for r in self.readers.drain(..) {
+            r.join().unwrap();
+        }
     }
 
     /// Stops the server; it must exit 0.
@@ -1690,6 +1700,13 @@ fn an_export_can_go_to_the_portable_bundle_by_choice_and_a_bad_choice_is_refused
         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "uploads left behind: {left:?}");
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        let chunks: i64 = conn
+            .query_row("SELECT count(*) FROM job_uploads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(chunks, 0, "the upload is left in the store");
+    }
 
     let r = srv.send(
         srv.request(Method::POST, "/api/v1/exports?fallback=sometimes")

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, ExportLedger, ProviderStore, RunJournal, SecretStore,
-    WebhookRegistry,
+    Accounts, EventLog, ExportJobs, ExportLedger, JobQueue, JobUploads, ProviderStore, RunJournal,
+    SecretStore, WebhookRegistry,
 };
 use webriskops_service::ServicePorts;
 use webriskops_store_postgres::{PgOptions, PgStore};
@@ -33,6 +33,10 @@ pub struct Stores {
     pub jobs: Arc<dyn ExportJobs>,
     pub events: Arc<dyn EventLog>,
     pub hooks: Arc<dyn WebhookRegistry>,
+    /// Export jobs claimed under leases, by whichever process's worker.
+    pub queue: Arc<dyn JobQueue>,
+    /// The jobs' uploads, readable by every process on the store.
+    pub uploads: Arc<dyn JobUploads>,
     engine: Engine,
 }
 
@@ -47,6 +51,8 @@ impl Stores {
             + ExportJobs
             + EventLog
             + WebhookRegistry
+            + JobQueue
+            + JobUploads
             + 'static,
     {
         let s = Arc::new(store);
@@ -58,7 +64,9 @@ impl Stores {
             accounts: s.clone(),
             jobs: s.clone(),
             events: s.clone(),
-            hooks: s,
+            hooks: s.clone(),
+            queue: s.clone(),
+            uploads: s,
             engine,
         }
     }

@@ -29,7 +29,7 @@ pub use accounts::{
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;
-pub use queue::{Claim, JobEnd, JobQueue, Lease, QueueDepth};
+pub use queue::{Claim, JobEnd, JobQueue, JobUploads, Lease, QueueDepth};
 pub use retry::RetryPolicy;
 pub use source::{FindingSource, FindingStream};
 pub use store::{

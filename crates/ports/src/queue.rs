@@ -67,7 +67,9 @@ pub trait JobQueue: Send + Sync + Debug {
     /// Claims the oldest job that is queued, or running under a lease that expired before
     /// `now` (a takeover), for `owner` until `now + lease_for`. Concurrent claims, from
     /// any number of workers and replicas, never return the same job while its lease
-    /// holds. `None` when no job is claimable.
+    /// holds, nor a job of a tenancy (tenant and provider) that has another job running
+    /// under a lease that holds at `now`: a tenancy's exports run one at a time across
+    /// replicas. `None` when no job is claimable.
     async fn claim(
         &self,
         owner: &str,
@@ -88,6 +90,27 @@ pub trait JobQueue: Send + Sync + Debug {
     /// lease released. `false` when the lease is lost (nothing is written).
     async fn finish(&self, lease: &Lease, end: &JobEnd) -> PortResult<bool>;
 
+    /// Writes the job's progress through its lease. `false` when the lease is lost
+    /// (nothing is written): a holder that lost its job never overwrites the new
+    /// holder's progress.
+    async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool>;
+
     /// Counts of queued and running jobs and the oldest queued job's creation.
     async fn depth(&self) -> PortResult<QueueDepth>;
+}
+
+/// The uploaded input of queued jobs, kept in the store so that whichever replica claims a
+/// job reads it. An upload is a sequence of chunks numbered from 0, written before the job
+/// is queued and deleted once the job has ended.
+#[async_trait]
+pub trait JobUploads: Send + Sync + Debug {
+    /// Stores chunk `seq` of `job_id`'s upload; writing a chunk again replaces it.
+    async fn put_upload_chunk(&self, job_id: &str, seq: u32, bytes: &[u8]) -> PortResult<()>;
+
+    /// Chunk `seq` of `job_id`'s upload; `None` past its last chunk (or when there is no
+    /// upload).
+    async fn upload_chunk(&self, job_id: &str, seq: u32) -> PortResult<Option<Vec<u8>>>;
+
+    /// Deletes every chunk of `job_id`'s upload (nothing when there is none).
+    async fn delete_upload(&self, job_id: &str) -> PortResult<()>;
 }

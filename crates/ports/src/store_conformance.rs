@@ -20,7 +20,7 @@ use crate::accounts::{
     Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, WebhookRegistry,
 };
 use crate::error::PortError;
-use crate::queue::{JobEnd, JobQueue};
+use crate::queue::{JobEnd, JobQueue, JobUploads};
 use crate::store::{
     ExportLedger, IntentOutcome, LedgerScope, ProviderStore, RunJournal, RunKind, SecretStore,
 };
@@ -37,6 +37,7 @@ pub struct Stores {
     pub jobs: Arc<dyn ExportJobs>,
     pub events: Arc<dyn EventLog>,
     pub queue: Arc<dyn JobQueue>,
+    pub uploads: Arc<dyn JobUploads>,
     pub hooks: Arc<dyn WebhookRegistry>,
 }
 
@@ -754,12 +755,25 @@ pub async fn queue_basics(s: &Stores) {
 }
 
 /// Several workers (`workers`, each a handle a replica would hold) race to claim `n` jobs
-/// at the same instant: every job is claimed exactly once.
+/// of as many tenants, and 10 jobs of one more tenant, at the same instant: every job is
+/// claimed exactly once, except that of the one tenant's jobs exactly one is claimed (its
+/// tenancy is busy while it runs).
 pub async fn queue_race(s: &Stores, workers: Vec<Arc<dyn JobQueue>>) {
     let n = 40;
+    for i in 0..10 {
+        s.jobs
+            .add_job(&job(&format!("c-{i:03}"), "crowd", i, JobState::Queued))
+            .await
+            .unwrap();
+    }
     for i in 0..n {
         s.jobs
-            .add_job(&job(&format!("r-{i:03}"), "acme", i, JobState::Queued))
+            .add_job(&job(
+                &format!("r-{i:03}"),
+                &format!("tenant-{i:03}"),
+                i,
+                JobState::Queued,
+            ))
             .await
             .unwrap();
     }
@@ -784,7 +798,9 @@ pub async fn queue_race(s: &Stores, workers: Vec<Arc<dyn JobQueue>>) {
     all.sort();
     all.dedup();
     assert_eq!(total, all.len(), "a job was claimed twice: {claimed:?}");
-    assert_eq!(all.len(), n as usize, "every job was claimed");
+    let crowd = all.iter().filter(|id| id.starts_with("c-")).count();
+    assert_eq!(crowd, 1, "one job of a tenancy at a time: {claimed:?}");
+    assert_eq!(all.len(), n as usize + 1, "every other job was claimed");
 }
 
 /// An expired lease is taken over by another worker (a new attempt); the old holder's
@@ -836,6 +852,21 @@ pub async fn queue_takeover(s: &Stores) {
         (stored.state, stored.summary_json),
         (JobState::Running, None)
     );
+    // Progress is fenced like the finish: the old holder's is refused, the new one's kept.
+    assert!(
+        !s.queue
+            .record_progress(&a.lease, r#"{"by":"a"}"#)
+            .await
+            .unwrap(),
+        "a lost lease writes no progress"
+    );
+    assert!(s
+        .queue
+        .record_progress(&b.lease, r#"{"by":"b"}"#)
+        .await
+        .unwrap());
+    let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
+    assert_eq!(stored.progress_json, r#"{"by":"b"}"#);
     let end_b = JobEnd {
         summary_json: Some(r#"{"by":"b"}"#.into()),
         ..end
@@ -844,6 +875,116 @@ pub async fn queue_takeover(s: &Stores) {
     let stored = s.jobs.job(&tenant("acme"), "t-1").await.unwrap().unwrap();
     assert_eq!(stored.state, JobState::Done);
     assert_eq!(stored.summary_json.as_deref(), Some(r#"{"by":"b"}"#));
+}
+
+/// One job of a tenancy at a time: a queued job waits while another job of its tenant and
+/// provider runs under a live lease (another tenant's or provider's job is claimed past
+/// it), and is claimable once that job ends or its lease expires (the expired job itself,
+/// older, is taken over first).
+pub async fn queue_one_job_per_tenancy(s: &Stores) {
+    let (p0, p1) = providers();
+    s.jobs
+        .add_job(&job("o-1", "acme", 0, JobState::Queued))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("o-2", "acme", 1, JobState::Queued))
+        .await
+        .unwrap();
+    s.jobs
+        .add_job(&job("o-3", "globex", 2, JobState::Queued))
+        .await
+        .unwrap();
+    if p1 != p0 {
+        s.jobs
+            .add_job(&ExportJob {
+                provider: p1,
+                ..job("o-4", "acme", 3, JobState::Queued)
+            })
+            .await
+            .unwrap();
+    }
+    let claim = |owner: &'static str, t: i64| {
+        let q = s.queue.clone();
+        async move { q.claim(owner, at(t), LEASE).await.unwrap() }
+    };
+    let end = JobEnd {
+        succeeded: true,
+        progress_json: "{}".into(),
+        summary_json: None,
+        bundle_dir: None,
+        finished_at: at(2),
+    };
+    let first = claim("w1", 0).await.expect("a job");
+    assert_eq!(first.job.id, "o-1");
+    let other = claim("w2", 1).await.expect("a job");
+    assert_eq!(
+        other.job.id, "o-3",
+        "o-2 waits for o-1 of its tenancy; another tenant's job is claimed past it"
+    );
+    assert!(s.queue.finish(&other.lease, &end).await.unwrap());
+    if p1 != p0 {
+        let other = claim("w2", 1).await.expect("a job");
+        assert_eq!(
+            other.job.id, "o-4",
+            "the same tenant's job for another provider is another tenancy"
+        );
+        assert!(s.queue.finish(&other.lease, &end).await.unwrap());
+    }
+    assert_eq!(claim("w2", 2).await.map(|c| c.job.id), None);
+    // o-1's lease expires: o-1 itself is taken over, and o-2 still waits.
+    let again = claim("w2", 31).await.expect("a takeover");
+    assert_eq!(again.job.id, "o-1");
+    assert_eq!(claim("w3", 32).await.map(|c| c.job.id), None);
+    assert!(s.queue.finish(&again.lease, &end).await.unwrap());
+    assert_eq!(
+        claim("w3", 34).await.map(|c| c.job.id).as_deref(),
+        Some("o-2"),
+        "claimable once its tenancy's job has ended"
+    );
+}
+
+/// A job's upload is kept in chunks, read back in order by any handle, rewritten without
+/// duplicating, kept apart from other jobs' uploads, and deleted whole.
+pub async fn job_uploads(s: &Stores) {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    s.uploads
+        .put_upload_chunk("u-1", 1, b"second")
+        .await
+        .unwrap();
+    s.uploads.put_upload_chunk("u-1", 0, &big).await.unwrap();
+    s.uploads
+        .put_upload_chunk("u-2", 0, b"other")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 0).await.unwrap().as_deref(),
+        Some(big.as_slice()),
+        "a chunk comes back byte for byte"
+    );
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 1).await.unwrap().as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(s.uploads.upload_chunk("u-1", 2).await.unwrap(), None);
+    s.uploads
+        .put_upload_chunk("u-1", 1, b"again")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.uploads.upload_chunk("u-1", 1).await.unwrap().as_deref(),
+        Some(&b"again"[..]),
+        "writing a chunk again replaces it"
+    );
+    s.uploads.delete_upload("u-1").await.unwrap();
+    assert_eq!(s.uploads.upload_chunk("u-1", 0).await.unwrap(), None);
+    assert_eq!(s.uploads.upload_chunk("u-1", 1).await.unwrap(), None);
+    assert_eq!(
+        s.uploads.upload_chunk("u-2", 0).await.unwrap().as_deref(),
+        Some(&b"other"[..]),
+        "another job's upload is kept"
+    );
+    s.uploads.delete_upload("nothing").await.unwrap();
 }
 
 /// A heartbeat keeps the lease: past the first lease's end the job is still held, and it

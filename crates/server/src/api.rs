@@ -688,7 +688,7 @@ pub async fn create_export(
         state.config.max_upload_bytes,
     )
     .await?;
-    let job = jobs::start(&state, &caller.0.tenant, provider, id, &path, fallback).await?;
+    let job = jobs::enqueue(&state, &caller.0.tenant, provider, id, &path, fallback).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"id": job.id}))).into_response())
 }
 

@@ -1,7 +1,11 @@
-//! Export jobs: an upload becomes a job row, run in the background by the export use
-//! case, its progress written to the row as it goes; a stop drains running jobs first,
-//! and a job left queued or running by a process that died is run again at start (the
-//! export's identity rules make the repeat write nothing twice).
+//! Export jobs through the job queue: an upload is kept in the store (`JobUploads`) and
+//! becomes a queued job row; every process runs a worker ([`work`]) that claims queued jobs
+//! under a lease (`JobQueue`), renews the lease while the export runs, writes progress and
+//! the outcome through it (fenced: a worker whose lease was taken over writes nothing), and
+//! deletes the upload once the job has ended. A process that dies stops renewing: once its
+//! lease has expired, another worker takes the job over and runs it again from its start
+//! (the export's identity rules make the repeat write nothing twice). A stop drains the
+//! claimed jobs first.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,22 +17,53 @@ use crate::json::export_value;
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::Notify;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{watch, Notify};
 use webriskops_domain::{ProviderKey, TenantId};
-use webriskops_ports::{ExportJob, JobState};
+use webriskops_ports::{Claim, ExportJob, JobEnd, JobState, Lease};
 use webriskops_service::export::{ExportDestination, ExportResult};
 use webriskops_service::{run_export, ExportRequest, FallbackPolicy, Progress, Tenancy};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Running jobs, counted so that a stop can wait for them, and the one-at-a-time lock of
-/// each tenancy.
-#[derive(Clone, Default)]
+/// Most jobs one process holds claimed at once (running, or waiting for their tenancy):
+/// the rest stay queued for other replicas.
+const MAX_CLAIMED: usize = 8;
+
+/// Size of the chunks an upload is kept in.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+/// This process's worker: its claimed jobs, counted so that a stop can wait for them, the
+/// one-at-a-time lock of each tenancy, and its id as a lease owner.
+#[derive(Clone)]
 pub struct JobRunner {
     running: Arc<AtomicUsize>,
     idle: Arc<Notify>,
+    /// Wakes the worker: a job was queued here, or a claimed one ended.
+    wake: Arc<Notify>,
+    stop: Arc<watch::Sender<bool>>,
     tenancies: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The lease owner: unique across replicas and restarts.
+    owner: Arc<str>,
+}
+
+impl Default for JobRunner {
+    fn default() -> Self {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| "host".into());
+        let random = new_id();
+        Self {
+            running: Arc::default(),
+            idle: Arc::default(),
+            wake: Arc::default(),
+            stop: Arc::new(watch::channel(false).0),
+            tenancies: Arc::default(),
+            owner: format!("{host}-{}-{}", std::process::id(), &random[..8]).into(),
+        }
+    }
 }
 
 /// Held while an export or a sync of one tenancy runs.
@@ -54,8 +89,9 @@ impl JobRunner {
         self.tenancy_mutex(who).try_lock_owned().ok()
     }
 
-    /// Waits until no job is running.
+    /// Stops claiming jobs (the worker returns), then waits until no claimed job runs.
     pub async fn drain(&self) {
+        self.stop.send_replace(true);
         loop {
             let notified = self.idle.notified();
             if self.running.load(Ordering::SeqCst) == 0 {
@@ -78,6 +114,7 @@ impl Drop for RunningGuard {
         if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
+        self.0.wake.notify_one();
     }
 }
 
@@ -169,11 +206,12 @@ pub fn parse_policy(name: &str) -> Option<FallbackPolicy> {
     .find(|p| policy_name(*p) == name)
 }
 
-/// Records a job for the upload at `input` and starts it.
+/// Keeps the upload at `input` in the store, deletes the file, and queues a job for it:
+/// whichever process's worker claims the job runs it.
 ///
 /// # Errors
-/// Store failures.
-pub async fn start(
+/// The file cannot be read; store failures (nothing is queued then).
+pub async fn enqueue(
     state: &AppState,
     tenant: &TenantId,
     provider: ProviderKey,
@@ -181,6 +219,14 @@ pub async fn start(
     input: &Path,
     fallback: FallbackPolicy,
 ) -> Result<ExportJob, ApiError> {
+    let uploads = state.composer.uploads();
+    let stored = store_upload(state, &id, input).await;
+    // The store holds the upload now (or nothing is queued): the file is not kept.
+    forget_file(&id, input).await;
+    if let Err(e) = stored {
+        let _ = uploads.delete_upload(&id).await;
+        return Err(e);
+    }
     let job = ExportJob {
         id,
         tenant: tenant.clone(),
@@ -194,61 +240,249 @@ pub async fn start(
         created_at: Utc::now(),
         finished_at: None,
     };
-    state.composer.jobs().add_job(&job).await?;
-    spawn(state, job.clone());
+    if let Err(e) = state.composer.jobs().add_job(&job).await {
+        let _ = uploads.delete_upload(&job.id).await;
+        return Err(e.into());
+    }
+    state.jobs.wake.notify_one();
     Ok(job)
 }
 
-fn spawn(state: &AppState, job: ExportJob) {
+/// Copies the file at `input` into the store as chunks 0, 1, … (chunk 0 even when empty).
+async fn store_upload(state: &AppState, id: &str, input: &Path) -> Result<(), ApiError> {
+    let uploads = state.composer.uploads();
+    let unreadable = |e: std::io::Error| ApiError::internal(format!("cannot read the upload: {e}"));
+    let mut file = tokio::fs::File::open(input).await.map_err(unreadable)?;
+    let mut seq = 0u32;
+    loop {
+        let mut chunk = Vec::with_capacity(UPLOAD_CHUNK);
+        let n = (&mut file)
+            .take(UPLOAD_CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .await
+            .map_err(unreadable)?;
+        uploads.put_upload_chunk(id, seq, &chunk).await?;
+        if n < UPLOAD_CHUNK {
+            return Ok(());
+        }
+        seq += 1;
+    }
+}
+
+/// Writes the job's upload from the store to a file of this process's work directory.
+/// A job queued by an older build has no upload in the store: its file, where that build
+/// left it, is used when this process can read it.
+async fn fetch_upload(state: &AppState, job: &ExportJob) -> Result<PathBuf, ApiError> {
+    let uploads = state.composer.uploads();
+    let Some(first) = uploads.upload_chunk(&job.id, 0).await? else {
+        let legacy = Path::new(&job.input_path);
+        if legacy.starts_with(&state.config.work_dir) && legacy.is_file() {
+            return Ok(legacy.to_owned());
+        }
+        return Err(ApiError::bad_request(
+            "the job's upload is no longer available",
+            "upload the findings file again",
+        ));
+    };
+    let path = upload_path(state, &job.id);
+    let unwritable = |e: std::io::Error| {
+        ApiError::internal(format!(
+            "cannot write the job's upload to the work directory: {e}"
+        ))
+    };
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(unwritable)?;
+    }
+    let mut file = tokio::fs::File::create(&path).await.map_err(unwritable)?;
+    file.write_all(&first).await.map_err(unwritable)?;
+    let mut seq = 1u32;
+    while let Some(chunk) = uploads.upload_chunk(&job.id, seq).await? {
+        file.write_all(&chunk).await.map_err(unwritable)?;
+        seq += 1;
+    }
+    file.flush().await.map_err(unwritable)?;
+    Ok(path)
+}
+
+/// Deletes a file of the job's upload, if it is there.
+async fn forget_file(id: &str, path: &Path) {
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(job = %id, error = %e, "cannot delete the job's upload file");
+        }
+    }
+}
+
+/// The worker: claims queued jobs (and jobs whose holder's lease expired) and runs each in
+/// a task of its own, until [`JobRunner::drain`] stops it.
+pub async fn work(state: AppState) {
+    let lease_for = state.config.job_lease;
+    // Claims are tried when a job is queued here or ends here, and at least this often for
+    // the jobs other replicas queued or lost.
+    let poll = (lease_for / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut stop = state.jobs.stop.subscribe();
+    let queue = state.composer.queue();
+    tracing::info!(worker = %state.jobs.owner, lease_secs = lease_for.as_secs(), "export job worker started");
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if state.jobs.running.load(Ordering::SeqCst) < MAX_CLAIMED {
+            match queue.claim(&state.jobs.owner, Utc::now(), lease_for).await {
+                Ok(Some(claim)) => {
+                    if *stop.borrow() {
+                        // Claimed as the stop came: run it all the same (the drain waits).
+                        spawn_claimed(&state, claim);
+                        return;
+                    }
+                    spawn_claimed(&state, claim);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot claim export jobs"),
+            }
+        }
+        tokio::select! {
+            () = state.jobs.wake.notified() => {}
+            () = tokio::time::sleep(poll) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+fn spawn_claimed(state: &AppState, claim: Claim) {
     let guard = state.jobs.started();
     let state = state.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let id = job.id.clone();
-        // The job stays queued while another export or sync of its tenancy runs.
-        let _one_at_a_time = state
-            .jobs
-            .tenancy(&Tenancy {
-                tenant: job.tenant.clone(),
-                provider: job.provider,
-            })
-            .await;
-        let input = job.input_path.clone();
-        let result = run(&state, job.clone()).await;
-        // The upload holds the tenant's findings: once the job has ended (its outcome
-        // recorded, or its failure below) nothing reads it again, so it is not kept.
-        let forget_upload = || async {
-            if let Err(e) = tokio::fs::remove_file(&input).await {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(job = %id, error = %e, "cannot delete the job's upload");
-                }
-            }
-        };
-        if result.is_ok() {
-            forget_upload().await;
-        }
-        if let Err(e) = result {
-            tracing::error!(job = %id, tenant = %job.tenant, error = %e.message, "export job failed");
-            let error =
-                serde_json::json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}});
-            let failed = ExportJob {
-                state: JobState::Failed,
-                summary_json: Some(for_tenant(&state, &job, &error.to_string())),
-                finished_at: Some(Utc::now()),
-                ..job
-            };
-            match state.composer.jobs().update_job(&failed).await {
-                Ok(()) => forget_upload().await,
-                Err(e) => tracing::error!(job = %id, error = %e, "cannot record the job's failure"),
-            }
-        }
+        run_claimed(&state, claim).await;
     });
 }
 
-async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
-    let jobs = state.composer.jobs();
-    job.state = JobState::Running;
-    jobs.update_job(&job).await?;
+/// Runs a claimed job under its lease, renewed every third of its length, and ends it
+/// through the lease. A lost lease (another worker took the job over) stops the export
+/// at once, and nothing more is written.
+async fn run_claimed(state: &AppState, claim: Claim) {
+    let Claim {
+        job,
+        lease,
+        taken_over_from,
+    } = claim;
+    let id = job.id.clone();
+    tracing::info!(job = %id, tenant = %job.tenant, worker = %lease.owner, attempt = lease.attempt,
+        "claimed export job {id}");
+    if let Some(from) = &taken_over_from {
+        tracing::info!(job = %id, tenant = %job.tenant, from = %from, attempt = lease.attempt,
+            "took over an export job whose lease expired");
+    }
+    let queue = state.composer.queue();
+    let lease_for = state.config.job_lease;
+    let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let heartbeat = {
+        let (queue, lease) = (queue.clone(), lease.clone());
+        tokio::spawn(async move {
+            let mut until = lease.until;
+            loop {
+                tokio::time::sleep(lease_for / 3).await;
+                match queue.heartbeat(&lease, Utc::now(), lease_for).await {
+                    Ok(Some(renewed)) => until = renewed.until,
+                    Ok(None) => {
+                        let _ = lost_tx.send(());
+                        return;
+                    }
+                    // The database may answer again before the lease ends. If it does not,
+                    // the holder stops on its own a third of a lease before the end, so
+                    // that it is not still writing cards when another replica takes the job
+                    // over (the tracker's writes are not fenced by the lease).
+                    Err(e) => {
+                        tracing::warn!(job = %lease.job_id, error = %e, "cannot renew the export job's lease");
+                        let margin = chrono::TimeDelta::from_std(lease_for / 3).unwrap_or_default();
+                        if Utc::now() + margin >= until {
+                            let _ = lost_tx.send(());
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let ended = tokio::select! {
+        end = attempt(state, job.clone(), &lease) => Some(end),
+        Ok(()) = &mut lost_rx => None,
+    };
+    heartbeat.abort();
+    let local = upload_path(state, &id);
+    let Some(end) = ended else {
+        tracing::warn!(job = %id, "lost the export job's lease (taken over, or not renewed in time): stopped, writing nothing more");
+        forget_file(&id, &local).await;
+        return;
+    };
+    match queue.finish(&lease, &end).await {
+        Ok(true) => {
+            // The upload holds the tenant's findings: once the job has ended nothing reads
+            // it again, so it is not kept, in the store or in files.
+            if let Err(e) = state.composer.uploads().delete_upload(&id).await {
+                tracing::warn!(job = %id, error = %e, "cannot delete the job's upload");
+            }
+            forget_file(&id, &local).await;
+            let legacy = Path::new(&job.input_path);
+            if legacy.starts_with(&state.config.work_dir) {
+                forget_file(&id, legacy).await;
+            }
+            if end.succeeded {
+                tracing::info!(job = %id, tenant = %job.tenant, "export job finished");
+            }
+        }
+        Ok(false) => {
+            tracing::warn!(job = %id, "lost the export job's lease (another worker took it over): its outcome is not written");
+            forget_file(&id, &local).await;
+        }
+        Err(e) => {
+            tracing::error!(job = %id, error = %e, "cannot record the export job's end; another worker runs it again once the lease ends");
+            forget_file(&id, &local).await;
+        }
+    }
+}
+
+/// One run of a claimed job, from its upload to its end (done or failed).
+async fn attempt(state: &AppState, mut job: ExportJob, lease: &Lease) -> JobEnd {
+    let recorder = Arc::new(Recorder(Mutex::new(JobProgress::default())));
+    let who = Tenancy {
+        tenant: job.tenant.clone(),
+        provider: job.provider,
+    };
+    // The job stays claimed (its lease renewed) while another export or sync of its
+    // tenancy runs in this process.
+    let _one_at_a_time = state.jobs.tenancy(&who).await;
+    let result = match fetch_upload(state, &job).await {
+        Ok(input) => {
+            job.input_path = input.display().to_string();
+            run(state, &job, lease, &recorder).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(end) => end,
+        Err(e) => {
+            tracing::error!(job = %job.id, tenant = %job.tenant, error = %e.message, "export job failed");
+            let error = json!({"error": {"code": e.code, "message": e.message, "fix": e.fix}});
+            JobEnd {
+                succeeded: false,
+                progress_json: for_tenant(state, &job, &recorder.json()),
+                summary_json: Some(for_tenant(state, &job, &error.to_string())),
+                bundle_dir: None,
+                finished_at: Utc::now(),
+            }
+        }
+    }
+}
+
+async fn run(
+    state: &AppState,
+    job: &ExportJob,
+    lease: &Lease,
+    recorder: &Arc<Recorder>,
+) -> Result<JobEnd, ApiError> {
     let who = Tenancy {
         tenant: job.tenant.clone(),
         provider: job.provider,
@@ -263,16 +497,21 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
         dry_run: false,
         concurrency: state.config.export_concurrency.max(1),
     };
-    let recorder = Arc::new(Recorder(Mutex::new(JobProgress::default())));
-    // Progress reaches the row a few times a second while the export runs.
+    // Progress reaches the row a few times a second while the export runs, through the
+    // lease: a holder that lost the job stops writing it.
     let flusher = {
-        let (recorder, jobs, mut job, state) =
-            (recorder.clone(), jobs.clone(), job.clone(), state.clone());
+        let (recorder, queue, job, lease, state) = (
+            recorder.clone(),
+            state.composer.queue(),
+            job.clone(),
+            lease.clone(),
+            state.clone(),
+        );
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                job.progress_json = for_tenant(&state, &job, &recorder.json());
-                if jobs.update_job(&job).await.is_err() {
+                let progress = for_tenant(&state, &job, &recorder.json());
+                if !matches!(queue.record_progress(&lease, &progress).await, Ok(true)) {
                     return;
                 }
             }
@@ -291,7 +530,6 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     flusher.abort();
     let _ = flusher.await;
     let outcome = outcome?;
-    job.progress_json = for_tenant(state, &job, &recorder.json());
     let mut summary = export_value(&outcome, source.as_ref());
     // The tenant sees its upload and bundle as the API names them, not as files of the
     // server.
@@ -299,37 +537,18 @@ async fn run(state: &AppState, mut job: ExportJob) -> Result<(), ApiError> {
     if !summary["out_dir"].is_null() {
         summary["out_dir"] = json!(format!("/api/v1/exports/{}/bundle", job.id));
     }
-    job.summary_json = Some(for_tenant(state, &job, &summary.to_string()));
-    if let ExportResult::Exported {
-        destination: ExportDestination::Portable { out_dir, .. },
-        ..
-    } = &outcome.result
-    {
-        job.bundle_dir = Some(out_dir.display().to_string());
-    }
-    job.state = JobState::Done;
-    job.finished_at = Some(Utc::now());
-    jobs.update_job(&job).await?;
-    tracing::info!(job = %job.id, tenant = %job.tenant, "export job finished");
-    Ok(())
-}
-
-/// Runs again every job a stopped process left queued or running, of those whose upload
-/// is in this process's work directory. Replicas sharing one database each have a data
-/// directory of their own: a job whose upload is elsewhere was started by another replica,
-/// which may be running it now, and is left to it (taking over a dead replica's jobs is
-/// the job queue's, with leases, once the server runs jobs through it).
-///
-/// # Errors
-/// Store failures.
-pub async fn resume_unfinished(state: &AppState) -> Result<(), ApiError> {
-    for job in state.composer.jobs().unfinished_jobs().await? {
-        if !Path::new(&job.input_path).starts_with(&state.config.work_dir) {
-            tracing::debug!(job = %job.id, tenant = %job.tenant, "an unfinished export job of another replica: left to it");
-            continue;
-        }
-        tracing::info!(job = %job.id, tenant = %job.tenant, "resuming an unfinished export job");
-        spawn(state, job);
-    }
-    Ok(())
+    let bundle_dir = match &outcome.result {
+        ExportResult::Exported {
+            destination: ExportDestination::Portable { out_dir, .. },
+            ..
+        } => Some(out_dir.display().to_string()),
+        _ => None,
+    };
+    Ok(JobEnd {
+        succeeded: true,
+        progress_json: for_tenant(state, job, &recorder.json()),
+        summary_json: Some(for_tenant(state, job, &summary.to_string())),
+        bundle_dir,
+        finished_at: Utc::now(),
+    })
 }

@@ -26,7 +26,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use webriskops_domain::{ProviderKey, Token};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, FindingSource, WebhookRegistry, WebhookSecret, WebhookVerifier,
+    Accounts, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads, WebhookRegistry,
+    WebhookSecret, WebhookVerifier,
 };
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 
@@ -53,6 +54,10 @@ pub trait Composer: Send + Sync + 'static {
     fn local_ports(&self) -> ServicePorts;
     fn accounts(&self) -> Arc<dyn Accounts>;
     fn jobs(&self) -> Arc<dyn ExportJobs>;
+    /// Export jobs claimed under leases (every replica's worker claims from it).
+    fn queue(&self) -> Arc<dyn JobQueue>;
+    /// The jobs' uploads, kept in the store so that any replica can run a job.
+    fn uploads(&self) -> Arc<dyn JobUploads>;
     fn events(&self) -> Arc<dyn EventLog>;
     fn webhooks(&self) -> Arc<dyn WebhookRegistry>;
     /// Whether the stores can serve now (the database answers and holds this build's
@@ -165,6 +170,9 @@ pub struct ServerConfig {
     pub sync_interval: Duration,
     /// Writes in flight at once per export.
     pub export_concurrency: usize,
+    /// How long a claim on an export job holds without a heartbeat (renewed every third
+    /// of it); a dead replica's jobs are taken over once it has passed.
+    pub job_lease: Duration,
 }
 
 impl ServerConfig {
@@ -225,7 +233,7 @@ pub async fn serve(
         config.public_url = format!("http://{addr}");
     }
     let state = AppState::new(config, composer);
-    jobs::resume_unfinished(&state).await?;
+    let worker = tokio::spawn(jobs::work(state.clone()));
     let poller = tokio::spawn(sync::poll_forever(state.clone()));
     let app = router(state.clone());
     on_listening(addr);
@@ -236,6 +244,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     poller.abort();
+    // The worker stops claiming, and the jobs it claimed run to their end.
+    state.jobs.drain().await;
+    let _ = worker.await;
     state.jobs.drain().await;
     served.map_err(|e| ApiError::internal(format!("the server stopped: {e}")))
 }

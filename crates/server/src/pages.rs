@@ -871,7 +871,7 @@ async fn upload_form(
             return error_page(Some(&person), &e);
         }
     };
-    match jobs::start(&state, tenant, provider, id, &path, fallback).await {
+    match jobs::enqueue(&state, tenant, provider, id, &path, fallback).await {
         Ok(job) => Redirect::to(&format!("/exports/{}", job.id)).into_response(),
         Err(e) => error_page(Some(&person), &e),
     }

@@ -1,16 +1,22 @@
 //! `JobQueue` for several replicas: a claim locks the oldest claimable row with
 //! `FOR UPDATE SKIP LOCKED` (a row another replica is claiming is skipped, not waited for)
-//! and writes the lease in the same statement; heartbeats and finishes are fenced by the
+//! and writes the lease in the same statement, skipping the jobs of a tenancy that has a
+//! job running under a live lease (claims take turns on an advisory lock for that check); heartbeats and finishes are fenced by the
 //! lease's owner and attempt.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use webriskops_ports::{Claim, JobEnd, JobQueue, JobState, Lease, PortResult, QueueDepth};
+use webriskops_ports::{
+    Claim, JobEnd, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
+};
 
 use crate::accounts::{JOB_COLUMNS, JOB_COLUMN_COUNT};
 use crate::PgStore;
+
+/// The advisory lock claims take turns on ("wro-clai" as a number).
+const CLAIM_LOCK: i64 = 0x7772_6f2d_636c_6169;
 
 /// `now + lease_for`, saturating far in the future.
 fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
@@ -37,15 +43,26 @@ impl JobQueue for PgStore {
             .map(|c| format!("j.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg(e))?;
+        // Claims take turns (a transaction-level advisory lock, released at commit), so
+        // that the check for a running job of the same tenancy below sees every claim
+        // committed before: two replicas never start two jobs of one tenancy at once.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+            .await
+            .map_err(|e| self.pg(e))?;
+        let row = tx
             .query_opt(
                 &format!(
                     "WITH picked AS (
                        SELECT id, state AS was_state, lease_owner AS was_owner
-                       FROM export_jobs
-                       WHERE state = 'queued'
-                          OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < $1)
+                       FROM export_jobs j
+                       WHERE (state = 'queued'
+                          OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < $1))
+                         AND NOT EXISTS (
+                           SELECT 1 FROM export_jobs b
+                           WHERE b.tenant = j.tenant AND b.provider_key = j.provider_key
+                             AND b.id <> j.id AND b.state = 'running' AND b.lease_until >= $1)
                        ORDER BY created_at, id
                        LIMIT 1
                        FOR UPDATE SKIP LOCKED
@@ -60,6 +77,7 @@ impl JobQueue for PgStore {
             )
             .await
             .map_err(|e| self.pg(e))?;
+        tx.commit().await.map_err(|e| self.pg(e))?;
         let Some(r) = row else {
             return Ok(None);
         };
@@ -133,6 +151,19 @@ impl JobQueue for PgStore {
         Ok(n == 1)
     }
 
+    async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "UPDATE export_jobs SET progress_json = $4
+                 WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3",
+                &[&lease.job_id, &lease.owner, &lease.attempt, &progress_json],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
     async fn depth(&self) -> PortResult<QueueDepth> {
         let client = self.client().await?;
         let r = client
@@ -150,5 +181,46 @@ impl JobQueue for PgStore {
             running: r.get::<_, i64>(1).max(0) as u64,
             oldest_queued_at: r.get(2),
         })
+    }
+}
+
+#[async_trait]
+impl JobUploads for PgStore {
+    async fn put_upload_chunk(&self, job_id: &str, seq: u32, bytes: &[u8]) -> PortResult<()> {
+        let seq = i32::try_from(seq).map_err(|_| self.decode("upload chunk number", seq))?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO job_uploads (job_id, seq, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (job_id, seq) DO UPDATE SET bytes = excluded.bytes",
+                &[&job_id, &seq, &bytes],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(())
+    }
+
+    async fn upload_chunk(&self, job_id: &str, seq: u32) -> PortResult<Option<Vec<u8>>> {
+        let Ok(seq) = i32::try_from(seq) else {
+            return Ok(None);
+        };
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT bytes FROM job_uploads WHERE job_id = $1 AND seq = $2",
+                &[&job_id, &seq],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn delete_upload(&self, job_id: &str) -> PortResult<()> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM job_uploads WHERE job_id = $1", &[&job_id])
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(())
     }
 }

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0003_webhooks.sql"),
     ),
+    (
+        4,
+        "job_uploads",
+        include_str!("../migrations/0004_job_uploads.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

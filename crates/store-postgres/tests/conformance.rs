@@ -33,6 +33,7 @@ fn stores(store: PgStore) -> Stores {
         jobs: s.clone(),
         events: s.clone(),
         queue: s.clone(),
+        uploads: s.clone(),
         hooks: s,
     }
 }
@@ -96,6 +97,18 @@ async fn jobs() {
 async fn events() {
     let (_db, s) = fresh().await;
     suite::events(&s).await;
+}
+
+#[tokio::test]
+async fn job_uploads() {
+    let (_db, s) = fresh().await;
+    suite::job_uploads(&s).await;
+}
+
+#[tokio::test]
+async fn queue_one_job_per_tenancy() {
+    let (_db, s) = fresh().await;
+    suite::queue_one_job_per_tenancy(&s).await;
 }
 
 #[tokio::test]

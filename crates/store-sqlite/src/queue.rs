@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{params, OptionalExtension};
-use webriskops_ports::{Claim, JobEnd, JobQueue, JobState, Lease, PortResult, QueueDepth};
+use webriskops_ports::{
+    Claim, JobEnd, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
+};
 
 use crate::accounts::{query_jobs, JOB_COLUMNS};
 use crate::error::StoreError;
@@ -37,9 +39,13 @@ impl JobQueue for SqliteStore {
             let tx = conn.transaction().map_err(sql)?;
             let picked: Option<(String, String, Option<String>, i64)> = tx
                 .query_row(
-                    "SELECT id, state, lease_owner, attempts FROM export_jobs
-                     WHERE state = 'queued'
-                        OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1)
+                    "SELECT id, state, lease_owner, attempts FROM export_jobs j
+                     WHERE (state = 'queued'
+                        OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1))
+                       AND NOT EXISTS (
+                         SELECT 1 FROM export_jobs b
+                         WHERE b.tenant = j.tenant AND b.provider_key = j.provider_key
+                           AND b.id <> j.id AND b.state = 'running' AND b.lease_until >= ?1)
                      ORDER BY created_at, id LIMIT 1",
                     params![time_text(now)],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -141,6 +147,21 @@ impl JobQueue for SqliteStore {
         .await
     }
 
+    async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool> {
+        let (lease, progress) = (lease.clone(), progress_json.to_owned());
+        self.run(move |conn, path| {
+            let n = conn
+                .execute(
+                    "UPDATE export_jobs SET progress_json = ?4
+                     WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
+                    params![lease.job_id, lease.owner, lease.attempt, progress],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn depth(&self) -> PortResult<QueueDepth> {
         self.run(move |conn, path| {
             let (queued, running, oldest): (i64, i64, Option<String>) = conn
@@ -161,6 +182,47 @@ impl JobQueue for SqliteStore {
                     .map(|t| parse_time(path, "job creation", &t))
                     .transpose()?,
             })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl JobUploads for SqliteStore {
+    async fn put_upload_chunk(&self, job_id: &str, seq: u32, bytes: &[u8]) -> PortResult<()> {
+        let (id, bytes) = (job_id.to_owned(), bytes.to_vec());
+        self.run(move |conn, path| {
+            conn.execute(
+                "INSERT INTO job_uploads (job_id, seq, bytes) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job_id, seq) DO UPDATE SET bytes = excluded.bytes",
+                params![id, seq, bytes],
+            )
+            .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload_chunk(&self, job_id: &str, seq: u32) -> PortResult<Option<Vec<u8>>> {
+        let id = job_id.to_owned();
+        self.run(move |conn, path| {
+            conn.query_row(
+                "SELECT bytes FROM job_uploads WHERE job_id = ?1 AND seq = ?2",
+                params![id, seq],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| StoreError::sqlite(path, e))
+        })
+        .await
+    }
+
+    async fn delete_upload(&self, job_id: &str) -> PortResult<()> {
+        let id = job_id.to_owned();
+        self.run(move |conn, path| {
+            conn.execute("DELETE FROM job_uploads WHERE job_id = ?1", params![id])
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(())
         })
         .await
     }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_accounts.sql"),
     include_str!("../migrations/0004_webhooks.sql"),
     include_str!("../migrations/0005_job_leases.sql"),
+    include_str!("../migrations/0006_job_uploads.sql"),
 ];
 
 /// The schema version this build writes.

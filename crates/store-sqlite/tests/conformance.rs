@@ -20,6 +20,7 @@ fn stores(store: &SqliteStore) -> Stores {
         jobs: s.clone(),
         events: s.clone(),
         queue: s.clone(),
+        uploads: s.clone(),
         hooks: s,
     }
 }
@@ -76,6 +77,18 @@ async fn jobs() {
 async fn events() {
     let (_dir, s) = fresh();
     suite::events(&s).await;
+}
+
+#[tokio::test]
+async fn job_uploads() {
+    let (_dir, s) = fresh();
+    suite::job_uploads(&s).await;
+}
+
+#[tokio::test]
+async fn queue_one_job_per_tenancy() {
+    let (_dir, s) = fresh();
+    suite::queue_one_job_per_tenancy(&s).await;
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use webriskops_domain::{ProviderKey, Token};
 use webriskops_findings_file::FileSource;
 use webriskops_linear::LinearWebhookVerifier;
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, FindingSource, WebhookRegistry, WebhookSecret, WebhookVerifier,
+    Accounts, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads, WebhookRegistry,
+    WebhookSecret, WebhookVerifier,
 };
 use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
@@ -42,6 +43,10 @@ pub const ENV_LISTEN: &str = "WEBRISKOPS_LISTEN";
 pub const ENV_PUBLIC_URL: &str = "WEBRISKOPS_PUBLIC_URL";
 /// `WEBRISKOPS_SYNC_INTERVAL_SECS`: how often saved integrations are synced (default 300).
 pub const ENV_SYNC_INTERVAL: &str = "WEBRISKOPS_SYNC_INTERVAL_SECS";
+/// `WEBRISKOPS_JOB_LEASE_SECS`: how long a replica's claim on an export job holds without a
+/// heartbeat (default 30; renewed every third of it): after a replica dies, another takes
+/// its jobs over once this has passed.
+pub const ENV_JOB_LEASE: &str = "WEBRISKOPS_JOB_LEASE_SECS";
 /// `WEBRISKOPS_MAX_UPLOAD_BYTES`: the largest findings upload (default 256 MiB).
 pub const ENV_MAX_UPLOAD: &str = "WEBRISKOPS_MAX_UPLOAD_BYTES";
 /// The default listen address.
@@ -132,6 +137,14 @@ impl Composer for AppComposer {
 
     fn events(&self) -> Arc<dyn EventLog> {
         self.store.events.clone()
+    }
+
+    fn queue(&self) -> Arc<dyn JobQueue> {
+        self.store.queue.clone()
+    }
+
+    fn uploads(&self) -> Arc<dyn JobUploads> {
+        self.store.uploads.clone()
     }
 
     fn webhooks(&self) -> Arc<dyn WebhookRegistry> {
@@ -600,6 +613,7 @@ pub fn server_config(
         max_upload_bytes: env_or(env, ENV_MAX_UPLOAD, 256 * 1024 * 1024)?,
         sync_interval: Duration::from_secs(env_or(env, ENV_SYNC_INTERVAL, 300u64)?.max(1)),
         export_concurrency: settings.export.concurrency,
+        job_lease: Duration::from_secs(env_or(env, ENV_JOB_LEASE, 30u64)?.max(1)),
     })
 }
 

@@ -1717,3 +1717,251 @@ fn an_export_can_go_to_the_portable_bundle_by_choice_and_a_bad_choice_is_refused
     assert!(r.text.contains("auto, never or always"), "{}", r.text);
     srv.stop_ok();
 }
+
+// ── operations: /metrics ─────────────────────────────────────────────────────────────
+
+/// The operator's metrics token in the test.
+const METRICS_TOKEN: &str = "metrics-token-7b1e0c55d2a94f3e";
+
+/// `GET /metrics` with the metrics token (no session), parsed as the Prometheus text
+/// format: every line is `# HELP …`, `# TYPE …` or `name{labels} value`; answers each
+/// series' value by its `name{labels}` as written.
+fn scrape(srv: &Server) -> (String, std::collections::BTreeMap<String, f64>) {
+    let r = srv.send(
+        srv.request(Method::GET, "/metrics")
+            .bearer_auth(METRICS_TOKEN),
+    );
+    r.expect(200);
+    assert!(
+        r.header("content-type")
+            .starts_with("text/plain; version=0.0.4"),
+        "{}",
+        r.header("content-type")
+    );
+    let mut series = std::collections::BTreeMap::new();
+    for line in r.text.lines() {
+        if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+            continue;
+        }
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("not `name value`: {line:?}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line:?}"));
+        let name_end = key.find('{').unwrap_or(key.len());
+        let name = &key[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !name.starts_with(|c: char| c.is_ascii_digit()),
+            "not a metric name: {line:?}"
+        );
+        let labels = &key[name_end..];
+        if !labels.is_empty() {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("labels not in braces: {line:?}"));
+            for pair in inner.split("\",") {
+                let (k, v) = pair
+                    .split_once("=\"")
+                    .unwrap_or_else(|| panic!("not label=\"value\": {line:?}"));
+                assert!(
+                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line:?}"
+                );
+                assert!(!v.contains('\n'), "{line:?}");
+            }
+        }
+        assert!(
+            series.insert(key.to_owned(), value).is_none(),
+            "a series twice: {line:?}"
+        );
+    }
+    (r.text.clone(), series)
+}
+
+/// Scrapes until `done` holds (counters move after the API shows a job done).
+fn scrape_until(
+    srv: &Server,
+    done: impl Fn(&std::collections::BTreeMap<String, f64>) -> bool,
+) -> std::collections::BTreeMap<String, f64> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (text, m) = scrape(srv);
+        if done(&m) {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the metrics never moved:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn metrics_count_jobs_webhook_deliveries_syncs_and_tracker_requests() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    let mut srv = s.serve(&[], &[("WEBRISKOPS_METRICS_TOKEN", METRICS_TOKEN)]);
+    let tok = t.admin.as_str();
+    let trello_token = s.tfx.tokens.revocable.clone();
+    let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied();
+
+    // The metrics token is required (a tenant's API token is not it); no session is.
+    let r = srv.send(srv.request(Method::GET, "/metrics"));
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.code(), "METRICS_TOKEN_REQUIRED");
+    srv.get("/metrics", tok).expect(401);
+
+    // Before anything: the queue's gauges and the takeovers at zero.
+    let (_, m) = scrape(&srv);
+    assert_eq!(get(&m, "webriskops_jobs_queued"), Some(0.0), "{m:?}");
+    assert_eq!(get(&m, "webriskops_jobs_running"), Some(0.0), "{m:?}");
+    assert_eq!(
+        get(&m, "webriskops_jobs_oldest_queued_age_seconds"),
+        Some(0.0),
+        "{m:?}"
+    );
+    assert_eq!(
+        get(&m, "webriskops_job_lease_takeovers_total"),
+        Some(0.0),
+        "{m:?}"
+    );
+
+    // An export: one job done, the adapter's requests counted for Trello. Trello signs its
+    // deliveries with the application's secret, as the server's.
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    srv.trello_saved(&s, tok, &trello_token);
+    let id = srv.export(tok, "", &findings("met", 3));
+    let job = srv.wait_export(tok, &id);
+    assert_eq!(job["state"], "done", "{job}");
+    let writes = job["summary"]["requests"]["writes"].as_f64().unwrap();
+    let reads = job["summary"]["requests"]["reads"].as_f64().unwrap();
+    assert!(writes >= 3.0, "{job}");
+    let m = scrape_until(&srv, |m| {
+        get(m, "webriskops_jobs_finished_total{outcome=\"done\"}") == Some(1.0)
+    });
+    assert_eq!(
+        get(
+            &m,
+            "webriskops_tracker_requests_total{tracker=\"trello\",kind=\"write\"}"
+        ),
+        Some(writes),
+        "{m:?}"
+    );
+    assert!(
+        get(
+            &m,
+            "webriskops_tracker_requests_total{tracker=\"trello\",kind=\"read\"}"
+        )
+        .is_some_and(|n| n >= reads),
+        "{m:?}"
+    );
+    assert_eq!(
+        get(
+            &m,
+            "webriskops_tracker_rate_limited_total{tracker=\"trello\"}"
+        ),
+        Some(0.0),
+        "{m:?}"
+    );
+    assert_eq!(get(&m, "webriskops_jobs_queued"), Some(0.0), "{m:?}");
+
+    // Webhook deliveries: a forged one (wrong signature), one for no callback of ours, one
+    // for a tracker that does not exist, and a correctly signed one sent twice.
+    let hooks = s.trello.webhooks();
+    assert_eq!(hooks.len(), 1, "save registered one webhook: {hooks:?}");
+    let callback = hooks[0].callback_url.clone();
+    let path = callback.strip_prefix(&srv.url("")).unwrap().to_owned();
+    let body = json!({"action": {"id": "5f0000000000000000metrics", "type": "updateCard",
+                                 "data": {"card": {"id": "000000000000000000000000"}}},
+                      "model": {}})
+    .to_string();
+    let deliver = |path: &str, sig: &str| {
+        srv.send(
+            srv.request(Method::POST, path)
+                .header("X-Trello-Webhook", sig)
+                .header("Content-Type", "application/json")
+                .body(body.clone()),
+        )
+    };
+    deliver(&path, "bm90IGEgc2lnbmF0dXJl").expect(401);
+    let good = webriskops_trello::webhook_signature(
+        &webriskops_ports::WebhookSecret::new(APP_SECRET),
+        body.as_bytes(),
+        &callback,
+    );
+    deliver(&path, &good).expect(200);
+    deliver(&path, &good).expect(200);
+    deliver("/hooks/trello/ffffffffffffffffffffffffffffffff", &good).expect(410);
+    let odd = deliver(
+        "/hooks/no-such-tracker/ffffffffffffffffffffffffffffffff",
+        &good,
+    );
+    assert!(odd.status >= 400, "{odd:?}");
+    let (text, m) = scrape(&srv);
+    let hook = |outcome: &str| {
+        get(
+            &m,
+            &format!(
+                "webriskops_webhook_deliveries_total{{tracker=\"trello\",outcome=\"{outcome}\"}}"
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    // Trello's own deliveries of the export's actions are accepted too, so at least one.
+    assert!(hook("accepted") >= 1.0, "{text}");
+    assert!(hook("duplicate") >= 1.0, "{text}");
+    assert_eq!(hook("rejected"), 1.0, "{text}");
+    assert!(hook("unknown") >= 1.0, "{text}");
+    assert!(
+        !text.contains("no-such-tracker"),
+        "a path made a series: {text}"
+    );
+
+    // A sync after a person finished a card: counted, with its status event.
+    let card = s
+        .trello
+        .cards(&s.tfx.board_id)
+        .into_iter()
+        .find(|c| c.desc.contains("[webriskops:finding:met-1]"))
+        .unwrap();
+    s.trello.person_move_card(&card.id, &s.tfx.done_list_id);
+    srv.post_empty("/api/v1/integration/trello/sync", tok)
+        .expect(200);
+    let (text, m) = scrape(&srv);
+    assert!(
+        get(
+            &m,
+            "webriskops_syncs_total{tracker=\"trello\",outcome=\"synced\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get(&m, "webriskops_status_events_total{tracker=\"trello\"}"),
+        Some(1.0),
+        "{text}"
+    );
+
+    // Counts only: nothing of the tenant's.
+    for private in ["acme", s.tfx.board_id.as_str(), "met-1", &card.id] {
+        assert!(!text.contains(private), "{private} is shown:\n{text}");
+    }
+    srv.stop_ok();
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[
+            ("Trello token", &trello_token),
+            ("application secret", APP_SECRET),
+            ("API token", tok),
+            ("master key", MASTER_KEY),
+            ("metrics token", METRICS_TOKEN),
+        ],
+    );
+}

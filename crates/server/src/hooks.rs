@@ -57,6 +57,22 @@ async fn deliver(
         Utc::now(),
     )
     .await;
+    let outcome = match &accepted {
+        Ok(Acceptance::Unknown) => Some("unknown"),
+        Ok(Acceptance::Rejected(_)) => Some("rejected"),
+        Ok(Acceptance::Duplicate) => Some("duplicate"),
+        Ok(Acceptance::Fresh { .. }) => Some("accepted"),
+        Err(_) => None,
+    };
+    if let Some(outcome) = outcome {
+        state.metrics.inc(
+            "webriskops_webhook_deliveries_total",
+            &[
+                ("tracker", crate::metrics::tracker_label(&tracker)),
+                ("outcome", outcome),
+            ],
+        );
+    }
     match accepted {
         Ok(Acceptance::Unknown) => StatusCode::GONE.into_response(),
         Ok(Acceptance::Rejected(why)) => {

@@ -374,6 +374,9 @@ async fn run_claimed(state: &AppState, claim: Claim) {
     if let Some(from) = &taken_over_from {
         tracing::info!(job = %id, tenant = %job.tenant, from = %from, attempt = lease.attempt,
             "took over an export job whose lease expired");
+        state
+            .metrics
+            .inc("webriskops_job_lease_takeovers_total", &[]);
     }
     let queue = state.composer.queue();
     let lease_for = state.config.job_lease;
@@ -419,6 +422,10 @@ async fn run_claimed(state: &AppState, claim: Claim) {
     };
     match queue.finish(&lease, &end).await {
         Ok(true) => {
+            let outcome = if end.succeeded { "done" } else { "failed" };
+            state
+                .metrics
+                .inc("webriskops_jobs_finished_total", &[("outcome", outcome)]);
             // The upload holds the tenant's findings: once the job has ended nothing reads
             // it again, so it is not kept, in the store or in files.
             if let Err(e) = state.composer.uploads().delete_upload(&id).await {
@@ -530,6 +537,10 @@ async fn run(
     flusher.abort();
     let _ = flusher.await;
     let outcome = outcome?;
+    if let Some(done) = outcome.summary() {
+        // The adapter's counts (the app fills them in from it), whichever way the job ends.
+        state.metrics.requests(job.provider, &done.requests);
+    }
     let mut summary = export_value(&outcome, source.as_ref());
     // The tenant sees its upload and bundle as the API names them, not as files of the
     // server.

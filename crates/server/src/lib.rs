@@ -12,6 +12,7 @@ mod error;
 mod hooks;
 mod jobs;
 pub mod json;
+mod metrics;
 mod openapi;
 mod pages;
 mod security;
@@ -33,6 +34,7 @@ use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy,
 
 pub use api::ROUTES as API_ROUTES;
 pub use error::ApiError;
+pub use metrics::MetricsToken;
 pub use openapi::openapi_document;
 pub use state::AppState;
 
@@ -173,6 +175,9 @@ pub struct ServerConfig {
     /// How long a claim on an export job holds without a heartbeat (renewed every third
     /// of it); a dead replica's jobs are taken over once it has passed.
     pub job_lease: Duration,
+    /// The bearer token `/metrics` requires, when set; without it `/metrics` is open to
+    /// whoever reaches the port (counts only), so expose it only to the monitoring network.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl ServerConfig {
@@ -190,6 +195,7 @@ pub fn router(state: AppState) -> axum::Router {
         .merge(api)
         .merge(pages)
         .merge(hooks::routes())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::csrf_guard,

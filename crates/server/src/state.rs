@@ -8,16 +8,19 @@ use webriskops_domain::{ProviderKey, TenantId};
 
 use crate::auth::LoginThrottle;
 use crate::jobs::JobRunner;
+use crate::metrics::Metrics;
 use crate::{Composer, ServerConfig};
 
-/// The server's shared state: its configuration, the composer, the running jobs and the
-/// login throttle. Cheap to clone.
+/// The server's shared state: its configuration, the composer, the running jobs, the
+/// login throttle and the metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub composer: Arc<dyn Composer>,
     pub jobs: JobRunner,
     pub throttle: Arc<LoginThrottle>,
+    /// This process's counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
     /// Authorizations in progress, by the value the callback echoes; each is used once
     /// and lives ten minutes.
     pub authorizing: Arc<Mutex<HashMap<String, Pending>>>,
@@ -39,6 +42,7 @@ impl AppState {
             composer,
             jobs: JobRunner::default(),
             throttle: Arc::new(LoginThrottle::default()),
+            metrics: Arc::default(),
             authorizing: Arc::new(Mutex::new(HashMap::new())),
         }
     }

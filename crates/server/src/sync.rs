@@ -18,8 +18,31 @@ pub async fn sync_now(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, Ap
     sync_locked(state, who).await
 }
 
-/// Syncs one tenancy whose guard the caller holds.
+/// Syncs one tenancy whose guard the caller holds, and counts it for `/metrics`.
 async fn sync_locked(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, ApiError> {
+    let result = sync_counted(state, who).await;
+    let tracker = who.provider.tracker_name();
+    let outcome = match &result {
+        Ok(SyncOutcome::Synced(summary)) => {
+            state.metrics.add(
+                "webriskops_status_events_total",
+                &[("tracker", tracker)],
+                summary.events,
+            );
+            state.metrics.requests(who.provider, &summary.requests);
+            "synced"
+        }
+        Ok(SyncOutcome::Blocked(_)) => "blocked",
+        Err(_) => "failed",
+    };
+    state.metrics.inc(
+        "webriskops_syncs_total",
+        &[("tracker", tracker), ("outcome", outcome)],
+    );
+    result
+}
+
+async fn sync_counted(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, ApiError> {
     let tracker = state.composer.tracker(who, None).await?;
     let ports = state.composer.local_ports().with_tracker(tracker);
     let events = state.composer.events();

@@ -49,6 +49,9 @@ pub const ENV_SYNC_INTERVAL: &str = "WEBRISKOPS_SYNC_INTERVAL_SECS";
 pub const ENV_JOB_LEASE: &str = "WEBRISKOPS_JOB_LEASE_SECS";
 /// `WEBRISKOPS_MAX_UPLOAD_BYTES`: the largest findings upload (default 256 MiB).
 pub const ENV_MAX_UPLOAD: &str = "WEBRISKOPS_MAX_UPLOAD_BYTES";
+/// `WEBRISKOPS_METRICS_TOKEN`: the bearer token `/metrics` requires (none: `/metrics` is
+/// open, for a port only the monitoring network reaches).
+pub const ENV_METRICS_TOKEN: &str = "WEBRISKOPS_METRICS_TOKEN";
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
@@ -606,6 +609,13 @@ pub fn server_config(
             "--public-url {public_url:?} must be http:// or https://"
         )));
     }
+    let metrics_token = env(ENV_METRICS_TOKEN)
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            redact::register(&t);
+            webriskops_server::MetricsToken::new(&t)
+        });
     Ok(ServerConfig {
         listen,
         public_url: public_url.trim().trim_end_matches('/').to_owned(),
@@ -614,6 +624,7 @@ pub fn server_config(
         sync_interval: Duration::from_secs(env_or(env, ENV_SYNC_INTERVAL, 300u64)?.max(1)),
         export_concurrency: settings.export.concurrency,
         job_lease: Duration::from_secs(env_or(env, ENV_JOB_LEASE, 30u64)?.max(1)),
+        metrics_token,
     })
 }
 

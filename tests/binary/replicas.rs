@@ -315,6 +315,25 @@ fn a_replica_killed_mid_export_leaves_its_job_to_the_others() {
         replicas[0].log(),
         replicas[1].log()
     );
+    // The replica that took it over counts the takeover and the job it finished; the
+    // queue's gauges, read from the database, are the same on every replica.
+    let taker = replicas
+        .iter()
+        .find(|r| r.log().contains("took over an export job"))
+        .unwrap();
+    let m = crate::serve::scrape_until(taker, |m| {
+        m.get("webriskops_jobs_finished_total{outcome=\"done\"}") == Some(&1.0)
+    });
+    assert_eq!(
+        m.get("webriskops_job_lease_takeovers_total"),
+        Some(&1.0),
+        "{m:?}"
+    );
+    for r in &replicas {
+        let (_, m) = crate::serve::scrape(r);
+        assert_eq!(m.get("webriskops_jobs_queued"), Some(&0.0), "{m:?}");
+        assert_eq!(m.get("webriskops_jobs_running"), Some(&0.0), "{m:?}");
+    }
 
     // The upload (the tenant's findings) is not kept once the job has ended.
     let chunks: i64 = s.rt.block_on(async {

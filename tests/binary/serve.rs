@@ -1726,7 +1726,7 @@ const METRICS_TOKEN: &str = "metrics-token-7b1e0c55d2a94f3e";
 /// `GET /metrics` with the metrics token (no session), parsed as the Prometheus text
 /// format: every line is `# HELP …`, `# TYPE …` or `name{labels} value`; answers each
 /// series' value by its `name{labels}` as written.
-fn scrape(srv: &Server) -> (String, std::collections::BTreeMap<String, f64>) {
+pub(crate) fn scrape(srv: &Server) -> (String, std::collections::BTreeMap<String, f64>) {
     let r = srv.send(
         srv.request(Method::GET, "/metrics")
             .bearer_auth(METRICS_TOKEN),
@@ -1785,7 +1785,7 @@ fn scrape(srv: &Server) -> (String, std::collections::BTreeMap<String, f64>) {
 }
 
 /// Scrapes until `done` holds (counters move after the API shows a job done).
-fn scrape_until(
+pub(crate) fn scrape_until(
     srv: &Server,
     done: impl Fn(&std::collections::BTreeMap<String, f64>) -> bool,
 ) -> std::collections::BTreeMap<String, f64> {

@@ -205,6 +205,9 @@ pub trait EventLog: Send + Sync + Debug {
         event_json: &str,
         now: DateTime<Utc>,
     ) -> PortResult<i64>;
+    /// The tenant's newest events, newest first, at most `limit` (what a page shows,
+    /// without reading the whole log).
+    async fn latest_events(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<LoggedEvent>>;
     /// The tenant's events after `cursor`, oldest first, at most `limit`.
     async fn events_after(
         &self,

@@ -628,6 +628,18 @@ pub async fn events(s: &Stores) {
         "only the tenant's events"
     );
     assert_eq!(all[0].event_json, r#"{"n":0}"#);
+    let latest = s.events.latest_events(&acme, 2).await.unwrap();
+    assert_eq!(
+        latest.iter().map(|e| e.cursor).collect::<Vec<_>>(),
+        [cursors[4], cursors[3]],
+        "the newest first, the tenant's only"
+    );
+    assert!(s
+        .events
+        .latest_events(&tenant("initech"), 5)
+        .await
+        .unwrap()
+        .is_empty());
     let after = s.events.events_after(&acme, cursors[1], 2).await.unwrap();
     assert_eq!(
         after.iter().map(|e| e.cursor).collect::<Vec<_>>(),

@@ -416,8 +416,7 @@ pub async fn put_choices(
     UrlPath(tracker): UrlPath<String>,
     body: Result<Json<ChoicesBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = tracker_of(&tracker)?;
-    caller.may(Action::Change)?;
+    let who = caller.to_change(&tracker)?;
     let Json(body) = body.map_err(|e| {
         too_large(&e).unwrap_or_else(|| {
             ApiError::bad_request(
@@ -430,8 +429,7 @@ pub async fn put_choices(
             )
         })
     })?;
-    let who = tenancy(&caller, provider);
-    let (outcome, held) = setup_step(&state, &who, body.into_choices(provider)?).await?;
+    let (outcome, held) = setup_step(&state, &who, body.into_choices(who.provider)?).await?;
     Ok(Json(setup_value(&outcome, held)))
 }
 
@@ -456,8 +454,7 @@ pub async fn hold_token(
     UrlPath(tracker): UrlPath<String>,
     body: Result<Json<TokenBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = tracker_of(&tracker)?;
-    caller.may(Action::Change)?;
+    let who = caller.to_change(&tracker)?;
     let Json(body) = body.map_err(|e| {
         too_large(&e).unwrap_or_else(|| {
             ApiError::bad_request(
@@ -466,7 +463,6 @@ pub async fn hold_token(
             )
         })
     })?;
-    let who = tenancy(&caller, provider);
     hold(&state, &who, &body.token).await?;
     let (outcome, held) = setup_step(&state, &who, SetupChoices::default()).await?;
     Ok(Json(setup_value(&outcome, held)))
@@ -482,9 +478,8 @@ pub async fn save(
     caller: Caller,
     UrlPath(tracker): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = tracker_of(&tracker)?;
-    caller.may(Action::Change)?;
-    let outcome = save_setup(&state, &tenancy(&caller, provider)).await?;
+    let who = caller.to_change(&tracker)?;
+    let outcome = save_setup(&state, &who).await?;
     Ok(Json(setup_value(&outcome, None)))
 }
 
@@ -497,11 +492,8 @@ pub async fn revoke(
     caller: Caller,
     UrlPath(tracker): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = tracker_of(&tracker)?;
-    caller.may(Action::Change)?;
-    Ok(Json(
-        revoke_setup(&state, &tenancy(&caller, provider)).await?,
-    ))
+    let who = caller.to_change(&tracker)?;
+    Ok(Json(revoke_setup(&state, &who).await?))
 }
 
 /// Syncs the tracker's status now (the server also syncs on a timer and on webhooks).
@@ -513,9 +505,8 @@ pub async fn sync(
     caller: Caller,
     UrlPath(tracker): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let provider = tracker_of(&tracker)?;
-    caller.may(Action::Change)?;
-    let outcome = crate::sync::sync_now(&state, &tenancy(&caller, provider)).await?;
+    let who = caller.to_change(&tracker)?;
+    let outcome = crate::sync::sync_now(&state, &who).await?;
     serde_json::to_value(outcome)
         .map(Json)
         .map_err(|e| ApiError::internal(e.to_string()))

@@ -63,11 +63,39 @@ async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Princ
     }
 }
 
+/// The tenancy a caller may change: `tracker` named in the path (404 for another name),
+/// the tenant from the caller only, and the domain's role rule (403 for a viewer). Every
+/// unsafe route of the API and the pages asks this.
+///
+/// # Errors
+/// 404 for an unknown tracker, 403 for a viewer.
+pub fn tenancy_to_change(
+    principal: &Principal,
+    tracker: &str,
+) -> Result<webriskops_service::Tenancy, ApiError> {
+    let provider = crate::api::tracker_of(tracker)?;
+    if !principal.role.may(Action::Change) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(webriskops_service::Tenancy {
+        tenant: principal.tenant.clone(),
+        provider,
+    })
+}
+
 /// An authenticated caller of the API.
 #[derive(Debug, Clone)]
 pub struct Caller(pub Principal);
 
 impl Caller {
+    /// See [`tenancy_to_change`].
+    ///
+    /// # Errors
+    /// 404 for an unknown tracker, 403 for a viewer.
+    pub fn to_change(&self, tracker: &str) -> Result<webriskops_service::Tenancy, ApiError> {
+        tenancy_to_change(&self.0, tracker)
+    }
+
     /// Refuses a viewer asking to change something.
     ///
     /// # Errors

@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use webriskops_domain::{Action, ProviderKey, Role};
+use webriskops_domain::{Action, ProviderKey};
 use webriskops_service::{accounts, SetupChoices, SetupOutcome, Tenancy};
 
 use crate::api::{self, ChoicesBody};
@@ -490,23 +490,27 @@ fn tracker_page_of<'a>(
     }
 }
 
-/// The newest status changes of `who`'s tracker, newest first.
+/// How far back the setup page looks for its tracker's status changes.
+const RECENT_WINDOW: usize = 200;
+
+/// The newest status changes of `who`'s tracker, newest first: the last ten among the
+/// tenant's newest events, without reading the whole log on every page view.
 async fn recent_events(
     state: &AppState,
     who: &Tenancy,
 ) -> Result<Vec<(String, String, String, String)>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = 0;
-    let log = state.composer.events();
-    loop {
-        let page = log.events_after(&who.tenant, cursor, 500).await?;
-        let Some(last) = page.last() else { break };
-        cursor = last.cursor;
-        for e in &page {
-            let v: Value = serde_json::from_str(&e.event_json).unwrap_or(Value::Null);
-            if v["tracker"].as_str() == Some(who.provider.tracker_name()) {
+    let page = state
+        .composer
+        .events()
+        .latest_events(&who.tenant, RECENT_WINDOW)
+        .await?;
+    Ok(page
+        .iter()
+        .filter_map(|e| {
+            let v: Value = serde_json::from_str(&e.event_json).ok()?;
+            (v["tracker"].as_str() == Some(who.provider.tracker_name())).then(|| {
                 let text = |k: &str| v[k].as_str().unwrap_or("—").to_owned();
-                out.push((
+                (
                     text("finding_id"),
                     text("previous"),
                     text("tracker_status"),
@@ -515,13 +519,11 @@ async fn recent_events(
                         .take(16)
                         .collect::<String>()
                         .replace('T', " "),
-                ));
-            }
-        }
-    }
-    out.reverse();
-    out.truncate(10);
-    Ok(out)
+                )
+            })
+        })
+        .take(10)
+        .collect())
 }
 
 fn capitalise(s: &str) -> String {
@@ -589,14 +591,7 @@ async fn tracker_page(
 
 /// The tracker of a form post, refused for viewers.
 fn changing(person: &Person, tracker: &str) -> Result<Tenancy, ApiError> {
-    let provider = api::tracker_of(tracker)?;
-    if person.principal.role != Role::Admin {
-        return Err(ApiError::forbidden());
-    }
-    Ok(Tenancy {
-        tenant: person.principal.tenant.clone(),
-        provider,
-    })
+    crate::auth::tenancy_to_change(&person.principal, tracker)
 }
 
 fn back(tracker: &str, flag: &str) -> Response {
@@ -808,7 +803,7 @@ async fn upload_form(
     person: Person,
     mut multipart: Multipart,
 ) -> Response {
-    if person.principal.role != Role::Admin {
+    if !person.principal.role.may(Action::Change) {
         return error_page(Some(&person), &ApiError::forbidden());
     }
     let id = jobs::new_id();

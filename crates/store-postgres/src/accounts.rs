@@ -501,6 +501,26 @@ impl EventLog for PgStore {
         Ok(row.get(0))
     }
 
+    async fn latest_events(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<LoggedEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT cursor, event_json FROM status_events
+                 WHERE tenant = $1 ORDER BY cursor DESC LIMIT $2",
+                &[&tenant.as_str(), &limit],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| LoggedEvent {
+                cursor: r.get(0),
+                event_json: r.get(1),
+            })
+            .collect())
+    }
+
     async fn events_after(
         &self,
         tenant: &TenantId,

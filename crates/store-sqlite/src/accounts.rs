@@ -543,6 +543,32 @@ impl EventLog for SqliteStore {
         .await
     }
 
+    async fn latest_events(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<LoggedEvent>> {
+        let tenant = tenant.as_str().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            let mut stmt = conn
+                .prepare(
+                    "SELECT cursor, event_json FROM status_events
+                     WHERE tenant = ?1 ORDER BY cursor DESC LIMIT ?2",
+                )
+                .map_err(sql)?;
+            let rows = stmt
+                .query_map(params![tenant, limit], |r| {
+                    Ok(LoggedEvent {
+                        cursor: r.get(0)?,
+                        event_json: r.get(1)?,
+                    })
+                })
+                .map_err(sql)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql)?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn events_after(
         &self,
         tenant: &TenantId,

@@ -5,6 +5,7 @@
 //! the current time in where it matters.
 
 pub mod access;
+pub mod budget;
 pub mod card;
 pub mod finding;
 pub mod grant;
@@ -17,6 +18,9 @@ pub mod state;
 pub mod text;
 
 pub use access::{Action, Role};
+pub use budget::{
+    allot, fair_split, usage_by_owner, Allotment, GrantRow, OwnerAsk, OwnerUse, SlotRules, Waiting,
+};
 pub use card::{
     extract_marker, marker, route, route_item, split_owned, CardExport, CardOptions, LabelIntent,
     LabelKind, RouteTarget, RoutedField, Routing, RoutingContext, TargetState, CHECKLIST_NAME,

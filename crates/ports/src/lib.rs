@@ -7,6 +7,7 @@
 //! second tracker fits without changing them.
 
 pub mod accounts;
+pub mod budget;
 pub mod error;
 pub mod memory;
 pub mod model;
@@ -25,6 +26,10 @@ pub mod store_conformance;
 pub use accounts::{
     Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent, Principal,
     UserRecord, WebhookRegistry,
+};
+pub use budget::{
+    BudgetAnswer, BudgetExchange, BudgetUsage, KeyScope, MemoryBudgets, OwnerUsage, Released,
+    RequestBudgets, SlotAsk, SlotGrant,
 };
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;

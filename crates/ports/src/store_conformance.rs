@@ -1121,3 +1121,277 @@ pub async fn webhooks(s: &Stores) {
         .await
         .expect("deleting nothing is not an error");
 }
+
+/// A key of `limit` per `window_ms`, named `name` (each test its own key).
+fn key_scope(name: &str, limit: u32, window_ms: u64) -> crate::budget::KeyScope {
+    crate::budget::KeyScope {
+        name: name.to_owned(),
+        limit,
+        rules: webriskops_domain::SlotRules {
+            window: Duration::from_millis(window_ms),
+            margin: Duration::from_millis(5),
+            in_flight_cap: Duration::from_millis(window_ms * 3),
+        },
+    }
+}
+
+fn slot_ask(owner: &str, want: u32) -> crate::budget::SlotAsk {
+    crate::budget::SlotAsk {
+        owner: owner.to_owned(),
+        token: format!("token-of-{owner}"),
+        token_limit: 1_000,
+        want,
+    }
+}
+
+fn exchange(
+    holder: &str,
+    key: &crate::budget::KeyScope,
+    released: Vec<crate::budget::Released>,
+    asks: Vec<crate::budget::SlotAsk>,
+) -> crate::budget::BudgetExchange {
+    crate::budget::BudgetExchange {
+        holder: holder.to_owned(),
+        key: key.clone(),
+        released,
+        asks,
+    }
+}
+
+/// Shared request budgets: holders racing for one key never get more than its limit in
+/// a window; a token's limit holds within the key's; a slot counts until its request
+/// ended and one window more, and a grant never released stops counting after the cap.
+pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
+    use crate::budget::Released;
+    // A long window: nothing expires while the holders race.
+    let key = key_scope("conf-key-race", 100, 60_000);
+    let races = (0..6).map(|h| {
+        let (b, key) = (Arc::clone(&b), key.clone());
+        async move {
+            let mut got = 0;
+            for round in 0..10 {
+                let owner = format!("owner-{}", (h + round) % 4);
+                let a = b
+                    .exchange(&exchange(
+                        &format!("holder-{h}"),
+                        &key,
+                        vec![],
+                        vec![slot_ask(&owner, 7)],
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(a.grants.len(), 1);
+                assert_eq!(a.grants[0].grant.is_some(), a.grants[0].n > 0);
+                got += a.grants[0].n;
+            }
+            got
+        }
+    });
+    let total: u32 = join_all(races).await.into_iter().sum();
+    assert_eq!(
+        total, 100,
+        "six holders asked for 420 slots of a 100-slot key"
+    );
+    let usage = b.usage(&key).await.unwrap();
+    assert_eq!((usage.used, usage.limit), (100, 100));
+    assert_eq!(usage.owners.iter().map(|o| o.used).sum::<u32>(), 100);
+
+    // The token's limit within the key's.
+    let key = key_scope("conf-key-token", 100, 60_000);
+    let mut ask = slot_ask("solo", 80);
+    ask.token_limit = 30;
+    let a = b
+        .exchange(&exchange("h", &key, vec![], vec![ask.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 30, "a token of 30 per window");
+    let a = b
+        .exchange(&exchange("h", &key, vec![], vec![ask]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 0);
+    assert!(
+        a.retry_in.is_some(),
+        "a short ask is told when to ask again"
+    );
+
+    // Released slots count one window after their end, then free the key.
+    let key = key_scope("conf-key-expiry", 10, 300);
+    let a = b
+        .exchange(&exchange("h", &key, vec![], vec![slot_ask("o", 10)]))
+        .await
+        .unwrap();
+    let id = a.grants[0].grant.expect("a grant id");
+    let done = vec![Released {
+        grant: id,
+        ago: Duration::ZERO,
+    }];
+    let a = b
+        .exchange(&exchange("h", &key, done, vec![slot_ask("o", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.grants[0].n, 0,
+        "the slots count a window after their requests ended"
+    );
+    tokio_sleep(Duration::from_millis(700)).await;
+    let a = b
+        .exchange(&exchange("h", &key, vec![], vec![slot_ask("o", 10)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.grants[0].n, 10,
+        "a window after their end the slots are free"
+    );
+
+    // Never released (the holder died): the slots count until the cap (3 windows).
+    let key = key_scope("conf-key-dead", 10, 200);
+    let a = b
+        .exchange(&exchange("dead", &key, vec![], vec![slot_ask("o", 10)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 10);
+    tokio_sleep(Duration::from_millis(300)).await;
+    let a = b
+        .exchange(&exchange("alive", &key, vec![], vec![slot_ask("o", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.grants[0].n, 0,
+        "an unreleased grant counts past its window"
+    );
+    tokio_sleep(Duration::from_millis(500)).await;
+    let a = b
+        .exchange(&exchange("alive", &key, vec![], vec![slot_ask("o", 10)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.grants[0].n, 10,
+        "past the cap the dead holder's grant is forgotten"
+    );
+}
+
+/// Fair shares and the pause: owners asking together are levelled; a token with no room
+/// reserves nothing; a paused key grants nothing anywhere until the pause ends.
+pub async fn budgets_fairness_and_pause(b: Arc<dyn crate::budget::RequestBudgets>) {
+    let key = key_scope("conf-key-alone", 40, 60_000);
+    let a = b
+        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 100)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 40, "alone, an owner may take the whole key");
+
+    let key = key_scope("conf-key-level", 40, 60_000);
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 6)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 6);
+    let asks = vec![slot_ask("large", 100), slot_ask("small", 100)];
+    let a = b
+        .exchange(&exchange("A", &key, vec![], asks))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.grants[0].n, a.grants[1].n),
+        (14, 20),
+        "34 free: both end at 20, the large owner's 6 counted"
+    );
+
+    let key = key_scope("conf-key-tokenless", 40, 60_000);
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 30)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 30);
+    let mut capped = slot_ask("small", 10);
+    capped.token_limit = 0;
+    let a = b
+        .exchange(&exchange("B", &key, vec![], vec![capped]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 0, "a token with no room gets nothing");
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 10)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 10, "and reserves nothing");
+
+    // The pause: nothing for anyone until it ends.
+    let key = key_scope("conf-key-pause", 40, 60_000);
+    b.pause(&key.name, Duration::from_millis(400))
+        .await
+        .unwrap();
+    b.pause(&key.name, Duration::from_millis(10)).await.unwrap();
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("o", 5)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 0, "paused");
+    assert!(
+        a.paused_for.is_some_and(|p| p > Duration::from_millis(100)),
+        "a shorter pause never shortens one: {a:?}"
+    );
+    assert!(b.usage(&key).await.unwrap().paused_for.is_some());
+    tokio_sleep(Duration::from_millis(500)).await;
+    let a = b
+        .exchange(&exchange("B", &key, vec![], vec![slot_ask("o", 5)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 5, "the pause ended");
+}
+
+/// The share of an owner waiting on another holder stays free for it: recorded while
+/// the key is full, honoured when slots come free, whoever asks first.
+pub async fn budgets_reserve(b: Arc<dyn crate::budget::RequestBudgets>) {
+    use crate::budget::Released;
+    // Window 2 s: demand lives 600 ms without renewal (3 tenths of a window).
+    let key = key_scope("conf-key-reserve", 20, 2_000);
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 20)]))
+        .await
+        .unwrap();
+    let id = a.grants[0].grant.expect("granted");
+    let done = vec![Released {
+        grant: id,
+        ago: Duration::ZERO,
+    }];
+    b.exchange(&exchange("A", &key, done, vec![]))
+        .await
+        .unwrap();
+    // Just before the slots come free, B's small owner waits for 8 (recorded only).
+    tokio_sleep(Duration::from_millis(1_850)).await;
+    let a = b
+        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 8)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 0, "the key is still full");
+    let usage = b.usage(&key).await.unwrap();
+    let small = usage.owners.iter().find(|o| o.owner == "small");
+    assert_eq!(small.map(|o| o.waiting), Some(8));
+    // The slots are free; A asks first for all 20.
+    tokio_sleep(Duration::from_millis(250)).await;
+    let a = b
+        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 20)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.grants[0].n, 12,
+        "8 stay free for the small owner waiting on B: {a:?}"
+    );
+    let a = b
+        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 8)]))
+        .await
+        .unwrap();
+    assert_eq!(a.grants[0].n, 8);
+}
+
+async fn tokio_sleep(d: Duration) {
+    // The suite has no runtime of its own: a thread sleeps, the caller's runtime waits.
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(d);
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}

@@ -13,6 +13,7 @@
 //! every replica needs the same master key (there is no key file).
 
 mod accounts;
+mod budgets;
 mod error;
 mod queue;
 mod records;

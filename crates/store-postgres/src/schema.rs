@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "job_uploads",
         include_str!("../migrations/0004_job_uploads.sql"),
     ),
+    (5, "budgets", include_str!("../migrations/0005_budgets.sql")),
 ];
 
 /// The schema version this build writes.

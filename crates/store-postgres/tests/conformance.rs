@@ -145,3 +145,29 @@ async fn webhooks() {
     let (_db, s) = fresh().await;
     suite::webhooks(&s).await;
 }
+
+/// The budget suite: its holders race through the pool's connections, as replicas do
+/// through theirs.
+async fn budgets() -> (TestDatabase, Arc<dyn webriskops_ports::RequestBudgets>) {
+    let db = test_database().await;
+    let s: Arc<dyn webriskops_ports::RequestBudgets> = Arc::new(open(&db).await);
+    (db, s)
+}
+
+#[tokio::test]
+async fn budgets_limits() {
+    let (_db, b) = budgets().await;
+    suite::budgets_limits(b).await;
+}
+
+#[tokio::test]
+async fn budgets_fairness_and_pause() {
+    let (_db, b) = budgets().await;
+    suite::budgets_fairness_and_pause(b).await;
+}
+
+#[tokio::test]
+async fn budgets_reserve() {
+    let (_db, b) = budgets().await;
+    suite::budgets_reserve(b).await;
+}

@@ -45,7 +45,7 @@ fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() 
     assert!(
         first
             .stdout
-            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4"),
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5"),
         "{first:?}"
     );
     let again = s.cli(&["migrate"]);
@@ -348,6 +348,76 @@ fn a_replica_killed_mid_export_leaves_its_job_to_the_others() {
             .get(0)
     });
     assert_eq!(chunks, 0, "the upload is left in the database");
+    for r in &mut replicas {
+        r.stop_ok();
+    }
+}
+
+#[test]
+fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
+    // The application key allows 40 requests per 1 s window, for every tenant and
+    // replica together; each replica's own limiter would allow 40 on its own. Three
+    // tenants export at once on two replicas.
+    const KEY_LIMIT: u32 = 40;
+    const N: usize = 40;
+    let s = Sims::with_trello(Duration::from_millis(20), KEY_LIMIT);
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let tenants: Vec<_> = ["north", "south", "east"]
+        .iter()
+        .map(|name| (*name, s.tenant(name)))
+        .collect();
+    let dirs: Vec<String> = ["data-a", "data-b"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    for (i, (_, t)) in tenants.iter().enumerate() {
+        replicas[i % 2].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    }
+    let before = s.trello.status_counts();
+    let ids: Vec<String> = tenants
+        .iter()
+        .enumerate()
+        .map(|(i, (name, t))| replicas[i % 2].export(&t.admin, "", &findings(name, N)))
+        .collect();
+    for (i, ((_, t), id)) in tenants.iter().zip(&ids).enumerate() {
+        let job = replicas[(i + 1) % 2].wait_export(&t.admin, id);
+        assert_eq!(job["state"], "done", "{job}");
+    }
+    // Not one request was refused: the key's window was never overrun, by either
+    // replica or by both together.
+    assert_eq!(
+        s.trello.count_status(429),
+        0,
+        "before {before:?}, after {:?}",
+        s.trello.status_counts()
+    );
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), 3 * N, "findings without a card: {per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+
+    // Each tenant sees the key's totals and its own part, never another tenant's name.
+    let (name, t) = &tenants[0];
+    let budget = replicas[1].status(&t.admin, "trello")["key_budget"].clone();
+    assert_eq!(budget["limit"], json!(KEY_LIMIT), "{budget}");
+    assert!(budget["fair_share"].as_u64().is_some(), "{budget}");
+    assert!(!budget.to_string().contains("south"), "{budget}");
+    assert!(!name.is_empty());
+    // The operator's metrics name the key's limit and each tenant's use.
+    let (text, m) = crate::serve::scrape(&replicas[0]);
+    assert_eq!(
+        m.get("webriskops_key_budget_limit{tracker=\"trello\"}"),
+        Some(&f64::from(KEY_LIMIT)),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE webriskops_key_budget_tenant_used gauge"),
+        "{text}"
+    );
     for r in &mut replicas {
         r.stop_ok();
     }

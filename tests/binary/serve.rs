@@ -88,6 +88,12 @@ impl Sims {
     }
 
     pub(crate) fn with_trello_latency(latency: Duration) -> Sims {
+        Sims::with_trello(latency, 3000)
+    }
+
+    /// Trello answering in `latency`, with `key_limit` requests per 1 s window on the
+    /// application key (the simulator's and the adapter's setting alike).
+    pub(crate) fn with_trello(latency: Duration, key_limit: u32) -> Sims {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -98,7 +104,7 @@ impl Sims {
                 latency,
                 window: Duration::from_secs(1),
                 token_limit: 1000,
-                key_limit: 3000,
+                key_limit,
                 members_limit: 1000,
                 ..trello_sim::SimConfig::default()
             })
@@ -112,7 +118,8 @@ impl Sims {
         let (trello, linear) = (t.handle(), l.handle());
         let (tfx, lfx) = (trello.seed_standard(), linear.seed_standard());
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("webriskops.toml"), CONFIG).unwrap();
+        let config = CONFIG.replace("key_limit = 3000", &format!("key_limit = {key_limit}"));
+        std::fs::write(dir.path().join("webriskops.toml"), config).unwrap();
         let http = {
             let _in = rt.enter();
             reqwest::Client::builder()

@@ -22,7 +22,10 @@ use webriskops_service::{secret_binding, ServicePorts, Tenancy, Tracker};
 use webriskops_store_sqlite::{MasterKey, SqliteStore, StoreOptions, MASTER_KEY_ENV};
 
 use crate::store::Stores;
-use webriskops_trello::{parse_api_root, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT};
+use webriskops_budget::SharedBudget;
+use webriskops_trello::{
+    parse_api_root, SharedKeyBudget, TrelloAdapter, TrelloConfig, DEFAULT_API_ROOT,
+};
 
 use crate::cli::TrackerArg;
 use crate::config::{
@@ -52,6 +55,9 @@ pub struct App {
     /// The tracker whose record the command works on (see [`App::choose_provider`]).
     provider: ProviderKey,
     store: Option<Stores>,
+    /// The key budgets every replica shares (`serve` on PostgreSQL), spent by this
+    /// tenant's Trello requests.
+    shared_budget: Option<SharedBudget>,
 }
 
 /// Where the token in use came from.
@@ -111,7 +117,16 @@ impl App {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             provider: ProviderKey::TrelloCloud,
             store: None,
+            shared_budget: None,
         })
+    }
+
+    /// Spends the tracker key budgets with every replica through `budget` (none: this
+    /// process's limiter alone).
+    #[must_use]
+    pub fn with_shared_budget(mut self, budget: Option<SharedBudget>) -> App {
+        self.shared_budget = budget;
+        self
     }
 
     /// This context for `tenant`'s `provider`, with an open `store` (the server composes
@@ -484,6 +499,10 @@ impl App {
         config.retry = t.retry.clone();
         config.timeout = Duration::from_secs(t.timeout_secs);
         config.concurrency = t.concurrency;
+        config.shared = self.shared_budget.clone().map(|budget| SharedKeyBudget {
+            budget,
+            owner: self.tenant.as_str().to_owned(),
+        });
         config.validate().map_err(bad)?;
         Ok(Arc::new(TrelloAdapter::new(config).map_err(bad)?))
     }

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, ExportLedger, JobQueue, JobUploads, ProviderStore, RunJournal,
-    SecretStore, WebhookRegistry,
+    Accounts, EventLog, ExportJobs, ExportLedger, JobQueue, JobUploads, ProviderStore,
+    RequestBudgets, RunJournal, SecretStore, WebhookRegistry,
 };
 use webriskops_service::ServicePorts;
 use webriskops_store_postgres::{PgOptions, PgStore};
@@ -37,6 +37,9 @@ pub struct Stores {
     pub queue: Arc<dyn JobQueue>,
     /// The jobs' uploads, readable by every process on the store.
     pub uploads: Arc<dyn JobUploads>,
+    /// The request budgets every replica shares (PostgreSQL only: one SQLite process
+    /// needs none beyond its own limiter).
+    pub budgets: Option<Arc<dyn RequestBudgets>>,
     engine: Engine,
 }
 
@@ -67,6 +70,7 @@ impl Stores {
             hooks: s.clone(),
             queue: s.clone(),
             uploads: s,
+            budgets: None,
             engine,
         }
     }
@@ -94,7 +98,11 @@ impl Stores {
         )
         .await
         .map_err(|e| AppError::failed(format!("cannot open the PostgreSQL store: {e}")))?;
-        Ok(Stores::of(store.clone(), Engine::Postgres(store)))
+        let budgets: Arc<dyn RequestBudgets> = Arc::new(store.clone());
+        Ok(Stores {
+            budgets: Some(budgets),
+            ..Stores::of(store.clone(), Engine::Postgres(store))
+        })
     }
 
     /// The local ports the service's use cases take, without a tracker.

@@ -91,9 +91,51 @@ pub struct BudgetUsage {
     pub owners: Vec<OwnerUsage>,
 }
 
+/// One owner's view of a key's use: the key's totals and its own part, never another
+/// owner's name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OwnerView {
+    pub limit: u32,
+    pub used: u32,
+    pub paused_for_ms: Option<u64>,
+    /// Owners using the key in this window or waiting for it (this one included).
+    pub owners_active: u32,
+    /// This owner's slots in the window, and what it waits for.
+    pub owner_used: u32,
+    pub owner_waiting: u32,
+    /// The equal share of the key each active owner is sure of (limit ÷ active owners).
+    pub fair_share: u32,
+}
+
+impl BudgetUsage {
+    /// What `owner` may see of the key's use.
+    #[must_use]
+    pub fn view_of(&self, owner: &str) -> OwnerView {
+        let mine = self.owners.iter().find(|o| o.owner == owner);
+        let active = self
+            .owners
+            .iter()
+            .filter(|o| o.used > 0 || o.waiting > 0)
+            .count();
+        let active = u32::try_from(active).unwrap_or(u32::MAX);
+        let counted = active + u32::from(mine.is_none_or(|m| m.used == 0 && m.waiting == 0));
+        OwnerView {
+            limit: self.limit,
+            used: self.used,
+            paused_for_ms: self
+                .paused_for
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            owners_active: active,
+            owner_used: mine.map_or(0, |m| m.used),
+            owner_waiting: mine.map_or(0, |m| m.waiting),
+            fair_share: self.limit / counted.max(1),
+        }
+    }
+}
+
 /// The store of shared request budgets.
 #[async_trait]
-pub trait RequestBudgets: Send + Sync {
+pub trait RequestBudgets: Send + Sync + std::fmt::Debug {
     /// Releases the exchange's ended grants, records what its owners wait for, and grants
     /// what the key, each token and the fair split allow, all at once; nothing while the
     /// key is paused.

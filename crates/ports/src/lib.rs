@@ -28,8 +28,8 @@ pub use accounts::{
     UserRecord, WebhookRegistry,
 };
 pub use budget::{
-    BudgetAnswer, BudgetExchange, BudgetUsage, KeyScope, MemoryBudgets, OwnerUsage, Released,
-    RequestBudgets, SlotAsk, SlotGrant,
+    BudgetAnswer, BudgetExchange, BudgetUsage, KeyScope, MemoryBudgets, OwnerUsage, OwnerView,
+    Released, RequestBudgets, SlotAsk, SlotGrant,
 };
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;

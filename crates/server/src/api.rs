@@ -154,6 +154,12 @@ pub async fn status_value(state: &AppState, who: &Tenancy) -> Result<Value, ApiE
     v["ready_to_export"] = json!(report.is_ready());
     let hook = webriskops_service::webhooks::status(&ports, c.webhooks().as_ref(), who).await?;
     v["webhook"] = serde_json::to_value(hook).map_err(|e| ApiError::internal(e.to_string()))?;
+    // The key budget every replica shares: its totals and this tenant's part only.
+    v["key_budget"] = match c.key_budget(who.provider).await {
+        Some(u) => serde_json::to_value(u.view_of(who.tenant.as_str()))
+            .map_err(|e| ApiError::internal(e.to_string()))?,
+        None => Value::Null,
+    };
     Ok(v)
 }
 

@@ -27,8 +27,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use webriskops_domain::{ProviderKey, Token};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads, WebhookRegistry,
-    WebhookSecret, WebhookVerifier,
+    Accounts, BudgetUsage, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads,
+    WebhookRegistry, WebhookSecret, WebhookVerifier,
 };
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 
@@ -68,6 +68,11 @@ pub trait Composer: Send + Sync + 'static {
     /// # Errors
     /// Why not, in words for an operator, with no credential in them.
     async fn ready(&self) -> Result<(), String>;
+    /// The use now of the key budget `provider`'s requests share with every replica (every
+    /// tenant's part in it), when they spend one through the store; `None` when each
+    /// process limits its own requests (SQLite, or `WEBRISKOPS_SHARED_BUDGET=off`), when
+    /// the tracker has no per-key budget, or when the store does not answer.
+    async fn key_budget(&self, provider: ProviderKey) -> Option<BudgetUsage>;
     /// The verifier of `provider`'s deliveries: Trello's signs with the application
     /// secret, Linear's with the webhook's own `secret`; `None` when the server lacks the
     /// secret (every delivery is then refused).

@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use webriskops_domain::ProviderKey;
-use webriskops_ports::QueueDepth;
+use webriskops_ports::{BudgetUsage, QueueDepth};
 use webriskops_service::RequestCounts;
 
 use crate::error::ApiError;
@@ -140,7 +140,19 @@ impl Metrics {
 
     /// The text exposition of the queue's `depth` (read at `now`) and of every counter.
     pub fn render(&self, depth: Option<&QueueDepth>, now: chrono::DateTime<Utc>) -> String {
+        self.render_with(depth, &[], now)
+    }
+
+    /// [`Metrics::render`] with the shared key budgets' use (`budgets`: per tracker), read
+    /// from the store at this scrape.
+    pub fn render_with(
+        &self,
+        depth: Option<&QueueDepth>,
+        budgets: &[(ProviderKey, BudgetUsage)],
+        now: chrono::DateTime<Utc>,
+    ) -> String {
         let mut out = String::new();
+        render_budgets(&mut out, budgets);
         if let Some(d) = depth {
             let age = d
                 .oldest_queued_at
@@ -183,6 +195,55 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// The shared key budgets: the key's limit, use and pause, and each tenant's use and
+/// wait (every replica's, from the store).
+fn render_budgets(out: &mut String, budgets: &[(ProviderKey, BudgetUsage)]) {
+    if budgets.is_empty() {
+        return;
+    }
+    let families: [(&str, &str); 5] = [
+        ("webriskops_key_budget_limit", "Requests the tracker allows per window on the shared application key."),
+        ("webriskops_key_budget_used", "Requests counted in the key's current window, every replica's."),
+        ("webriskops_key_budget_paused_seconds", "Seconds left of a pause every replica keeps after the tracker refused the whole key (0: none)."),
+        ("webriskops_key_budget_tenant_used", "Requests of each tenant counted in the key's current window (its share in use)."),
+        ("webriskops_key_budget_tenant_waiting", "Requests of each tenant waiting for the key's budget now."),
+    ];
+    for (name, help) in families {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (provider, u) in budgets {
+            let tracker = provider.tracker_name();
+            let key = render_labels(&[("tracker", tracker.to_owned())]);
+            match name {
+                "webriskops_key_budget_limit" => {
+                    let _ = writeln!(out, "{name}{key} {}", u.limit);
+                }
+                "webriskops_key_budget_used" => {
+                    let _ = writeln!(out, "{name}{key} {}", u.used);
+                }
+                "webriskops_key_budget_paused_seconds" => {
+                    let secs = u.paused_for.map_or(0.0, |d| d.as_secs_f64());
+                    let _ = writeln!(out, "{name}{key} {secs}");
+                }
+                _ => {
+                    for o in &u.owners {
+                        let labels = render_labels(&[
+                            ("tracker", tracker.to_owned()),
+                            ("tenant", o.owner.clone()),
+                        ]);
+                        let v = if name.ends_with("_used") {
+                            o.used
+                        } else {
+                            o.waiting
+                        };
+                        let _ = writeln!(out, "{name}{labels} {v}");
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -244,7 +305,15 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
     }
     let depth = state.composer.queue().depth().await;
-    let text = state.metrics.render(depth.as_ref().ok(), Utc::now());
+    let mut budgets = Vec::new();
+    for p in ProviderKey::ALL.iter().copied() {
+        if let Some(u) = state.composer.key_budget(p).await {
+            budgets.push((p, u));
+        }
+    }
+    let text = state
+        .metrics
+        .render_with(depth.as_ref().ok(), &budgets, Utc::now());
     let status = match &depth {
         Ok(_) => StatusCode::OK,
         Err(e) => {

@@ -160,6 +160,18 @@ pub struct TrelloConfig {
     /// full up to about 300 ms latency; the rate limiter, not this bound, keeps within
     /// Trello's limits.
     pub concurrency: usize,
+    /// The key budget this adapter spends with every replica (`serve` on PostgreSQL);
+    /// `None` (the default): this process's limiter alone.
+    pub shared: Option<SharedKeyBudget>,
+}
+
+/// Trello's per-key window spent with every replica through a store
+/// ([`webriskops_budget::SharedBudget`]), on behalf of `owner` (the tenant, whose fair
+/// share it gets). The key and the token reach the store only as digests.
+#[derive(Debug, Clone)]
+pub struct SharedKeyBudget {
+    pub budget: webriskops_budget::SharedBudget,
+    pub owner: String,
 }
 
 impl TrelloConfig {
@@ -173,6 +185,7 @@ impl TrelloConfig {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             concurrency: 32,
+            shared: None,
         }
     }
 

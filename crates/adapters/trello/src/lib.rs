@@ -25,6 +25,7 @@ mod errors;
 pub mod fuzzing;
 mod limiter;
 mod oauth;
+pub mod shared;
 mod transport;
 mod webhooks;
 mod wire;
@@ -45,8 +46,8 @@ use webriskops_ports::{
 
 pub use catalog::{HttpMethod, RequestSpec, SentRequest, Subject};
 pub use config::{
-    is_loopback, parse_api_root, ConfigError, RateLimits, RetryPolicy, TrelloConfig, API_ROOT_ENV,
-    DEFAULT_API_ROOT,
+    is_loopback, parse_api_root, ConfigError, RateLimits, RetryPolicy, SharedKeyBudget,
+    TrelloConfig, API_ROOT_ENV, DEFAULT_API_ROOT,
 };
 pub use limiter::KeyBudget;
 pub use oauth::{

@@ -325,7 +325,7 @@ impl TokenBudget {
 /// window when `members` is set), then counts them. Returns the time waited.
 pub(crate) async fn acquire(
     token: &TokenBudget,
-    key: &KeyBudget,
+    key: Option<&KeyBudget>,
     n: u32,
     members: bool,
 ) -> Duration {
@@ -336,11 +336,11 @@ pub(crate) async fn acquire(
             // Always the same lock order: token, members, key.
             let mut t = lock(&token.window);
             let mut m = lock(&token.members);
-            let mut k = lock(key.window());
+            let mut k = key.map(|k| lock(k.window()));
             let waits = [
                 t.wait(n, now),
                 if members { m.wait(1, now) } else { None },
-                k.wait(n, now),
+                k.as_mut().and_then(|k| k.wait(n, now)),
             ];
             match waits.into_iter().flatten().max() {
                 None => {
@@ -348,7 +348,9 @@ pub(crate) async fn acquire(
                     if members {
                         m.take(1, now);
                     }
-                    k.take(n, now);
+                    if let Some(k) = k.as_mut() {
+                        k.take(n, now);
+                    }
                     return start.elapsed();
                 }
                 Some(w) => w,
@@ -499,12 +501,12 @@ mod tests {
         let t2 = TokenBudget::shared(&key, &Token::new("two2").unwrap(), &limits);
         let start = Instant::now();
         for _ in 0..2 {
-            assert_eq!(acquire(&t1, &kb, 1, false).await, Duration::ZERO);
-            assert_eq!(acquire(&t2, &kb, 1, false).await, Duration::ZERO);
+            assert_eq!(acquire(&t1, Some(&kb), 1, false).await, Duration::ZERO);
+            assert_eq!(acquire(&t2, Some(&kb), 1, false).await, Duration::ZERO);
         }
         assert_eq!(kb.used(), 4);
         assert_eq!(kb.wait_for_one(), 105 * MS);
-        let waited = acquire(&t1, &kb, 1, false).await;
+        let waited = acquire(&t1, Some(&kb), 1, false).await;
         assert_eq!(
             waited,
             105 * MS,

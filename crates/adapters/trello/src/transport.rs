@@ -20,6 +20,8 @@ use crate::config::{is_loopback, ConfigError, RateLimits, RetryPolicy, TrelloCon
 use crate::errors::{excerpt, map_status, parse_body, ErrorContext, Redactor};
 use crate::limiter::{self, KeyBudget, TokenBudget};
 use crate::oauth::authorization_header;
+use crate::shared;
+use webriskops_budget::SlotRequest;
 use webriskops_http::{strip_urls, Cause};
 
 /// URLs longer than this are refused before sending: Trello answers 414 at about 8 KB
@@ -250,6 +252,9 @@ pub(crate) struct Transport {
     token_budget: Arc<TokenBudget>,
     key_budget: Arc<KeyBudget>,
     limits: RateLimits,
+    /// The key budget shared with every replica, when configured: it replaces this
+    /// process's key window (the token and members windows stay).
+    shared: Option<SharedSlots>,
     retry: RetryPolicy,
     timeout: Duration,
     permits: Semaphore,
@@ -306,6 +311,12 @@ impl Transport {
             token_budget: TokenBudget::shared(&config.api_key, &config.token, &config.limits),
             key_budget: KeyBudget::shared(&config.api_key, &config.limits),
             limits: config.limits.clone(),
+            shared: config.shared.as_ref().map(|s| SharedSlots {
+                budget: s.budget.clone(),
+                owner: s.owner.clone(),
+                key: shared::key_scope(&config.api_key, &config.limits, config.timeout),
+                token: shared::token_scope(&config.api_key, &config.token),
+            }),
             retry: config.retry.clone(),
             timeout: config.timeout,
             permits: Semaphore::new(config.concurrency),
@@ -546,13 +557,30 @@ impl Transport {
                 Duration::ZERO,
             );
         };
-        let waited = limiter::acquire(
+        let queued = Instant::now();
+        // Held until the answer is read: the slot counts until one window after that.
+        let shared_slot = match &self.shared {
+            Some(s) => Some(
+                s.budget
+                    .acquire(SlotRequest {
+                        key: s.key.clone(),
+                        owner: s.owner.clone(),
+                        token: s.token.clone(),
+                        token_limit: self.limits.token_limit,
+                        n: call.cost,
+                    })
+                    .await,
+            ),
+            None => None,
+        };
+        limiter::acquire(
             &self.token_budget,
-            &self.key_budget,
+            self.shared.is_none().then_some(&*self.key_budget),
             call.cost,
             call.op.members_limited,
         )
         .await;
+        let waited = queued.elapsed();
         let method = call.op.method;
         let span = tracing::debug_span!(
             "trello_request",
@@ -603,6 +631,9 @@ impl Transport {
             }
             let (status, headers, bytes) = result?;
             self.observe_limits(&headers, status, &bytes, started);
+            if status == 429 {
+                self.pause_shared_key(&bytes).await;
+            }
             if (200..300).contains(&status) {
                 return Ok(Answer { body: bytes });
             }
@@ -626,6 +657,8 @@ impl Transport {
         }
         .instrument(span)
         .await;
+        // The answer is read (or the attempt failed): the slot's window starts now.
+        drop(shared_slot);
         (result, started.elapsed())
     }
 
@@ -721,6 +754,22 @@ impl Transport {
         }
     }
 
+    /// After a 429 for the whole key (`API_KEY_LIMIT_EXCEEDED`, FACTS.md §9), every
+    /// replica pauses the key for a window: more 429s on the key would lock it out for
+    /// every customer (more than 200 in a window).
+    async fn pause_shared_key(&self, body: &[u8]) {
+        let Some(s) = &self.shared else {
+            return;
+        };
+        if !is_key_refusal(body) {
+            return;
+        }
+        let pause = s.key.rules.window.saturating_add(s.key.rules.margin);
+        if let Err(e) = s.budget.pause(&s.key, pause).await {
+            tracing::warn!(error = %e, "cannot pause the shared key budget");
+        }
+    }
+
     fn observe_limits(&self, h: &HeaderMap, status: u16, body: &[u8], sent_at: Instant) {
         let now = Instant::now();
         let get = |n: &str| header_u64(h, n);
@@ -765,9 +814,7 @@ impl Transport {
             }
         }
         if status == 429 {
-            let code = parse_body(body);
-            let text =
-                format!("{} {}", code.code.unwrap_or_default(), code.text).to_ascii_uppercase();
+            let text = refusal_text(body);
             if text.contains("MEMBER") {
                 lock(&self.token_budget.members).fill(now);
             } else if !(self.limits.follow_headers && have_headers) {
@@ -779,6 +826,26 @@ impl Transport {
             }
         }
     }
+}
+
+/// A 429 body's code and message, upper case.
+fn refusal_text(body: &[u8]) -> String {
+    let code = parse_body(body);
+    format!("{} {}", code.code.unwrap_or_default(), code.text).to_ascii_uppercase()
+}
+
+/// Whether a 429 refused the whole key (not one token or the members route).
+fn is_key_refusal(body: &[u8]) -> bool {
+    let text = refusal_text(body);
+    text.contains("KEY") && !text.contains("MEMBER")
+}
+
+/// The key budget shared with every replica, as this adapter spends it.
+struct SharedSlots {
+    budget: webriskops_budget::SharedBudget,
+    owner: String,
+    key: webriskops_ports::KeyScope,
+    token: String,
 }
 
 /// The error of a request whose deadline passed: `Unavailable` (transient), saying how

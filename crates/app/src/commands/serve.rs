@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use webriskops_budget::SharedBudget;
 use webriskops_domain::{ProviderKey, Token};
 use webriskops_findings_file::FileSource;
 use webriskops_linear::LinearWebhookVerifier;
 use webriskops_ports::{
-    Accounts, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads, WebhookRegistry,
-    WebhookSecret, WebhookVerifier,
+    Accounts, BudgetUsage, EventLog, ExportJobs, FindingSource, JobQueue, JobUploads,
+    WebhookRegistry, WebhookSecret, WebhookVerifier,
 };
 use webriskops_server::{AuthorizeStart, ComposeError, Composer, ServerConfig};
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
@@ -49,6 +50,9 @@ pub const ENV_SYNC_INTERVAL: &str = "WEBRISKOPS_SYNC_INTERVAL_SECS";
 pub const ENV_JOB_LEASE: &str = "WEBRISKOPS_JOB_LEASE_SECS";
 /// `WEBRISKOPS_MAX_UPLOAD_BYTES`: the largest findings upload (default 256 MiB).
 pub const ENV_MAX_UPLOAD: &str = "WEBRISKOPS_MAX_UPLOAD_BYTES";
+/// `WEBRISKOPS_SHARED_BUDGET`: `off` gives each process its own tracker limiters only
+/// (default `on`: with PostgreSQL, every replica spends one budget per key).
+pub const ENV_SHARED_BUDGET: &str = "WEBRISKOPS_SHARED_BUDGET";
 /// `WEBRISKOPS_METRICS_TOKEN`: the bearer token `/metrics` requires (none: `/metrics` is
 /// open, for a port only the monitoring network reaches).
 pub const ENV_METRICS_TOKEN: &str = "WEBRISKOPS_METRICS_TOKEN";
@@ -62,6 +66,9 @@ pub struct AppComposer {
     data_dir: PathBuf,
     env: EnvLookup,
     store: Stores,
+    /// The tracker key budgets shared with every replica, when the store holds them and
+    /// `WEBRISKOPS_SHARED_BUDGET` is not `off`.
+    shared_budget: Option<SharedBudget>,
 }
 
 impl AppComposer {
@@ -96,11 +103,16 @@ impl AppComposer {
             Some(s) => s,
             None => bootstrap.store()?,
         };
+        let shared_budget = match (shared_budget_wanted(&env)?, &store.budgets) {
+            (true, Some(b)) => Some(SharedBudget::new(b.clone(), replica_name())),
+            _ => None,
+        };
         Ok(Self {
             settings,
             data_dir,
             env,
             store,
+            shared_budget,
         })
     }
 
@@ -112,7 +124,36 @@ impl AppComposer {
             self.env.clone(),
         )
         .map_err(compose_error)?;
-        Ok(app.scoped(who, self.store.clone()))
+        Ok(app
+            .scoped(who, self.store.clone())
+            .with_shared_budget(self.shared_budget.clone()))
+    }
+}
+
+/// This process's name among replicas: host, process id and a random part, so that a
+/// restarted process is another holder.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "host".into());
+    let mut b = [0u8; 4];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    let random: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{host}-{}-{random}", std::process::id())
+}
+
+/// `WEBRISKOPS_SHARED_BUDGET`: `on` (the default) spends the tracker keys' budgets with
+/// every replica through the database; `off` leaves each process its own limiter only
+/// (for comparison; replicas then overrun a shared key together).
+fn shared_budget_wanted(env: &EnvLookup) -> AppResult<bool> {
+    match env(ENV_SHARED_BUDGET).as_deref().map(str::trim) {
+        None | Some("" | "on" | "1" | "true") => Ok(true),
+        Some("off" | "0" | "false") => Ok(false),
+        Some(other) => Err(AppError::usage(format!(
+            "{ENV_SHARED_BUDGET}={other:?} is neither on nor off; leave it unset (on) unless \
+             comparing with per-process limiters"
+        ))),
     }
 }
 
@@ -126,6 +167,30 @@ fn compose_error(e: AppError) -> ComposeError {
 
 #[async_trait]
 impl Composer for AppComposer {
+    async fn key_budget(&self, provider: ProviderKey) -> Option<BudgetUsage> {
+        let budget = self.shared_budget.as_ref()?;
+        if provider != ProviderKey::TrelloCloud {
+            // Linear counts per user and per hour, not per application key.
+            return None;
+        }
+        let key = (self.env)(crate::config::ENV_API_KEY)
+            .or_else(|| self.settings.trello.api_key.clone())
+            .and_then(|k| webriskops_domain::ApiKey::new(k.trim()).ok())?;
+        let t = &self.settings.trello;
+        let scope = webriskops_trello::shared::key_scope(
+            &key,
+            &t.limits,
+            Duration::from_secs(t.timeout_secs),
+        );
+        match budget.usage(&scope).await {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the shared key budget");
+                None
+            }
+        }
+    }
+
     fn local_ports(&self) -> ServicePorts {
         self.store.service_ports()
     }

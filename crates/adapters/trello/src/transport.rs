@@ -546,13 +546,17 @@ impl Transport {
                 Duration::ZERO,
             );
         };
-        let waited = limiter::acquire(
+        // Held until the answer has been read or the attempt ended otherwise (error,
+        // timeout, this future dropped): the request keeps its place in the windows
+        // until then, and for one window after.
+        let slot = limiter::acquire(
             &self.token_budget,
             &self.key_budget,
             call.cost,
             call.op.members_limited,
         )
         .await;
+        let waited = slot.waited();
         let method = call.op.method;
         let span = tracing::debug_span!(
             "trello_request",
@@ -602,7 +606,7 @@ impl Transport {
                 Err(_) => {}
             }
             let (status, headers, bytes) = result?;
-            self.observe_limits(&headers, status, &bytes, started);
+            self.observe_limits(&headers, status, &bytes, slot.admitted());
             if (200..300).contains(&status) {
                 return Ok(Answer { body: bytes });
             }
@@ -626,6 +630,7 @@ impl Transport {
         }
         .instrument(span)
         .await;
+        drop(slot);
         (result, started.elapsed())
     }
 

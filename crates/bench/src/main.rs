@@ -1,5 +1,8 @@
 //! Export benchmarks: the real Trello and Linear adapters, service and SQLite store
 //! against the local simulators with latency and the trackers' budgets scaled in time.
+//! For Trello the latency is scaled with the window (`--latency-ms` ÷ `--scale`): the
+//! limiter holds each request's place from its admission until a window after its
+//! answer, so a run is the real one sped up only when latency shrinks with the window.
 //!
 //! The orchestrator runs the simulator and starts one worker process per scenario, so
 //! each scenario's peak memory is its own. Timings are reported, never asserted.
@@ -25,12 +28,13 @@ use webriskops_trello::{RateLimits, TrelloAdapter, TrelloConfig};
 #[derive(Parser, Debug)]
 #[command(
     about = "Export benchmarks against the local Trello simulator",
-    after_help = "Example:\n  cargo xtask bench                      # all scenarios, 150 ms latency, budgets scaled 10x\n  cargo xtask bench -- --cards 200       # a quicker run"
+    after_help = "Example:\n  cargo xtask bench                      # all scenarios, 150 ms latency, Trello's budgets and latency scaled 10x\n  cargo xtask bench -- --cards 200       # a quicker run"
 )]
 struct Args {
     #[command(subcommand)]
     worker: Option<Worker>,
-    /// Latency the simulator adds to every response, in milliseconds.
+    /// Latency of a real request, in milliseconds. Trello's simulator adds it divided by
+    /// `--scale` (time is scaled, latency with it); linear-sim adds it as given.
     #[arg(long, default_value_t = 150)]
     latency_ms: u64,
     /// Time scale: Trello's 10 s window becomes 10 s / scale.
@@ -296,10 +300,13 @@ impl Row {
 
 fn orchestrate(args: Args) -> Result<()> {
     let window = Duration::from_millis(10_000 / args.scale.max(1));
+    // Scaled with the window: a request holds its place in the limiter's window until a
+    // window after its answer, so latency weighs on throughput in proportion to it.
+    let latency = Duration::from_millis(args.latency_ms) / args.scale.max(1) as u32;
     let rt = tokio::runtime::Runtime::new()?;
     let server = rt.block_on(SimServer::start(SimConfig {
         port: 0,
-        latency: Duration::from_millis(args.latency_ms),
+        latency,
         window,
         token_limit: 100,
         key_limit: 300,
@@ -311,9 +318,11 @@ fn orchestrate(args: Args) -> Result<()> {
     let exe = std::env::current_exe()?;
     let rate = 100.0 / window.as_secs_f64();
     eprintln!(
-        "simulator at {} · latency {} ms · window {} ms · allowed rate {rate:.0} req/s (per token)",
+        "simulator at {} · latency {} ms ({} ms scaled {}x, as the window) · window {} ms · allowed rate {rate:.0} req/s (per token)",
         server.base_url(),
+        latency.as_millis(),
         args.latency_ms,
+        args.scale.max(1),
         window.as_millis()
     );
     let base = dir.path().join("base.jsonl");

@@ -4,6 +4,15 @@
 //! until both buckets hold what it takes: one request and the operation's complexity
 //! as last reported by `X-Complexity` (or the configured estimate).
 //!
+//! Linear takes a request out of its bucket when it receives it, at some moment between
+//! its admission here and its answer. So a request is held aside from its admission
+//! until its answer (or the end of its attempt, see [`Permit`]), and only then taken
+//! out of the bucket, which refills from there: at any moment the units held plus the
+//! bucket's debt are at least what Linear's bucket can owe, whenever it received each
+//! request (its debt over any span is at most what arrived in it minus the refill, and
+//! every request that can have arrived in a span is either still held or was answered
+//! within it). Nothing depends on how fast the machine is.
+//!
 //! The buckets are shared by every adapter of the process that uses the same secret
 //! (keyed by a hash, never by the secret itself). Linear's headers correct them within
 //! bounds (see [`Bucket::observe`]); a hostile value is clamped and reported, never
@@ -18,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::{RateLimits, MAX_QUERY_COMPLEXITY};
@@ -42,6 +52,9 @@ pub(crate) struct Bucket {
     configured: f64,
     capacity: f64,
     level: f64,
+    /// Units of requests admitted and not yet answered: not in `level` yet, and not
+    /// available.
+    held: f64,
     period: Duration,
     updated: Instant,
 }
@@ -53,6 +66,7 @@ impl Bucket {
             configured: capacity,
             capacity,
             level: capacity,
+            held: 0.0,
             period: period.max(Duration::from_millis(1)),
             updated: now,
         }
@@ -68,27 +82,48 @@ impl Bucket {
         self.updated = self.updated.max(now);
     }
 
-    /// Units available now (may be negative after an expensive request).
+    /// Units available now: the level less the units held by requests in flight (may be
+    /// negative after an expensive request).
+    #[cfg(test)]
     pub(crate) fn level(&mut self, now: Instant) -> f64 {
         self.refill(now);
-        self.level
+        self.level - self.held
     }
 
     /// How long until `n` units are available; `None` when they are now. A request
-    /// larger than the whole bucket is admitted when the bucket is full.
+    /// larger than the whole bucket is admitted when the bucket is full and nothing is
+    /// in flight. When only answers can free the units (the level is full), the wait is
+    /// a whole period, cut short by [`Budget`]'s notice of an answer.
     pub(crate) fn wait(&mut self, n: f64, now: Instant) -> Option<Duration> {
         self.refill(now);
         let need = n.min(self.capacity);
-        if self.level >= need {
+        if self.level - self.held >= need {
             return None;
         }
-        let secs = (need - self.level) / self.rate_per_sec();
+        let target = (need + self.held).min(self.capacity);
+        if self.level >= target {
+            return Some(self.period);
+        }
+        let secs = (target - self.level) / self.rate_per_sec();
         Some(Duration::try_from_secs_f64(secs).unwrap_or(self.period))
     }
 
+    /// Takes `n` units out of the bucket now.
     pub(crate) fn take(&mut self, n: f64, now: Instant) {
         self.refill(now);
         self.level -= n;
+    }
+
+    /// Holds `n` units for a request being sent.
+    fn hold(&mut self, n: f64) {
+        self.held += n;
+    }
+
+    /// The request holding `n` units was answered (or its attempt ended) at `now`: they
+    /// leave the bucket now, and refill from now on.
+    fn release(&mut self, n: f64, now: Instant) {
+        self.held = (self.held - n).max(0.0);
+        self.take(n, now);
     }
 
     /// Gives back `n` units (a request cost less than estimated), up to the capacity.
@@ -164,6 +199,41 @@ pub(crate) struct Budget {
     pub(crate) complexity: Mutex<Bucket>,
     costs: Mutex<HashMap<&'static str, u32>>,
     initial_estimate: u32,
+    /// Woken when a request releases its units (waiters blocked by requests in flight).
+    answered: Notify,
+}
+
+/// A request admitted by [`Budget::acquire`]: it holds one request and its estimated
+/// complexity while it lives. Dropping it (the answer was read, or the attempt failed,
+/// timed out or was cancelled) takes them out of the buckets, which refill from then.
+#[must_use = "the request is counted as answered when the permit is dropped"]
+#[derive(Debug)]
+pub(crate) struct Permit<'a> {
+    budget: &'a Budget,
+    taken: u32,
+    waited: Duration,
+}
+
+impl Permit<'_> {
+    /// The complexity held for the request.
+    pub(crate) fn taken(&self) -> u32 {
+        self.taken
+    }
+
+    /// How long [`Budget::acquire`] waited for room.
+    pub(crate) fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        // The same lock order as `acquire`: requests, then complexity.
+        lock(&self.budget.requests).release(1.0, now);
+        lock(&self.budget.complexity).release(f64::from(self.taken), now);
+        self.budget.answered.notify_waiters();
+    }
 }
 
 static BUDGETS: OnceLock<Mutex<HashMap<u64, Arc<Budget>>>> = OnceLock::new();
@@ -185,6 +255,7 @@ impl Budget {
                 complexity: Mutex::new(Bucket::new(cx, limits.period(), now)),
                 costs: Mutex::new(HashMap::new()),
                 initial_estimate: limits.initial_complexity_estimate,
+                answered: Notify::new(),
             })
         });
         for (bucket, limit) in [(&entry.requests, req), (&entry.complexity, cx)] {
@@ -206,6 +277,7 @@ impl Budget {
             complexity: Mutex::new(Bucket::new(complexity, period, now)),
             costs: Mutex::new(HashMap::new()),
             initial_estimate: 1_000,
+            answered: Notify::new(),
         }
     }
 
@@ -217,12 +289,16 @@ impl Budget {
             .unwrap_or(self.initial_estimate)
     }
 
-    /// Waits until one request and `op`'s estimated complexity fit, takes them, and
-    /// returns the time waited and the complexity taken.
-    pub(crate) async fn acquire(&self, op: &'static str) -> (Duration, u32) {
+    /// Waits until one request and `op`'s estimated complexity fit, and holds them
+    /// until the returned permit is dropped.
+    pub(crate) async fn acquire(&self, op: &'static str) -> Permit<'_> {
         let start = Instant::now();
         let cost = self.estimate(op);
         loop {
+            // Registered before looking, so an answer arriving meanwhile is not missed.
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
             let now = Instant::now();
             let wait = {
                 // Always the same lock order: requests, then complexity.
@@ -234,14 +310,21 @@ impl Budget {
                     .max()
                 {
                     None => {
-                        r.take(1.0, now);
-                        c.take(f64::from(cost), now);
-                        return (start.elapsed(), cost);
+                        r.hold(1.0);
+                        c.hold(f64::from(cost));
+                        return Permit {
+                            budget: self,
+                            taken: cost,
+                            waited: now.saturating_duration_since(start),
+                        };
                     }
                     Some(w) => w,
                 }
             };
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            tokio::select! {
+                () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+                () = answered => {}
+            }
         }
     }
 
@@ -284,7 +367,8 @@ impl Budget {
         let now = Instant::now();
         for b in [&self.requests, &self.complexity] {
             let mut b = lock(b);
-            let level = b.level(now);
+            b.refill(now);
+            let level = b.level;
             if level > 0.0 {
                 b.take(level, now);
             }
@@ -369,11 +453,106 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn acquire_waits_for_the_emptier_bucket() {
         let b = Budget::private(2, 1_500, 1500 * MS);
-        assert_eq!(b.acquire("Teams").await.0, Duration::ZERO);
+        assert_eq!(b.acquire("Teams").await.waited(), Duration::ZERO);
         // Complexity: 500 left of 1 500, the next 1 000 needs 500 more at 1 per ms,
         // while the request bucket still has room.
-        let (waited, cost) = b.acquire("Teams").await;
-        assert_eq!(cost, 1_000);
-        assert_eq!(waited, 500 * MS);
+        let second = b.acquire("Teams").await;
+        assert_eq!(second.taken(), 1_000);
+        assert_eq!(second.waited(), 500 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_refills_nothing_until_answered() {
+        // One request per 100 ms; the first answer takes 300 ms, so Linear may take
+        // it out of its bucket as late as then, and refill it 100 ms after.
+        let b = Budget::private(1, 100_000, 100 * MS);
+        let start = Instant::now();
+        let first = b.acquire("Teams").await;
+        let (_, second) = tokio::join!(
+            async {
+                tokio::time::sleep(300 * MS).await;
+                drop(first);
+            },
+            async { b.acquire("Teams").await.waited() }
+        );
+        assert_eq!(second, 400 * MS);
+        assert_eq!(start.elapsed(), 400 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_attempt_releases_its_units_when_dropped() {
+        let b = Budget::private(1, 100_000, 100 * MS);
+        let start = Instant::now();
+        let cut = tokio::time::timeout(50 * MS, async {
+            let _held = b.acquire("Teams").await;
+            std::future::pending::<()>().await;
+        })
+        .await;
+        assert!(cut.is_err());
+        let next = b.acquire("Teams").await;
+        assert_eq!(start.elapsed(), 150 * MS);
+        drop(next);
+    }
+
+    /// Requests answered instantly or up to three periods late, at random: whenever
+    /// Linear receives each (any moment between admission and answer), its bucket
+    /// never goes below zero. The worst case for a moment `t` is, for some `s`, every
+    /// request admitted by `t` and answered after `s` arriving in `(s, t]`.
+    #[tokio::test(start_paused = true)]
+    async fn no_arrival_time_overdraws_the_bucket() {
+        let limit = 5u32;
+        let period = 100 * MS;
+        let b = Arc::new(Budget::private(limit, 1_000_000, period));
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let plan: Vec<(Duration, Duration)> = (0..200)
+            .map(|_| {
+                let start = Duration::from_millis(next() % 3000);
+                let latency = Duration::from_millis(match next() % 4 {
+                    0 => 0,
+                    1 => next() % 20,
+                    2 => next() % 100,
+                    _ => next() % 300,
+                });
+                (start, latency)
+            })
+            .collect();
+        let tasks: Vec<_> = plan
+            .into_iter()
+            .map(|(start, latency)| {
+                let b = b.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(start).await;
+                    let held = b.acquire("Teams").await;
+                    let admitted = Instant::now();
+                    tokio::time::sleep(latency).await;
+                    drop(held);
+                    (admitted, Instant::now())
+                })
+            })
+            .collect();
+        let mut done = Vec::new();
+        for t in tasks {
+            done.push(t.await.unwrap());
+        }
+        let rate = f64::from(limit) / period.as_secs_f64();
+        for (t, _) in &done {
+            for (_, s) in done.iter().chain([&(*t, *t)]) {
+                if s > t {
+                    continue;
+                }
+                let arrived = done.iter().filter(|(a, c)| a <= t && c >= s).count() as f64;
+                let refilled = rate * (*t - *s).as_secs_f64();
+                assert!(
+                    arrived - refilled <= f64::from(limit) + 1e-6,
+                    "{arrived} requests can have arrived in a span refilling {refilled}"
+                );
+            }
+        }
     }
 }

@@ -312,7 +312,10 @@ impl Transport {
                 Duration::ZERO,
             );
         };
-        let (waited, taken) = self.budget.acquire(op.name).await;
+        // Held until the answer has been read or the attempt ended otherwise (error,
+        // timeout, this future dropped): the request's units leave the buckets then.
+        let slot = self.budget.acquire(op.name).await;
+        let (waited, taken) = (slot.waited(), slot.taken());
         let span = tracing::debug_span!(
             "linear_request",
             operation = op.name,
@@ -376,6 +379,7 @@ impl Transport {
         }
         .instrument(span)
         .await;
+        drop(slot);
         (result, started.elapsed())
     }
 

@@ -1,9 +1,15 @@
 //! Client-side rate limiting: sliding windows per token, per API key (shared by every
 //! adapter of the process that uses the key) and for `/1/members/{id}` (FACTS.md §9).
 //!
-//! A window admits a request when fewer than `limit` requests were stamped in the last
-//! `window + safety margin`; it never admits more than `limit` in any such span, so a
-//! server counting the same requests over `window` never sees more than `limit`.
+//! A request holds its place in a window from its admission until `window + safety
+//! margin` after its answer was read (or its attempt ended in any other way: see
+//! [`Permit`]); a window admits a request while fewer than `limit` places are held.
+//! The server counts a request when it receives it, at some moment `s` between its
+//! admission and its answer, and forgets it at `s + window`; the place is held at least
+//! that long, however late the request left this process. So for any window of the
+//! server's, the requests it counts all held their places when the last of them was
+//! admitted, and there were at most `limit` of them. The margin only absorbs clock
+//! granularity; nothing depends on how fast the machine is.
 //! Trello's `x-rate-limit-*` headers correct the windows (see [`Window::observe`]),
 //! within bounds: a server cannot announce a window longer than [`DOCUMENTED_WINDOW`]
 //! (or the configured one, if longer), nor more remaining requests than its limit.
@@ -47,6 +53,36 @@ pub(crate) struct Clamped {
     pub used: u64,
 }
 
+/// One request (or a `/batch` of `n`) in a window: counted from its admission until
+/// one span after its answer (`done`), and for as long as it is in flight.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: u64,
+    sent: Instant,
+    done: Option<Instant>,
+    n: u32,
+}
+
+impl Entry {
+    /// How long after `now` the entry stops being counted: one span after its answer;
+    /// an entry still in flight at `now` cannot stop before `now + span`.
+    fn expires_in(&self, span: Duration, now: Instant) -> Duration {
+        let from = self.done.unwrap_or(now);
+        if from >= now {
+            span.saturating_add(from - now)
+        } else {
+            span.saturating_sub(now - from)
+        }
+    }
+
+    fn counted_at(&self, span: Duration, at: Instant) -> bool {
+        self.sent <= at
+            && self
+                .done
+                .is_none_or(|d| at.saturating_duration_since(d) < span)
+    }
+}
+
 /// One sliding window.
 #[derive(Debug)]
 pub(crate) struct Window {
@@ -55,8 +91,12 @@ pub(crate) struct Window {
     configured_window: Duration,
     window: Duration,
     margin: Duration,
-    stamps: VecDeque<Instant>,
+    entries: VecDeque<Entry>,
+    next_id: u64,
 }
+
+/// The id of an entry someone else's (phantom) requests: never finished by a permit.
+const FOREIGN: u64 = 0;
 
 impl Window {
     pub(crate) fn new(limit: u32, window: Duration, margin: Duration) -> Self {
@@ -67,7 +107,8 @@ impl Window {
             configured_window: window,
             window,
             margin,
-            stamps: VecDeque::new(),
+            entries: VecDeque::new(),
+            next_id: FOREIGN + 1,
         }
     }
 
@@ -75,62 +116,96 @@ impl Window {
         self.window.saturating_add(self.margin)
     }
 
-    /// Forgets stamps older than two spans: one span counts, the second is kept so a
-    /// late answer can be compared with the window as it was when its request left.
+    /// Forgets entries answered more than two spans ago: one span counts, the second
+    /// is kept so a late answer can be compared with the window as it was when its
+    /// request left. Entries in flight are kept, so memory is bounded by the limit
+    /// (what two spans can admit) plus the requests in flight.
     fn prune(&mut self, now: Instant) {
         let keep = self.span().saturating_mul(2);
-        while self
-            .stamps
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= keep)
-        {
-            self.stamps.pop_front();
-        }
+        self.entries.retain(|e| {
+            e.done
+                .is_none_or(|d| now.saturating_duration_since(d) < keep)
+        });
     }
 
-    /// Index of the first stamp counted at `at` (stamps are in time order).
-    fn first_counted(&self, at: Instant) -> usize {
+    /// Requests counted in the window at `at`.
+    fn counted(&self, at: Instant) -> u32 {
         let span = self.span();
-        self.stamps
-            .partition_point(|t| at.saturating_duration_since(*t) >= span)
+        self.entries
+            .iter()
+            .filter(|e| e.counted_at(span, at))
+            .fold(0u32, |acc, e| acc.saturating_add(e.n))
     }
 
-    /// Requests counted in the window now.
+    /// Requests counted in the window now (in flight, or answered less than a span ago).
     pub(crate) fn used(&mut self, now: Instant) -> u32 {
         self.prune(now);
-        let upto = self.stamps.partition_point(|t| *t <= now);
-        u32::try_from(upto.saturating_sub(self.first_counted(now))).unwrap_or(u32::MAX)
+        self.counted(now)
     }
 
     pub(crate) fn limit(&self) -> u32 {
         self.limit
     }
 
-    /// How long until `n` more requests fit; `None` when they fit now.
+    /// How long until `n` more requests fit; `None` when they fit now (or when nothing
+    /// is counted: a batch larger than the limit goes alone). Entries in flight expire
+    /// one span after their answer, so at `now + span` at the earliest.
     fn wait(&mut self, n: u32, now: Instant) -> Option<Duration> {
         self.prune(now);
-        let first = self.first_counted(now);
-        let len = self.stamps.len() - first;
-        let n = n as usize;
-        if len + n <= self.limit as usize || len == 0 {
+        let span = self.span();
+        let mut expiries: Vec<(Duration, u32)> = self
+            .entries
+            .iter()
+            .filter(|e| e.counted_at(span, now))
+            .map(|e| (e.expires_in(span, now), e.n))
+            .collect();
+        let counted = expiries.iter().fold(0u32, |acc, e| acc.saturating_add(e.1));
+        if counted.saturating_add(n) <= self.limit || counted == 0 {
             return None;
         }
-        let excess = (len + n - self.limit as usize).min(len);
-        let oldest_to_go = self.stamps[first + excess - 1];
-        Some(
-            oldest_to_go
-                .checked_add(self.span())
-                .map_or(Duration::MAX, |free| free.saturating_duration_since(now)),
-        )
+        let mut excess = counted.saturating_add(n) - self.limit;
+        expiries.sort_unstable_by_key(|e| e.0);
+        let mut wait = Duration::ZERO;
+        for (after, k) in expiries {
+            wait = after;
+            excess = excess.saturating_sub(k);
+            if excess == 0 {
+                break;
+            }
+        }
+        Some(wait)
     }
 
-    /// Counts `n` requests at `now` (or at the latest stamp, if a concurrent caller
-    /// stamped later: stamps stay in time order, and later is the safe side).
-    fn take(&mut self, n: u32, now: Instant) {
-        let at = self.stamps.back().map_or(now, |b| (*b).max(now));
-        for _ in 0..n {
-            self.stamps.push_back(at);
+    /// Counts `n` requests admitted at `now`, in flight until [`Window::finish`] is
+    /// called with the returned id.
+    fn take(&mut self, n: u32, now: Instant) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.entries.push_back(Entry {
+            id,
+            sent: now,
+            done: None,
+            n,
+        });
+        id
+    }
+
+    /// The request `id` was answered (or its attempt ended otherwise) at `at`: it stays
+    /// counted for one more span, as the server may have received it just before.
+    fn finish(&mut self, id: u64, at: Instant) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+            e.done = Some(at.max(e.sent));
         }
+    }
+
+    /// Counts `n` requests of someone else, received by the server at `at`.
+    fn foreign(&mut self, n: u32, at: Instant) {
+        self.entries.push_back(Entry {
+            id: FOREIGN,
+            sent: at,
+            done: Some(at),
+            n,
+        });
     }
 
     /// Corrects the window with what the server announced: the smaller limit and the
@@ -138,10 +213,11 @@ impl Window {
     /// [`window_cap`] is taken as the cap and a `remaining` above the announced limit as
     /// that limit; what was changed is returned, for the caller to log.
     ///
-    /// `remaining` was computed when the server admitted the request stamped here at
+    /// `remaining` was computed when the server received the request admitted here at
     /// `sent_at`. The server then counted the requests of its last window; this window
-    /// held the same requests at `sent_at`, plus those sent up to a safety margin later
-    /// (which may have overtaken this one on the way). When the server counted more, the
+    /// held the same requests at `sent_at` (those in flight, and those answered less
+    /// than a span before), plus those admitted up to a safety margin later (which may
+    /// have overtaken this one on the way). When the server counted more, the
     /// difference is someone else's (another process on the same token or key) and is
     /// counted from `sent_at`, so it expires when the server forgets it.
     pub(crate) fn observe(
@@ -181,18 +257,23 @@ impl Window {
             r = announced_limit;
         }
         self.prune(now);
-        if now.saturating_duration_since(sent_at) >= self.span() {
+        let span = self.span();
+        if now.saturating_duration_since(sent_at) >= span {
             return clamped;
         }
-        let server_used = max.unwrap_or(self.limit).saturating_sub(r).min(self.limit) as usize;
+        let server_used = max.unwrap_or(self.limit).saturating_sub(r).min(self.limit);
         let horizon = sent_at + self.margin;
-        let upto = self.stamps.partition_point(|t| *t <= horizon);
-        let ours = upto.saturating_sub(self.first_counted(sent_at));
+        let ours = self
+            .entries
+            .iter()
+            .filter(|e| {
+                e.sent <= horizon
+                    && e.done
+                        .is_none_or(|d| sent_at.saturating_duration_since(d) < span)
+            })
+            .fold(0u32, |acc, e| acc.saturating_add(e.n));
         if server_used > ours {
-            let at = self.stamps.partition_point(|t| *t <= sent_at);
-            for _ in 0..(server_used - ours) {
-                self.stamps.insert(at, sent_at);
-            }
+            self.foreign(server_used - ours, sent_at);
         }
         clamped
     }
@@ -202,7 +283,7 @@ impl Window {
     pub(crate) fn fill(&mut self, now: Instant) {
         let ours = self.used(now);
         if ours < self.limit {
-            self.take(self.limit - ours, now);
+            self.foreign(self.limit - ours, now);
         }
     }
 
@@ -321,14 +402,65 @@ impl TokenBudget {
     }
 }
 
+/// Requests admitted by [`acquire`]: they hold their places in the token, members and
+/// key windows while the permit lives. Dropping it (the answer was read, or the attempt
+/// failed, timed out or was cancelled) marks them answered now, and they stay counted
+/// for one more span.
+///
+/// The server counts a request when it receives it, at some moment between its
+/// admission here and its answer; a place held from admission until one span after
+/// the answer covers every such moment, however late the request reaches the server.
+#[must_use = "the requests are counted as answered when the permit is dropped"]
+#[derive(Debug)]
+pub(crate) struct Permit<'a> {
+    token: &'a TokenBudget,
+    /// `None` when the key's budget is spent through a store shared by every replica.
+    key: Option<&'a KeyBudget>,
+    token_id: u64,
+    members_id: Option<u64>,
+    key_id: Option<u64>,
+    admitted: Instant,
+    waited: Duration,
+}
+
+impl Permit<'_> {
+    /// When the requests were admitted (the earliest the server can have received them).
+    pub(crate) fn admitted(&self) -> Instant {
+        self.admitted
+    }
+
+    /// How long [`acquire`] waited for room.
+    pub(crate) fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        // The same lock order as `acquire`: token, members, key.
+        lock(&self.token.window).finish(self.token_id, now);
+        if let Some(id) = self.members_id {
+            lock(&self.token.members).finish(id, now);
+        }
+        if let (Some(key), Some(id)) = (self.key, self.key_id) {
+            lock(key.window()).finish(id, now);
+        }
+    }
+}
+
 /// Waits until `n` requests fit in the token and key windows (and one in the members
-/// window when `members` is set), then counts them. Returns the time waited.
-pub(crate) async fn acquire(
-    token: &TokenBudget,
-    key: Option<&KeyBudget>,
+/// window when `members` is set), then counts them until the returned permit is
+/// dropped, and for one span after.
+///
+/// Without `key`, the key's window is not this process's to keep (the shared budget
+/// keeps it for every replica).
+pub(crate) async fn acquire<'a>(
+    token: &'a TokenBudget,
+    key: Option<&'a KeyBudget>,
     n: u32,
     members: bool,
-) -> Duration {
+) -> Permit<'a> {
     let start = Instant::now();
     loop {
         let now = Instant::now();
@@ -344,14 +476,15 @@ pub(crate) async fn acquire(
             ];
             match waits.into_iter().flatten().max() {
                 None => {
-                    t.take(n, now);
-                    if members {
-                        m.take(1, now);
-                    }
-                    if let Some(k) = k.as_mut() {
-                        k.take(n, now);
-                    }
-                    return start.elapsed();
+                    return Permit {
+                        token,
+                        key,
+                        token_id: t.take(n, now),
+                        members_id: members.then(|| m.take(1, now)),
+                        key_id: k.as_mut().map(|k| k.take(n, now)),
+                        admitted: now,
+                        waited: now.saturating_duration_since(start),
+                    };
                 }
                 Some(w) => w,
             }
@@ -366,13 +499,19 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// Counts `n` requests admitted and answered at `at`.
+    fn answered(w: &mut Window, n: u32, at: Instant) {
+        let id = w.take(n, at);
+        w.finish(id, at);
+    }
+
     #[test]
     fn window_never_admits_more_than_limit_per_span() {
         let mut w = Window::new(3, 100 * MS, 10 * MS);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(w.wait(1, t0).is_none());
-            w.take(1, t0);
+            answered(&mut w, 1, t0);
         }
         assert_eq!(w.wait(1, t0), Some(110 * MS));
         assert_eq!(w.wait(1, t0 + 50 * MS), Some(60 * MS));
@@ -381,14 +520,51 @@ mod tests {
     }
 
     #[test]
+    fn a_request_in_flight_holds_its_place_until_a_span_after_its_answer() {
+        let mut w = Window::new(1, 100 * MS, 10 * MS);
+        let t0 = Instant::now();
+        let id = w.take(1, t0);
+        // Still unanswered long after a window: the server may not have received it
+        // yet, so the place stays taken.
+        let later = t0 + 1000 * MS;
+        assert_eq!(w.used(later), 1);
+        assert_eq!(w.wait(1, later), Some(110 * MS));
+        w.finish(id, later);
+        assert_eq!(w.wait(1, later + 50 * MS), Some(60 * MS));
+        assert!(w.wait(1, later + 110 * MS).is_none());
+        assert_eq!(w.used(later + 110 * MS), 0);
+    }
+
+    #[test]
+    fn answered_entries_are_forgotten_after_two_spans() {
+        let mut w = Window::new(1000, 100 * MS, 10 * MS);
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            let at = t0 + i * MS;
+            answered(&mut w, 1, at);
+            let _ = w.wait(1, at);
+            assert!(
+                w.entries.len() <= 221,
+                "{} entries at {i} ms",
+                w.entries.len()
+            );
+        }
+        let in_flight = w.take(1, t0 + 10_000 * MS);
+        let _ = w.wait(1, t0 + 20_000 * MS);
+        assert_eq!(w.entries.len(), 1, "only the request in flight is kept");
+        w.finish(in_flight, t0 + 20_000 * MS);
+        assert_eq!(w.used(t0 + 20_000 * MS), 1);
+    }
+
+    #[test]
     fn headers_compare_with_the_window_as_it_was_when_sent() {
         let mut w = Window::new(10, 100 * MS, 5 * MS);
         let t0 = Instant::now();
-        w.take(4, t0);
+        answered(&mut w, 4, t0);
         let sent = t0 + 90 * MS;
-        w.take(1, sent);
-        // Answered 60 ms later: our first four stamps have expired by now, but the
-        // server counted them when it admitted the request.
+        let _in_flight = w.take(1, sent);
+        // Answered 60 ms later: our first four requests have expired by now, but the
+        // server counted them when it received the request.
         let now = sent + 60 * MS;
         w.observe(Some(10), Some(100 * MS), Some(5), sent, now);
         assert_eq!(w.used(now), 1, "nothing foreign: no phantom requests");
@@ -411,7 +587,7 @@ mod tests {
     fn headers_tighten_and_count_foreign_requests() {
         let mut w = Window::new(100, 1000 * MS, MS);
         let t0 = Instant::now();
-        w.take(10, t0);
+        let _in_flight = w.take(10, t0);
         w.observe(Some(50), Some(2000 * MS), Some(20), t0, t0);
         assert_eq!(w.limit(), 50);
         assert_eq!(w.span(), 2001 * MS);
@@ -446,7 +622,7 @@ mod tests {
         // One hostile answer: an interval of 2^64-1 ms and nothing remaining.
         let mut w = Window::new(100, 1000 * MS, 10 * MS);
         let t0 = Instant::now();
-        w.take(1, t0);
+        answered(&mut w, 1, t0);
         let clamped = w.observe(
             Some(100),
             Some(Duration::from_millis(u64::MAX)),
@@ -484,6 +660,14 @@ mod tests {
         assert_eq!(w.span(), 60_010 * MS);
     }
 
+    /// A key of its own per test (`abcd…` and two digits): budgets are process-wide.
+    fn budgets(n: u8, limits: &RateLimits) -> (ApiKey, Arc<KeyBudget>, Arc<TokenBudget>) {
+        let key = ApiKey::new(format!("abcdefabcdefabcdefabcdefabcdef{n:02}")).unwrap();
+        let kb = KeyBudget::shared(&key, limits);
+        let tb = TokenBudget::shared(&key, &Token::new("one1").unwrap(), limits);
+        (key, kb, tb)
+    }
+
     /// Paused time: the clock moves only when every task waits, so the waits are exact
     /// and nothing depends on how fast the machine is.
     #[tokio::test(start_paused = true)]
@@ -501,17 +685,139 @@ mod tests {
         let t2 = TokenBudget::shared(&key, &Token::new("two2").unwrap(), &limits);
         let start = Instant::now();
         for _ in 0..2 {
-            assert_eq!(acquire(&t1, Some(&kb), 1, false).await, Duration::ZERO);
-            assert_eq!(acquire(&t2, Some(&kb), 1, false).await, Duration::ZERO);
+            for t in [&t1, &t2] {
+                let answered = acquire(t, Some(&kb), 1, false).await;
+                assert_eq!(answered.waited(), Duration::ZERO);
+            }
         }
         assert_eq!(kb.used(), 4);
         assert_eq!(kb.wait_for_one(), 105 * MS);
-        let waited = acquire(&t1, Some(&kb), 1, false).await;
+        let fifth = acquire(&t1, Some(&kb), 1, false).await;
         assert_eq!(
-            waited,
+            fifth.waited(),
             105 * MS,
             "the fifth request waits for the key window (window + margin), though its token has room"
         );
         assert_eq!(start.elapsed(), 105 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_slower_than_the_window_keeps_its_place_until_a_window_after_it() {
+        let limits = RateLimits {
+            token_limit: 1,
+            window_ms: 100,
+            safety_margin_ms: 5,
+            ..RateLimits::default()
+        };
+        let (_, kb, tb) = budgets(3, &limits);
+        let start = Instant::now();
+        let first = acquire(&tb, Some(&kb), 1, false).await;
+        // The first request's answer takes 300 ms: the server may receive it as late
+        // as then, and counts it for a window from there.
+        let (_, second) = tokio::join!(
+            async {
+                tokio::time::sleep(300 * MS).await;
+                drop(first);
+            },
+            async { acquire(&tb, Some(&kb), 1, false).await.admitted() }
+        );
+        assert_eq!(second - start, 405 * MS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_attempt_frees_its_place_a_window_after_it_ended() {
+        let limits = RateLimits {
+            token_limit: 1,
+            window_ms: 100,
+            safety_margin_ms: 5,
+            ..RateLimits::default()
+        };
+        let (_, kb, tb) = budgets(4, &limits);
+        let start = Instant::now();
+        // An attempt that never gets its answer, cut off after 50 ms (its future is
+        // dropped, as a timeout or a cancelled export does).
+        let cut = tokio::time::timeout(50 * MS, async {
+            let _slot = acquire(&tb, Some(&kb), 1, false).await;
+            std::future::pending::<()>().await;
+        })
+        .await;
+        assert!(cut.is_err());
+        assert_eq!(kb.used(), 1);
+        let next = acquire(&tb, Some(&kb), 1, false).await;
+        assert_eq!(next.admitted() - start, 155 * MS);
+        drop(next);
+        assert_eq!(
+            kb.used(),
+            1,
+            "the cancelled one expired; the next is counted"
+        );
+    }
+
+    /// Requests with answers from instant to three windows late, at random, through
+    /// acquire: whenever the server receives each (any moment between its admission and
+    /// its answer), no window of the server's ever holds more than the limit. The
+    /// worst case for a window ending at `s` is every request admitted by `s` and
+    /// answered after `s - window`.
+    #[tokio::test(start_paused = true)]
+    async fn no_arrival_time_puts_more_than_the_limit_in_a_window() {
+        let limits = RateLimits {
+            token_limit: 5,
+            key_limit: 7,
+            window_ms: 100,
+            safety_margin_ms: 1,
+            ..RateLimits::default()
+        };
+        let (key, kb, t1) = budgets(5, &limits);
+        let t2 = TokenBudget::shared(&key, &Token::new("two2").unwrap(), &limits);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let plan: Vec<(usize, Duration, Duration)> = (0..300)
+            .map(|_| {
+                let token = (next() % 2) as usize;
+                let start = Duration::from_millis(next() % 3000);
+                let latency = Duration::from_millis(match next() % 4 {
+                    0 => 0,
+                    1 => next() % 20,
+                    2 => next() % 100,
+                    _ => next() % 300,
+                });
+                (token, start, latency)
+            })
+            .collect();
+        let t0 = Instant::now();
+        let done = futures::future::join_all(plan.iter().map(|(token, start, latency)| {
+            let (kb, tb) = (&kb, if *token == 0 { &t1 } else { &t2 });
+            async move {
+                tokio::time::sleep(*start).await;
+                let slot = acquire(tb, Some(kb), 1, false).await;
+                let admitted = slot.admitted();
+                tokio::time::sleep(*latency).await;
+                drop(slot);
+                (*token, admitted, Instant::now())
+            }
+        }))
+        .await;
+        let window = limits.window();
+        for (_, s, _) in &done {
+            let could_count = |token: Option<usize>| {
+                done.iter()
+                    .filter(|(t, a, c)| token.is_none_or(|k| k == *t) && a <= s && *c + window > *s)
+                    .count()
+            };
+            assert!(
+                could_count(None) <= 7,
+                "the key's window ending {:?} in could hold {}",
+                *s - t0,
+                could_count(None)
+            );
+            for token in [0, 1] {
+                assert!(could_count(Some(token)) <= 5);
+            }
+        }
     }
 }

@@ -573,14 +573,18 @@ impl Transport {
             ),
             None => None,
         };
-        limiter::acquire(
+        let shared_wait = queued.elapsed();
+        // Held until the answer has been read or the attempt ended otherwise (error,
+        // timeout, this future dropped): the request keeps its place in the windows
+        // until then, and for one window after.
+        let slot = limiter::acquire(
             &self.token_budget,
             self.shared.is_none().then_some(&*self.key_budget),
             call.cost,
             call.op.members_limited,
         )
         .await;
-        let waited = queued.elapsed();
+        let waited = shared_wait + slot.waited();
         let method = call.op.method;
         let span = tracing::debug_span!(
             "trello_request",
@@ -630,7 +634,7 @@ impl Transport {
                 Err(_) => {}
             }
             let (status, headers, bytes) = result?;
-            self.observe_limits(&headers, status, &bytes, started);
+            self.observe_limits(&headers, status, &bytes, slot.admitted());
             if status == 429 {
                 self.pause_shared_key(&bytes).await;
             }
@@ -657,7 +661,8 @@ impl Transport {
         }
         .instrument(span)
         .await;
-        // The answer is read (or the attempt failed): the slot's window starts now.
+        // The answer is read (or the attempt failed): the slots' windows start now.
+        drop(slot);
         drop(shared_slot);
         (result, started.elapsed())
     }

@@ -39,6 +39,9 @@ pub struct FleetOptions {
     pub latency_ms: u64,
     /// The release `webriskops` binary.
     pub binary: PathBuf,
+    /// Where the replicas' logs are kept (default: the run's temporary directory,
+    /// removed at the end).
+    pub logs: Option<PathBuf>,
 }
 
 /// Trello's budgets (FACTS.md §9, "Rate limits": 100 requests per 10 s per token, 300
@@ -465,7 +468,9 @@ fn run_variant(
                 .env("WEBRISKOPS_SHARED_BUDGET", variant)
                 // The scheduled sync stays out of the run.
                 .env("WEBRISKOPS_SYNC_INTERVAL_SECS", "3600");
-            Replica::start(c, &dir.join(format!("replica-{r}.log")))
+            let logs = o.logs.as_deref().unwrap_or(dir);
+            std::fs::create_dir_all(logs)?;
+            Replica::start(c, &logs.join(format!("{variant}-replica-{}.log", r + 1)))
         })
         .collect::<Result<Vec<_>>>()?;
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();

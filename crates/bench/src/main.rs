@@ -91,6 +91,9 @@ struct Args {
     /// The release `webriskops` binary the fleet runs (default: next to this one).
     #[arg(long)]
     webriskops: Option<PathBuf>,
+    /// Keep the fleet replicas' logs (`off-replica-1.log`, …) in this directory.
+    #[arg(long)]
+    fleet_logs: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -583,6 +586,7 @@ fn orchestrate(args: Args) -> Result<()> {
             scale: args.scale,
             latency_ms: args.latency_ms,
             binary,
+            logs: args.fleet_logs.clone(),
         },
         &rt,
         dir.path(),

@@ -707,13 +707,13 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             if r.tenants.first().is_some_and(TenantResult::complete) {
                 ""
             } else {
-                " (failed)"
+                " (incomplete)"
             },
             fast,
             slow,
             match r.small_incomplete() {
                 0 => String::new(),
-                n => format!(" ({n} failed, left out)"),
+                n => format!(" ({n} incomplete, left out)"),
             },
             r.completion_spread(),
             r.per_finding_spread(),
@@ -745,7 +745,11 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             print!("| {} | {} | {} |", t.name, t.findings, t.replica + 1);
             for r in results {
                 let x = &r.tenants[i];
-                let mark = if x.state == "done" { "" } else { " (failed)" };
+                let mark = match (x.state.as_str(), x.missing) {
+                    ("done", 0) => String::new(),
+                    ("done", n) => format!(" ({n} without a card)"),
+                    (state, n) => format!(" ({state}, {n} without a card)"),
+                };
                 print!(
                     " {:.1}{mark} | {:.1} |",
                     x.completion_s,
@@ -762,5 +766,80 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             r.requests,
             KEY_LIMIT / TOKEN_LIMIT
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(at_ms: u64, token: &str, limited_by: Option<Limit>) -> LoggedRequest {
+        LoggedRequest {
+            method: "POST".into(),
+            route: "/1/cards".into(),
+            path: "/1/cards".into(),
+            status: if limited_by.is_some() { 429 } else { 200 },
+            elapsed_ms: 15,
+            at_us: at_ms * 1000,
+            key: Some("k".into()),
+            token_id: Some(token.into()),
+            limited_by,
+        }
+    }
+
+    #[test]
+    fn the_sizes_are_one_large_tenant_then_small_ones_spread_evenly() {
+        let o = FleetOptions {
+            tenants: 20,
+            large: 2000,
+            small_min: 50,
+            small_max: 200,
+            replicas: 3,
+            steps: 0,
+            variants: vec![],
+            scale: 10,
+            latency_ms: 150,
+            binary: PathBuf::new(),
+            logs: None,
+        };
+        let s = sizes(&o);
+        assert_eq!(s.len(), 20);
+        assert_eq!((s[0], s[1], s[19]), (2000, 50, 200));
+        assert!(s[1..].windows(2).all(|w| w[0] < w[1]), "{s:?}");
+        assert_eq!(
+            sizes(&FleetOptions { tenants: 0, ..o }),
+            Vec::<usize>::new()
+        );
+    }
+
+    /// A key kept full (300 admitted in each of two windows, spread over four tokens)
+    /// reads 100 % of its budget; 429s are split by the limit that refused them; the
+    /// busy period ends when fewer than three tokens still send.
+    #[test]
+    fn the_rate_is_read_over_whole_windows_and_429s_by_kind() {
+        let mut log = Vec::new();
+        for w in 0..2u64 {
+            for i in 0..300u64 {
+                let token = ["a", "b", "c", "d"][(i % 4) as usize];
+                log.push(req(w * 1000 + i * 3, token, None));
+            }
+        }
+        log.push(req(990, "a", Some(Limit::Token)));
+        log.push(req(995, "b", Some(Limit::Key)));
+        log.push(req(996, "c", Some(Limit::KeyLockedOut)));
+        // Only "a" sends on, alone, for another second and a half.
+        for i in 0..15u64 {
+            log.push(req(2000 + i * 100, "a", None));
+        }
+        // A request of another key's token is not the fleet's.
+        log.push(req(10, "other", None));
+        let tokens: HashMap<&str, usize> = [("a", 0), ("b", 1), ("c", 2), ("d", 3)].into();
+        let r = rates(&log, &tokens, Duration::from_secs(1));
+        assert_eq!((r.token_429, r.key_429, r.locked_out_429), (1, 2, 1));
+        assert_eq!(r.requests, 618);
+        assert!((r.busy_pct - 100.0).abs() < 0.01, "{}", r.busy_pct);
+        assert_eq!(r.busy_s, 1.0, "b, c and d stop within the second window");
+        assert!((r.peak_pct - 100.0).abs() < 0.01, "{}", r.peak_pct);
+        assert!(r.whole_pct < 100.0 && r.whole_s == 3.0, "{r:?}");
     }
 }

@@ -750,11 +750,13 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
                     ("done", n) => format!(" ({n} without a card)"),
                     (state, n) => format!(" ({state}, {n} without a card)"),
                 };
-                print!(
-                    " {:.1}{mark} | {:.1} |",
-                    x.completion_s,
-                    x.findings as f64 / x.completion_s.max(1e-3)
-                );
+                // A failed job's end is no pace of its tenant's.
+                let pace = if x.state == "done" {
+                    format!("{:.1}", x.findings as f64 / x.completion_s.max(1e-3))
+                } else {
+                    "—".to_owned()
+                };
+                print!(" {:.1}{mark} | {pace} |", x.completion_s);
             }
             println!();
         }

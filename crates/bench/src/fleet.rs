@@ -561,11 +561,10 @@ fn run_variant(
 /// Cards on the tenant's board per finding: (findings without a card, extra cards).
 fn check_cards(sim: &SimHandle, t: &Tenant) -> (usize, usize) {
     let mut per: BTreeMap<String, usize> = BTreeMap::new();
+    // The marker the export writes into each card (the domain's own reader of it).
     for c in sim.cards(&t.ws.board_id) {
-        if let Some(at) = c.desc.find("[webriskops:finding:") {
-            let rest = &c.desc[at + "[webriskops:finding:".len()..];
-            let id = rest.split(']').next().unwrap_or_default().to_owned();
-            *per.entry(id).or_insert(0) += 1;
+        if let Some(id) = webriskops_domain::extract_marker(&c.desc) {
+            *per.entry(id.as_str().to_owned()).or_insert(0) += 1;
         }
     }
     let missing = (0..t.findings)

@@ -760,12 +760,16 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             println!();
         }
     }
+    let key_rate = f64::from(KEY_LIMIT) / window(o).as_secs_f64();
     for r in results {
         println!(
-            "\n{}: {} requests under the key; busy period = first request until fewer than {} tenants still sent (their tokens alone cannot fill the key).",
+            "\n{}: {} requests under the key; {:.0} requests/s admitted over the busy period ({:.0} s: from the first request until fewer than {} tenants still sent, when their tokens alone cannot fill the key), {:.0}/s over the whole run, against the key's {key_rate:.0}/s.",
             label(&r.variant),
             r.requests,
-            KEY_LIMIT / TOKEN_LIMIT
+            r.busy_pct / 100.0 * key_rate,
+            r.busy_s,
+            KEY_LIMIT / TOKEN_LIMIT,
+            r.whole_pct / 100.0 * key_rate,
         );
     }
 }

@@ -27,8 +27,10 @@ commands:
                   the service depends on no adapter, and the source of ports and
                   service names no tracker (trello, linear) and none of its objects
                   (board, card, team; list in strings)
-  bench [ARGS]    the export benchmarks against the local Trello simulator (release build);
-                  ARGS go to the benchmark, e.g. `cargo xtask bench -- --help`
+  bench [ARGS]    the export benchmarks against the local Trello simulator (release build),
+                  the fleet scenario last (replicas of the release binary on PostgreSQL:
+                  DATABASE_URL, else a throwaway cluster); ARGS go to the benchmark,
+                  e.g. `cargo xtask bench -- --help`
   fuzz [--seconds N] [TARGET...]
                   runs each cargo fuzz target in fuzz/ for N seconds (default 60; all
                   targets when none is named), starting from the committed seeds; an
@@ -298,6 +300,19 @@ fn test() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
+    // The fleet scenario runs the release binary as `webriskops serve` replicas; the
+    // benchmark finds it next to itself in the target directory.
+    let mut binary = cargo();
+    binary.args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "webriskops",
+        "--bin",
+        "webriskops",
+    ]);
+    run("the webriskops binary (release)", binary)?;
     let mut cmd = cargo();
     cmd.args([
         "run",

@@ -7,6 +7,8 @@
 //! The orchestrator runs the simulator and starts one worker process per scenario, so
 //! each scenario's peak memory is its own. Timings are reported, never asserted.
 
+mod fleet;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,36 @@ struct Args {
     /// so an API key's 2,500 requests per hour become 250 per second).
     #[arg(long, default_value_t = 360)]
     linear_scale: u64,
+    /// Tenants of the fleet scenario (0 skips it): several `webriskops serve` replicas
+    /// on one PostgreSQL database (DATABASE_URL, else a throwaway cluster) exporting
+    /// for many tenants at once through one Trello key, with the budgets and the
+    /// latency scaled by `--scale`.
+    #[arg(long, default_value_t = 20)]
+    fleet_tenants: usize,
+    /// Findings of the fleet's tenant 1, the large one.
+    #[arg(long, default_value_t = 2000)]
+    fleet_large: usize,
+    /// The other tenants' findings are spread evenly over MIN..=MAX.
+    #[arg(long, default_value_t = 50)]
+    fleet_small_min: usize,
+    #[arg(long, default_value_t = 200)]
+    fleet_small_max: usize,
+    /// `webriskops serve` replicas of the fleet.
+    #[arg(long, default_value_t = 3)]
+    fleet_replicas: usize,
+    /// Remediation steps per fleet finding (0: one request per new card).
+    #[arg(long, default_value_t = 0)]
+    fleet_steps: usize,
+    /// The fleet's runs, by `WEBRISKOPS_SHARED_BUDGET`: `off` (per-replica local
+    /// limiters), `on` (the key budget shared through PostgreSQL).
+    #[arg(long, value_delimiter = ',', default_value = "off,on")]
+    fleet_variants: Vec<String>,
+    /// The release `webriskops` binary the fleet runs (default: next to this one).
+    #[arg(long)]
+    webriskops: Option<PathBuf>,
+    /// Keep the fleet replicas' logs (`off-replica-1.log`, …) in this directory.
+    #[arg(long)]
+    fleet_logs: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,7 +273,7 @@ fn write_findings(
             format!("Finding {i}")
         };
         let f = json!({
-            "id": format!("bench-{i:06}"),
+            "id": finding_id(i),
             "title": title,
             "severity": severities[i % severities.len()],
             "status": if closed { "resolved" } else { "open" },
@@ -256,6 +288,11 @@ fn write_findings(
     }
     w.flush()?;
     Ok(())
+}
+
+/// The id of the `i`th finding [`write_findings`] writes.
+fn finding_id(i: usize) -> String {
+    format!("bench-{i:06}")
 }
 
 /// A realistic scan: `n` findings raised by `rules` rules, rule `r` with 2 + r % 5 steps
@@ -303,6 +340,13 @@ fn orchestrate(args: Args) -> Result<()> {
     // Scaled with the window: a request holds its place in the limiter's window until a
     // window after its answer, so latency weighs on throughput in proportion to it.
     let latency = Duration::from_millis(args.latency_ms) / args.scale.max(1) as u32;
+    let dir = tempfile::tempdir()?;
+    // The fleet's PostgreSQL, started before the runtime's threads (it sets DATABASE_URL).
+    let _cluster = if args.fleet_tenants > 0 {
+        fleet::throwaway_database(dir.path())?
+    } else {
+        None
+    };
     let rt = tokio::runtime::Runtime::new()?;
     let server = rt.block_on(SimServer::start(SimConfig {
         port: 0,
@@ -314,7 +358,6 @@ fn orchestrate(args: Args) -> Result<()> {
         ..SimConfig::default()
     }))?;
     let fixture = server.handle().seed_standard();
-    let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
     let rate = 100.0 / window.as_secs_f64();
     eprintln!(
@@ -536,6 +579,27 @@ fn orchestrate(args: Args) -> Result<()> {
     if args.linear_cards > 0 {
         linear_bench(&args, &rt, dir.path())?;
     }
+    let binary = match &args.webriskops {
+        Some(p) => p.clone(),
+        None => exe.with_file_name("webriskops"),
+    };
+    fleet::run(
+        &fleet::FleetOptions {
+            tenants: args.fleet_tenants,
+            large: args.fleet_large,
+            small_min: args.fleet_small_min,
+            small_max: args.fleet_small_max,
+            replicas: args.fleet_replicas,
+            steps: args.fleet_steps,
+            variants: args.fleet_variants.clone(),
+            scale: args.scale,
+            latency_ms: args.latency_ms,
+            binary,
+            logs: args.fleet_logs.clone(),
+        },
+        &rt,
+        dir.path(),
+    )?;
     Ok(())
 }
 

@@ -78,6 +78,22 @@ pub struct FixtureTokens {
     pub revocable: String,
 }
 
+/// A customer's own corner of the world, made by [`SimHandle::seed_workspace`]: a
+/// member, their organization and board with "To Do" and "Done", and a full read+write
+/// token of theirs for a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub member_id: String,
+    pub org_id: String,
+    pub board_id: String,
+    pub list_id: String,
+    pub done_list_id: String,
+    /// `*`/Board, `*`/Organization and the member, read+write, never expires.
+    pub token: String,
+    /// The token's object id, as the request log names it.
+    pub token_id: String,
+}
+
 /// Controls the simulated world. Cheap to clone; every method is
 /// synchronous and holds the state lock only briefly.
 #[derive(Debug, Clone)]
@@ -186,6 +202,36 @@ impl SimHandle {
             members,
             tokens,
         }
+    }
+
+    /// Adds a customer's workspace for `key` (see [`Workspace`]); `name` becomes the
+    /// member's username (lower case) and names the organization and board. Many
+    /// workspaces may share one key, as the customers of one application do.
+    pub fn seed_workspace(&self, key: &str, name: &str) -> Workspace {
+        let member_id = self.create_member(&name.to_lowercase(), name);
+        let org_id = self.create_organization(name);
+        self.add_org_member(&org_id, &member_id);
+        let board_id = self.create_board(Some(&org_id), &format!("{name} Remediation"));
+        self.add_board_admin(&board_id, &member_id);
+        let list_id = self.create_list(&board_id, "To Do");
+        let done_list_id = self.create_list(&board_id, "Done");
+        let token = self.create_token(key, &member_id, full_permissions(&member_id, true), None);
+        let token_id = self.token_id(&token).unwrap_or_default();
+        Workspace {
+            member_id,
+            org_id,
+            board_id,
+            list_id,
+            done_list_id,
+            token,
+            token_id,
+        }
+    }
+
+    /// The object id of a token (what `GET /1/tokens/{token}` answers as `id` and the
+    /// request log records), or `None` for an unknown token.
+    pub fn token_id(&self, token: &str) -> Option<String> {
+        self.shared.lock().tokens.get(token).map(|t| t.id.clone())
     }
 
     /// Creates a member; returns its id.

@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::auth;
 use crate::faults::Fault;
-use crate::log::{redact_path, LoggedRequest};
+use crate::log::{redact_path, Limit, LoggedRequest};
 use crate::ratelimit::{Budget, Refusal};
 use crate::routes::{self, Params, Reply, ReplyBody, Route};
 use crate::state::State;
@@ -32,6 +32,8 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub state: Mutex<State>,
+    /// When the simulator started: arrival times in the log count from here.
+    pub epoch: Instant,
     /// How long the HEAD check of a new webhook's callback may take.
     pub webhook_timeout: Duration,
 }
@@ -93,6 +95,16 @@ struct Processed {
     budget: Budget,
     /// A webhook to store once its callback answers HEAD (sent without the lock).
     pending: Option<routes::webhooks::PendingWebhook>,
+    /// Who sent it and which limit refused it, for the log.
+    seen: Seen,
+}
+
+/// What the log says of an authenticated request.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    key: Option<String>,
+    token_id: Option<String>,
+    limited_by: Option<Limit>,
 }
 
 fn route_template(method: &str, path: &str) -> String {
@@ -124,6 +136,7 @@ impl Drop for LogIfAbandoned {
                 &self.path,
                 0,
                 self.start,
+                Seen::default(),
             );
         }
     }
@@ -156,7 +169,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
     };
     let drop_now = |guard: &mut LogIfAbandoned, status_route: String| {
         guard.done = true;
-        record(&shared, &method, &status_route, &path, 0, start);
+        record(
+            &shared,
+            &method,
+            &status_route,
+            &path,
+            0,
+            start,
+            Seen::default(),
+        );
         kill.notify_one();
     };
 
@@ -166,6 +187,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
             route: "-".into(),
             budget: full,
             pending: None,
+            seen: Seen::default(),
         }
     } else {
         match &fault {
@@ -176,6 +198,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
                     route: route_template(&method, &path),
                     budget: full,
                     pending: None,
+                    seen: Seen::default(),
                 }
             }
             Some(Fault::RateLimit429) => Processed {
@@ -186,6 +209,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
                     ..full
                 },
                 pending: None,
+                seen: Seen::default(),
             },
             Some(Fault::DropConnection { after_apply: false }) => {
                 drop_now(&mut guard, route_template(&method, &path));
@@ -224,12 +248,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, kill: Arc<Notify>) 
         &path,
         processed.reply.status,
         start,
+        processed.seen,
     );
     response(processed.reply, processed.budget)
 }
 
-fn record(shared: &Shared, method: &str, route: &str, path: &str, status: u16, start: Instant) {
+fn record(
+    shared: &Shared,
+    method: &str,
+    route: &str,
+    path: &str,
+    status: u16,
+    start: Instant,
+    seen: Seen,
+) {
     let elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let at_us = u64::try_from(start.saturating_duration_since(shared.epoch).as_micros())
+        .unwrap_or(u64::MAX);
     let path = redact_path(path);
     tracing::info!(method, route, path = %path, status, elapsed_ms, "request");
     shared.lock().log.push(LoggedRequest {
@@ -238,6 +273,10 @@ fn record(shared: &Shared, method: &str, route: &str, path: &str, status: u16, s
         path,
         status,
         elapsed_ms,
+        at_us,
+        key: seen.key,
+        token_id: seen.token_id,
+        limited_by: seen.limited_by,
     });
 }
 
@@ -256,6 +295,7 @@ async fn apply(shared: &Shared, req: Request<Incoming>) -> Processed {
                 route: route_template(parts.method.as_str(), parts.uri.path()),
                 budget: full,
                 pending: None,
+                seen: Seen::default(),
             };
         }
     };
@@ -308,6 +348,7 @@ fn process(
         route: "unmatched".into(),
         budget: full,
         pending: None,
+        seen: Seen::default(),
     };
     let Some(rest) = path
         .strip_prefix("/1")
@@ -321,6 +362,7 @@ fn process(
             route: template.to_owned(),
             budget: full,
             pending: None,
+            seen: Seen::default(),
         };
     }
     let Some((route, template)) = Route::parse(method, &routes::segments(rest)) else {
@@ -331,6 +373,7 @@ fn process(
         route: template.to_owned(),
         budget,
         pending: None,
+        seen: Seen::default(),
     };
 
     let mut params = Params::from_pairs(url::form_urlencoded::parse(query.as_bytes()).into_owned());
@@ -376,17 +419,32 @@ fn process(
         route.is_members_limited(),
         Instant::now(),
     );
+    let mut seen = Seen {
+        key: Some(auth.key.clone()),
+        token_id: st.tokens.get(&auth.token).map(|t| t.id.clone()),
+        limited_by: None,
+    };
+    let answer = |reply: Reply, budget: Budget, seen: Seen| Processed {
+        reply,
+        route: template.to_owned(),
+        budget,
+        pending: None,
+        seen,
+    };
     if let Err(refusal) = verdict {
-        let body = match refusal {
-            Refusal::Token => token_limit_body(),
-            Refusal::Key => {
-                json!({"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"})
-            }
-            Refusal::Members => {
-                json!({"message": "Exceeded rate limit to /1/member", "error": "RATE_LIMIT_EXCEEDED"})
-            }
+        let key_body =
+            || json!({"error": "API_KEY_LIMIT_EXCEEDED", "message": "Rate limit exceeded"});
+        let (body, limit) = match refusal {
+            Refusal::Token => (token_limit_body(), Limit::Token),
+            Refusal::Key => (key_body(), Limit::Key),
+            Refusal::KeyLockedOut => (key_body(), Limit::KeyLockedOut),
+            Refusal::Members => (
+                json!({"message": "Exceeded rate limit to /1/member", "error": "RATE_LIMIT_EXCEEDED"}),
+                Limit::Members,
+            ),
         };
-        return fail(Reply::json(429, body), budget);
+        seen.limited_by = Some(limit);
+        return answer(Reply::json(429, body), budget, seen);
     }
     if let Route::WebhookCreate(path_token) = &route {
         return match routes::webhooks::prepare_create(st, &auth, path_token.as_deref(), &params) {
@@ -395,12 +453,13 @@ fn process(
                 route: template.to_owned(),
                 budget,
                 pending: Some(pending),
+                seen,
             },
-            Err(reply) => fail(reply, budget),
+            Err(reply) => answer(reply, budget, seen),
         };
     }
     let reply = routes::dispatch(st, &auth, route, &params);
-    fail(reply, budget)
+    answer(reply, budget, seen)
 }
 
 fn response(reply: Reply, budget: Budget) -> Response<Body> {

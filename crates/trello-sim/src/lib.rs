@@ -23,8 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultRule};
-pub use handle::{Fixture, FixtureMember, FixtureTokens, SimHandle};
-pub use log::LoggedRequest;
+pub use handle::{Fixture, FixtureMember, FixtureTokens, SimHandle, Workspace};
+pub use log::{Limit, LoggedRequest};
 pub use state::{Permission, SimCard, SimCheckItem, SimChecklist, SimLabel};
 pub use webhooks::{SimDelivery, SimWebhook};
 
@@ -104,6 +104,7 @@ impl SimServer {
         world.outbox = Some(outbox);
         let shared = Arc::new(http::Shared {
             state: Mutex::new(world),
+            epoch: std::time::Instant::now(),
             webhook_timeout: config.webhook_timeout,
         });
         let delivery = webhooks::DeliveryConfig {

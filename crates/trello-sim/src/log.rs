@@ -18,6 +18,33 @@ pub struct LoggedRequest {
     pub status: u16,
     /// Time from receipt to answer, latency and delays included.
     pub elapsed_ms: u64,
+    /// When the request arrived, in microseconds since the simulator started: the
+    /// arrival times a rate limit is judged on.
+    pub at_us: u64,
+    /// The API key of an authenticated request (`None` before authentication: 401s,
+    /// 414s, unmatched routes, faults).
+    pub key: Option<String>,
+    /// The id of the token of an authenticated request (the token object's `id`, as
+    /// `GET /1/tokens/{token}` answers it; never the token itself).
+    pub token_id: Option<String>,
+    /// Which limit of the simulator refused the request, for a rate-limit 429 (not for
+    /// an injected one).
+    pub limited_by: Option<Limit>,
+}
+
+/// The limit a 429 came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The token's budget (`API_TOKEN_LIMIT_EXCEEDED`).
+    Token,
+    /// The key's budget, shared by its tokens (`API_KEY_LIMIT_EXCEEDED`).
+    Key,
+    /// The key is locked out after more than 200 429s in a window: every request on it
+    /// is refused (`API_KEY_LIMIT_EXCEEDED`) until that window ends.
+    KeyLockedOut,
+    /// The /1/members/{idOrUsername} budget (`RATE_LIMIT_EXCEEDED`).
+    Members,
 }
 
 /// Replaces token-shaped path segments, and whatever follows `/tokens/` (tokens are

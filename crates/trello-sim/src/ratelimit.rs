@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub(crate) enum Refusal {
     Token,
     Key,
+    /// The key collected more than 200 429s in a window and is refused until it ends.
+    KeyLockedOut,
     Members,
 }
 
@@ -137,7 +139,7 @@ impl RateLimiter {
         let members_used = members_q.len();
 
         let refusal = if locked {
-            Some(Refusal::Key)
+            Some(Refusal::KeyLockedOut)
         } else if token_used >= self.token_limit as usize {
             Some(Refusal::Token)
         } else if key_used >= self.key_limit as usize {
@@ -156,7 +158,7 @@ impl RateLimiter {
                 self.key_locked_until
                     .insert(key.to_owned(), oldest + window);
             }
-            if r == Refusal::Key {
+            if matches!(r, Refusal::Key | Refusal::KeyLockedOut) {
                 budget.key_remaining = 0;
             }
             if r == Refusal::Token {
@@ -206,7 +208,10 @@ mod tests {
         for _ in 0..=KEY_429_LOCKOUT {
             assert!(rl.admit("k", "a", false, t0).0.is_err());
         }
-        assert_eq!(rl.admit("k", "fresh", false, t0).0, Err(Refusal::Key));
+        assert_eq!(
+            rl.admit("k", "fresh", false, t0).0,
+            Err(Refusal::KeyLockedOut)
+        );
         assert!(rl
             .admit("k", "fresh", false, t0 + Duration::from_secs(10))
             .0

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::{env, env_with, json, read};
 use reqwest::Method;
 use serde_json::json as j;
-use trello_sim::{Fault, FaultRule, SimConfig};
+use trello_sim::{Fault, FaultRule, Limit, SimConfig};
 
 fn header(resp: &reqwest::Response, name: &str) -> String {
     resp.headers()
@@ -222,4 +222,65 @@ async fn latency_applies_to_every_response() {
     e.h.clear_request_log();
     assert_eq!(e.h.request_count(), 0);
     e.server.shutdown().await;
+}
+
+/// The log says when each request arrived, under which key and token (by the token's id,
+/// never the token), and which limit refused a 429: what a benchmark of several clients
+/// sharing one key measures its aggregate rate and its key-level 429s from.
+#[tokio::test]
+async fn the_log_names_key_token_arrival_and_the_refusing_limit() {
+    let e = env_with(SimConfig {
+        window: Duration::from_secs(5),
+        token_limit: 2,
+        key_limit: 3,
+        ..SimConfig::default()
+    })
+    .await;
+    let a = e.h.seed_workspace(&e.fx.api_key, "Alpha");
+    let b = e.h.seed_workspace(&e.fx.api_key, "Beta");
+    assert_ne!(a.token_id, b.token_id);
+    assert_eq!(e.h.token_id(&a.token).as_deref(), Some(a.token_id.as_str()));
+    for (token, board) in [
+        (&a.token, &a.board_id),
+        (&a.token, &a.board_id),
+        (&a.token, &a.board_id), // over a's token budget
+        (&b.token, &b.board_id),
+        (&b.token, &b.board_id), // over the key's budget
+    ] {
+        e.get(&format!("/boards/{board}"), token).await;
+    }
+    let log = e.h.request_log();
+    let statuses: Vec<u16> = log.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 429, 200, 429]);
+    let limits: Vec<_> = log.iter().map(|r| r.limited_by).collect();
+    assert_eq!(
+        limits,
+        [None, None, Some(Limit::Token), None, Some(Limit::Key)]
+    );
+    let tokens: Vec<&str> = log.iter().filter_map(|r| r.token_id.as_deref()).collect();
+    assert_eq!(
+        tokens,
+        [
+            &a.token_id,
+            &a.token_id,
+            &a.token_id,
+            &b.token_id,
+            &b.token_id
+        ]
+        .map(String::as_str)
+    );
+    assert!(log
+        .iter()
+        .all(|r| r.key.as_deref() == Some(e.fx.api_key.as_str())));
+    assert!(
+        log.windows(2).all(|w| w[0].at_us <= w[1].at_us),
+        "arrivals in order"
+    );
+    let text = format!("{log:?}");
+    assert!(!text.contains(&a.token) && !text.contains(&b.token));
+
+    // A request without valid credentials is logged without a key or token.
+    e.get(&format!("/boards/{}", a.board_id), "nope").await;
+    let last = e.h.request_log().pop().unwrap();
+    assert_eq!((last.status, last.key, last.token_id), (401, None, None));
 }

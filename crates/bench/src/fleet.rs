@@ -79,6 +79,39 @@ pub struct TenantResult {
     pub failed: u64,
     pub missing: usize,
     pub duplicates: usize,
+    /// Requests the simulator admitted under the tenant's token.
+    pub requests: usize,
+    /// Its completion in an ideal fair schedule of the same requests ([`ideal_completions`]).
+    pub ideal_s: f64,
+}
+
+/// Completion times (s) of `work` (requests per tenant) when every tenant starts at once
+/// and the key's `key_rate` is split equally between the tenants still sending, each
+/// capped by its token's `token_rate` (processor sharing, the fairest schedule there is):
+/// what a perfectly fair client would achieve with no overhead.
+pub fn ideal_completions(work: &[usize], key_rate: f64, token_rate: f64) -> Vec<f64> {
+    let mut left: Vec<f64> = work.iter().map(|w| *w as f64).collect();
+    let mut done = vec![0.0; work.len()];
+    let mut now = 0.0;
+    loop {
+        let active: Vec<usize> = (0..left.len()).filter(|&i| left[i] > 0.0).collect();
+        if active.is_empty() {
+            return done;
+        }
+        let rate = token_rate.min(key_rate / active.len() as f64);
+        let step = active
+            .iter()
+            .map(|&i| left[i] / rate)
+            .fold(f64::MAX, f64::min);
+        now += step;
+        for &i in &active {
+            left[i] -= rate * step;
+            if left[i] <= 1e-9 {
+                left[i] = 0.0;
+                done[i] = now;
+            }
+        }
+    }
 }
 
 impl TenantResult {
@@ -216,7 +249,7 @@ fn config(o: &FleetOptions) -> String {
          members_limit = 100\nmembers_window_ms = {}\nsafety_margin_ms = {}\n\n\
          [trello.retry]\ninitial_backoff_ms = {}\nmax_backoff_ms = {}\ndeadline_ms = {}\n",
         w * 90,
-        (250 / s).max(5),
+        webriskops_trello::RateLimits::scaled(Duration::from_millis(w)).safety_margin_ms,
         (500 / s).max(1),
         (16_000 / s).max(1),
         (60_000 / s).max(1),
@@ -541,6 +574,8 @@ fn run_variant(
             failed: job["summary"]["failed_count"].as_u64().unwrap_or(0),
             missing,
             duplicates,
+            requests: 0,
+            ideal_s: 0.0,
         });
     }
     let token_of: HashMap<&str, usize> = tenants
@@ -549,6 +584,23 @@ fn run_variant(
         .map(|(i, t)| (t.ws.token_id.as_str(), i))
         .collect();
     let rates = rates(&log, &token_of, window);
+    for r in &log {
+        let admitted = r.limited_by.is_none() && r.status != 429;
+        if let Some(&i) = r.token_id.as_deref().and_then(|t| token_of.get(t)) {
+            if admitted {
+                results[i].requests += 1;
+            }
+        }
+    }
+    let work: Vec<usize> = results.iter().map(|t| t.requests).collect();
+    let ideal = ideal_completions(
+        &work,
+        f64::from(KEY_LIMIT) / window.as_secs_f64(),
+        f64::from(TOKEN_LIMIT) / window.as_secs_f64(),
+    );
+    for (t, i) in results.iter_mut().zip(ideal) {
+        t.ideal_s = i;
+    }
     rt.block_on(server.shutdown());
     drop(db);
     Ok(VariantResult {
@@ -674,11 +726,11 @@ fn label(variant: &str) -> String {
 fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
     let total: usize = sizes(o).iter().sum();
     println!(
-        "\n| fleet: {} replicas, {} tenants, one key | key budget used (busy period) | whole run | busiest window | key-level 429s | token 429s | key lockout | large tenant (s) | small tenants (s) | small: slowest/fastest completion | small: slowest/fastest s per finding | outcome |",
+        "\n| fleet: {} replicas, {} tenants, one key | key budget used (busy period) | whole run | busiest window | key-level 429s | token 429s | key lockout | large tenant (s) | small tenants (s) | small: slowest/fastest completion | small: slowest/fastest s per finding | small: slowest/fastest slowdown vs fair ideal | outcome |",
         o.replicas,
         o.tenants
     );
-    println!("|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---|");
+    println!("|---|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|---|");
     for r in results {
         let large = r.tenants.first().map_or(0.0, |t| t.completion_s);
         let (fast, slow) = r.small_range();
@@ -688,7 +740,7 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
         let missing: usize = r.tenants.iter().map(|t| t.missing).sum();
         let dups: usize = r.tenants.iter().map(|t| t.duplicates).sum();
         println!(
-            "| {} | {:.1} % ({:.0} s) | {:.1} % ({:.0} s) | {:.0} % | {} | {} | {} | {:.1}{} | {:.1}–{:.1}{} | {:.2} | {:.2} | {}/{} jobs done, {} of {} cards created, {} failed, {} findings without a card, {} duplicates |",
+            "| {} | {:.1} % ({:.0} s) | {:.1} % ({:.0} s) | {:.0} % | {} | {} | {} | {:.1}{} | {:.1}–{:.1}{} | {:.2} | {:.2} | {:.2} | {}/{} jobs done, {} of {} cards created, {} failed, {} findings without a card, {} duplicates |",
             label(&r.variant),
             r.busy_pct,
             r.busy_s,
@@ -716,6 +768,7 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             },
             r.completion_spread(),
             r.per_finding_spread(),
+            r.spread(|t| t.completion_s / t.ideal_s.max(1e-3)),
             done,
             r.tenants.len(),
             created,
@@ -726,7 +779,7 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
         );
     }
     println!(
-        "| **target** | ≥ 95 % | — | ≤ 100 % | 0 | — | none | — | before the large tenant | ≤ 1.5 | ≤ 1.5 | every finding exactly one card |"
+        "| **target** | ≥ 95 % | — | ≤ 100 % | 0 | — | none | — | before the large tenant | ≤ 1.5 | ≤ 1.5 | ≤ 1.5 | every finding exactly one card |"
     );
     // Each tenant, side by side.
     print!("\n| tenant | findings | replica |");
@@ -790,6 +843,18 @@ mod tests {
             token_id: Some(token.into()),
             limited_by,
         }
+    }
+
+    #[test]
+    fn the_ideal_schedule_shares_the_key_equally_within_each_token() {
+        // Key 300/s, tokens 100/s: three tenants of 100, 200 and 600 requests. All three
+        // at 100/s until the first ends (1 s); then two at 100/s (capped by their tokens)
+        // until the second ends (2 s); then the last alone at 100/s (6 s).
+        let t = ideal_completions(&[100, 200, 600], 300.0, 100.0);
+        assert_eq!(t, vec![1.0, 2.0, 6.0]);
+        // Six tenants: 50/s each while all six send.
+        let t = ideal_completions(&[50; 6], 300.0, 100.0);
+        assert!(t.iter().all(|x| (x - 1.0).abs() < 1e-9), "{t:?}");
     }
 
     #[test]

@@ -127,6 +127,12 @@ const RULES: &[Rule] = &[
                composes adapters and passes them in",
     },
     Rule {
+        krate: "webriskops-budget",
+        forbidden: &[IO_CRATES, ADAPTER_CRATES],
+        rule: "the shared budget's client speaks to its store through the RequestBudgets port \
+               only: no HTTP or database crate and no adapter",
+    },
+    Rule {
         krate: "webriskops-server",
         forbidden: &[ADAPTER_CRATES, &["reqwest", "rusqlite", "sqlx"]],
         rule: "the HTTP front end serves and renders only: no adapter, no database or HTTP \

@@ -367,6 +367,7 @@ fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
         .iter()
         .map(|name| (*name, s.tenant(name)))
         .collect();
+    s.user("north", "nell@north.example", "admin");
     let dirs: Vec<String> = ["data-a", "data-b"]
         .iter()
         .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
@@ -407,6 +408,23 @@ fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
     assert!(budget["fair_share"].as_u64().is_some(), "{budget}");
     assert!(!budget.to_string().contains("south"), "{budget}");
     assert!(!name.is_empty());
+    // The settings page says the same in words.
+    let cookie = {
+        let r = replicas[0].login("nell@north.example", PASSWORD);
+        r.expect(303);
+        r.header("set-cookie").split(';').next().unwrap().to_owned()
+    };
+    let page = replicas[1]
+        .send(
+            replicas[1]
+                .request(Method::GET, "/settings")
+                .header("cookie", &cookie),
+        )
+        .text;
+    assert!(
+        page.contains("requests in the current window, all customers together"),
+        "{page}"
+    );
     // The operator's metrics name the key's limit and each tenant's use.
     let (text, m) = crate::serve::scrape(&replicas[0]);
     assert_eq!(

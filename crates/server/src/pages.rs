@@ -206,6 +206,8 @@ struct TrackerRow {
     last_sync: String,
     /// The webhook's health in words.
     webhook: String,
+    /// The shared key budget in words, when requests spend one.
+    key_budget: Option<String>,
     error: Option<String>,
     next_step: String,
 }
@@ -236,6 +238,7 @@ fn row(provider: ProviderKey, v: &Value) -> TrackerRow {
             last_export: "—".into(),
             last_sync: "—".into(),
             webhook: "—".into(),
+            key_budget: None,
             error: Some(format!(
                 "{} ({})",
                 e["message"].as_str().unwrap_or_default(),
@@ -283,6 +286,7 @@ fn row(provider: ProviderKey, v: &Value) -> TrackerRow {
         last_export: run_text(&v["last_export"]),
         last_sync: run_text(&v["last_sync"]),
         webhook: webhook_text(&v["webhook"]),
+        key_budget: key_budget_text(&v["key_budget"]),
         error: None,
         next_step,
     }
@@ -1098,6 +1102,29 @@ fn routed_text(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// The shared key budget as /settings says it: the key's use by every customer, this
+/// tenant's part and its fair share (`None` when each process limits its own requests).
+fn key_budget_text(v: &Value) -> Option<String> {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    v.is_object().then(|| {
+        let mut text = format!(
+            "{} of {} requests in the current window, all customers together; yours {} ({} waiting), your fair share now {}",
+            n("used"),
+            n("limit"),
+            n("owner_used"),
+            n("owner_waiting"),
+            n("fair_share"),
+        );
+        if let Some(ms) = v["paused_for_ms"].as_u64() {
+            text.push_str(&format!(
+                "; paused {:.1} s more: the tracker refused the key",
+                ms as f64 / 1000.0
+            ));
+        }
+        text
+    })
 }
 
 /// A webhook's health as /settings says it.

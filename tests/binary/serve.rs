@@ -1872,7 +1872,7 @@ fn metrics_count_jobs_webhook_deliveries_syncs_and_tracker_requests() {
     assert_eq!(
         get(
             &m,
-            "webriskops_tracker_rate_limited_total{tracker=\"trello\"}"
+            "webriskops_tracker_rate_limited_total{tracker=\"trello\",kind=\"key\"}"
         ),
         Some(0.0),
         "{m:?}"

@@ -318,6 +318,10 @@ pub struct RequestStats {
     pub writes: u64,
     /// Answers that refused a request for the rate limit.
     pub rate_limited: u64,
+    /// Of those, the answers that refused the whole application key (every customer's
+    /// requests, not one token's): the ones a shared budget must prevent.
+    #[serde(default)]
+    pub rate_limited_key: u64,
     /// Attempts after the first, for any reason.
     pub retries: u64,
 }

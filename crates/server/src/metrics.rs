@@ -91,7 +91,7 @@ const COUNTERS: &[(&str, &str)] = &[
     ),
     (
         "webriskops_tracker_rate_limited_total",
-        "Tracker answers refused for the rate limit (429), by tracker, summed after each export and sync.",
+        "Tracker answers refused for the rate limit (429), by tracker and kind (token: one customer's token or route; key: the whole application key, every customer's), summed after each export and sync.",
     ),
 ];
 
@@ -133,8 +133,13 @@ impl Metrics {
         );
         self.add(
             "webriskops_tracker_rate_limited_total",
-            &[("tracker", tracker)],
-            counts.rate_limited,
+            &[("tracker", tracker), ("kind", "key")],
+            counts.rate_limited_key,
+        );
+        self.add(
+            "webriskops_tracker_rate_limited_total",
+            &[("tracker", tracker), ("kind", "token")],
+            counts.rate_limited.saturating_sub(counts.rate_limited_key),
         );
     }
 
@@ -358,7 +363,8 @@ mod tests {
             &RequestCounts {
                 reads: 4,
                 writes: 3,
-                rate_limited: 1,
+                rate_limited: 3,
+                rate_limited_key: 1,
             },
         );
         let now = Utc::now();
@@ -385,7 +391,8 @@ mod tests {
             "webriskops_job_lease_takeovers_total 0",
             "webriskops_tracker_requests_total{tracker=\"trello\",kind=\"read\"} 4",
             "webriskops_tracker_requests_total{tracker=\"trello\",kind=\"write\"} 3",
-            "webriskops_tracker_rate_limited_total{tracker=\"trello\"} 1",
+            "webriskops_tracker_rate_limited_total{tracker=\"trello\",kind=\"key\"} 1",
+            "webriskops_tracker_rate_limited_total{tracker=\"trello\",kind=\"token\"} 2",
         ] {
             assert!(
                 text.lines().any(|l| l == sample),

@@ -51,6 +51,7 @@ impl Tracker {
             reads: s.reads,
             writes: s.writes,
             rate_limited: s.rate_limited,
+            rate_limited_key: s.rate_limited_key,
         })
     }
 }

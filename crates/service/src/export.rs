@@ -118,6 +118,9 @@ pub struct RequestCounts {
     /// Answers refused for the rate limit (filled in by the app from the adapter).
     #[serde(rename = "429s")]
     pub rate_limited: u64,
+    /// Of those, refusals of the whole application key (every customer's budget).
+    #[serde(rename = "429s_key", default)]
+    pub rate_limited_key: u64,
 }
 
 /// The error of a create whose outcome was unknown and whose item the tracker does not
@@ -884,6 +887,7 @@ pub async fn export(
                     reads: counters.reads.into_inner(),
                     writes: 0,
                     rate_limited: 0,
+                    rate_limited_key: 0,
                 };
                 return Ok(summary);
             }
@@ -1023,6 +1027,7 @@ pub async fn export(
             reads: counters.reads.into_inner(),
             writes: 0,
             rate_limited: 0,
+            rate_limited_key: 0,
         };
         return Ok(summary);
     }
@@ -1220,6 +1225,7 @@ pub async fn export(
         reads: counters.reads.into_inner(),
         writes: counters.writes.into_inner(),
         rate_limited: 0,
+        rate_limited_key: 0,
     };
     let json = serde_json::to_string(&SummaryForJournal::from(&summary)).unwrap_or_default();
     ports.journal.finish_run(run, &json).await?;

@@ -519,6 +519,8 @@ impl WorkItems for LinearAdapter {
             reads: s.queries,
             writes: s.mutations,
             rate_limited: s.rate_limited,
+            // Linear counts per user (or OAuth app per user), never per application key.
+            rate_limited_key: 0,
             retries: s.retries,
         })
     }

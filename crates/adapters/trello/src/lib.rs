@@ -788,6 +788,7 @@ impl WorkItems for TrelloAdapter {
             reads: s.reads,
             writes: s.writes,
             rate_limited: s.rate_limited_429s,
+            rate_limited_key: s.key_rate_limited_429s,
             retries: s.retries,
         })
     }

@@ -47,6 +47,8 @@ pub struct RequestStats {
     pub writes: u64,
     /// Answers with status 429.
     pub rate_limited_429s: u64,
+    /// Of those, the 429s for the whole key (`API_KEY_LIMIT_EXCEEDED`).
+    pub key_rate_limited_429s: u64,
     /// Attempts after the first, for any reason.
     pub retries: u64,
 }
@@ -56,6 +58,7 @@ struct Counters {
     reads: AtomicU64,
     writes: AtomicU64,
     rate_limited: AtomicU64,
+    key_rate_limited: AtomicU64,
     retries: AtomicU64,
 }
 
@@ -330,6 +333,7 @@ impl Transport {
             reads: self.counters.reads.load(Ordering::Relaxed),
             writes: self.counters.writes.load(Ordering::Relaxed),
             rate_limited_429s: self.counters.rate_limited.load(Ordering::Relaxed),
+            key_rate_limited_429s: self.counters.key_rate_limited.load(Ordering::Relaxed),
             retries: self.counters.retries.load(Ordering::Relaxed),
         }
     }
@@ -643,6 +647,11 @@ impl Transport {
             }
             if status == 429 {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if is_key_refusal(&bytes) {
+                    self.counters
+                        .key_rate_limited
+                        .fetch_add(1, Ordering::Relaxed);
+                }
             }
             if status == 429 || (500..600).contains(&status) {
                 return Err(Failure::Status {

@@ -45,7 +45,7 @@ fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() 
     assert!(
         first
             .stdout
-            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5"),
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5, 6"),
         "{first:?}"
     );
     let again = s.cli(&["migrate"]);

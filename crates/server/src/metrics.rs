@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use webriskops_domain::ProviderKey;
-use webriskops_ports::{BudgetUsage, QueueDepth};
+use webriskops_ports::{BudgetUsage, JobKind, QueueDepth};
 use webriskops_service::RequestCounts;
 
 use crate::error::ApiError;
@@ -257,6 +257,30 @@ fn gauge(out: &mut String, name: &str, help: &str, value: &str) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// `webriskops_queue_jobs{kind,state}`: the queue's queued and running jobs by kind (exports
+/// and syncs), read from the store at this scrape. The unlabelled `webriskops_jobs_*`
+/// gauges keep counting exports only.
+pub fn render_kinds(out: &mut String, depths: &[(JobKind, QueueDepth)]) {
+    if depths.is_empty() {
+        return;
+    }
+    let name = "webriskops_queue_jobs";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Jobs of the queue by kind (export, sync) and state (queued, running), every replica's, read from the store at this scrape."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (kind, d) in depths {
+        for (st, n) in [("queued", d.queued), ("running", d.running)] {
+            let _ = writeln!(
+                out,
+                "{name}{{kind=\"{}\",state=\"{st}\"}} {n}",
+                kind.as_str()
+            );
+        }
+    }
+}
+
 /// `{k="v",…}` with each value escaped (`\\`, `\"`, `\n`), or nothing without labels.
 fn render_labels(labels: &[(&'static str, String)]) -> String {
     if labels.is_empty() {
@@ -311,9 +335,18 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             budgets.push((p, u));
         }
     }
-    let text = state
+    let mut text = state
         .metrics
         .render_with(depth.as_ref().ok(), &budgets, Utc::now());
+    if let Ok(export) = &depth {
+        let queue = state.composer.queue();
+        if let Ok(sync) = queue.depth_of(JobKind::Sync).await {
+            render_kinds(
+                &mut text,
+                &[(JobKind::Export, *export), (JobKind::Sync, sync)],
+            );
+        }
+    }
     let status = match &depth {
         Ok(_) => StatusCode::OK,
         Err(e) => {

@@ -381,6 +381,41 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_is_counted_by_kind_and_state_in_one_gauge() {
+        let mut out = String::new();
+        let export = QueueDepth {
+            queued: 2,
+            running: 1,
+            oldest_queued_at: None,
+        };
+        let sync = QueueDepth {
+            queued: 1,
+            running: 0,
+            oldest_queued_at: None,
+        };
+        render_kinds(
+            &mut out,
+            &[(JobKind::Export, export), (JobKind::Sync, sync)],
+        );
+        assert_eq!(
+            out.matches("# TYPE webriskops_queue_jobs gauge").count(),
+            1,
+            "{out}"
+        );
+        for line in [
+            "webriskops_queue_jobs{kind=\"export\",state=\"queued\"} 2",
+            "webriskops_queue_jobs{kind=\"export\",state=\"running\"} 1",
+            "webriskops_queue_jobs{kind=\"sync\",state=\"queued\"} 1",
+            "webriskops_queue_jobs{kind=\"sync\",state=\"running\"} 0",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in {out}");
+        }
+        let mut none = String::new();
+        render_kinds(&mut none, &[]);
+        assert_eq!(none, "", "a store that did not answer shows no gauge");
+    }
+
+    #[test]
     fn every_line_is_help_type_or_a_sample_and_counters_add_up() {
         let m = Metrics::default();
         m.inc("webriskops_jobs_finished_total", &[("outcome", "done")]);

@@ -45,7 +45,7 @@ fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() 
     assert!(
         first
             .stdout
-            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5"),
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5, 6"),
         "{first:?}"
     );
     let again = s.cli(&["migrate"]);
@@ -439,4 +439,253 @@ fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
     for r in &mut replicas {
         r.stop_ok();
     }
+}
+
+/// The sum over `replicas` of the series of `name` (every label set).
+fn total(replicas: &[&Server], name: &str) -> f64 {
+    replicas
+        .iter()
+        .map(|r| {
+            let (_, m) = crate::serve::scrape(r);
+            m.iter()
+                .filter(|(k, _)| *k == name || k.starts_with(&format!("{name}{{")))
+                .map(|(_, v)| *v)
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+/// `webriskops_queue_jobs{kind="sync",state=…}` as `srv` reads it from the database.
+fn sync_jobs(srv: &Server, state: &str) -> Option<f64> {
+    let (_, m) = crate::serve::scrape(srv);
+    m.get(&format!(
+        "webriskops_queue_jobs{{kind=\"sync\",state=\"{state}\"}}"
+    ))
+    .copied()
+}
+
+/// Polls until no sync job is queued or running (bounded by [`PATIENCE`]).
+#[track_caller]
+fn syncs_settle(srv: &Server) {
+    let deadline = Instant::now() + PATIENCE;
+    while sync_jobs(srv, "queued") != Some(0.0) || sync_jobs(srv, "running") != Some(0.0) {
+        assert!(Instant::now() < deadline, "the sync jobs never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Webhook deliveries are follow-up jobs of the queue, not syncs of the replica that
+/// received them: while one replica exports a tenancy, deliveries to either replica wait
+/// (no sync of that tenancy runs anywhere beside its export), join one queued sync, and
+/// once the export has ended exactly one sync runs, on whichever replica claims it; the
+/// person's status change is reported once.
+#[test]
+fn webhook_deliveries_during_an_export_make_one_sync_after_it_on_any_replica() {
+    use trello_sim::{Fault, FaultRule};
+    use webriskops_ports::WebhookSecret;
+
+    use crate::serve::{APP_SECRET, METRICS_TOKEN};
+
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    let metrics = ("WEBRISKOPS_METRICS_TOKEN", METRICS_TOKEN);
+    let b_dir = s.dir.path().join("data-b");
+    let mut a = s.serve(&[], &[metrics]);
+    let mut b = s.serve(
+        &[],
+        &[metrics, ("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())],
+    );
+    a.trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let first = findings("hook", 2);
+    let id = a.export(&t.admin, "", &first);
+    assert_eq!(a.wait_export(&t.admin, &id)["state"], "done");
+    // The export's own card actions were delivered too: every delivery Trello made has
+    // reached a replica, and the syncs they asked for have ended, twice in a row.
+    let deadline = Instant::now() + PATIENCE;
+    let mut calm = 0;
+    while calm < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the export's deliveries never settled"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        syncs_settle(&a);
+        let sent = s.trello.webhook_deliveries().len() as f64;
+        let received = total(&[&a, &b], "webriskops_webhook_deliveries_total");
+        calm = if sent == received { calm + 1 } else { 0 };
+    }
+
+    // The same findings again (nothing to write), held up by a read that stalls past the
+    // adapter's timeout: the tenancy is busy exporting for that long.
+    s.trello.inject(FaultRule::new(
+        Some("GET"),
+        None,
+        1,
+        Fault::Delay {
+            delay: Duration::from_secs(60),
+            after_apply: false,
+        },
+    ));
+    let held = b.export(&t.admin, "", &first);
+    let deadline = Instant::now() + PATIENCE;
+    while !s.trello.pending_faults().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never reached the stall"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let syncs_before = total(&[&a, &b], "webriskops_syncs_total");
+    let accepted_before = total(&[&a, &b], "webriskops_webhook_deliveries_total");
+
+    // A person finishes a card (Trello delivers that to the callback, on A), and five more
+    // deliveries come, through a load balancer, to either replica.
+    let card = s
+        .trello
+        .cards(&s.tfx.board_id)
+        .into_iter()
+        .find(|c| c.desc.contains("[webriskops:finding:hook-1]"))
+        .unwrap();
+    s.trello.person_move_card(&card.id, &s.tfx.done_list_id);
+    let hooks = s.trello.webhooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    let callback = hooks[0].callback_url.clone();
+    let path = callback.strip_prefix(&a.url("")).unwrap().to_owned();
+    for i in 0..5 {
+        let body =
+            json!({"action": {"id": format!("5f00000000000000000hook{i}"), "type": "updateCard",
+                                     "data": {"card": {"id": card.id}}},
+                          "model": {}})
+            .to_string();
+        let sig = webriskops_trello::webhook_signature(
+            &WebhookSecret::new(APP_SECRET),
+            body.as_bytes(),
+            &callback,
+        );
+        let to = if i % 2 == 0 { &a } else { &b };
+        to.send(
+            to.request(Method::POST, &path)
+                .header("X-Trello-Webhook", sig)
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .expect(200);
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while total(&[&a, &b], "webriskops_webhook_deliveries_total") < accepted_before + 6.0 {
+        assert!(Instant::now() < deadline, "Trello's delivery never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every delivery is answered, none is synced beside the export: one sync waits.
+    let syncs_during = total(&[&a, &b], "webriskops_syncs_total");
+    let (waiting, running) = (sync_jobs(&b, "queued"), sync_jobs(&a, "running"));
+    let export = b.get(&format!("/api/v1/exports/{held}"), &t.admin).json();
+    assert_eq!(
+        export["state"], "running",
+        "precondition: the export still runs: {export}"
+    );
+    assert_eq!(
+        syncs_during, syncs_before,
+        "a sync ran beside the tenancy's export"
+    );
+    assert_eq!(waiting, Some(1.0), "the deliveries joined one queued sync");
+    assert_eq!(running, Some(0.0));
+
+    // The export ends; then the one sync runs, and reports the change once.
+    let ended = a.wait_export(&t.admin, &held);
+    assert!(
+        ended["state"] == "done" || ended["state"] == "failed",
+        "{ended}"
+    );
+    syncs_settle(&a);
+    assert_eq!(
+        total(&[&a, &b], "webriskops_syncs_total"),
+        syncs_before + 1.0,
+        "six deliveries, one sync"
+    );
+    let events = b.get("/api/v1/status-events", &t.admin);
+    events.expect(200);
+    let events = events.json();
+    let finished: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["finding_id"] == "hook-1")
+        .collect();
+    assert_eq!(finished.len(), 1, "reported once: {events}");
+    assert_eq!(finished[0]["event"]["tracker_status"], "done", "{events}");
+    a.stop_ok();
+    b.stop_ok();
+}
+
+/// Two replicas tick the sync schedule every second: the tenancy is synced once per
+/// interval in all (each sync a job one replica claimed), not once per replica.
+#[test]
+fn two_replicas_make_one_scheduled_sync_per_interval_not_two() {
+    use crate::serve::METRICS_TOKEN;
+
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    let env = [
+        ("WEBRISKOPS_METRICS_TOKEN", METRICS_TOKEN),
+        ("WEBRISKOPS_SYNC_INTERVAL_SECS", "1"),
+    ];
+    let b_dir = s.dir.path().join("data-b");
+    let started = Instant::now();
+    let mut a = s.serve(&[], &env);
+    let mut b = s.serve(
+        &[],
+        &[
+            env[0],
+            env[1],
+            ("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap()),
+        ],
+    );
+    a.trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    // Long enough for several intervals on both replicas' clocks.
+    std::thread::sleep(Duration::from_secs(6));
+    let syncs = total(&[&a, &b], "webriskops_syncs_total");
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(
+        syncs >= 2.0,
+        "the schedule synced {syncs} times in {elapsed} s"
+    );
+    // Each interval makes one sync of the tenancy, whichever replica ticks first: at most
+    // one per second since the first replica started (two replicas syncing on their own
+    // timers would make about twice that).
+    assert!(
+        syncs <= elapsed.floor() + 1.0,
+        "{syncs} syncs in {elapsed} s with a 1 s interval"
+    );
+    // In the database: each queued 1 s or more after the one before it.
+    let created: Vec<chrono::DateTime<chrono::Utc>> = s.rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client
+            .query(
+                "SELECT created_at FROM export_jobs WHERE kind = 'sync' ORDER BY created_at",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    assert!(created.len() >= 2, "{created:?}");
+    for pair in created.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= chrono::TimeDelta::seconds(1),
+            "two syncs queued within one interval: {created:?}"
+        );
+    }
+    a.stop_ok();
+    b.stop_ok();
 }

@@ -34,7 +34,7 @@ pub use budget::{
 pub use error::{ErrorContext, ErrorSource, PortError, PortResult};
 pub use memory::MemoryLedger;
 pub use model::*;
-pub use queue::{Claim, JobEnd, JobQueue, JobUploads, Lease, QueueDepth};
+pub use queue::{Claim, JobEnd, JobKind, JobQueue, JobUploads, Lease, QueueDepth};
 pub use retry::RetryPolicy;
 pub use source::{FindingSource, FindingStream};
 pub use store::{

@@ -17,8 +17,38 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use webriskops_domain::{ProviderKey, TenantId};
+
 use crate::accounts::ExportJob;
 use crate::PortResult;
+
+/// What a queued job does. Rows written before kinds existed are exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobKind {
+    /// An export of an uploaded findings file.
+    Export,
+    /// A status sync of the tenancy (scheduled, or after a webhook delivery).
+    Sync,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 2] = [JobKind::Export, JobKind::Sync];
+
+    /// The name stored in the job's row.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Export => "export",
+            JobKind::Sync => "sync",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<JobKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
 
 /// One worker's hold on one job, until `until`. `attempt` counts the claims of the job
 /// (1 for the first) and fences the holder: a takeover makes a new attempt.
@@ -34,8 +64,10 @@ pub struct Lease {
 /// A job handed to a worker, with its lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
-    /// The job as stored when claimed (state `running`).
+    /// The job as stored when claimed (state `running`). A sync job's row carries no
+    /// upload (`input_path` is empty).
     pub job: ExportJob,
+    pub kind: JobKind,
     pub lease: Lease,
     /// The worker whose expired lease this claim took over, if any.
     pub taken_over_from: Option<String>,
@@ -61,7 +93,7 @@ pub struct QueueDepth {
     pub oldest_queued_at: Option<DateTime<Utc>>,
 }
 
-/// Queued export jobs (every tenant's), claimed under leases.
+/// Queued jobs (every tenant's: exports and syncs), claimed under leases.
 #[async_trait]
 pub trait JobQueue: Send + Sync + Debug {
     /// Claims the oldest job that is queued, or running under a lease that expired before
@@ -69,7 +101,8 @@ pub trait JobQueue: Send + Sync + Debug {
     /// any number of workers and replicas, never return the same job while its lease
     /// holds, nor a job of a tenancy (tenant and provider) that has another job running
     /// under a lease that holds at `now`: a tenancy's exports run one at a time across
-    /// replicas. `None` when no job is claimable.
+    /// replicas, whatever their kind (a sync never runs beside an export of its tenancy).
+    /// `None` when no job is claimable.
     async fn claim(
         &self,
         owner: &str,
@@ -95,8 +128,40 @@ pub trait JobQueue: Send + Sync + Debug {
     /// holder's progress.
     async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool>;
 
-    /// Counts of queued and running jobs and the oldest queued job's creation.
-    async fn depth(&self) -> PortResult<QueueDepth>;
+    /// Counts of queued and running export jobs and the oldest queued one's creation.
+    async fn depth(&self) -> PortResult<QueueDepth> {
+        self.depth_of(JobKind::Export).await
+    }
+
+    /// Counts of queued and running jobs of `kind` and the oldest queued one's creation.
+    async fn depth_of(&self, kind: JobKind) -> PortResult<QueueDepth>;
+
+    /// Queues a sync of the tenancy as job `id` (created at `now`), unless a sync of it is
+    /// queued and not yet claimed: that one is joined, as it reads everything this one
+    /// would. A sync that runs (claimed) is not joined: it may have read the tracker before
+    /// the change that asks for this one. `true` when a job was added.
+    async fn enqueue_sync(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool>;
+
+    /// The schedule's tick: queues a sync of the tenancy as job `id` only when no sync of
+    /// it was queued (by any worker, for any reason) less than `interval` before `now`, and
+    /// none is queued. Decided atomically across replicas: however many replicas tick, a
+    /// tenancy gets at most one scheduled sync per `interval`. Finished syncs of the
+    /// tenancy older than a day (and than `interval`) are deleted on the way. `true` when
+    /// a job was added.
+    async fn enqueue_sync_if_due(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+        interval: Duration,
+    ) -> PortResult<bool>;
 }
 
 /// The uploaded input of queued jobs, kept in the store so that whichever replica claims a

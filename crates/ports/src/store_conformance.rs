@@ -20,7 +20,7 @@ use crate::accounts::{
     Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, WebhookRegistry,
 };
 use crate::error::PortError;
-use crate::queue::{JobEnd, JobQueue, JobUploads};
+use crate::queue::{JobEnd, JobKind, JobQueue, JobUploads};
 use crate::store::{
     ExportLedger, IntentOutcome, LedgerScope, ProviderStore, RunJournal, RunKind, SecretStore,
 };
@@ -813,6 +813,241 @@ pub async fn queue_race(s: &Stores, workers: Vec<Arc<dyn JobQueue>>) {
     let crowd = all.iter().filter(|id| id.starts_with("c-")).count();
     assert_eq!(crowd, 1, "one job of a tenancy at a time: {claimed:?}");
     assert_eq!(all.len(), n as usize + 1, "every other job was claimed");
+}
+
+/// Sync jobs share the queue with exports: a sync of a tenancy waits for its export (and
+/// the other way round), at most one sync of a tenancy waits (a second request joins it,
+/// while one that runs is not joined), the export listings never show syncs, the kinds are
+/// counted apart, and a sync whose lease expired is taken over like an export.
+pub async fn queue_sync_jobs(s: &Stores) {
+    let p0 = providers().0;
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let q = &s.queue;
+    s.jobs
+        .add_job(&job("e-1", "acme", 0, JobState::Queued))
+        .await
+        .unwrap();
+    assert!(q.enqueue_sync("s-1", &acme, p0, at(1)).await.unwrap());
+    assert!(
+        !q.enqueue_sync("s-2", &acme, p0, at(2)).await.unwrap(),
+        "a second request joins the sync that waits"
+    );
+    assert!(q.enqueue_sync("s-3", &globex, p0, at(2)).await.unwrap());
+
+    // Exports' listings hold no sync.
+    let listed: Vec<String> = s
+        .jobs
+        .jobs(&acme, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed, vec!["e-1".to_owned()]);
+    assert_eq!(s.jobs.job(&acme, "s-1").await.unwrap(), None);
+    let unfinished: Vec<String> = s
+        .jobs
+        .unfinished_jobs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(unfinished, vec!["e-1".to_owned()]);
+    assert_eq!(q.depth().await.unwrap().queued, 1, "depth() counts exports");
+    let syncs = q.depth_of(JobKind::Sync).await.unwrap();
+    assert_eq!((syncs.queued, syncs.running), (2, 0));
+    assert_eq!(syncs.oldest_queued_at, Some(at(1)));
+
+    let end = JobEnd {
+        succeeded: true,
+        progress_json: "{}".into(),
+        summary_json: None,
+        bundle_dir: None,
+        finished_at: at(5),
+    };
+    let export = q.claim("w1", at(3), LEASE).await.unwrap().expect("a job");
+    assert_eq!(
+        (export.job.id.as_str(), export.kind),
+        ("e-1", JobKind::Export)
+    );
+    let other = q.claim("w2", at(3), LEASE).await.unwrap().expect("a job");
+    assert_eq!(
+        (other.job.id.as_str(), other.kind),
+        ("s-3", JobKind::Sync),
+        "acme's sync waits for acme's export; globex's is claimed past it"
+    );
+    assert_eq!(other.job.tenant, globex);
+    assert_eq!(other.job.provider, p0);
+    assert_eq!(q.claim("w3", at(3), LEASE).await.unwrap(), None);
+    assert!(!q.enqueue_sync("s-4", &acme, p0, at(4)).await.unwrap());
+    assert!(q.finish(&export.lease, &end).await.unwrap());
+    assert!(q.finish(&other.lease, &end).await.unwrap());
+
+    let sync = q.claim("w1", at(5), LEASE).await.unwrap().expect("a job");
+    assert_eq!((sync.job.id.as_str(), sync.kind), ("s-1", JobKind::Sync));
+    assert_eq!(sync.job.state, JobState::Running);
+    // A request while the sync runs queues one more (the running one may have read the
+    // tracker before the change), and the one after joins that.
+    assert!(q.enqueue_sync("s-5", &acme, p0, at(6)).await.unwrap());
+    assert!(!q.enqueue_sync("s-6", &acme, p0, at(6)).await.unwrap());
+    s.jobs
+        .add_job(&job("e-2", "acme", 7, JobState::Queued))
+        .await
+        .unwrap();
+    assert_eq!(
+        q.claim("w2", at(7), LEASE).await.unwrap(),
+        None,
+        "neither the next sync nor an export runs beside a running sync of the tenancy"
+    );
+    let syncs = q.depth_of(JobKind::Sync).await.unwrap();
+    assert_eq!((syncs.queued, syncs.running), (1, 1));
+    // The holder dies: once its lease has expired, the sync is taken over.
+    let again = q
+        .claim("w2", at(40), LEASE)
+        .await
+        .unwrap()
+        .expect("a takeover");
+    assert_eq!((again.job.id.as_str(), again.kind), ("s-1", JobKind::Sync));
+    assert_eq!(again.taken_over_from.as_deref(), Some("w1"));
+    assert!(!q.finish(&sync.lease, &end).await.unwrap(), "fenced");
+    assert!(q.finish(&again.lease, &end).await.unwrap());
+    let next = q.claim("w1", at(41), LEASE).await.unwrap().expect("a job");
+    assert_eq!((next.job.id.as_str(), next.kind), ("s-5", JobKind::Sync));
+}
+
+/// The schedule's ticks: a tenancy's sync is queued only when none was queued within the
+/// interval (whoever queued it: a tick or a delivery) and none waits; a tick per tenancy.
+pub async fn queue_sync_schedule(s: &Stores) {
+    let p0 = providers().0;
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let q = &s.queue;
+    let every = Duration::from_secs(60);
+    let end = JobEnd {
+        succeeded: true,
+        progress_json: "{}".into(),
+        summary_json: None,
+        bundle_dir: None,
+        finished_at: at(3),
+    };
+    assert!(q
+        .enqueue_sync_if_due("d-1", &acme, p0, at(0), every)
+        .await
+        .unwrap());
+    assert!(
+        !q.enqueue_sync_if_due("d-2", &acme, p0, at(1), every)
+            .await
+            .unwrap(),
+        "another replica's tick within the interval"
+    );
+    let c = q
+        .claim("w1", at(2), LEASE)
+        .await
+        .unwrap()
+        .expect("the sync");
+    assert_eq!((c.job.id.as_str(), c.kind), ("d-1", JobKind::Sync));
+    assert!(q.finish(&c.lease, &end).await.unwrap());
+    assert!(
+        !q.enqueue_sync_if_due("d-3", &acme, p0, at(59), every)
+            .await
+            .unwrap(),
+        "the last sync was queued less than an interval ago, even though it has ended"
+    );
+    assert!(
+        q.enqueue_sync_if_due("d-4", &globex, p0, at(59), every)
+            .await
+            .unwrap(),
+        "each tenancy has its own schedule"
+    );
+    assert!(q
+        .enqueue_sync_if_due("d-5", &acme, p0, at(60), every)
+        .await
+        .unwrap());
+    assert!(
+        !q.enqueue_sync("d-6", &acme, p0, at(61)).await.unwrap(),
+        "a delivery joins the scheduled sync that waits"
+    );
+    let c = q.claim("w1", at(62), LEASE).await.unwrap().expect("a sync");
+    assert!(q.finish(&c.lease, &end).await.unwrap());
+    let c = q.claim("w1", at(62), LEASE).await.unwrap().expect("a sync");
+    assert!(q.finish(&c.lease, &end).await.unwrap());
+    // A delivery's sync counts as the tenancy's last one.
+    assert!(q.enqueue_sync("d-7", &acme, p0, at(100)).await.unwrap());
+    let c = q
+        .claim("w1", at(100), LEASE)
+        .await
+        .unwrap()
+        .expect("a sync");
+    assert_eq!(c.job.id, "d-7");
+    assert!(q.finish(&c.lease, &end).await.unwrap());
+    assert!(!q
+        .enqueue_sync_if_due("d-8", &acme, p0, at(150), every)
+        .await
+        .unwrap());
+    assert!(q
+        .enqueue_sync_if_due("d-9", &acme, p0, at(160), every)
+        .await
+        .unwrap());
+    // A day on (finished syncs that old are deleted on the way), the tick queues again.
+    let c = q
+        .claim("w1", at(161), LEASE)
+        .await
+        .unwrap()
+        .expect("a sync");
+    assert!(q.finish(&c.lease, &end).await.unwrap());
+    let day = 86_400;
+    assert!(q
+        .enqueue_sync_if_due("d-10", &acme, p0, at(day + 200), every)
+        .await
+        .unwrap());
+    assert_eq!(q.depth_of(JobKind::Sync).await.unwrap().queued, 1);
+}
+
+/// Replicas (`workers`, each a handle a replica would hold) tick the schedule for the same
+/// tenancies at the same instant, each claiming and finishing at once what it queued (so a
+/// queued sync's uniqueness alone would not stop a second one): every tenancy gets exactly
+/// one sync.
+pub async fn queue_sync_schedule_race(s: &Stores, workers: Vec<Arc<dyn JobQueue>>) {
+    let p0 = providers().0;
+    let _ = s;
+    let n = 40;
+    let every = Duration::from_secs(60);
+    let runs = workers.iter().enumerate().map(|(w, q)| {
+        let q = Arc::clone(q);
+        async move {
+            let mut queued = 0;
+            for i in 0..n {
+                let t = tenant(&format!("tenant-{i:03}"));
+                if q.enqueue_sync_if_due(&format!("w{w}-{i}"), &t, p0, at(100), every)
+                    .await
+                    .unwrap()
+                {
+                    queued += 1;
+                    while let Some(c) = q
+                        .claim(&format!("worker-{w}"), at(100), LEASE)
+                        .await
+                        .unwrap()
+                    {
+                        let end = JobEnd {
+                            succeeded: true,
+                            progress_json: "{}".into(),
+                            summary_json: None,
+                            bundle_dir: None,
+                            finished_at: at(100),
+                        };
+                        assert!(q.finish(&c.lease, &end).await.unwrap());
+                    }
+                }
+            }
+            queued
+        }
+    });
+    let queued: Vec<usize> = join_all(runs).await;
+    assert_eq!(
+        queued.iter().sum::<usize>(),
+        n,
+        "one scheduled sync per tenancy however many replicas tick: {queued:?}"
+    );
 }
 
 /// An expired lease is taken over by another worker (a new attempt); the old holder's

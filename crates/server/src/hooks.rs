@@ -1,7 +1,8 @@
 //! The webhook receivers: `HEAD` and `POST /hooks/{tracker}/{opaque id}`. A delivery is
 //! verified before anything in it is trusted (401 and nothing changed otherwise),
-//! de-duplicated on its delivery id, and taken as a hint: the tenancy is synced in the
-//! background, which reads the items again and emits each change once.
+//! de-duplicated on its delivery id, and taken as a hint: a sync of the tenancy is queued
+//! (joining one that waits) and answered 200 at once; whichever replica's worker claims the
+//! job reads the items again and emits each change once.
 
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
@@ -87,13 +88,17 @@ async fn deliver(
         }
         Ok(Acceptance::Duplicate) => StatusCode::OK.into_response(),
         Ok(Acceptance::Fresh { who, event }) => {
-            tracing::info!(tenant = %who.tenant, tracker = %tracker, kind = %event.kind, "webhook delivery: syncing");
-            let state = state.clone();
-            tokio::spawn(async move {
-                if let Err(e) = crate::sync::sync_now(&state, &who).await {
-                    tracing::warn!(tenant = %who.tenant, error = %e.message, "sync after a webhook failed; the scheduled sync will retry");
+            match crate::sync::queue_sync(&state, &who).await {
+                Ok(added) => {
+                    tracing::info!(tenant = %who.tenant, tracker = %tracker, kind = %event.kind,
+                        joined = !added, "webhook delivery: sync queued");
                 }
-            });
+                // The delivery is counted as seen: a retry would be taken as a duplicate.
+                // The schedule syncs the tenancy within its interval all the same.
+                Err(e) => {
+                    tracing::warn!(tenant = %who.tenant, error = %e.message, "cannot queue the sync after a webhook delivery; the scheduled sync will catch up");
+                }
+            }
             StatusCode::OK.into_response()
         }
         Err(e) => ApiError::from(e).into_response(),

@@ -20,7 +20,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
 use webriskops_domain::{ProviderKey, TenantId};
-use webriskops_ports::{Claim, ExportJob, JobEnd, JobState, Lease};
+use webriskops_ports::{Claim, ExportJob, JobEnd, JobKind, JobState, Lease};
 use webriskops_service::export::{ExportDestination, ExportResult};
 use webriskops_service::{run_export, ExportRequest, FallbackPolicy, Progress, Tenancy};
 
@@ -87,6 +87,11 @@ impl JobRunner {
     /// The tenancy's guard if nothing of it runs now.
     pub fn tenancy_if_idle(&self, who: &Tenancy) -> Option<TenancyGuard> {
         self.tenancy_mutex(who).try_lock_owned().ok()
+    }
+
+    /// Wakes the worker: a job was queued here.
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Stops claiming jobs (the worker returns), then waits until no claimed job runs.
@@ -365,15 +370,17 @@ fn spawn_claimed(state: &AppState, claim: Claim) {
 async fn run_claimed(state: &AppState, claim: Claim) {
     let Claim {
         job,
+        kind,
         lease,
         taken_over_from,
     } = claim;
     let id = job.id.clone();
+    let what = kind.as_str();
     tracing::info!(job = %id, tenant = %job.tenant, worker = %lease.owner, attempt = lease.attempt,
-        "claimed export job {id}");
+        "claimed {what} job {id}");
     if let Some(from) = &taken_over_from {
         tracing::info!(job = %id, tenant = %job.tenant, from = %from, attempt = lease.attempt,
-            "took over an export job whose lease expired");
+            "took over an {what} job whose lease expired");
         state
             .metrics
             .inc("webriskops_job_lease_takeovers_total", &[]);
@@ -398,7 +405,7 @@ async fn run_claimed(state: &AppState, claim: Claim) {
                     // that it is not still writing cards when another replica takes the job
                     // over (the tracker's writes are not fenced by the lease).
                     Err(e) => {
-                        tracing::warn!(job = %lease.job_id, error = %e, "cannot renew the export job's lease");
+                        tracing::warn!(job = %lease.job_id, error = %e, "cannot renew the {what} job's lease");
                         let margin = chrono::TimeDelta::from_std(lease_for / 3).unwrap_or_default();
                         if Utc::now() + margin >= until {
                             let _ = lost_tx.send(());
@@ -409,11 +416,34 @@ async fn run_claimed(state: &AppState, claim: Claim) {
             }
         })
     };
+    let work = async {
+        match kind {
+            JobKind::Export => attempt(state, job.clone(), &lease).await,
+            JobKind::Sync => crate::sync::sync_job(state, &job).await,
+        }
+    };
     let ended = tokio::select! {
-        end = attempt(state, job.clone(), &lease) => Some(end),
+        end = work => Some(end),
         Ok(()) = &mut lost_rx => None,
     };
     heartbeat.abort();
+    if kind == JobKind::Sync {
+        match ended {
+            None => {
+                tracing::warn!(job = %id, "lost the sync job's lease (taken over, or not renewed in time): stopped")
+            }
+            Some(end) => match queue.finish(&lease, &end).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(job = %id, "lost the sync job's lease (another worker took it over): its outcome is not written")
+                }
+                Err(e) => {
+                    tracing::error!(job = %id, error = %e, "cannot record the sync job's end; another worker runs it again once the lease ends")
+                }
+            },
+        }
+        return;
+    }
     let local = upload_path(state, &id);
     let Some(end) = ended else {
         tracing::warn!(job = %id, "lost the export job's lease (taken over, or not renewed in time): stopped, writing nothing more");

@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use webriskops_domain::ProviderKey;
-use webriskops_ports::{BudgetUsage, QueueDepth};
+use webriskops_ports::{BudgetUsage, JobKind, QueueDepth};
 use webriskops_service::RequestCounts;
 
 use crate::error::ApiError;
@@ -262,6 +262,30 @@ fn gauge(out: &mut String, name: &str, help: &str, value: &str) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// `webriskops_queue_jobs{kind,state}`: the queue's queued and running jobs by kind (exports
+/// and syncs), read from the store at this scrape. The unlabelled `webriskops_jobs_*`
+/// gauges keep counting exports only.
+pub fn render_kinds(out: &mut String, depths: &[(JobKind, QueueDepth)]) {
+    if depths.is_empty() {
+        return;
+    }
+    let name = "webriskops_queue_jobs";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Jobs of the queue by kind (export, sync) and state (queued, running), every replica's, read from the store at this scrape."
+    );
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (kind, d) in depths {
+        for (st, n) in [("queued", d.queued), ("running", d.running)] {
+            let _ = writeln!(
+                out,
+                "{name}{{kind=\"{}\",state=\"{st}\"}} {n}",
+                kind.as_str()
+            );
+        }
+    }
+}
+
 /// `{k="v",…}` with each value escaped (`\\`, `\"`, `\n`), or nothing without labels.
 fn render_labels(labels: &[(&'static str, String)]) -> String {
     if labels.is_empty() {
@@ -316,9 +340,18 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             budgets.push((p, u));
         }
     }
-    let text = state
+    let mut text = state
         .metrics
         .render_with(depth.as_ref().ok(), &budgets, Utc::now());
+    if let Ok(export) = &depth {
+        let queue = state.composer.queue();
+        if let Ok(sync) = queue.depth_of(JobKind::Sync).await {
+            render_kinds(
+                &mut text,
+                &[(JobKind::Export, *export), (JobKind::Sync, sync)],
+            );
+        }
+    }
     let status = match &depth {
         Ok(_) => StatusCode::OK,
         Err(e) => {
@@ -350,6 +383,41 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_queue_is_counted_by_kind_and_state_in_one_gauge() {
+        let mut out = String::new();
+        let export = QueueDepth {
+            queued: 2,
+            running: 1,
+            oldest_queued_at: None,
+        };
+        let sync = QueueDepth {
+            queued: 1,
+            running: 0,
+            oldest_queued_at: None,
+        };
+        render_kinds(
+            &mut out,
+            &[(JobKind::Export, export), (JobKind::Sync, sync)],
+        );
+        assert_eq!(
+            out.matches("# TYPE webriskops_queue_jobs gauge").count(),
+            1,
+            "{out}"
+        );
+        for line in [
+            "webriskops_queue_jobs{kind=\"export\",state=\"queued\"} 2",
+            "webriskops_queue_jobs{kind=\"export\",state=\"running\"} 1",
+            "webriskops_queue_jobs{kind=\"sync\",state=\"queued\"} 1",
+            "webriskops_queue_jobs{kind=\"sync\",state=\"running\"} 0",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in {out}");
+        }
+        let mut none = String::new();
+        render_kinds(&mut none, &[]);
+        assert_eq!(none, "", "a store that did not answer shows no gauge");
     }
 
     #[test]

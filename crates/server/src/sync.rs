@@ -1,9 +1,13 @@
 //! Status sync for the server: the sync use case, with every status event appended to the
-//! tenant's event log (before the ledger records it, so none is lost), run on demand, on
-//! a webhook hint, and on a timer as the safety net.
+//! tenant's event log (before the ledger records it, so none is lost), run on demand, and
+//! as a job of the queue (`JobKind::Sync`) after a webhook hint and on a schedule, the
+//! safety net. Sync jobs are claimed like exports, by any replica, one job of a tenancy at
+//! a time across replicas; the schedule and the deliveries only queue them.
 
 use chrono::Utc;
-use webriskops_domain::ProviderKey;
+use serde_json::json;
+use webriskops_domain::{ProviderKey, TenantId};
+use webriskops_ports::{ExportJob, JobEnd};
 use webriskops_service::{ServiceError, SyncOutcome, SyncRequest, Tenancy};
 
 use crate::error::ApiError;
@@ -67,43 +71,116 @@ async fn sync_counted(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, Ap
     Ok(outcome)
 }
 
-/// Syncs every saved integration of every tenant, every `sync_interval`.
+/// Queues a sync of `who` (a webhook delivery's follow-up), joining the one that waits if
+/// there is one, and wakes this process's worker. `true` when a job was added.
+///
+/// # Errors
+/// Store failures.
+pub async fn queue_sync(state: &AppState, who: &Tenancy) -> Result<bool, ApiError> {
+    let added = state
+        .composer
+        .queue()
+        .enqueue_sync(
+            &crate::jobs::new_id(),
+            &who.tenant,
+            who.provider,
+            Utc::now(),
+        )
+        .await?;
+    state.jobs.wake();
+    Ok(added)
+}
+
+/// Runs a claimed sync job: the tenancy is synced (in this process, after any export or
+/// on-demand sync of it here), and the outcome becomes the job's end.
+pub(crate) async fn sync_job(state: &AppState, job: &ExportJob) -> JobEnd {
+    let who = Tenancy {
+        tenant: job.tenant.clone(),
+        provider: job.provider,
+    };
+    let _one_at_a_time = state.jobs.tenancy(&who).await;
+    let result = sync_locked(state, &who).await;
+    let (succeeded, summary) = match &result {
+        Ok(SyncOutcome::Synced(s)) => (true, json!({"outcome": "synced", "events": s.events})),
+        Ok(SyncOutcome::Blocked(_)) => (false, json!({"outcome": "blocked"})),
+        Err(e) => {
+            tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e.message, "sync job failed; the schedule tries again");
+            (
+                false,
+                json!({"outcome": "failed", "error": {"code": e.code, "message": e.message}}),
+            )
+        }
+    };
+    JobEnd {
+        succeeded,
+        progress_json: "{}".into(),
+        summary_json: Some(summary.to_string()),
+        bundle_dir: None,
+        finished_at: Utc::now(),
+    }
+}
+
+/// Whether the tenancy has a saved integration with a credential (what a scheduled sync
+/// needs).
+async fn is_saved(state: &AppState, tenant: &TenantId, provider: ProviderKey) -> bool {
+    state
+        .composer
+        .local_ports()
+        .records
+        .load(tenant, provider)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|r| !r.is_draft() && r.credential.is_some())
+}
+
+/// The schedule: every `sync_interval`, queues a sync of every saved integration of every
+/// tenant that had none queued within the interval. Every replica ticks; the store decides
+/// once across them (`JobQueue::enqueue_sync_if_due`), so a tenancy gets one scheduled sync
+/// per interval however many replicas run, and whichever worker claims it runs it.
 pub async fn poll_forever(state: AppState) {
     loop {
         tokio::time::sleep(state.config.sync_interval).await;
-        let tenants = match state.composer.accounts().tenants().await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list tenants for the scheduled sync");
+        schedule_once(&state).await;
+    }
+}
+
+/// One tick of the schedule. Returns how many syncs it queued.
+pub(crate) async fn schedule_once(state: &AppState) -> usize {
+    let tenants = match state.composer.accounts().tenants().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list tenants for the scheduled sync");
+            return 0;
+        }
+    };
+    let queue = state.composer.queue();
+    let mut queued = 0;
+    for tenant in tenants {
+        for provider in ProviderKey::ALL.iter().copied() {
+            if !is_saved(state, &tenant, provider).await {
                 continue;
             }
-        };
-        for tenant in tenants {
-            for provider in ProviderKey::ALL.iter().copied() {
-                let who = Tenancy {
-                    tenant: tenant.clone(),
+            match queue
+                .enqueue_sync_if_due(
+                    &crate::jobs::new_id(),
+                    &tenant,
                     provider,
-                };
-                let saved = state
-                    .composer
-                    .local_ports()
-                    .records
-                    .load(&who.tenant, provider)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| !r.is_draft() && r.credential.is_some());
-                if !saved {
-                    continue;
-                }
-                // A tenancy busy with an export or a sync is synced at the next tick.
-                let Some(_guard) = state.jobs.tenancy_if_idle(&who) else {
-                    continue;
-                };
-                if let Err(e) = sync_locked(&state, &who).await {
-                    tracing::warn!(tenant = %who.tenant, tracker = provider.tracker_name(), error = %e.message, "scheduled sync failed");
+                    Utc::now(),
+                    state.config.sync_interval,
+                )
+                .await
+            {
+                Ok(true) => queued += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, tracker = provider.tracker_name(), error = %e, "cannot queue the scheduled sync");
                 }
             }
         }
     }
+    if queued > 0 {
+        state.jobs.wake();
+    }
+    queued
 }

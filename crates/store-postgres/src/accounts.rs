@@ -409,7 +409,7 @@ impl ExportJobs for PgStore {
             .execute(
                 "UPDATE export_jobs SET state = $3, progress_json = $4, summary_json = $5,
                    bundle_dir = $6, finished_at = $7
-                 WHERE id = $1 AND tenant = $2",
+                 WHERE id = $1 AND tenant = $2 AND kind = 'export'",
                 &[
                     &job.id,
                     &job.tenant.as_str(),
@@ -429,7 +429,7 @@ impl ExportJobs for PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = $1 AND tenant = $2"),
+                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = $1 AND tenant = $2 AND kind = 'export'"),
                 &[&id, &tenant.as_str()],
             )
             .await
@@ -443,7 +443,7 @@ impl ExportJobs for PgStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = $1
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = $1 AND kind = 'export'
                      ORDER BY created_at DESC, id COLLATE \"C\" LIMIT $2"
                 ),
                 &[&tenant.as_str(), &limit],
@@ -458,7 +458,7 @@ impl ExportJobs for PgStore {
         let rows = client
             .query(
                 &format!(
-                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE state IN ('queued', 'running')
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE state IN ('queued', 'running') AND kind = 'export'
                      ORDER BY created_at"
                 ),
                 &[],

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use webriskops_domain::{ProviderKey, TenantId};
 use webriskops_ports::{
-    Claim, JobEnd, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
+    Claim, JobEnd, JobKind, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
 };
 
 use crate::accounts::{JOB_COLUMNS, JOB_COLUMN_COUNT};
@@ -17,6 +18,28 @@ use crate::PgStore;
 
 /// The advisory lock claims take turns on ("wro-clai" as a number).
 const CLAIM_LOCK: i64 = 0x7772_6f2d_636c_6169;
+
+/// The advisory lock the schedule's ticks take turns on ("wro-sync" as a number).
+const SCHEDULE_LOCK: i64 = 0x7772_6f2d_7379_6e63;
+
+/// How long finished syncs are kept (at least an interval): the schedule reads the newest.
+const KEEP_FINISHED_SYNCS: TimeDelta = TimeDelta::days(1);
+
+/// The insert of a sync job that joins a waiting one: the partial unique index
+/// `export_jobs_one_waiting_sync` (migration 6) refuses a second queued sync of a tenancy,
+/// and `ON CONFLICT DO NOTHING` turns that into no row
+/// (https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT).
+const INSERT_SYNC: &str = "INSERT INTO export_jobs
+       (id, tenant, provider_key, state, progress_json, input_path, created_at, fallback, kind)
+     SELECT $1::text, $2::text, $3::text, 'queued', '{}', '', $4::timestamptz, 'auto', 'sync'";
+
+/// `now - interval`, saturating far in the past.
+fn before(now: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(interval)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
 
 /// `now + lease_for`, saturating far in the future.
 fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
@@ -71,7 +94,8 @@ impl JobQueue for PgStore {
                      SET state = 'running', lease_owner = $2, lease_until = $3,
                          attempts = j.attempts + 1
                      FROM picked WHERE j.id = picked.id
-                     RETURNING {job_columns}, j.attempts, picked.was_state, picked.was_owner"
+                     RETURNING {job_columns}, j.attempts, picked.was_state, picked.was_owner,
+                       j.kind"
                 ),
                 &[&now, &owner, &until],
             )
@@ -85,9 +109,11 @@ impl JobQueue for PgStore {
         let attempt: i64 = r.get(JOB_COLUMN_COUNT);
         let was_state: &str = r.get(JOB_COLUMN_COUNT + 1);
         let was_owner: Option<String> = r.get(JOB_COLUMN_COUNT + 2);
+        let kind: &str = r.get(JOB_COLUMN_COUNT + 3);
+        let kind = JobKind::parse(kind).ok_or_else(|| self.decode("job kind", kind))?;
         if was_state == JobState::Running.as_str() {
             tracing::info!(job = %job.id, tenant = %job.tenant, from = ?was_owner, to = owner,
-                attempt, "took over a job whose lease expired");
+                attempt, kind = kind.as_str(), "took over a job whose lease expired");
         }
         Ok(Some(Claim {
             lease: Lease {
@@ -97,6 +123,7 @@ impl JobQueue for PgStore {
                 until,
             },
             job,
+            kind,
             taken_over_from: was_owner.filter(|_| was_state == JobState::Running.as_str()),
         }))
     }
@@ -164,15 +191,79 @@ impl JobQueue for PgStore {
         Ok(n == 1)
     }
 
-    async fn depth(&self) -> PortResult<QueueDepth> {
+    async fn enqueue_sync(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                &format!("{INSERT_SYNC} ON CONFLICT DO NOTHING"),
+                &[&id, &tenant.as_str(), &provider.as_str(), &now],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
+    async fn enqueue_sync_if_due(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+        interval: Duration,
+    ) -> PortResult<bool> {
+        let since = before(now, interval);
+        let keep_after = since.min(now - KEEP_FINISHED_SYNCS);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.pg(e))?;
+        // Ticks take turns (a transaction-level advisory lock, released at commit): under
+        // READ COMMITTED each statement sees what committed before it began
+        // (https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED),
+        // so the check below sees the sync another replica's tick queued, even one that was
+        // claimed at once and is no longer `queued` for the unique index to refuse.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEDULE_LOCK])
+            .await
+            .map_err(|e| self.pg(e))?;
+        tx.execute(
+            "DELETE FROM export_jobs
+             WHERE kind = 'sync' AND tenant = $1 AND provider_key = $2
+               AND state IN ('done', 'failed') AND created_at < $3",
+            &[&tenant.as_str(), &provider.as_str(), &keep_after],
+        )
+        .await
+        .map_err(|e| self.pg(e))?;
+        let n = tx
+            .execute(
+                &format!(
+                    "{INSERT_SYNC}
+                     WHERE NOT EXISTS (
+                       SELECT 1 FROM export_jobs
+                       WHERE kind = 'sync' AND tenant = $2 AND provider_key = $3
+                         AND (state = 'queued' OR created_at > $5))
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[&id, &tenant.as_str(), &provider.as_str(), &now, &since],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        tx.commit().await.map_err(|e| self.pg(e))?;
+        Ok(n == 1)
+    }
+
+    async fn depth_of(&self, kind: JobKind) -> PortResult<QueueDepth> {
         let client = self.client().await?;
         let r = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE state = 'queued'),
                         count(*) FILTER (WHERE state = 'running'),
                         min(created_at) FILTER (WHERE state = 'queued')
-                 FROM export_jobs",
-                &[],
+                 FROM export_jobs WHERE kind = $1",
+                &[&kind.as_str()],
             )
             .await
             .map_err(|e| self.pg(e))?;

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0004_job_uploads.sql"),
     ),
     (5, "budgets", include_str!("../migrations/0005_budgets.sql")),
+    (
+        6,
+        "sync_jobs",
+        include_str!("../migrations/0006_sync_jobs.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

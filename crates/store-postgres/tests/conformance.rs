@@ -171,3 +171,26 @@ async fn budgets_reserve() {
     let (_db, b) = budgets().await;
     suite::budgets_reserve(b).await;
 }
+
+#[tokio::test]
+async fn queue_sync_jobs() {
+    let (_db, s) = fresh().await;
+    suite::queue_sync_jobs(&s).await;
+}
+
+#[tokio::test]
+async fn queue_sync_schedule() {
+    let (_db, s) = fresh().await;
+    suite::queue_sync_schedule(&s).await;
+}
+
+/// Four handles with their own pools, as four replicas would hold, tick on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_sync_schedule_race() {
+    let (db, s) = fresh().await;
+    let mut workers: Vec<Arc<dyn JobQueue>> = Vec::new();
+    for _ in 0..4 {
+        workers.push(Arc::new(open(&db).await));
+    }
+    suite::queue_sync_schedule_race(&s, workers).await;
+}

@@ -482,7 +482,7 @@ impl ExportJobs for SqliteStore {
             let mut jobs = query_jobs(
                 conn,
                 path,
-                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = ?1 AND tenant = ?2"),
+                &format!("SELECT {JOB_COLUMNS} FROM export_jobs WHERE id = ?1 AND tenant = ?2 AND kind = 'export'"),
                 &[&id, &tenant],
             )?;
             Ok(jobs.pop())
@@ -498,7 +498,7 @@ impl ExportJobs for SqliteStore {
                 conn,
                 path,
                 &format!(
-                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = ?1
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE tenant = ?1 AND kind = 'export'
                      ORDER BY created_at DESC, id LIMIT ?2"
                 ),
                 &[&tenant, &limit],
@@ -513,7 +513,7 @@ impl ExportJobs for SqliteStore {
                 conn,
                 path,
                 &format!(
-                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE state IN ('queued', 'running')
+                    "SELECT {JOB_COLUMNS} FROM export_jobs WHERE state IN ('queued', 'running') AND kind = 'export'
                      ORDER BY created_at"
                 ),
                 &[],

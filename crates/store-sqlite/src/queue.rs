@@ -8,13 +8,33 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use rusqlite::{params, OptionalExtension};
+use webriskops_domain::{ProviderKey, TenantId};
 use webriskops_ports::{
-    Claim, JobEnd, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
+    Claim, JobEnd, JobKind, JobQueue, JobState, JobUploads, Lease, PortResult, QueueDepth,
 };
 
 use crate::accounts::{query_jobs, JOB_COLUMNS};
 use crate::error::StoreError;
 use crate::{parse_time, time_text, SqliteStore};
+
+/// How long finished syncs are kept (at least an interval): the schedule reads the newest.
+const KEEP_FINISHED_SYNCS: TimeDelta = TimeDelta::days(1);
+
+/// The insert of a sync job that joins a waiting one: the partial unique index
+/// `export_jobs_one_waiting_sync` (migration 7) refuses a second queued sync of a tenancy,
+/// and `ON CONFLICT DO NOTHING` turns that into no row
+/// (https://www.sqlite.org/lang_upsert.html).
+const INSERT_SYNC: &str = "INSERT INTO export_jobs
+       (id, tenant, provider_key, state, progress_json, input_path, created_at, fallback, kind)
+     SELECT ?1, ?2, ?3, 'queued', '{}', '', ?4, 'auto', 'sync'";
+
+/// `now - interval`, saturating far in the past.
+fn before(now: DateTime<Utc>, interval: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(interval)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
 
 /// `now + lease_for`, saturating far in the future.
 fn lease_end(now: DateTime<Utc>, lease_for: Duration) -> DateTime<Utc> {
@@ -37,9 +57,9 @@ impl JobQueue for SqliteStore {
         self.run(move |conn, path| {
             let sql = |e| StoreError::sqlite(path, e);
             let tx = conn.transaction().map_err(sql)?;
-            let picked: Option<(String, String, Option<String>, i64)> = tx
+            let picked: Option<(String, String, Option<String>, i64, String)> = tx
                 .query_row(
-                    "SELECT id, state, lease_owner, attempts FROM export_jobs j
+                    "SELECT id, state, lease_owner, attempts, kind FROM export_jobs j
                      WHERE (state = 'queued'
                         OR (state = 'running' AND lease_until IS NOT NULL AND lease_until < ?1))
                        AND NOT EXISTS (
@@ -48,13 +68,18 @@ impl JobQueue for SqliteStore {
                            AND b.id <> j.id AND b.state = 'running' AND b.lease_until >= ?1)
                      ORDER BY created_at, id LIMIT 1",
                     params![time_text(now)],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()
                 .map_err(sql)?;
-            let Some((id, state, previous, attempts)) = picked else {
+            let Some((id, state, previous, attempts, kind)) = picked else {
                 return Ok(None);
             };
+            let kind = JobKind::parse(&kind).ok_or_else(|| StoreError::Decode {
+                path: path.to_owned(),
+                what: "job kind",
+                reason: format!("unknown job kind {kind:?}"),
+            })?;
             let attempt = attempts + 1;
             tx.execute(
                 "UPDATE export_jobs SET state = 'running', lease_owner = ?2, lease_until = ?3,
@@ -76,6 +101,7 @@ impl JobQueue for SqliteStore {
             tx.commit().map_err(sql)?;
             Ok(Some(Claim {
                 job,
+                kind,
                 lease: Lease {
                     job_id: id,
                     owner,
@@ -162,7 +188,76 @@ impl JobQueue for SqliteStore {
         .await
     }
 
-    async fn depth(&self) -> PortResult<QueueDepth> {
+    async fn enqueue_sync(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+    ) -> PortResult<bool> {
+        let (id, tenant) = (id.to_owned(), tenant.as_str().to_owned());
+        self.run(move |conn, path| {
+            let n = conn
+                .execute(
+                    &format!("{INSERT_SYNC} WHERE true ON CONFLICT DO NOTHING"),
+                    params![id, tenant, provider.as_str(), time_text(now)],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn enqueue_sync_if_due(
+        &self,
+        id: &str,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        now: DateTime<Utc>,
+        interval: Duration,
+    ) -> PortResult<bool> {
+        let (id, tenant) = (id.to_owned(), tenant.as_str().to_owned());
+        let since = before(now, interval);
+        let keep_after = since.min(now - KEEP_FINISHED_SYNCS);
+        self.run(move |conn, path| {
+            let sql = |e| StoreError::sqlite(path, e);
+            // One connection, one transaction: the check and the insert see the same rows.
+            let tx = conn.transaction().map_err(sql)?;
+            tx.execute(
+                "DELETE FROM export_jobs
+                 WHERE kind = 'sync' AND tenant = ?1 AND provider_key = ?2
+                   AND state IN ('done', 'failed') AND created_at < ?3",
+                params![tenant, provider.as_str(), time_text(keep_after)],
+            )
+            .map_err(sql)?;
+            // `WHERE` before `ON CONFLICT`: SQLite needs it to parse an upsert whose
+            // insert is a SELECT (https://www.sqlite.org/lang_upsert.html, "parsing ambiguity").
+            let n = tx
+                .execute(
+                    &format!(
+                        "{INSERT_SYNC}
+                         WHERE NOT EXISTS (
+                           SELECT 1 FROM export_jobs
+                           WHERE kind = 'sync' AND tenant = ?2 AND provider_key = ?3
+                             AND (state = 'queued' OR created_at > ?5))
+                         ON CONFLICT DO NOTHING"
+                    ),
+                    params![
+                        id,
+                        tenant,
+                        provider.as_str(),
+                        time_text(now),
+                        time_text(since)
+                    ],
+                )
+                .map_err(sql)?;
+            tx.commit().map_err(sql)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn depth_of(&self, kind: JobKind) -> PortResult<QueueDepth> {
         self.run(move |conn, path| {
             let (queued, running, oldest): (i64, i64, Option<String>) = conn
                 .query_row(
@@ -170,8 +265,8 @@ impl JobQueue for SqliteStore {
                        COALESCE(SUM(state = 'queued'), 0),
                        COALESCE(SUM(state = 'running'), 0),
                        MIN(CASE WHEN state = 'queued' THEN created_at END)
-                     FROM export_jobs",
-                    [],
+                     FROM export_jobs WHERE kind = ?1",
+                    params![kind.as_str()],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .map_err(|e| StoreError::sqlite(path, e))?;

@@ -122,3 +122,22 @@ async fn webhooks() {
     let (_dir, s) = fresh();
     suite::webhooks(&s).await;
 }
+
+#[tokio::test]
+async fn queue_sync_jobs() {
+    let (_dir, s) = fresh();
+    suite::queue_sync_jobs(&s).await;
+}
+
+#[tokio::test]
+async fn queue_sync_schedule() {
+    let (_dir, s) = fresh();
+    suite::queue_sync_schedule(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_sync_schedule_race() {
+    let (_dir, s) = fresh();
+    let workers: Vec<Arc<dyn JobQueue>> = (0..4).map(|_| s.queue.clone()).collect();
+    suite::queue_sync_schedule_race(&s, workers).await;
+}

@@ -394,7 +394,20 @@ async fn run_claimed(state: &AppState, claim: Claim) {
             let mut until = lease.until;
             loop {
                 tokio::time::sleep(lease_for / 3).await;
-                match queue.heartbeat(&lease, Utc::now(), lease_for).await {
+                // A renewal that does not answer within a third of a lease counts as failed:
+                // waiting longer for it could let the lease end while this holder works on.
+                let renewal = tokio::time::timeout(
+                    lease_for / 3,
+                    queue.heartbeat(&lease, Utc::now(), lease_for),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(webriskops_ports::PortError::other(format!(
+                        "no answer within {} ms",
+                        (lease_for / 3).as_millis()
+                    )))
+                });
+                match renewal {
                     Ok(Some(renewed)) => until = renewed.until,
                     Ok(None) => {
                         let _ = lost_tx.send(());

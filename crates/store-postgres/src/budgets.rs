@@ -99,7 +99,7 @@ impl PgStore {
     }
 
     async fn exchange_in(&self, x: &BudgetExchange) -> Result<BudgetAnswer, PgStoreError> {
-        let mut client = self.client().await?;
+        let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         let (mut rows, paused, now) = self.budget_rows(&tx, &x.key.name).await?;
         // The ended grants, dated on this clock.
@@ -188,7 +188,7 @@ impl RequestBudgets for PgStore {
     }
 
     async fn pause(&self, scope: &str, for_: Duration) -> PortResult<()> {
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         client
             .execute(
                 "INSERT INTO budget_keys (scope, paused_until)
@@ -203,7 +203,7 @@ impl RequestBudgets for PgStore {
     }
 
     async fn usage(&self, key: &KeyScope) -> PortResult<BudgetUsage> {
-        let mut client = self.client().await?;
+        let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         let (rows, paused, now) = self.budget_rows(&tx, &key.name).await?;
         let rows: Vec<GrantRow> = rows.into_iter().map(|(_, r)| r).collect();

@@ -48,6 +48,9 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
 }
 
+/// Connections of the control pool, besides [`PgOptions::pool_size`].
+const CONTROL_POOL_SIZE: usize = 3;
+
 impl Default for PgOptions {
     fn default() -> Self {
         Self {
@@ -63,6 +66,10 @@ impl Default for PgOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// A few connections of their own for the job queue's claims, heartbeats and finishes
+    /// and for the shared request budgets: a lease is renewed, and a budget exchanged, even
+    /// while the jobs' own work holds every connection of `pool`.
+    control: Pool,
     /// Where it is connected, without credentials (`host:port/database`), for messages.
     target: String,
     master_key: Option<MasterKey>,
@@ -137,26 +144,32 @@ impl PgStore {
         config.connect_timeout(opts.connect_timeout);
         config.application_name("webriskops");
         let target = describe(&config);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                // A connection that broke (the server restarted) is dropped, not handed out.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(opts.pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(opts.connect_timeout))
-            .create_timeout(Some(opts.connect_timeout))
-            .build()
-            .map_err(|e| PgStoreError::Pool {
-                target: target.clone(),
-                message: e.to_string(),
-            })?;
+        let build = |size: usize| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    // A connection that broke (the server restarted) is dropped, not handed
+                    // out.
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(opts.connect_timeout))
+                .create_timeout(Some(opts.connect_timeout))
+                .build()
+                .map_err(|e| PgStoreError::Pool {
+                    target: target.clone(),
+                    message: e.to_string(),
+                })
+        };
+        let pool = build(opts.pool_size)?;
+        let control = build(CONTROL_POOL_SIZE)?;
         let store = PgStore {
             pool,
+            control,
             target,
             master_key: opts.master_key,
         };
@@ -193,6 +206,14 @@ impl PgStore {
             });
         }
         Ok(found)
+    }
+
+    /// A connection of the control pool (queue and budgets).
+    async fn control_client(&self) -> Result<deadpool_postgres::Object, PgStoreError> {
+        self.control.get().await.map_err(|e| PgStoreError::Pool {
+            target: self.target.clone(),
+            message: e.to_string(),
+        })
     }
 
     /// A pooled connection.

@@ -66,7 +66,7 @@ impl JobQueue for PgStore {
             .map(|c| format!("j.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut client = self.client().await?;
+        let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         // Claims take turns (a transaction-level advisory lock, released at commit), so
         // that the check for a running job of the same tenancy below sees every claim
@@ -138,7 +138,7 @@ impl JobQueue for PgStore {
             until: lease_end(now, lease_for),
             ..lease.clone()
         };
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         let n = client
             .execute(
                 "UPDATE export_jobs SET lease_until = $4
@@ -156,7 +156,7 @@ impl JobQueue for PgStore {
         } else {
             JobState::Failed
         };
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         let n = client
             .execute(
                 "UPDATE export_jobs SET state = $4, progress_json = $5, summary_json = $6,
@@ -179,7 +179,7 @@ impl JobQueue for PgStore {
     }
 
     async fn record_progress(&self, lease: &Lease, progress_json: &str) -> PortResult<bool> {
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         let n = client
             .execute(
                 "UPDATE export_jobs SET progress_json = $4
@@ -198,7 +198,7 @@ impl JobQueue for PgStore {
         provider: ProviderKey,
         now: DateTime<Utc>,
     ) -> PortResult<bool> {
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         let n = client
             .execute(
                 &format!("{INSERT_SYNC} ON CONFLICT DO NOTHING"),
@@ -219,7 +219,7 @@ impl JobQueue for PgStore {
     ) -> PortResult<bool> {
         let since = before(now, interval);
         let keep_after = since.min(now - KEEP_FINISHED_SYNCS);
-        let mut client = self.client().await?;
+        let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         // Ticks take turns (a transaction-level advisory lock, released at commit): under
         // READ COMMITTED each statement sees what committed before it began
@@ -256,7 +256,7 @@ impl JobQueue for PgStore {
     }
 
     async fn depth_of(&self, kind: JobKind) -> PortResult<QueueDepth> {
-        let client = self.client().await?;
+        let client = self.control_client().await?;
         let r = client
             .query_one(
                 "SELECT count(*) FILTER (WHERE state = 'queued'),

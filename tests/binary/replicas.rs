@@ -422,3 +422,105 @@ fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
         r.stop_ok();
     }
 }
+
+#[test]
+fn a_postgresql_restart_mid_export_is_recovered_from_without_restarting_a_replica() {
+    // With 16 writes in flight and the tracker answering in 80 ms, a few seconds of work.
+    const N: usize = 300;
+    let s = Sims::with_trello_latency(Duration::from_millis(80));
+    // A cluster of this test alone: a shared server must not be restarted.
+    let (cluster, db) = match s.rt.block_on(webriskops_pg_testing::private_database()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: restarting PostgreSQL needs a cluster of the test's own: {e}");
+            return;
+        }
+    };
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // A lease shorter than the outage: the holder's lease runs out while the database is
+    // down, so the job must be taken over (or kept) once it is back.
+    let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
+    let dirs: Vec<String> = ["data-a", "data-b"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let login = replicas[0].login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let id = replicas[1].export(&t.admin, "", &findings("restart", N));
+    let deadline = Instant::now() + PATIENCE;
+    while s.cards_per_finding().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // The database stops mid-export (an operator's restart: connections are cut).
+    cluster.stop().unwrap();
+    let written = s.cards_per_finding().len();
+    assert!(
+        written < N,
+        "precondition: the export was cut mid-way ({written} of {N} cards)"
+    );
+    for r in &replicas {
+        let down = readyz_becomes(r, 503);
+        assert_eq!(down.json()["status"], "unavailable", "{}", down.text);
+    }
+    // Down for longer than the lease.
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.resume().unwrap();
+    let back = Instant::now();
+    for r in &replicas {
+        let up = readyz_becomes(r, 200);
+        assert_eq!(up.json()["status"], "ready", "{}", up.text);
+    }
+    eprintln!(
+        "both replicas ready {:?} after the database was back",
+        back.elapsed()
+    );
+
+    for r in &replicas {
+        let job = r.wait_export(&t.admin, &id);
+        assert_eq!(job["state"], "done", "{job}\n{}", r.log());
+    }
+    eprintln!(
+        "export done {:?} after the database was back",
+        back.elapsed()
+    );
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "findings without a card: {per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+
+    // Sessions and the API work afterwards, on both: the session from before the
+    // restart, and a new one.
+    for r in &replicas {
+        let on = r.send(
+            r.request(Method::GET, "/api/v1/integration")
+                .header("cookie", &cookie),
+        );
+        on.expect(200);
+        let status = r.status(&t.admin, "trello");
+        assert_eq!(status["record_state"], "saved", "{status}");
+    }
+    let again = replicas[1].login("ann@acme.example", PASSWORD);
+    assert_eq!(again.status, 303, "{}", again.text);
+
+    // The replicas that recovered are the ones started before: each still runs and
+    // stops cleanly.
+    for r in &mut replicas {
+        r.stop_ok();
+    }
+    drop(db);
+    drop(cluster);
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::serve::{findings, Resp, Server, Sims, PASSWORD, PATIENCE};
+use crate::serve::{findings, Resp, Server, Sims, APP_SECRET, PASSWORD, PATIENCE};
 
 /// `/readyz` of `srv`.
 fn readyz(srv: &Server) -> Resp {
@@ -523,4 +523,114 @@ fn a_postgresql_restart_mid_export_is_recovered_from_without_restarting_a_replic
     }
     drop(db);
     drop(cluster);
+}
+
+/// A client that does not follow redirects, for the tracker's pages (as a browser would
+/// show them, one step at a time).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_trello_authorization_started_on_one_replica_is_finished_by_another() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // The key's application secret, which signs the OAuth 1.0 exchanges.
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    let a = s.serve(&[], &[]);
+    let b_dir = s.dir.path().join("data-b");
+    let b = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())]);
+    let login = a.login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    assert!(
+        b.status(&t.admin, "trello")["token_held_until"].is_null(),
+        "precondition: no token held"
+    );
+
+    // The person starts on A: A asks Trello for a request token (OAuth 1.0) and sends
+    // the browser to Trello's Allow page.
+    let start = a.send(
+        a.request(Method::GET, "/settings/trello/connect")
+            .header("cookie", &cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let allow_page = url::Url::parse(&start.header("location")).unwrap();
+    assert!(
+        allow_page.path().ends_with("/OAuthAuthorizeToken"),
+        "{allow_page}"
+    );
+    // The person allows; Trello sends the browser back to the callback.
+    let mut form: Vec<(String, String)> = allow_page.query_pairs().into_owned().collect();
+    form.push(("approve".into(), "Allow".into()));
+    let mut page = allow_page.clone();
+    page.set_query(None);
+    let allowed = s.rt.block_on(async {
+        browser()
+            .post(page.as_str())
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert!(allowed.status().is_redirection(), "{allowed:?}");
+    let callback =
+        url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(callback.path(), "/settings/trello/callback");
+
+    // The load balancer sends the callback to B: B finishes with the request-token
+    // secret A kept in the database, and holds the token.
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = b.send(b.request(Method::GET, &path).header("cookie", &cookie));
+    assert_eq!(finished.status, 303, "{}\n{}", finished.text, b.log());
+    assert_eq!(finished.header("location"), "/settings/trello?held=1");
+    for srv in [&a, &b] {
+        let status = srv.status(&t.admin, "trello");
+        assert!(
+            !status["token_held_until"].is_null(),
+            "the token is held on every replica: {status}"
+        );
+    }
+    // The same answer again, on either replica, is refused: it was used once.
+    for srv in [&a, &b] {
+        let replay = srv.send(srv.request(Method::GET, &path).header("cookie", &cookie));
+        assert_eq!(replay.status, 400, "{}", replay.text);
+        assert!(
+            replay.text.contains("does not match one started here"),
+            "{}",
+            replay.text
+        );
+    }
+}
+
+#[test]
+fn failed_sign_ins_on_two_replicas_throttle_the_next_on_either() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let a = s.serve(&[], &[]);
+    let b_dir = s.dir.path().join("data-b");
+    let b = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())]);
+    // Five wrong passwords, spread over both replicas.
+    for (i, srv) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let r = srv.login("ann@acme.example", "wrong password, try again");
+        assert_eq!(r.status, 401, "attempt {}: {}", i + 1, r.text);
+    }
+    // The sixth is refused on either replica, even with the right password.
+    for srv in [&b, &a] {
+        let r = srv.login("ann@acme.example", PASSWORD);
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert!(r.text.contains("Too many failed sign-ins"), "{}", r.text);
+        let wait: u64 = r.header("retry-after").parse().unwrap();
+        assert!(wait > 0 && wait <= 15 * 60, "{wait}");
+    }
 }

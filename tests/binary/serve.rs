@@ -47,7 +47,7 @@ const FINDING_URL: &str = "https://risk.example.test/findings/{id}";
 /// The store's master key, given in the environment so a leak of it can be searched for.
 const MASTER_KEY: &str = "5f1c9e0d7a3b2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
 /// The application's Trello secret.
-const APP_SECRET: &str = "app-secret-4f7d2c9a1b8e6d3f0a5c7e9b2d4f6a8c";
+pub(crate) const APP_SECRET: &str = "app-secret-4f7d2c9a1b8e6d3f0a5c7e9b2d4f6a8c";
 /// The password of every person the tests add.
 pub(crate) const PASSWORD: &str = "correct horse battery staple 42";
 /// An export id no tenant has (the shape of a real one: 32 hex digits).

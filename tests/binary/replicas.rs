@@ -634,3 +634,77 @@ fn failed_sign_ins_on_two_replicas_throttle_the_next_on_either() {
         assert!(wait > 0 && wait <= 15 * 60, "{wait}");
     }
 }
+
+#[test]
+fn connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card() {
+    // What a failover or a restart does to the connections a replica holds, with the
+    // server answering again at once: every statement in flight fails with "connection
+    // closed" or "terminating connection due to administrator command".
+    const N: usize = 300;
+    let s = Sims::with_trello_latency(Duration::from_millis(80));
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
+    let dirs: Vec<String> = ["data-a", "data-b"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let id = replicas[1].export(&t.admin, "", &findings("cut", N));
+    let deadline = Instant::now() + PATIENCE;
+    while s.cards_per_finding().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cut = s.rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut cut = 0;
+        for _ in 0..10 {
+            cut += client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cut
+    });
+    assert!(cut > 0, "precondition: connections were cut");
+    let written = s.cards_per_finding().len();
+    assert!(
+        written < N,
+        "precondition: the export was still running after the cuts ({written} of {N} cards)"
+    );
+
+    for r in &replicas {
+        let job = r.wait_export(&t.admin, &id);
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(
+            job["summary"]["failed_count"],
+            json!(0),
+            "{}",
+            job["summary"]
+        );
+    }
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "findings without a card: {}", N - per.len());
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    for r in &mut replicas {
+        r.stop_ok();
+    }
+}

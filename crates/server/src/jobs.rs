@@ -387,7 +387,20 @@ async fn run_claimed(state: &AppState, claim: Claim) {
             let mut until = lease.until;
             loop {
                 tokio::time::sleep(lease_for / 3).await;
-                match queue.heartbeat(&lease, Utc::now(), lease_for).await {
+                // Bounded: a heartbeat waiting for a pooled connection (the pool waits up
+                // to its connect timeout) must not keep the holder writing past its lease.
+                let renewed = tokio::time::timeout(
+                    lease_for / 3,
+                    queue.heartbeat(&lease, Utc::now(), lease_for),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Err(webriskops_ports::PortError::Other {
+                        message: "the database did not answer the heartbeat in time".into(),
+                        context: Default::default(),
+                    })
+                });
+                match renewed {
                     Ok(Some(renewed)) => until = renewed.until,
                     Ok(None) => {
                         let _ = lost_tx.send(());

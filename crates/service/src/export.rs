@@ -449,6 +449,35 @@ enum Applied {
     Failed(FailureReport),
 }
 
+/// How long to wait before each retry of a store call in the export loop: about four
+/// seconds in all, which covers a database restart or failover (the statement in flight
+/// fails with "connection closed", and the next attempt gets a new connection).
+const STORE_RETRY_WAITS_MS: [u64; 4] = [100, 300, 1_000, 3_000];
+
+/// `call`, tried again after each wait of [`STORE_RETRY_WAITS_MS`] while it fails. Only for
+/// store calls that are safe to repeat. Without it, a finding whose journal entry fails in
+/// a moment of lost connections is reported failed and gets no card, although the export
+/// goes on (`connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card`).
+async fn with_store_retries<T, F, Fut>(mut call: F) -> Result<T, PortError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PortError>>,
+{
+    let mut waits = STORE_RETRY_WAITS_MS.iter();
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match waits.next() {
+                Some(ms) => {
+                    tracing::warn!(error = %e, retry_in_ms = ms, "a store call of the export failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+                }
+                None => return Err(e),
+            },
+        }
+    }
+}
+
 impl Apply<'_> {
     fn fail(&self, finding: &FindingId, action: &str, e: &PortError) -> Applied {
         if blocked_code_for(e).is_some() && !self.abort.swap(true, Ordering::SeqCst) {
@@ -489,7 +518,14 @@ impl Apply<'_> {
                 kind: e.kind().into(),
             });
         }
-        let intent = match self.ports.journal.record_intent(self.run, &id, name).await {
+        // Before any write to the tracker, so repeating it is safe: a first attempt that
+        // was recorded although it failed leaves an intent without an outcome, which the
+        // next export reconciles by the finding's marker.
+        let intent = match with_store_retries(|| {
+            self.ports.journal.record_intent(self.run, &id, name)
+        })
+        .await
+        {
             Ok(i) => i,
             Err(e) => return self.fail(&id, name, &e),
         };
@@ -1186,13 +1222,14 @@ pub async fn export(
             }
         }
         if batch.len() >= opts.ledger_batch.max(1) {
-            ports.ledger.put_many(&scope, &batch).await?;
+            // Entries are replaced by finding: writing them again changes nothing.
+            with_store_retries(|| ports.ledger.put_many(&scope, &batch)).await?;
             batch.clear();
         }
     }
     drop(results);
     if !batch.is_empty() {
-        ports.ledger.put_many(&scope, &batch).await?;
+        with_store_retries(|| ports.ledger.put_many(&scope, &batch)).await?;
     }
     ports.items.flush().await?;
     summary.step_templates.copied = apply.copied.load(Ordering::Relaxed);

@@ -708,3 +708,47 @@ fn connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card(
         r.stop_ok();
     }
 }
+
+#[test]
+fn a_linear_authorization_started_on_one_replica_is_finished_by_another() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // Both replicas behind one public address (the load balancer's; nobody listens on
+    // it here), registered with Linear as the OAuth application's callback.
+    let public = "http://127.0.0.1:9";
+    let oauth = s.linear_oauth_env(&format!("{public}/settings/linear/callback"));
+    let mut env: Vec<(&str, &str)> = oauth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = s.serve(&["--public-url", public], &env);
+    let b_dir = s.dir.path().join("data-b");
+    env.push(("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap()));
+    let b = s.serve(&["--public-url", public], &env);
+    let login = a.login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    // Started on A: A sends the browser to Linear with a `state`.
+    let start = a.send(
+        a.request(Method::GET, "/settings/linear/connect")
+            .header("cookie", &cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let authorize = start.header("location");
+    // Linear (the simulator approves at once) sends the browser back with the code.
+    let back =
+        s.rt.block_on(async { browser().get(&authorize).send().await.unwrap() });
+    assert!(back.status().is_redirection(), "{back:?}");
+    let callback =
+        url::Url::parse(back.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(callback.path(), "/settings/linear/callback");
+    // The load balancer sends the callback to B, which finishes with the state A kept.
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = b.send(b.request(Method::GET, &path).header("cookie", &cookie));
+    assert_eq!(finished.status, 303, "{}\n{}", finished.text, b.log());
+    assert_eq!(finished.header("location"), "/settings/linear?held=1");
+    let status = a.status(&t.admin, "linear");
+    assert!(!status["token_held_until"].is_null(), "{status}");
+}

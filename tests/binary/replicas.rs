@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::serve::{findings, Resp, Server, Sims, PASSWORD, PATIENCE};
+use crate::serve::{findings, Resp, Server, Sims, APP_SECRET, PASSWORD, PATIENCE};
 
 /// `/readyz` of `srv`.
 fn readyz(srv: &Server) -> Resp {
@@ -45,7 +45,7 @@ fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() 
     assert!(
         first
             .stdout
-            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5, 6"),
+            .contains("Applied PostgreSQL migration(s) 1, 2, 3, 4, 5, 6, 7"),
         "{first:?}"
     );
     let again = s.cli(&["migrate"]);
@@ -688,4 +688,334 @@ fn two_replicas_make_one_scheduled_sync_per_interval_not_two() {
     }
     a.stop_ok();
     b.stop_ok();
+}
+
+#[test]
+fn a_postgresql_restart_mid_export_is_recovered_from_without_restarting_a_replica() {
+    // With 16 writes in flight and the tracker answering in 80 ms, a few seconds of work.
+    const N: usize = 300;
+    let s = Sims::with_trello_latency(Duration::from_millis(80));
+    // A cluster of this test alone: a shared server must not be restarted.
+    let (cluster, db) = match s.rt.block_on(webriskops_pg_testing::private_database()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("skipped: restarting PostgreSQL needs a cluster of the test's own: {e}");
+            return;
+        }
+    };
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // A lease shorter than the outage: the holder's lease runs out while the database is
+    // down, so the job must be taken over (or kept) once it is back.
+    let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
+    let dirs: Vec<String> = ["data-a", "data-b"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let login = replicas[0].login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let id = replicas[1].export(&t.admin, "", &findings("restart", N));
+    let deadline = Instant::now() + PATIENCE;
+    while s.cards_per_finding().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // The database stops mid-export (an operator's restart: connections are cut).
+    cluster.stop().unwrap();
+    let written = s.cards_per_finding().len();
+    assert!(
+        written < N,
+        "precondition: the export was cut mid-way ({written} of {N} cards)"
+    );
+    for r in &replicas {
+        let down = readyz_becomes(r, 503);
+        assert_eq!(down.json()["status"], "unavailable", "{}", down.text);
+    }
+    // Down for longer than the lease.
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.resume().unwrap();
+    let back = Instant::now();
+    for r in &replicas {
+        let up = readyz_becomes(r, 200);
+        assert_eq!(up.json()["status"], "ready", "{}", up.text);
+    }
+    eprintln!(
+        "both replicas ready {:?} after the database was back",
+        back.elapsed()
+    );
+
+    for r in &replicas {
+        let job = r.wait_export(&t.admin, &id);
+        assert_eq!(job["state"], "done", "{job}\n{}", r.log());
+    }
+    eprintln!(
+        "export done {:?} after the database was back",
+        back.elapsed()
+    );
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "findings without a card: {per:?}");
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+
+    // Sessions and the API work afterwards, on both: the session from before the
+    // restart, and a new one.
+    for r in &replicas {
+        let on = r.send(
+            r.request(Method::GET, "/api/v1/integration")
+                .header("cookie", &cookie),
+        );
+        on.expect(200);
+        let status = r.status(&t.admin, "trello");
+        assert_eq!(status["record_state"], "saved", "{status}");
+    }
+    let again = replicas[1].login("ann@acme.example", PASSWORD);
+    assert_eq!(again.status, 303, "{}", again.text);
+
+    // The replicas that recovered are the ones started before: each still runs and
+    // stops cleanly.
+    for r in &mut replicas {
+        r.stop_ok();
+    }
+    drop(db);
+    drop(cluster);
+}
+
+/// A client that does not follow redirects, for the tracker's pages (as a browser would
+/// show them, one step at a time).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_trello_authorization_started_on_one_replica_is_finished_by_another() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // The key's application secret, which signs the OAuth 1.0 exchanges.
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    let a = s.serve(&[], &[]);
+    let b_dir = s.dir.path().join("data-b");
+    let b = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())]);
+    let login = a.login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    assert!(
+        b.status(&t.admin, "trello")["token_held_until"].is_null(),
+        "precondition: no token held"
+    );
+
+    // The person starts on A: A asks Trello for a request token (OAuth 1.0) and sends
+    // the browser to Trello's Allow page.
+    let start = a.send(
+        a.request(Method::GET, "/settings/trello/connect")
+            .header("cookie", &cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let allow_page = url::Url::parse(&start.header("location")).unwrap();
+    assert!(
+        allow_page.path().ends_with("/OAuthAuthorizeToken"),
+        "{allow_page}"
+    );
+    // The person allows; Trello sends the browser back to the callback.
+    let mut form: Vec<(String, String)> = allow_page.query_pairs().into_owned().collect();
+    form.push(("approve".into(), "Allow".into()));
+    let mut page = allow_page.clone();
+    page.set_query(None);
+    let allowed = s.rt.block_on(async {
+        browser()
+            .post(page.as_str())
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert!(allowed.status().is_redirection(), "{allowed:?}");
+    let callback =
+        url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(callback.path(), "/settings/trello/callback");
+
+    // The load balancer sends the callback to B: B finishes with the request-token
+    // secret A kept in the database, and holds the token.
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = b.send(b.request(Method::GET, &path).header("cookie", &cookie));
+    assert_eq!(finished.status, 303, "{}\n{}", finished.text, b.log());
+    assert_eq!(finished.header("location"), "/settings/trello?held=1");
+    for srv in [&a, &b] {
+        let status = srv.status(&t.admin, "trello");
+        assert!(
+            !status["token_held_until"].is_null(),
+            "the token is held on every replica: {status}"
+        );
+    }
+    // The same answer again, on either replica, is refused: it was used once.
+    for srv in [&a, &b] {
+        let replay = srv.send(srv.request(Method::GET, &path).header("cookie", &cookie));
+        assert_eq!(replay.status, 400, "{}", replay.text);
+        assert!(
+            replay.text.contains("does not match one started here"),
+            "{}",
+            replay.text
+        );
+    }
+}
+
+#[test]
+fn failed_sign_ins_on_two_replicas_throttle_the_next_on_either() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let a = s.serve(&[], &[]);
+    let b_dir = s.dir.path().join("data-b");
+    let b = s.serve(&[], &[("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap())]);
+    // Five wrong passwords, spread over both replicas.
+    for (i, srv) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let r = srv.login("ann@acme.example", "wrong password, try again");
+        assert_eq!(r.status, 401, "attempt {}: {}", i + 1, r.text);
+    }
+    // The sixth is refused on either replica, even with the right password.
+    for srv in [&b, &a] {
+        let r = srv.login("ann@acme.example", PASSWORD);
+        assert_eq!(r.status, 429, "{}", r.text);
+        assert!(r.text.contains("Too many failed sign-ins"), "{}", r.text);
+        let wait: u64 = r.header("retry-after").parse().unwrap();
+        assert!(wait > 0 && wait <= 15 * 60, "{wait}");
+    }
+}
+
+#[test]
+fn connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card() {
+    // What a failover or a restart does to the connections a replica holds, with the
+    // server answering again at once: every statement in flight fails with "connection
+    // closed" or "terminating connection due to administrator command".
+    const N: usize = 300;
+    let s = Sims::with_trello_latency(Duration::from_millis(80));
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
+    let dirs: Vec<String> = ["data-a", "data-b"]
+        .iter()
+        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
+        .collect();
+    let mut replicas: Vec<_> = dirs
+        .iter()
+        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
+        .collect();
+    replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let id = replicas[1].export(&t.admin, "", &findings("cut", N));
+    let deadline = Instant::now() + PATIENCE;
+    while s.cards_per_finding().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the export never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cut = s.rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let mut cut = 0;
+        for _ in 0..10 {
+            cut += client
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .len();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        cut
+    });
+    assert!(cut > 0, "precondition: connections were cut");
+    let written = s.cards_per_finding().len();
+    assert!(
+        written < N,
+        "precondition: the export was still running after the cuts ({written} of {N} cards)"
+    );
+
+    for r in &replicas {
+        let job = r.wait_export(&t.admin, &id);
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(
+            job["summary"]["failed_count"],
+            json!(0),
+            "{}",
+            job["summary"]
+        );
+    }
+    let per = s.cards_per_finding();
+    assert_eq!(per.len(), N, "findings without a card: {}", N - per.len());
+    assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
+    for r in &mut replicas {
+        r.stop_ok();
+    }
+}
+
+#[test]
+fn a_linear_authorization_started_on_one_replica_is_finished_by_another() {
+    let s = Sims::new();
+    let db = s.rt.block_on(webriskops_pg_testing::test_database());
+    let s = s.on_database(&db.url);
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    // Both replicas behind one public address (the load balancer's; nobody listens on
+    // it here), registered with Linear as the OAuth application's callback.
+    let public = "http://127.0.0.1:9";
+    let oauth = s.linear_oauth_env(&format!("{public}/settings/linear/callback"));
+    let mut env: Vec<(&str, &str)> = oauth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = s.serve(&["--public-url", public], &env);
+    let b_dir = s.dir.path().join("data-b");
+    env.push(("WEBRISKOPS_DATA_DIR", b_dir.to_str().unwrap()));
+    let b = s.serve(&["--public-url", public], &env);
+    let login = a.login("ann@acme.example", PASSWORD);
+    assert_eq!(login.status, 303, "{}", login.text);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    // Started on A: A sends the browser to Linear with a `state`.
+    let start = a.send(
+        a.request(Method::GET, "/settings/linear/connect")
+            .header("cookie", &cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let authorize = start.header("location");
+    // Linear (the simulator approves at once) sends the browser back with the code.
+    let back =
+        s.rt.block_on(async { browser().get(&authorize).send().await.unwrap() });
+    assert!(back.status().is_redirection(), "{back:?}");
+    let callback =
+        url::Url::parse(back.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    assert_eq!(callback.path(), "/settings/linear/callback");
+    // The load balancer sends the callback to B, which finishes with the state A kept.
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = b.send(b.request(Method::GET, &path).header("cookie", &cookie));
+    assert_eq!(finished.status, 303, "{}\n{}", finished.text, b.log());
+    assert_eq!(finished.header("location"), "/settings/linear?held=1");
+    let status = a.status(&t.admin, "linear");
+    assert!(!status["token_held_until"].is_null(), "{status}");
 }

@@ -169,6 +169,25 @@ impl Sims {
         c
     }
 
+    /// The environment of a server registered with linear-sim as an OAuth application
+    /// whose callback is `callback` (the server's public URL + `/settings/linear/callback`).
+    pub(crate) fn linear_oauth_env(&self, callback: &str) -> Vec<(&'static str, String)> {
+        let (id, secret) = self.linear.create_oauth_client(&[callback]);
+        let root = self.lurl.trim_end_matches("/graphql");
+        vec![
+            ("LINEAR_CLIENT_ID", id),
+            ("LINEAR_CLIENT_SECRET", secret),
+            (
+                "WEBRISKOPS_LINEAR_OAUTH_AUTHORIZE_URL",
+                format!("{root}/oauth/authorize"),
+            ),
+            (
+                "WEBRISKOPS_LINEAR_OAUTH_TOKEN_URL",
+                format!("{root}/oauth/token"),
+            ),
+        ]
+    }
+
     /// Every command from now on runs on the PostgreSQL database at `url`.
     pub(crate) fn on_database(mut self, url: &str) -> Sims {
         self.database_url = Some(url.to_owned());

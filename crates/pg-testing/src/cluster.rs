@@ -91,13 +91,45 @@ impl Cluster {
             ],
         )?;
         cluster.port = free_port()?;
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    /// Stops the server the way an operator's restart does (`pg_ctl stop -m fast`: open
+    /// connections are cut, transactions rolled back), keeping its data directory and
+    /// port; [`Cluster::resume`] starts it again.
+    ///
+    /// # Errors
+    /// `pg_ctl` failed (with its output and the server's log).
+    pub fn stop(&self) -> Result<(), String> {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl stop",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        )
+    }
+
+    /// Starts the server (again) on the same data directory and port, and waits until it
+    /// accepts connections.
+    ///
+    /// # Errors
+    /// `pg_ctl` failed (with its output and the server's log).
+    pub fn resume(&self) -> Result<(), String> {
+        let data = self.data_dir();
         let options = format!(
             "-p {} -h 127.0.0.1 -k {} -F -c full_page_writes=off -c synchronous_commit=off",
-            cluster.port,
-            cluster.dir.display()
+            self.port,
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log");
-        cluster.run(
+        let log = self.dir.join("server.log");
+        self.run(
             "pg_ctl start",
             &[
                 "-D".as_ref(),
@@ -111,8 +143,16 @@ impl Cluster {
                 "120".as_ref(),
                 "start".as_ref(),
             ],
-        )?;
-        Ok(cluster)
+        )
+    }
+
+    /// [`Cluster::stop`], then [`Cluster::resume`].
+    ///
+    /// # Errors
+    /// Either step failed.
+    pub fn restart(&self) -> Result<(), String> {
+        self.stop()?;
+        self.resume()
     }
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`: the maintenance database, on which

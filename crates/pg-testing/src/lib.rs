@@ -37,6 +37,37 @@ fn shared_cluster() -> Result<Arc<Cluster>, String> {
     if let Some(c) = slot.upgrade() {
         return Ok(c);
     }
+    let cluster = Arc::new(Cluster::start(&pg_test_dir()?)?);
+    *slot = Arc::downgrade(&cluster);
+    Ok(cluster)
+}
+
+/// A cluster of the calling test alone, which it may stop and start (the shared one, and
+/// a `DATABASE_URL` server, must not be), with a fresh database on it. Started with the
+/// local `initdb`/`pg_ctl` whether `DATABASE_URL` is set or not.
+///
+/// # Errors
+/// No `initdb`/`pg_ctl` here (the message says how to install them): a test should then
+/// say it skips, and why.
+pub async fn private_database() -> Result<(Arc<Cluster>, TestDatabase), String> {
+    if find_bin_dir().is_none() {
+        return Err(
+            "a private PostgreSQL cluster needs initdb and pg_ctl, found neither on the PATH \
+             nor in /usr/lib/postgresql/*/bin (Debian: `apt-get install -y postgresql`)"
+                .to_owned(),
+        );
+    }
+    let cluster = tokio::task::spawn_blocking(|| -> Result<Arc<Cluster>, String> {
+        Ok(Arc::new(Cluster::start(&pg_test_dir()?)?))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let db = database_on(cluster.url(), Some(cluster.clone())).await;
+    Ok((cluster, db))
+}
+
+/// `target/pg-test`: where throwaway clusters live.
+fn pg_test_dir() -> Result<std::path::PathBuf, String> {
     // target/<profile>/deps/<test binary> → target/pg-test
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let target = exe
@@ -44,9 +75,7 @@ fn shared_cluster() -> Result<Arc<Cluster>, String> {
         .nth(3)
         .map(|t| t.to_owned())
         .unwrap_or_else(std::env::temp_dir);
-    let cluster = Arc::new(Cluster::start(&target.join("pg-test"))?);
-    *slot = Arc::downgrade(&cluster);
-    Ok(cluster)
+    Ok(target.join("pg-test"))
 }
 
 /// `url` with its database replaced by `name` (the query string kept).
@@ -89,6 +118,10 @@ pub async fn test_database() -> TestDatabase {
             (cluster.url(), Some(cluster))
         }
     };
+    database_on(admin_url, cluster).await
+}
+
+async fn database_on(admin_url: String, cluster: Option<Arc<Cluster>>) -> TestDatabase {
     let name = format!(
         "wro_test_{}_{}_{}",
         std::process::id(),
@@ -171,6 +204,44 @@ mod tests {
         );
         drop(second);
         let _ = std::fs::remove_dir_all(&parent);
+    }
+
+    #[tokio::test]
+    async fn a_private_cluster_stops_and_starts_again_on_its_port_with_its_data() {
+        let (cluster, db) = match private_database().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                return;
+            }
+        };
+        let client = admin(&db.url).await.unwrap();
+        client
+            .batch_execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)")
+            .await
+            .unwrap();
+        let c = cluster.clone();
+        tokio::task::spawn_blocking(move || c.stop())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(admin(&db.url).await.is_err(), "the server is down");
+        assert!(
+            client.simple_query("SELECT 1").await.is_err(),
+            "its connections are cut"
+        );
+        let c = cluster.clone();
+        tokio::task::spawn_blocking(move || c.resume())
+            .await
+            .unwrap()
+            .unwrap();
+        let again = admin(&db.url).await.unwrap();
+        let n: i32 = again
+            .query_one("SELECT n FROM kept", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 7, "the data directory is the same");
     }
 
     #[tokio::test]

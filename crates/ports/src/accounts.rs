@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{ProviderKey, Role, TenantId};
+use webriskops_domain::{ProviderKey, Role, TenantId, Token};
 
 use crate::PortResult;
 
@@ -41,6 +41,44 @@ impl Debug for UserRecord {
             .field("role", &self.role)
             .finish_non_exhaustive()
     }
+}
+
+/// An authorization with a tracker in progress, between the redirect to the tracker and
+/// its callback, which may reach any replica. Kept only until `expires_at` (minutes), and
+/// used once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingAuthorization {
+    /// The SHA-256 digest (hex) of the value the callback echoes (OAuth2's `state`, or
+    /// OAuth 1.0's request token).
+    pub digest: String,
+    pub tenant: TenantId,
+    pub provider: ProviderKey,
+    /// OAuth 1.0's request-token secret, needed to finish: the store keeps it sealed with
+    /// its master key (as the secret store does), never in the clear.
+    pub secret: Option<Token>,
+    /// How the credential is obtained, recorded with the setup when it comes back
+    /// (`AuthMethod::as_str`, e.g. `oauth1`).
+    pub auth_method: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("tenant", &self.tenant)
+            .field("provider", &self.provider)
+            .field("auth_method", &self.auth_method)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Failed sign-ins counted against one key (an e-mail's or a client address's digest)
+/// since the start of its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInFailures {
+    pub count: u32,
+    pub since: DateTime<Utc>,
 }
 
 /// Tenants, people, API tokens and sessions.
@@ -121,6 +159,41 @@ pub trait Accounts: Send + Sync + Debug {
         tenant: &TenantId,
         provider: ProviderKey,
     ) -> PortResult<()>;
+    /// Keeps an authorization in progress (replacing one of the same digest), its secret
+    /// sealed.
+    ///
+    /// # Errors
+    /// A secret to seal and no master key.
+    async fn put_authorization(&self, pending: &PendingAuthorization) -> PortResult<()>;
+    /// Takes the authorization `digest` names: it is removed, so that of two callbacks
+    /// with the same value (on any replicas) one only gets it; an expired one (at `now`)
+    /// answers `None`. Expired authorizations of anyone are removed as well.
+    ///
+    /// # Errors
+    /// Its secret cannot be opened (another master key, tampered bytes).
+    async fn take_authorization(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<PendingAuthorization>>;
+    /// Counts a failed sign-in against `key`, in one step however many replicas count at
+    /// once: a count whose window (`window` from its first failure) has passed starts
+    /// again at 1. Answers the count now.
+    async fn sign_in_failed(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<SignInFailures>;
+    /// The failures counted against `key` in a window still open at `now`, if any.
+    async fn sign_in_failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<Option<SignInFailures>>;
+    /// Forgets the failures of `key` (a successful sign-in).
+    async fn forget_sign_in_failures(&self, key: &str) -> PortResult<()>;
 }
 
 /// Where an export job is.

@@ -24,8 +24,8 @@ pub mod conformance;
 pub mod store_conformance;
 
 pub use accounts::{
-    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent, Principal,
-    UserRecord, WebhookRegistry,
+    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent,
+    PendingAuthorization, Principal, SignInFailures, UserRecord, WebhookRegistry,
 };
 pub use budget::{
     BudgetAnswer, BudgetExchange, BudgetUsage, KeyScope, MemoryBudgets, OwnerUsage, OwnerView,

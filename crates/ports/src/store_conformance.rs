@@ -17,7 +17,8 @@ use webriskops_domain::{
 };
 
 use crate::accounts::{
-    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, WebhookRegistry,
+    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, PendingAuthorization,
+    SignInFailures, WebhookRegistry,
 };
 use crate::error::PortError;
 use crate::queue::{JobEnd, JobKind, JobQueue, JobUploads};
@@ -516,6 +517,100 @@ pub async fn accounts(s: &Stores) {
     assert_eq!(a.pending_choices(&globex, p1).await.unwrap(), None);
     a.clear_pending_choices(&acme, p1).await.unwrap();
     assert_eq!(a.pending_choices(&acme, p1).await.unwrap(), None);
+}
+
+/// Authorizations in progress (used once, expired ones gone, the secret sealed and given
+/// back whole) and failed sign-ins (counted, a window that passed starts again, forgotten
+/// on success).
+pub async fn sign_ins(s: &Stores) {
+    let a = &s.accounts;
+    let acme = tenant("acme");
+    let (p1, _) = providers();
+    let secret = Token::new("request-token-secret-0123456789").expect("valid token");
+    let pending = PendingAuthorization {
+        digest: "auth-digest-1".into(),
+        tenant: acme.clone(),
+        provider: p1,
+        secret: Some(secret.clone()),
+        auth_method: Some("oauth1".into()),
+        expires_at: at(600),
+    };
+    a.put_authorization(&pending).await.unwrap();
+    a.put_authorization(&PendingAuthorization {
+        digest: "auth-digest-2".into(),
+        secret: None,
+        auth_method: None,
+        expires_at: at(10),
+        ..pending.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(a.take_authorization("unknown", at(0)).await.unwrap(), None);
+    let taken = a
+        .take_authorization("auth-digest-1", at(1))
+        .await
+        .unwrap()
+        .expect("a fresh authorization is found");
+    assert_eq!(taken, pending, "given back whole, the secret opened");
+    assert_eq!(
+        a.take_authorization("auth-digest-1", at(2)).await.unwrap(),
+        None,
+        "used once"
+    );
+    assert_eq!(
+        a.take_authorization("auth-digest-2", at(10)).await.unwrap(),
+        None,
+        "expired at its end"
+    );
+    // Two takers of one authorization at once: one gets it.
+    a.put_authorization(&pending).await.unwrap();
+    let both = join_all((0..2).map(|_| a.take_authorization("auth-digest-1", at(1)))).await;
+    assert_eq!(
+        both.into_iter()
+            .filter(|t| matches!(t, Ok(Some(_))))
+            .count(),
+        1,
+        "one taker only"
+    );
+
+    let window = TimeDelta::minutes(15);
+    assert_eq!(a.sign_in_failures("k1", at(0), window).await.unwrap(), None);
+    for n in 1..=3 {
+        let f = a.sign_in_failed("k1", at(n), window).await.unwrap();
+        assert_eq!((f.count, f.since), (n as u32, at(1)));
+    }
+    let counted = join_all((0..4).map(|_| a.sign_in_failed("k1", at(5), window))).await;
+    assert!(counted.iter().all(Result::is_ok));
+    assert_eq!(
+        a.sign_in_failures("k1", at(6), window).await.unwrap(),
+        Some(SignInFailures {
+            count: 7,
+            since: at(1)
+        }),
+        "failures counted at once are each counted"
+    );
+    assert_eq!(a.sign_in_failures("k2", at(6), window).await.unwrap(), None);
+    assert_eq!(
+        a.sign_in_failures("k1", at(1 + 15 * 60), window)
+            .await
+            .unwrap(),
+        None,
+        "the window has passed"
+    );
+    let again = a
+        .sign_in_failed("k1", at(1 + 15 * 60), window)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.count, again.since),
+        (1, at(1 + 15 * 60)),
+        "counted anew"
+    );
+    a.forget_sign_in_failures("k1").await.unwrap();
+    assert_eq!(
+        a.sign_in_failures("k1", at(901), window).await.unwrap(),
+        None
+    );
 }
 
 fn job(id: &str, tenant_name: &str, created: i64, state: JobState) -> ExportJob {

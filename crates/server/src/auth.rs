@@ -1,10 +1,6 @@
 //! Who is calling: an API token (`Authorization: Bearer`) or a browser session (the
-//! `wro_session` cookie, HttpOnly, SameSite=Lax, Secure behind https), and the login
-//! throttle.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! `wro_session` cookie, HttpOnly, SameSite=Lax, Secure behind https). The sign-in
+//! throttle is counted in the store (`webriskops_service::accounts::sign_in_wait`).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -151,49 +147,6 @@ impl FromRequestParts<AppState> for Person {
     }
 }
 
-/// Failed sign-ins per e-mail and per client address: after [`LoginThrottle::LIMIT`]
-/// failures within [`LoginThrottle::WINDOW`], further attempts are refused until the
-/// window passes, whatever the password.
-#[derive(Debug, Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginThrottle {
-    pub const LIMIT: u32 = 5;
-    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
-
-    /// How long `keys` must wait, if any of them is throttled.
-    pub fn wait(&self, keys: &[String]) -> Option<Duration> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter_map(|k| map.get(k))
-            .filter(|(n, since)| *n >= Self::LIMIT && since.elapsed() < Self::WINDOW)
-            .map(|(_, since)| Self::WINDOW.saturating_sub(since.elapsed()))
-            .max()
-    }
-
-    /// Counts a failure against each key.
-    pub fn failed(&self, keys: &[String]) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            let e = map.entry(k.clone()).or_insert((0, Instant::now()));
-            if e.1.elapsed() >= Self::WINDOW {
-                *e = (0, Instant::now());
-            }
-            e.0 += 1;
-        }
-    }
-
-    /// Forgets the failures of each key (a successful sign-in).
-    pub fn succeeded(&self, keys: &[String]) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for k in keys {
-            map.remove(k);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,20 +166,5 @@ mod tests {
             assert!(c.contains(part), "{c}");
         }
         assert!(!session_cookie("x", false, 60).contains("Secure"));
-    }
-
-    #[test]
-    fn the_throttle_refuses_after_the_limit_and_forgets_on_success() {
-        let t = LoginThrottle::default();
-        let keys = vec!["email:a@b.io".to_owned()];
-        for _ in 0..LoginThrottle::LIMIT - 1 {
-            t.failed(&keys);
-        }
-        assert!(t.wait(&keys).is_none());
-        t.failed(&keys);
-        assert!(t.wait(&keys).is_some());
-        assert!(t.wait(&["email:other@b.io".to_owned()]).is_none());
-        t.succeeded(&keys);
-        assert!(t.wait(&keys).is_none());
     }
 }

@@ -11,7 +11,8 @@ use axum::{Form, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use webriskops_domain::{Action, ProviderKey};
+use webriskops_domain::{Action, AuthMethod, ProviderKey, Token};
+use webriskops_ports::PendingAuthorization;
 use webriskops_service::{accounts, SetupChoices, SetupOutcome, Tenancy};
 
 use crate::api::{self, ChoicesBody};
@@ -133,7 +134,13 @@ async fn login(
             },
         )
     };
-    if let Some(wait) = state.throttle.wait(&keys) {
+    let acc = state.composer.accounts();
+    // Counted in the store: every replica behind the load balancer sees the same count.
+    let wait = match accounts::sign_in_wait(acc.as_ref(), &keys, Utc::now()).await {
+        Ok(w) => w,
+        Err(e) => return error_page(None, &e.into()),
+    };
+    if let Some(wait) = wait {
         let mut res = page(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -146,10 +153,11 @@ async fn login(
         }
         return res;
     }
-    let acc = state.composer.accounts();
     match accounts::login(acc.as_ref(), &f.email, &f.password, Utc::now()).await {
         Ok(Some(session)) => {
-            state.throttle.succeeded(&keys);
+            if let Err(e) = accounts::sign_in_succeeded(acc.as_ref(), &keys).await {
+                return error_page(None, &e.into());
+            }
             tracing::info!(tenant = %session.principal.tenant, "a person signed in");
             let cookie = session_cookie(
                 &session.id,
@@ -159,7 +167,9 @@ async fn login(
             ([(header::SET_COOKIE, cookie)], Redirect::to("/settings")).into_response()
         }
         Ok(None) => {
-            state.throttle.failed(&keys);
+            if let Err(e) = accounts::sign_in_failed(acc.as_ref(), &keys, Utc::now()).await {
+                return error_page(None, &e.into());
+            }
             page(
                 StatusCode::UNAUTHORIZED,
                 "The e-mail or the password is wrong.".into(),
@@ -970,7 +980,7 @@ fn callback_url(state: &AppState, tracker: &str) -> String {
 }
 
 /// How long an authorization may take.
-const AUTHORIZE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+const AUTHORIZE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Starts the tracker's server-side authorization and sends the person there. A link,
 /// not a form: the page's CSP (`form-action 'self'`) forbids a form whose answer
@@ -1003,21 +1013,33 @@ async fn connect(
         }
         Err(e) => return show_tracker(&state, &person, who.provider, None, Some(&e.into())).await,
     };
-    let url = start.url.clone();
-    {
-        let mut map = state.authorizing.lock().unwrap_or_else(|p| p.into_inner());
-        map.retain(|_, p| p.since.elapsed() < AUTHORIZE_TTL);
-        map.insert(
-            start.state.clone(),
-            crate::state::Pending {
-                tenant: who.tenant.clone(),
-                provider: who.provider,
-                start,
-                since: std::time::Instant::now(),
-            },
-        );
+    // Kept in the store, not in this process: the callback may reach another replica.
+    let pending = PendingAuthorization {
+        digest: accounts::digest(&start.state),
+        tenant: who.tenant.clone(),
+        provider: who.provider,
+        secret: match start.secret.as_deref().map(Token::new) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(_)) => {
+                let e = ApiError::bad_request(
+                    format!(
+                        "{} answered an unusable request-token secret",
+                        who.provider.vocabulary().tracker
+                    ),
+                    "start the authorization again, or paste a token instead",
+                );
+                return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
+            }
+            None => None,
+        },
+        auth_method: start.auth_method.map(|m| m.as_str().to_owned()),
+        expires_at: Utc::now() + AUTHORIZE_TTL,
+    };
+    if let Err(e) = state.composer.accounts().put_authorization(&pending).await {
+        let e = ApiError::from(webriskops_service::ServiceError::from(e));
+        return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
     }
-    Redirect::to(&url).into_response()
+    Redirect::to(&start.url).into_response()
 }
 
 /// The tracker's answer: the `state` (or OAuth 1.0 request token) must be one this
@@ -1037,16 +1059,18 @@ async fn callback(
         .or_else(|| params.get("oauth_token"))
         .cloned()
         .unwrap_or_default();
-    let pending = state
-        .authorizing
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&key)
-        .filter(|p| {
-            p.tenant == who.tenant
-                && p.provider == who.provider
-                && p.since.elapsed() < AUTHORIZE_TTL
-        });
+    let taken = state
+        .composer
+        .accounts()
+        .take_authorization(&accounts::digest(&key), Utc::now())
+        .await;
+    let pending = match taken {
+        Ok(p) => p.filter(|p| p.tenant == who.tenant && p.provider == who.provider),
+        Err(e) => {
+            let e = ApiError::from(webriskops_service::ServiceError::from(e));
+            return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
+        }
+    };
     let Some(pending) = pending else {
         let e = ApiError::bad_request(
             "this authorization answer does not match one started here (or it is older than ten minutes)",
@@ -1054,12 +1078,33 @@ async fn callback(
         );
         return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
     };
+    let auth_method = match pending
+        .auth_method
+        .as_deref()
+        .map(|m| m.parse::<AuthMethod>().ok())
+    {
+        Some(Some(m)) => Some(m),
+        Some(None) => {
+            let e = ApiError::bad_request(
+                "this authorization was started by another version of the server",
+                "start the authorization again from this page",
+            );
+            return show_tracker(&state, &person, who.provider, None, Some(&e)).await;
+        }
+        None => None,
+    };
+    let start = crate::AuthorizeStart {
+        url: String::new(),
+        state: key,
+        secret: pending.secret.as_ref().map(|t| t.expose().to_owned()),
+        auth_method,
+    };
     let token = match state
         .composer
         .authorize_finish(
             who.provider,
             &callback_url(&state, &tracker),
-            &pending.start,
+            &start,
             &params,
         )
         .await
@@ -1069,7 +1114,7 @@ async fn callback(
     };
     let held = async {
         api::hold(&state, &who, token.expose()).await?;
-        if let Some(method) = pending.start.auth_method {
+        if let Some(method) = start.auth_method {
             let choices = SetupChoices {
                 auth_method: Some(method),
                 ..SetupChoices::default()

@@ -239,6 +239,70 @@ pub async fn logout(accounts: &dyn Accounts, session_id: &str) -> Result<(), Ser
     Ok(accounts.end_session(&digest(session_id)).await?)
 }
 
+/// Failed sign-ins that throttle a key (an e-mail, a client address): after this many
+/// within [`SIGN_IN_WINDOW`], further sign-ins are refused until the window has passed,
+/// whatever the password. Counted in the store, so every replica counts the same.
+pub const SIGN_IN_LIMIT: u32 = 5;
+
+/// The window failed sign-ins are counted in, from the first of them.
+pub const SIGN_IN_WINDOW: Duration = Duration::minutes(15);
+
+/// How long a sign-in for any of `keys` must wait, if one of them is throttled.
+///
+/// # Errors
+/// Store failures.
+pub async fn sign_in_wait(
+    accounts: &dyn Accounts,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> Result<Option<std::time::Duration>, ServiceError> {
+    let mut wait = None;
+    for key in keys {
+        if let Some(f) = accounts
+            .sign_in_failures(&digest(key), now, SIGN_IN_WINDOW)
+            .await?
+            .filter(|f| f.count >= SIGN_IN_LIMIT)
+        {
+            let left = (f.since + SIGN_IN_WINDOW - now)
+                .to_std()
+                .unwrap_or_default();
+            wait = wait.max(Some(left));
+        }
+    }
+    Ok(wait)
+}
+
+/// Counts a failed sign-in against each of `keys` (kept as their digests).
+///
+/// # Errors
+/// Store failures.
+pub async fn sign_in_failed(
+    accounts: &dyn Accounts,
+    keys: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    for key in keys {
+        accounts
+            .sign_in_failed(&digest(key), now, SIGN_IN_WINDOW)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets the failed sign-ins of each of `keys` (a successful sign-in).
+///
+/// # Errors
+/// Store failures.
+pub async fn sign_in_succeeded(
+    accounts: &dyn Accounts,
+    keys: &[String],
+) -> Result<(), ServiceError> {
+    for key in keys {
+        accounts.forget_sign_in_failures(&digest(key)).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -452,6 +452,35 @@ enum Applied {
     Failed(FailureReport),
 }
 
+/// How long to wait before each retry of a store call in the export loop: about four
+/// seconds in all, which covers a database restart or failover (the statement in flight
+/// fails with "connection closed", and the next attempt gets a new connection).
+const STORE_RETRY_WAITS_MS: [u64; 4] = [100, 300, 1_000, 3_000];
+
+/// `call`, tried again after each wait of [`STORE_RETRY_WAITS_MS`] while it fails. Only for
+/// store calls that are safe to repeat. Without it, a finding whose journal entry fails in
+/// a moment of lost connections is reported failed and gets no card, although the export
+/// goes on (`connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card`).
+async fn with_store_retries<T, F, Fut>(mut call: F) -> Result<T, PortError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, PortError>>,
+{
+    let mut waits = STORE_RETRY_WAITS_MS.iter();
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match waits.next() {
+                Some(ms) => {
+                    tracing::warn!(error = %e, retry_in_ms = ms, "a store call of the export failed; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+                }
+                None => return Err(e),
+            },
+        }
+    }
+}
+
 impl Apply<'_> {
     fn fail(&self, finding: &FindingId, action: &str, e: &PortError) -> Applied {
         if blocked_code_for(e).is_some() && !self.abort.swap(true, Ordering::SeqCst) {
@@ -492,7 +521,14 @@ impl Apply<'_> {
                 kind: e.kind().into(),
             });
         }
-        let intent = match self.ports.journal.record_intent(self.run, &id, name).await {
+        // Before any write to the tracker, so repeating it is safe: a first attempt that
+        // was recorded although it failed leaves an intent without an outcome, which the
+        // next export reconciles by the finding's marker.
+        let intent = match with_store_retries(|| {
+            self.ports.journal.record_intent(self.run, &id, name)
+        })
+        .await
+        {
             Ok(i) => i,
             Err(e) => return self.fail(&id, name, &e),
         };
@@ -1167,38 +1203,57 @@ pub async fn export(
     let mut results = stream::iter(jobs)
         .map(|job| apply.run(job))
         .buffer_unordered(opts.concurrency.max(1));
-    let mut batch = Vec::with_capacity(opts.ledger_batch);
-    while let Some(applied) = results.next().await {
-        match applied {
-            Applied::Done { action, entry } => {
-                progress.advance(1);
-                match action {
-                    "create" => summary.created += 1,
-                    "update" => summary.updated += 1,
-                    "close" => summary.closed += 1,
-                    "reopen" => summary.reopened += 1,
-                    _ => {}
+    // The ledger is written in batches by a second future polled beside the loop, never
+    // inside it: while the loop awaited a batch, the writes in flight would not be polled
+    // and would keep the store connections they hold, and the batch could wait for one of
+    // them forever (a pool smaller than the concurrency deadlocked this way).
+    let (entries, mut written) = futures::channel::mpsc::unbounded::<LedgerEntry>();
+    let consume = async {
+        while let Some(applied) = results.next().await {
+            match applied {
+                Applied::Done { action, entry } => {
+                    progress.advance(1);
+                    match action {
+                        "create" => summary.created += 1,
+                        "update" => summary.updated += 1,
+                        "close" => summary.closed += 1,
+                        "reopen" => summary.reopened += 1,
+                        _ => {}
+                    }
+                    let _ = entries.unbounded_send(entry);
                 }
-                batch.push(entry);
-            }
-            Applied::LedgerOnly(entry) => batch.push(entry),
-            Applied::Failed(f) => {
-                progress.advance(1);
-                summary.failed_count += 1;
-                if summary.failed.len() < opts.max_listed_errors {
-                    summary.failed.push(f);
+                Applied::LedgerOnly(entry) => {
+                    let _ = entries.unbounded_send(entry);
+                }
+                Applied::Failed(f) => {
+                    progress.advance(1);
+                    summary.failed_count += 1;
+                    if summary.failed.len() < opts.max_listed_errors {
+                        summary.failed.push(f);
+                    }
                 }
             }
         }
-        if batch.len() >= opts.ledger_batch.max(1) {
-            ports.ledger.put_many(&scope, &batch).await?;
-            batch.clear();
+        drop(entries);
+        Ok::<(), PortError>(())
+    };
+    let record = async {
+        let mut batch = Vec::with_capacity(opts.ledger_batch);
+        while let Some(entry) = written.next().await {
+            batch.push(entry);
+            if batch.len() >= opts.ledger_batch.max(1) {
+                // Entries are replaced by finding: writing them again changes nothing.
+                with_store_retries(|| ports.ledger.put_many(&scope, &batch)).await?;
+                batch.clear();
+            }
         }
-    }
+        if !batch.is_empty() {
+            with_store_retries(|| ports.ledger.put_many(&scope, &batch)).await?;
+        }
+        Ok::<(), PortError>(())
+    };
+    futures::try_join!(consume, record)?;
     drop(results);
-    if !batch.is_empty() {
-        ports.ledger.put_many(&scope, &batch).await?;
-    }
     ports.items.flush().await?;
     summary.step_templates.copied = apply.copied.load(Ordering::Relaxed);
     if let Some(e) = apply

@@ -7,8 +7,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use webriskops_domain::{ProviderKey, Role, TenantId};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PortResult, Principal,
-    UserRecord,
+    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PendingAuthorization,
+    PortResult, Principal, SignInFailures, UserRecord,
 };
 
 use crate::error::PgStoreError;
@@ -337,6 +337,40 @@ impl Accounts for PgStore {
             .await
             .map_err(|e| self.pg(e))?;
         Ok(())
+    }
+
+    async fn put_authorization(&self, pending: &PendingAuthorization) -> PortResult<()> {
+        self.put_authorization_pg(pending).await
+    }
+
+    async fn take_authorization(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<PendingAuthorization>> {
+        self.take_authorization_pg(digest, now).await
+    }
+
+    async fn sign_in_failed(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<SignInFailures> {
+        self.sign_in_failed_pg(key, now, window).await
+    }
+
+    async fn sign_in_failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<Option<SignInFailures>> {
+        self.sign_in_failures_pg(key, now, window).await
+    }
+
+    async fn forget_sign_in_failures(&self, key: &str) -> PortResult<()> {
+        self.forget_sign_in_failures_pg(key).await
     }
 }
 

@@ -19,6 +19,7 @@ mod queue;
 mod records;
 mod schema;
 mod secrets;
+mod sign_ins;
 mod webhooks;
 
 use std::fmt;
@@ -30,7 +31,7 @@ use webriskops_domain::{Role, TenantId};
 use webriskops_sealing::MasterKey;
 
 pub use error::PgStoreError;
-pub use schema::{Migrated, SCHEMA_VERSION};
+pub use schema::{migration_versions, Migrated, SCHEMA_VERSION};
 
 /// How to open the store.
 #[derive(Debug, Clone)]

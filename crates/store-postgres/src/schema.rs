@@ -28,10 +28,21 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sync_jobs",
         include_str!("../migrations/0006_sync_jobs.sql"),
     ),
+    (
+        7,
+        "sign_ins",
+        include_str!("../migrations/0007_sign_ins.sql"),
+    ),
 ];
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+/// The schema version this build writes: the newest migration's number (numbers may have
+/// gaps; each is applied when not yet recorded, whatever its place).
+pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// The numbers of the migrations this build holds, in order.
+pub fn migration_versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|m| m.0).collect()
+}
 
 /// The advisory lock every migration transaction holds ("wro-migr" as a number): replicas
 /// starting together apply each migration once, one after the other.

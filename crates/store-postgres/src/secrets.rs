@@ -12,7 +12,7 @@ use crate::PgStore;
 impl PgStore {
     /// The key to seal with. There is no key file: without a key, the error names the key
     /// that sealed the stored secrets, if any.
-    async fn sealing_key(&self) -> PortResult<MasterKey> {
+    pub(crate) async fn sealing_key(&self) -> PortResult<MasterKey> {
         if let Some(k) = &self.master_key {
             return Ok(k.clone());
         }

@@ -88,6 +88,12 @@ async fn accounts() {
 }
 
 #[tokio::test]
+async fn sign_ins() {
+    let (_db, s) = fresh().await;
+    suite::sign_ins(&s).await;
+}
+
+#[tokio::test]
 async fn jobs() {
     let (_db, s) = fresh().await;
     suite::jobs(&s).await;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use webriskops_domain::{ProviderKey, Role, TenantId};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PortResult, Principal,
-    UserRecord,
+    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PendingAuthorization,
+    PortResult, Principal, SignInFailures, UserRecord,
 };
 
 use crate::error::StoreError;
@@ -372,6 +372,40 @@ impl Accounts for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn put_authorization(&self, pending: &PendingAuthorization) -> PortResult<()> {
+        self.put_authorization_sqlite(pending).await
+    }
+
+    async fn take_authorization(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> PortResult<Option<PendingAuthorization>> {
+        self.take_authorization_sqlite(digest, now).await
+    }
+
+    async fn sign_in_failed(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<SignInFailures> {
+        self.sign_in_failed_sqlite(key, now, window).await
+    }
+
+    async fn sign_in_failures(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: chrono::TimeDelta,
+    ) -> PortResult<Option<SignInFailures>> {
+        self.sign_in_failures_sqlite(key, now, window).await
+    }
+
+    async fn forget_sign_in_failures(&self, key: &str) -> PortResult<()> {
+        self.forget_sign_in_failures_sqlite(key).await
     }
 }
 

@@ -18,6 +18,7 @@ mod providers;
 mod queue;
 mod schema;
 mod secrets;
+mod sign_ins;
 
 use std::fmt;
 use std::fs;

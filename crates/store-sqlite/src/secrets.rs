@@ -23,7 +23,7 @@ impl SqliteStore {
 
     /// The key to seal with: the key in use, or a key file created now, only when no
     /// secret is stored (a new key could open none of them).
-    async fn sealing_key(&self) -> PortResult<MasterKey> {
+    pub(crate) async fn sealing_key(&self) -> PortResult<MasterKey> {
         if let Some(k) = self.current_key() {
             return Ok(k);
         }

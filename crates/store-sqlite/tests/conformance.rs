@@ -68,6 +68,12 @@ async fn accounts() {
 }
 
 #[tokio::test]
+async fn sign_ins() {
+    let (_dir, s) = fresh();
+    suite::sign_ins(&s).await;
+}
+
+#[tokio::test]
 async fn jobs() {
     let (_dir, s) = fresh();
     suite::jobs(&s).await;

@@ -34,6 +34,20 @@ fn readyz_becomes(srv: &Server, status: u16) -> Resp {
     }
 }
 
+/// `n` `serve` replicas on the database of `s`, each with a data directory of its own
+/// (`data-a`, `data-b`, …) and `env` besides.
+fn start_replicas(s: &Sims, n: usize, env: &[(&str, &str)]) -> Vec<Server> {
+    (0..n)
+        .map(|i| {
+            let name = format!("data-{}", char::from(b'a' + u8::try_from(i).unwrap()));
+            let dir = s.dir.path().join(name).to_str().unwrap().to_owned();
+            let mut env = env.to_vec();
+            env.push(("WEBRISKOPS_DATA_DIR", &dir));
+            s.serve(&[], &env)
+        })
+        .collect()
+}
+
 #[test]
 fn two_replicas_on_one_database_serve_each_others_sessions_setups_and_exports() {
     let s = Sims::new();
@@ -261,14 +275,7 @@ fn a_replica_killed_mid_export_leaves_its_job_to_the_others() {
     let t = s.tenant("acme");
     // A short lease, so that the takeover comes soon after the kill.
     let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
-    let dirs: Vec<String> = ["data-a", "data-b", "data-c"]
-        .iter()
-        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
-        .collect();
-    let mut replicas: Vec<_> = dirs
-        .iter()
-        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
-        .collect();
+    let mut replicas = start_replicas(&s, 3, &[lease]);
     replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
 
     let id = replicas[0].export(&t.admin, "", &findings("kill", N));
@@ -368,14 +375,7 @@ fn replicas_spend_one_key_budget_fairly_and_never_overrun_it() {
         .map(|name| (*name, s.tenant(name)))
         .collect();
     s.user("north", "nell@north.example", "admin");
-    let dirs: Vec<String> = ["data-a", "data-b"]
-        .iter()
-        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
-        .collect();
-    let mut replicas: Vec<_> = dirs
-        .iter()
-        .map(|d| s.serve(&[], &[("WEBRISKOPS_DATA_DIR", d)]))
-        .collect();
+    let mut replicas = start_replicas(&s, 2, &[]);
     for (i, (_, t)) in tenants.iter().enumerate() {
         replicas[i % 2].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
     }
@@ -709,14 +709,7 @@ fn a_postgresql_restart_mid_export_is_recovered_from_without_restarting_a_replic
     // A lease shorter than the outage: the holder's lease runs out while the database is
     // down, so the job must be taken over (or kept) once it is back.
     let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
-    let dirs: Vec<String> = ["data-a", "data-b"]
-        .iter()
-        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
-        .collect();
-    let mut replicas: Vec<_> = dirs
-        .iter()
-        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
-        .collect();
+    let mut replicas = start_replicas(&s, 2, &[lease]);
     replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
     let login = replicas[0].login("ann@acme.example", PASSWORD);
     assert_eq!(login.status, 303, "{}", login.text);
@@ -913,14 +906,7 @@ fn connections_cut_again_and_again_mid_export_leave_no_finding_without_its_card(
     let s = s.on_database(&db.url);
     let t = s.tenant("acme");
     let lease = ("WEBRISKOPS_JOB_LEASE_SECS", "2");
-    let dirs: Vec<String> = ["data-a", "data-b"]
-        .iter()
-        .map(|d| s.dir.path().join(d).to_str().unwrap().to_owned())
-        .collect();
-    let mut replicas: Vec<_> = dirs
-        .iter()
-        .map(|d| s.serve(&[], &[lease, ("WEBRISKOPS_DATA_DIR", d)]))
-        .collect();
+    let mut replicas = start_replicas(&s, 2, &[lease]);
     replicas[0].trello_saved(&s, &t.admin, &s.tfx.tokens.full);
     let id = replicas[1].export(&t.admin, "", &findings("cut", N));
     let deadline = Instant::now() + PATIENCE;

@@ -128,7 +128,11 @@ const RULES: &[Rule] = &[
     },
     Rule {
         krate: "webriskops-budget",
-        forbidden: &[IO_CRATES, ADAPTER_CRATES],
+        forbidden: &[
+            IO_CRATES,
+            ADAPTER_CRATES,
+            &["tokio-postgres", "deadpool-postgres"],
+        ],
         rule: "the shared budget's client speaks to its store through the RequestBudgets port \
                only: no HTTP or database crate and no adapter",
     },
@@ -558,13 +562,27 @@ mod tests {
                 "webriskops-domain",
                 "webriskops-ports",
                 "webriskops-service",
+                "webriskops-budget",
                 "webriskops-server"
             ]
         );
         let service = &RULES[2];
         assert!(service.forbidden.iter().any(|s| s.contains(&"trello-sim")));
+        // The shared budget's client reaches its store through the port only.
+        let budget = &RULES[3];
+        for banned in [
+            "webriskops-store-postgres",
+            "webriskops-trello",
+            "tokio-postgres",
+            "reqwest",
+        ] {
+            assert!(
+                budget.forbidden.iter().any(|s| s.contains(&banned)),
+                "{banned}"
+            );
+        }
         // The front end may serve HTTP, but names no adapter and no database or client.
-        let server = &RULES[3];
+        let server = &RULES[4];
         for banned in [
             "webriskops-trello",
             "webriskops-store-sqlite",

@@ -134,6 +134,8 @@ pub struct VariantResult {
     pub whole_s: f64,
     /// The busiest window's admitted requests, as % of the key's budget.
     pub peak_pct: f64,
+    /// Requests admitted in each whole window of the busy period, in order.
+    pub per_window: Vec<usize>,
     pub requests: usize,
     pub key_429: usize,
     pub token_429: usize,
@@ -690,6 +692,12 @@ fn rates(
         )
     };
     let (busy_pct, busy_s) = pct(first, busy_end);
+    let per_window: Vec<usize> = (0..(busy_end.saturating_sub(first)) / w_us)
+        .map(|i| {
+            let (a, b) = (first + i * w_us, first + (i + 1) * w_us);
+            admitted.iter().filter(|t| **t >= a && **t < b).count()
+        })
+        .collect();
     let (whole_pct, whole_s) = pct(first, end_all);
     // The busiest window: most admitted arrivals within any `window`.
     let (mut lo, mut peak) = (0, 0);
@@ -708,6 +716,7 @@ fn rates(
         whole_pct,
         whole_s,
         peak_pct: 100.0 * peak as f64 / f64::from(KEY_LIMIT),
+        per_window,
         requests: ours.len(),
         key_429: count(Limit::Key) + count(Limit::KeyLockedOut),
         token_429: count(Limit::Token),
@@ -823,6 +832,11 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             r.busy_s,
             KEY_LIMIT / TOKEN_LIMIT,
             r.whole_pct / 100.0 * key_rate,
+        );
+        println!(
+            "{}: admitted in each window of the busy period (of {KEY_LIMIT}): {:?}",
+            label(&r.variant),
+            r.per_window
         );
     }
 }

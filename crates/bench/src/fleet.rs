@@ -136,6 +136,8 @@ pub struct VariantResult {
     pub peak_pct: f64,
     /// Requests admitted in each whole window of the busy period, in order.
     pub per_window: Vec<usize>,
+    /// When each tenant sent its first request, in ms after the fleet's first, in order.
+    pub starts_ms: Vec<u64>,
     pub requests: usize,
     pub key_429: usize,
     pub token_429: usize,
@@ -661,6 +663,14 @@ fn rates(
         let e = last.entry(t).or_insert(0);
         *e = (*e).max(r.at_us);
     }
+    let mut firsts: HashMap<usize, u64> = HashMap::new();
+    for r in &ours {
+        let t = token_of[r.token_id.as_deref().unwrap_or_default()];
+        let e = firsts.entry(t).or_insert(u64::MAX);
+        *e = (*e).min(r.at_us);
+    }
+    let mut starts: Vec<u64> = firsts.into_values().collect();
+    starts.sort_unstable();
     let mut lasts: Vec<u64> = last.into_values().collect();
     lasts.sort_unstable_by(|a, b| b.cmp(a));
     let first = admitted.first().copied().unwrap_or(0);
@@ -717,6 +727,10 @@ fn rates(
         whole_s,
         peak_pct: 100.0 * peak as f64 / f64::from(KEY_LIMIT),
         per_window,
+        starts_ms: starts
+            .iter()
+            .map(|t| t.saturating_sub(first) / 1000)
+            .collect(),
         requests: ours.len(),
         key_429: count(Limit::Key) + count(Limit::KeyLockedOut),
         token_429: count(Limit::Token),
@@ -834,9 +848,10 @@ fn print_tables(o: &FleetOptions, results: &[VariantResult]) {
             r.whole_pct / 100.0 * key_rate,
         );
         println!(
-            "{}: admitted in each window of the busy period (of {KEY_LIMIT}): {:?}",
+            "{}: admitted in each window of the busy period (of {KEY_LIMIT}): {:?}; the tenants' first requests, ms after the fleet's first: {:?}",
             label(&r.variant),
-            r.per_window
+            r.per_window,
+            r.starts_ms
         );
     }
 }

@@ -61,7 +61,9 @@ async fn a_tokens_own_refusal_does_not_pause_the_key() {
     let w = world_with(sc).await;
     let budget = SharedBudget::new(Arc::new(MemoryBudgets::new()), "replica-a");
     let mut c = config(&w, &w.fx.tokens.full);
-    // The adapter believes its token has 100; Trello refuses past 10.
+    // The adapter believes its token has 100 (and, not following the headers, keeps
+    // believing it); Trello refuses past 10.
+    c.limits.follow_headers = false;
     c.shared = Some(SharedKeyBudget {
         budget: budget.clone(),
         owner: "acme".into(),

@@ -1474,6 +1474,19 @@ fn slot_ask(owner: &str, want: u32) -> crate::budget::SlotAsk {
     }
 }
 
+/// One exchange of `holder`, which must succeed.
+async fn ask(
+    b: &Arc<dyn crate::budget::RequestBudgets>,
+    holder: &str,
+    key: &crate::budget::KeyScope,
+    released: Vec<crate::budget::Released>,
+    asks: Vec<crate::budget::SlotAsk>,
+) -> crate::budget::BudgetAnswer {
+    b.exchange(&exchange(holder, key, released, asks))
+        .await
+        .expect("the exchange succeeds")
+}
+
 fn exchange(
     holder: &str,
     key: &crate::budget::KeyScope,
@@ -1501,15 +1514,14 @@ pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
             let mut got = 0;
             for round in 0..10 {
                 let owner = format!("owner-{}", (h + round) % 4);
-                let a = b
-                    .exchange(&exchange(
-                        &format!("holder-{h}"),
-                        &key,
-                        vec![],
-                        vec![slot_ask(&owner, 7)],
-                    ))
-                    .await
-                    .unwrap();
+                let a = ask(
+                    &b,
+                    &format!("holder-{h}"),
+                    &key,
+                    vec![],
+                    vec![slot_ask(&owner, 7)],
+                )
+                .await;
                 assert_eq!(a.grants.len(), 1);
                 assert_eq!(a.grants[0].grant.is_some(), a.grants[0].n > 0);
                 got += a.grants[0].n;
@@ -1528,17 +1540,11 @@ pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
 
     // The token's limit within the key's.
     let key = key_scope("conf-key-token", 100, 60_000);
-    let mut ask = slot_ask("solo", 80);
-    ask.token_limit = 30;
-    let a = b
-        .exchange(&exchange("h", &key, vec![], vec![ask.clone()]))
-        .await
-        .unwrap();
+    let mut solo = slot_ask("solo", 80);
+    solo.token_limit = 30;
+    let a = ask(&b, "h", &key, vec![], vec![solo.clone()]).await;
     assert_eq!(a.grants[0].n, 30, "a token of 30 per window");
-    let a = b
-        .exchange(&exchange("h", &key, vec![], vec![ask]))
-        .await
-        .unwrap();
+    let a = ask(&b, "h", &key, vec![], vec![solo]).await;
     assert_eq!(a.grants[0].n, 0);
     assert!(
         a.retry_in.is_some(),
@@ -1547,28 +1553,19 @@ pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
 
     // Released slots count one window after their end, then free the key.
     let key = key_scope("conf-key-expiry", 10, 300);
-    let a = b
-        .exchange(&exchange("h", &key, vec![], vec![slot_ask("o", 10)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "h", &key, vec![], vec![slot_ask("o", 10)]).await;
     let id = a.grants[0].grant.expect("a grant id");
     let done = vec![Released {
         grant: id,
         ago: Duration::ZERO,
     }];
-    let a = b
-        .exchange(&exchange("h", &key, done, vec![slot_ask("o", 1)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "h", &key, done, vec![slot_ask("o", 1)]).await;
     assert_eq!(
         a.grants[0].n, 0,
         "the slots count a window after their requests ended"
     );
     tokio_sleep(Duration::from_millis(700)).await;
-    let a = b
-        .exchange(&exchange("h", &key, vec![], vec![slot_ask("o", 10)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "h", &key, vec![], vec![slot_ask("o", 10)]).await;
     assert_eq!(
         a.grants[0].n, 10,
         "a window after their end the slots are free"
@@ -1578,25 +1575,16 @@ pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
     // (2 s here), then no more. The waits leave wide margins for a slow machine.
     let mut key = key_scope("conf-key-dead", 10, 100);
     key.rules.in_flight_cap = Duration::from_millis(2_000);
-    let a = b
-        .exchange(&exchange("dead", &key, vec![], vec![slot_ask("o", 10)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "dead", &key, vec![], vec![slot_ask("o", 10)]).await;
     assert_eq!(a.grants[0].n, 10);
     tokio_sleep(Duration::from_millis(300)).await;
-    let a = b
-        .exchange(&exchange("alive", &key, vec![], vec![slot_ask("o", 1)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "alive", &key, vec![], vec![slot_ask("o", 1)]).await;
     assert_eq!(
         a.grants[0].n, 0,
         "an unreleased grant counts past its window"
     );
     tokio_sleep(Duration::from_millis(2_000)).await;
-    let a = b
-        .exchange(&exchange("alive", &key, vec![], vec![slot_ask("o", 10)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "alive", &key, vec![], vec![slot_ask("o", 10)]).await;
     assert_eq!(
         a.grants[0].n, 10,
         "past the cap the dead holder's grant is forgotten"
@@ -1607,23 +1595,14 @@ pub async fn budgets_limits(b: Arc<dyn crate::budget::RequestBudgets>) {
 /// reserves nothing; a paused key grants nothing anywhere until the pause ends.
 pub async fn budgets_fairness_and_pause(b: Arc<dyn crate::budget::RequestBudgets>) {
     let key = key_scope("conf-key-alone", 40, 60_000);
-    let a = b
-        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 100)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "B", &key, vec![], vec![slot_ask("small", 100)]).await;
     assert_eq!(a.grants[0].n, 40, "alone, an owner may take the whole key");
 
     let key = key_scope("conf-key-level", 40, 60_000);
-    let a = b
-        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 6)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], vec![slot_ask("large", 6)]).await;
     assert_eq!(a.grants[0].n, 6);
     let asks = vec![slot_ask("large", 100), slot_ask("small", 100)];
-    let a = b
-        .exchange(&exchange("A", &key, vec![], asks))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], asks).await;
     assert_eq!(
         (a.grants[0].n, a.grants[1].n),
         (14, 20),
@@ -1631,22 +1610,13 @@ pub async fn budgets_fairness_and_pause(b: Arc<dyn crate::budget::RequestBudgets
     );
 
     let key = key_scope("conf-key-tokenless", 40, 60_000);
-    let a = b
-        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 30)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], vec![slot_ask("large", 30)]).await;
     assert_eq!(a.grants[0].n, 30);
     let mut capped = slot_ask("small", 10);
     capped.token_limit = 0;
-    let a = b
-        .exchange(&exchange("B", &key, vec![], vec![capped]))
-        .await
-        .unwrap();
+    let a = ask(&b, "B", &key, vec![], vec![capped]).await;
     assert_eq!(a.grants[0].n, 0, "a token with no room gets nothing");
-    let a = b
-        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 10)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], vec![slot_ask("large", 10)]).await;
     assert_eq!(a.grants[0].n, 10, "and reserves nothing");
 
     // The pause: nothing for anyone until it ends.
@@ -1655,10 +1625,7 @@ pub async fn budgets_fairness_and_pause(b: Arc<dyn crate::budget::RequestBudgets
         .await
         .unwrap();
     b.pause(&key.name, Duration::from_millis(10)).await.unwrap();
-    let a = b
-        .exchange(&exchange("A", &key, vec![], vec![slot_ask("o", 5)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], vec![slot_ask("o", 5)]).await;
     assert_eq!(a.grants[0].n, 0, "paused");
     assert!(
         a.paused_for.is_some_and(|p| p > Duration::from_millis(10)),
@@ -1666,10 +1633,7 @@ pub async fn budgets_fairness_and_pause(b: Arc<dyn crate::budget::RequestBudgets
     );
     assert!(b.usage(&key).await.unwrap().paused_for.is_some());
     tokio_sleep(Duration::from_millis(1_600)).await;
-    let a = b
-        .exchange(&exchange("B", &key, vec![], vec![slot_ask("o", 5)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "B", &key, vec![], vec![slot_ask("o", 5)]).await;
     assert_eq!(a.grants[0].n, 5, "the pause ended");
 }
 
@@ -1680,16 +1644,10 @@ pub async fn budgets_reserve(b: Arc<dyn crate::budget::RequestBudgets>) {
     use crate::budget::Released;
     // Window 2 s: demand lives 600 ms without renewal (3 tenths of a window).
     let key = key_scope("conf-key-reserve", 20, 2_000);
-    let a = b
-        .exchange(&exchange("A", &key, vec![], vec![slot_ask("large", 20)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, vec![], vec![slot_ask("large", 20)]).await;
     let id = a.grants[0].grant.expect("granted");
     // The key is full: B's small owner waits for 8 (recorded, nothing granted).
-    let a = b
-        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 8)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "B", &key, vec![], vec![slot_ask("small", 8)]).await;
     assert_eq!(a.grants[0].n, 0, "the key is full");
     let usage = b.usage(&key).await.unwrap();
     let small = usage.owners.iter().find(|o| o.owner == "small");
@@ -1700,18 +1658,12 @@ pub async fn budgets_reserve(b: Arc<dyn crate::budget::RequestBudgets>) {
         grant: id,
         ago: Duration::from_millis(3_000),
     }];
-    let a = b
-        .exchange(&exchange("A", &key, done, vec![slot_ask("large", 20)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "A", &key, done, vec![slot_ask("large", 20)]).await;
     assert_eq!(
         a.grants[0].n, 12,
         "8 stay free for the small owner waiting on B: {a:?}"
     );
-    let a = b
-        .exchange(&exchange("B", &key, vec![], vec![slot_ask("small", 8)]))
-        .await
-        .unwrap();
+    let a = ask(&b, "B", &key, vec![], vec![slot_ask("small", 8)]).await;
     assert_eq!(a.grants[0].n, 8);
 }
 

@@ -24,28 +24,40 @@ fn delta(d: Duration) -> TimeDelta {
 }
 
 impl PgStore {
-    /// The key's grants (id, row) and pause, read under the key's row lock, and the
-    /// database's time then.
+    /// The key's grants (id, row) and pause, and the database's time then. With `lock`
+    /// (an exchange), under the key's row lock, held to the end of `tx`; without it (a
+    /// reader: status pages, metrics), as they are, without waiting for exchanges.
     async fn budget_rows(
         &self,
         tx: &Transaction<'_>,
         scope: &str,
+        lock: bool,
     ) -> Result<(Vec<(i64, GrantRow)>, Option<DateTime<Utc>>, DateTime<Utc>), PgStoreError> {
-        tx.execute(
-            "INSERT INTO budget_keys (scope) VALUES ($1) ON CONFLICT (scope) DO NOTHING",
-            &[&scope],
-        )
-        .await
-        .map_err(|e| self.pg(e))?;
-        let key = tx
-            .query_one(
-                "SELECT paused_until, clock_timestamp() FROM budget_keys WHERE scope = $1 FOR UPDATE",
+        let (paused, now): (Option<DateTime<Utc>>, DateTime<Utc>) = if lock {
+            tx.execute(
+                "INSERT INTO budget_keys (scope) VALUES ($1) ON CONFLICT (scope) DO NOTHING",
                 &[&scope],
             )
             .await
             .map_err(|e| self.pg(e))?;
-        let paused: Option<DateTime<Utc>> = key.get(0);
-        let now: DateTime<Utc> = key.get(1);
+            let key = tx
+                .query_one(
+                    "SELECT paused_until, clock_timestamp() FROM budget_keys WHERE scope = $1 FOR UPDATE",
+                    &[&scope],
+                )
+                .await
+                .map_err(|e| self.pg(e))?;
+            (key.get(0), key.get(1))
+        } else {
+            let key = tx
+                .query_one(
+                    "SELECT (SELECT paused_until FROM budget_keys WHERE scope = $1), clock_timestamp()",
+                    &[&scope],
+                )
+                .await
+                .map_err(|e| self.pg(e))?;
+            (key.get(0), key.get(1))
+        };
         let rows = tx
             .query(
                 "SELECT id, owner, token, n, granted_at, done_at FROM budget_grants WHERE scope = $1",
@@ -101,7 +113,7 @@ impl PgStore {
     async fn exchange_in(&self, x: &BudgetExchange) -> Result<BudgetAnswer, PgStoreError> {
         let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
-        let (mut rows, paused, now) = self.budget_rows(&tx, &x.key.name).await?;
+        let (mut rows, paused, now) = self.budget_rows(&tx, &x.key.name, true).await?;
         // The ended grants, dated on this clock.
         if !x.released.is_empty() {
             let ids: Vec<i64> = x.released.iter().map(|r| r.grant).collect();
@@ -205,7 +217,7 @@ impl RequestBudgets for PgStore {
     async fn usage(&self, key: &KeyScope) -> PortResult<BudgetUsage> {
         let mut client = self.control_client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
-        let (rows, paused, now) = self.budget_rows(&tx, &key.name).await?;
+        let (rows, paused, now) = self.budget_rows(&tx, &key.name, false).await?;
         let rows: Vec<GrantRow> = rows.into_iter().map(|(_, r)| r).collect();
         let demand = self.budget_demand(&tx, key, None, now).await?;
         tx.commit().await.map_err(|e| self.pg(e))?;

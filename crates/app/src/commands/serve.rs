@@ -130,6 +130,14 @@ impl AppComposer {
     }
 }
 
+impl AppComposer {
+    /// The Trello application key the server runs with: `TRELLO_API_KEY`, else the
+    /// configuration's `trello.api_key` (possibly blank; callers check).
+    fn app_key(&self) -> Option<String> {
+        (self.env)(crate::config::ENV_API_KEY).or_else(|| self.settings.trello.api_key.clone())
+    }
+}
+
 /// This process's name among replicas: host, process id and a random part, so that a
 /// restarted process is another holder.
 fn replica_name() -> String {
@@ -173,8 +181,8 @@ impl Composer for AppComposer {
             // Linear counts per user and per hour, not per application key.
             return None;
         }
-        let key = (self.env)(crate::config::ENV_API_KEY)
-            .or_else(|| self.settings.trello.api_key.clone())
+        let key = self
+            .app_key()
             .and_then(|k| webriskops_domain::ApiKey::new(k.trim()).ok())?;
         let t = &self.settings.trello;
         let scope = webriskops_trello::shared::key_scope(
@@ -284,8 +292,8 @@ impl Composer for AppComposer {
         if who.provider != ProviderKey::TrelloCloud {
             return Ok(Vec::new());
         }
-        let key = (self.env)(crate::config::ENV_API_KEY)
-            .or_else(|| self.settings.trello.api_key.clone())
+        let key = self
+            .app_key()
             .filter(|k| !k.trim().is_empty())
             .ok_or_else(|| ComposeError {
                 message: "the server has no Trello application key".into(),
@@ -322,8 +330,8 @@ impl Composer for AppComposer {
         if provider != ProviderKey::TrelloCloud {
             return Vec::new();
         }
-        let Some(key) = (self.env)(crate::config::ENV_API_KEY)
-            .or_else(|| self.settings.trello.api_key.clone())
+        let Some(key) = self
+            .app_key()
             .and_then(|raw| webriskops_domain::ApiKey::new(raw.trim()).ok())
         else {
             return Vec::new();
@@ -557,9 +565,7 @@ impl AppComposer {
     /// The OAuth 1.0 client of the application's Trello key and secret, when both are
     /// configured; against trello-sim, its own endpoints under its API root.
     fn trello_oauth1(&self) -> Result<Option<OAuth1Client>, ComposeError> {
-        let key = (self.env)(crate::config::ENV_API_KEY)
-            .or_else(|| self.settings.trello.api_key.clone())
-            .filter(|k| !k.trim().is_empty());
+        let key = self.app_key().filter(|k| !k.trim().is_empty());
         let secret = (self.env)(ENV_API_SECRET).filter(|s| !s.trim().is_empty());
         let (Some(key), Some(secret)) = (key, secret) else {
             return Ok(None);

@@ -455,10 +455,17 @@ async fn the_deadline_bounds_a_request_and_each_retry_is_logged() {
         "stopped by the deadline, not by the retry count"
     );
     let logs = logs.text();
+    let retries = usize::try_from(c.stats().retries).unwrap();
     assert_eq!(
         logs.matches("retrying Linear request").count(),
-        hits - 1,
+        retries,
         "one warn per retry"
+    );
+    // The last retry's timeout is what is left of the deadline: on a busy machine it can
+    // end before the request reaches the server, so the server may see one fewer.
+    assert!(
+        hits == retries + 1 || hits == retries,
+        "{hits} requests for {retries} retries"
     );
     assert!(logs.contains("giving up on Linear request"), "{logs}");
 }

@@ -282,7 +282,6 @@ impl TrelloAdapter {
         }
         let urls: Vec<String> = calls.iter().map(Call::relative).collect();
         let mut outer = Call::new(catalog::BATCH, &[]).query("urls", urls.join(","));
-        outer.cost = u32::try_from(calls.len()).unwrap_or(u32::MAX);
         outer.inner = calls.iter().map(|c| c.sent(true)).collect();
         let answers: Vec<Value> = self.send(outer).await?;
         if answers.len() != calls.len() {

@@ -112,3 +112,27 @@ async fn bursts_above_the_budget_get_no_429() {
         w.handle.status_counts()
     );
 }
+
+/// A `/batch` spends what Trello counts (one request, FACTS.md §8), not one per route: the
+/// key's budget after a readiness batch of six routes holds exactly the requests the
+/// simulator received. Charging each route left a third of a fleet's first window unspent.
+#[tokio::test]
+async fn a_batch_spends_one_request_of_the_key_budget() {
+    let w = world_with(sim_config()).await;
+    let a = TrelloAdapter::new(config(&w, &w.fx.tokens.full)).unwrap();
+    let key = a.key_budget();
+    let (used_before, seen_before) = (key.used(), w.handle.request_count());
+    let lists = [w.fx.list_id.as_str(), w.fx.done_list_id.as_str()];
+    let snap = a
+        .readiness_snapshot(&w.fx.board_id, &lists)
+        .await
+        .expect("the batch is answered");
+    assert!(snap.board.is_ok() && snap.lists.iter().all(|(_, r)| r.is_ok()));
+    let seen = w.handle.request_count() - seen_before;
+    assert_eq!(seen, 1, "the routes travel in one request");
+    assert_eq!(
+        key.used() - used_before,
+        1,
+        "the key's budget is charged what Trello counts"
+    );
+}

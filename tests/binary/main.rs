@@ -226,13 +226,25 @@ fn export_creates_cards_dry_run_and_re_export_write_nothing() {
         w.sim.request_log()
     );
     // One readiness check (the token and one `/batch`, whose labels and members the
-    // export reuses) and the listing (ADR 0006).
+    // export reuses) and the listing, one page of 5 cards (ADR 0006 §8): labels or
+    // members read again, or a second readiness check, would show here.
     let log = w.sim.request_log();
+    let mut requests: Vec<(String, String)> = log
+        .iter()
+        .map(|r| (r.method.clone(), r.route.clone()))
+        .collect();
+    requests.sort();
+    let expected = [
+        ("GET", "/1/batch"),
+        ("GET", "/1/boards/{id}/cards"),
+        ("GET", "/1/tokens/{token}"),
+    ]
+    .map(|(m, r)| (m.to_owned(), r.to_owned()));
+    assert_eq!(requests, expected, "the requests of an unchanged re-export");
     assert!(
-        log.len() <= 5,
-        "an unchanged re-export reads at most 5 times, got {}: {:?}",
-        log.len(),
-        log.iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+        !log.iter()
+            .any(|r| r.path.contains("/labels") || r.path.contains("/members")),
+        "labels and members come from the readiness batch: {log:?}"
     );
     assert_eq!(
         again.json()["requests"]["reads"],

@@ -454,9 +454,11 @@ fn a_killed_export_resumes_without_duplicates() {
 }
 
 /// The same crash during a grouped export (ADR 0006): 200 findings of 5 rules share
-/// their steps, so their cards are copies of 5 templates. After a `kill -9` with copies
-/// in flight and a re-run, every finding has one card with its full checklist, and no
-/// template is open on the list.
+/// their steps, so their cards are copies of 5 templates. The killed run is shown to
+/// have been copying (archived templates, `POST /1/cards` with `idCardSource` in the
+/// simulator's log). After a `kill -9` with copies in flight and a re-run that finds the
+/// same templates again (none made or deleted, every create a copy), every finding has
+/// one card with its full checklist, and no template is open on the list.
 #[test]
 fn a_killed_grouped_export_resumes_with_full_checklists() {
     use std::os::unix::process::ExitStatusExt;
@@ -525,10 +527,75 @@ fn a_killed_grouped_export_resumes_with_full_checklists() {
         (10..FINDINGS).contains(&at_kill),
         "killed mid-run: {at_kill} of {FINDINGS} cards existed"
     );
+    // The killed run was copying: its five templates were made and archived before any
+    // card, and the cards it created came from `POST /1/cards` with `idCardSource`.
+    let templates = |w: &World| -> Vec<(String, bool)> {
+        let mut t: Vec<(String, bool)> = w
+            .sim
+            .cards(&w.fx.board_id)
+            .into_iter()
+            .filter(|c| c.desc.contains("[webriskops:template:"))
+            .map(|c| (c.id, c.closed))
+            .collect();
+        t.sort();
+        t
+    };
+    let templates_at_kill = templates(&w);
+    assert_eq!(templates_at_kill.len(), 5, "{templates_at_kill:?}");
+    assert!(
+        templates_at_kill.iter().all(|(_, closed)| *closed),
+        "templates are archived: {templates_at_kill:?}"
+    );
+    let is_copy = |params: &[String]| params.iter().any(|p| p == "idCardSource");
+    let copies_before_kill = w
+        .sim
+        .request_log_with_params()
+        .iter()
+        .filter(|(r, _)| r.method == "POST" && r.route == "/1/cards" && r.status == 200)
+        .filter(|(_, p)| is_copy(p))
+        .count();
+    assert!(
+        copies_before_kill >= 10,
+        "the killed run copied its cards: {copies_before_kill} copies answered"
+    );
 
+    w.sim.clear_request_log();
     let run = w.run(&["export", file.to_str().unwrap(), "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["duplicates"], serde_json::json!([]));
+    // The re-run finds the templates again and only copies: no template is made or
+    // deleted, and every card it creates is a copy. (Requests of the killed run that
+    // the simulator logs when it notices the hang-up carry status 0.)
+    let summary = run.json();
+    assert_eq!(
+        (
+            &summary["step_templates"]["created"],
+            &summary["step_templates"]["deleted"]
+        ),
+        (&Value::from(0), &Value::from(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["step_templates"]["copied"],
+        Value::from((FINDINGS - at_kill) as u64),
+        "every missing card is a copy"
+    );
+    let rerun = w.sim.request_log_with_params();
+    let rerun: Vec<_> = rerun.iter().filter(|(r, _)| r.status != 0).collect();
+    assert!(
+        !rerun.iter().any(|(r, _)| r.method == "DELETE"),
+        "nothing is deleted: {rerun:?}"
+    );
+    let creates: Vec<_> = rerun
+        .iter()
+        .filter(|(r, _)| r.method == "POST" && r.route == "/1/cards")
+        .collect();
+    assert!(!creates.is_empty());
+    assert!(
+        creates.iter().all(|(_, p)| is_copy(p)),
+        "every create of the re-run is a copy, none a template: {creates:?}"
+    );
+    assert_eq!(templates(&w), templates_at_kill, "the same templates, kept");
     let per = w.cards_per_finding();
     assert_eq!(per.len(), FINDINGS, "every finding has a card");
     assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");

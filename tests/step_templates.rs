@@ -151,12 +151,11 @@ async fn a_deleted_or_edited_template_is_repaired() {
             .find(|t| t.checklists[0].items[0].name.starts_with(rule))
             .unwrap()
     };
-    // A person deletes one template, ticks a step of another and puts it back on the
-    // list, and adds a step to the third.
+    // A person deletes one template, puts another back on the list (untouched
+    // otherwise: out of the archive is reason enough), and adds a step to the third.
+    // A ticked template that stays archived has a test of its own.
     w.sim.person_delete_card(&by_rule(&w, "tls").id);
     let xss = by_rule(&w, "xss");
-    w.sim
-        .person_tick_check_item(&xss.id, &xss.checklists[0].items[0].id, true);
     w.sim.person_unarchive_card(&xss.id);
     let csp = by_rule(&w, "csp");
     w.sim
@@ -204,4 +203,44 @@ async fn a_template_no_finding_needs_is_deleted() {
     let ts = templates(&w);
     assert_eq!(ts.len(), 1);
     assert!(ts[0].checklists[0].items[0].name.starts_with("tls"));
+}
+
+/// A person ticks a step of a template and leaves it archived: it is still out of sight,
+/// so only the tick tells it from an intact one. It is replaced before any card is
+/// copied from it (a copy takes the ticks with it), and the new cards are unticked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticked_template_left_archived_is_replaced_before_it_is_copied() {
+    let w = World::start(Duration::from_millis(2), FAST).await;
+    let src = write_findings(&w.dir.path().join("a.jsonl"), &scan("k", &[("tls", 3)], 3));
+    w.export(&src).await;
+    let old = templates(&w);
+    assert_eq!(old.len(), 1);
+    let step = &old[0].checklists[0].items[1];
+    w.sim.person_tick_check_item(&old[0].id, &step.id, true);
+    let ticked = w.sim.card(&old[0].id).unwrap();
+    assert!(ticked.closed, "the template stays archived");
+    assert!(ticked.checklists[0].items[1].complete);
+
+    let more = scan("k", &[("tls", 3)], 6);
+    let src = write_findings(&w.dir.path().join("b.jsonl"), &more);
+    let (s, _) = w.export(&src).await;
+    assert_eq!((s.created, s.failed_count), (3, 0), "{:?}", s.failed);
+    assert_eq!(
+        (
+            s.step_templates.deleted,
+            s.step_templates.created,
+            s.step_templates.copied
+        ),
+        (1, 1, 3),
+        "the ticked template is replaced, and the new cards copy the new one"
+    );
+    let cards = card_of(&w);
+    for f in &more {
+        assert_steps(&cards[f.id.as_str()], f, &[]);
+    }
+    let now = templates(&w);
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].id, old[0].id, "the ticked template is gone");
+    assert!(now[0].closed);
+    assert!(now[0].checklists[0].items.iter().all(|i| !i.complete));
 }

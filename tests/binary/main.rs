@@ -621,6 +621,87 @@ fn a_killed_grouped_export_resumes_with_full_checklists() {
     }
 }
 
+/// A lost database (ADR 0006 §5): after a grouped export the data directory is deleted.
+/// Set up again, the same file writes nothing: the cards are found by their markers and
+/// the templates by the listing, and every template is kept as it is.
+#[test]
+fn a_lost_database_re_exports_a_grouped_file_without_a_write() {
+    let w = World::new();
+    w.setup_saved(&w.fx.tokens.full);
+    let lines: Vec<String> = (0..12)
+        .map(|i| {
+            let rule = i % 3;
+            serde_json::json!({
+                "id": format!("lost-{i:02}"),
+                "title": format!("Rule {rule} on asset {i}"),
+                "severity": "medium",
+                "status": "open",
+                "remediation_steps": (1..=2 + rule).map(|s| format!("rule {rule}: step {s}")).collect::<Vec<_>>(),
+            })
+            .to_string()
+        })
+        .collect();
+    let file = w.findings_file("grouped.jsonl", &lines);
+    let file = file.to_str().unwrap();
+    let templates = |w: &World| -> Vec<String> {
+        let mut t: Vec<String> = w
+            .sim
+            .cards(&w.fx.board_id)
+            .into_iter()
+            .filter(|c| c.desc.contains("[webriskops:template:"))
+            .map(|c| c.id)
+            .collect();
+        t.sort();
+        t
+    };
+    let first = w.run(&["export", file, "--json"], &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let json = first.json();
+    assert_eq!(
+        (
+            &json["created"],
+            &json["step_templates"]["created"],
+            &json["step_templates"]["copied"]
+        ),
+        (&Value::from(12), &Value::from(3), &Value::from(12)),
+        "{json}"
+    );
+    let before = templates(&w);
+    assert_eq!(before.len(), 3);
+
+    std::fs::remove_dir_all(w.data_dir()).unwrap();
+    let status = w.run(&["status"], &[]);
+    assert!(
+        status.stdout.contains("not set up"),
+        "the database is gone: {status:?}"
+    );
+    w.setup_saved(&w.fx.tokens.full);
+    w.sim.clear_request_log();
+    let again = w.run(&["export", file, "--json"], &[]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let json = again.json();
+    assert_eq!(
+        (&json["created"], &json["unchanged"]),
+        (&Value::from(0), &Value::from(12)),
+        "{json}"
+    );
+    assert_eq!(
+        json["step_templates"],
+        serde_json::json!({"created": 0, "deleted": 0, "copied": 0}),
+        "the templates are found again, none made or deleted"
+    );
+    assert_eq!(json["requests"]["writes"], Value::from(0));
+    assert_eq!(
+        w.writes_logged(),
+        0,
+        "a lost database costs no write: {:?}",
+        w.sim.request_log()
+    );
+    assert_eq!(templates(&w), before, "the same templates, kept");
+    assert_eq!(w.cards_per_finding().len(), 12);
+    assert!(w.cards_per_finding().values().all(|n| *n == 1));
+}
+
 // ── sync and revoke ──────────────────────────────────────────────────────────────────
 
 #[test]

@@ -1005,10 +1005,7 @@ impl WorkItems for FakeTracker {
                 .cards
                 .get(template_id)
                 .map(|c| c.checklists.clone())
-                .ok_or_else(|| PortError::InvalidInput {
-                    context: Default::default(),
-                    message: "invalid value for the template".into(),
-                })?;
+                .ok_or_else(|| PortError::not_found(format!("template {template_id}")))?;
             let created = create(
                 &mut s,
                 &item.destination_id,

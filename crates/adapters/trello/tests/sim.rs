@@ -1145,3 +1145,63 @@ async fn an_unreachable_trello_error_names_the_operation_and_keeps_the_client_er
     assert!(!chain.contains("127.0.0.1"), "{chain}");
     assert!(!chain.contains(w.fx.tokens.full.as_str()), "{chain}");
 }
+
+/// Which refusals of a copy mean "the template is gone" (ADR 0006 §7): trello-sim, like
+/// Trello, answers a source card that no longer exists with 400 `invalid value for
+/// idCardSource`, which the adapter reports as `NotFound` (the export then creates that
+/// card plainly and stops copying the group). A refusal about the card itself, here a
+/// list that does not exist (`invalid value for idList`), stays `InvalidInput`: the
+/// template is fine, and the group keeps copying. Neither refusal created a card.
+#[tokio::test]
+async fn a_copy_from_a_gone_template_is_not_found_and_other_refusals_stay_invalid_input() {
+    let w = world().await;
+    let fx = &w.fx;
+    let a = adapter(&w, &fx.tokens.full);
+    let steps: Vec<String> = vec!["a".into(), "b".into()];
+    let new_template = webriskops_ports::NewStepTemplate {
+        container_id: fx.board_id.clone(),
+        destination_id: fx.list_id.clone(),
+        key: webriskops_domain::step_group_key(&steps),
+        title: "template".into(),
+        body: "steps".into(),
+        checklist_name: "Remediation".into(),
+        steps: steps.clone(),
+    };
+
+    let kept = a.create_step_template(&new_template).await.unwrap();
+    let copy = a
+        .create_item_copying(&new_item(&w, "copy-ok", "Copied"), &kept.id)
+        .await
+        .unwrap();
+    let copied = w.handle.card(copy.id.as_str()).unwrap();
+    assert_eq!(
+        copied.checklists[0].items.len(),
+        2,
+        "the control copy works"
+    );
+
+    let gone = a.create_step_template(&new_template).await.unwrap();
+    w.handle.person_delete_card(&gone.id);
+    let e = a
+        .create_item_copying(&new_item(&w, "copy-gone", "Gone"), &gone.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PortError::NotFound { what, .. } if what.contains("idCardSource")),
+        "{e:?}"
+    );
+    assert!(!e.may_have_applied());
+    assert_eq!(cards_with_marker(&w, "copy-gone"), 0);
+
+    let mut elsewhere = new_item(&w, "copy-bad-list", "Bad list");
+    elsewhere.destination_id = MISSING_ID.to_owned();
+    let e = a
+        .create_item_copying(&elsewhere, &kept.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idList")),
+        "{e:?}"
+    );
+    assert_eq!(cards_with_marker(&w, "copy-bad-list"), 0);
+}

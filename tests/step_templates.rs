@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use trello_sim::SimCard;
-use webriskops_domain::{extract_template_marker, Finding, FindingId, Severity};
+use webriskops_domain::{
+    extract_template_marker, step_group_key, Finding, FindingId, Severity, CHECKLIST_NAME,
+};
 use webriskops_e2e::{write_findings, World};
+use webriskops_ports::{NewStepTemplate, WorkItems};
 
 const FAST: Duration = Duration::from_millis(200);
 
@@ -243,4 +246,61 @@ async fn a_ticked_template_left_archived_is_replaced_before_it_is_copied() {
     assert_ne!(now[0].id, old[0].id, "the ticked template is gone");
     assert!(now[0].closed);
     assert!(now[0].checklists[0].items.iter().all(|i| !i.complete));
+}
+
+/// A board may serve two integrations, each with its own list (ADR 0006 §5): an export
+/// owns only the templates in its own list. Templates another integration keeps in
+/// "Doing", one of a key this file does not have and one of a key it does, are neither
+/// copied from nor deleted; the export makes its own template in "To Do".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_in_another_list_are_neither_used_nor_deleted() {
+    let w = World::start(Duration::from_millis(2), FAST).await;
+    let ours = scan("o", &[("tls", 3)], 3);
+    let steps_of = |rule: &str, k: usize| -> Vec<String> {
+        (1..=k).map(|s| format!("{rule}: step {s}")).collect()
+    };
+    // What the other integration's export leaves in its list.
+    let theirs = w.adapter(&w.fixture.tokens.full, Duration::from_secs(10));
+    let mut others = Vec::new();
+    for steps in [steps_of("xss", 2), steps_of("tls", 3)] {
+        let t = theirs
+            .create_step_template(&NewStepTemplate {
+                container_id: w.fixture.board_id.clone(),
+                destination_id: w.fixture.doing_list_id.clone(),
+                key: step_group_key(&steps),
+                title: "their template".into(),
+                body: "theirs".into(),
+                checklist_name: CHECKLIST_NAME.into(),
+                steps,
+            })
+            .await
+            .unwrap();
+        others.push(t.id);
+    }
+
+    let src = write_findings(&w.dir.path().join("a.jsonl"), &ours);
+    let (s, _) = w.export(&src).await;
+    assert_eq!((s.created, s.failed_count), (3, 0), "{:?}", s.failed);
+    assert_eq!(
+        (
+            s.step_templates.created,
+            s.step_templates.deleted,
+            s.step_templates.copied
+        ),
+        (1, 0, 3),
+        "its own template in its own list; the other list's are not touched"
+    );
+    let ts = templates(&w);
+    assert_eq!(ts.len(), 3, "{ts:?}");
+    for id in &others {
+        let t = ts.iter().find(|t| &t.id == id).expect("theirs are kept");
+        assert_eq!(t.id_list, w.fixture.doing_list_id);
+    }
+    let own: Vec<&SimCard> = ts.iter().filter(|t| !others.contains(&t.id)).collect();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].id_list, w.fixture.list_id);
+    let cards = card_of(&w);
+    for f in &ours {
+        assert_steps(&cards[f.id.as_str()], f, &[]);
+    }
 }

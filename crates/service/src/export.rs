@@ -357,7 +357,14 @@ async fn read_snapshot(
             counters.read();
             let page = ports.items.list_items(&opts).await?;
             progress.advance(page.items.len() as u64);
-            templates.extend(page.step_templates);
+            // Only the templates in the export's own destination are its own: another
+            // destination of the container may be another integration's, whose
+            // templates this export must neither use nor delete (ADR 0006 §5).
+            templates.extend(
+                page.step_templates
+                    .into_iter()
+                    .filter(|t| t.destination_id == target.destination_id),
+            );
             for item in page.items {
                 if let Some(f) = item.finding_id.clone() {
                     by_finding

@@ -607,6 +607,7 @@ async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
         Ok(StepTemplate {
             id: "tpl".into(),
             key: t.key.clone(),
+            destination_id: t.destination_id.clone(),
             hidden: true,
             checklists: vec![],
         })
@@ -675,6 +676,7 @@ async fn a_copy_refused_for_its_own_card_fails_that_card_only_and_the_group_keep
         Ok(StepTemplate {
             id: "tpl".into(),
             key: t.key.clone(),
+            destination_id: t.destination_id.clone(),
             hidden: true,
             checklists: vec![],
         })

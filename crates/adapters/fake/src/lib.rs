@@ -806,6 +806,7 @@ impl WorkItems for FakeTracker {
                     Some(StepTemplate {
                         id: c.item.id.to_string(),
                         key: extract_template_marker(&c.item.body)?,
+                        destination_id: c.item.destination_id.clone(),
                         hidden: c.item.archived,
                         checklists: c.checklists.clone(),
                     })
@@ -964,6 +965,7 @@ impl WorkItems for FakeTracker {
                 StepTemplate {
                     id: created.id.to_string(),
                     key: t.key.clone(),
+                    destination_id: t.destination_id.clone(),
                     hidden: true,
                     checklists: vec![list],
                 },

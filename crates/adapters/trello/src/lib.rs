@@ -849,6 +849,7 @@ impl WorkItems for TrelloAdapter {
                     Some(StepTemplate {
                         key: extract_template_marker(&t.body)?,
                         id: t.id.as_str().to_owned(),
+                        destination_id: t.destination_id,
                         hidden: t.archived,
                         checklists: t.checklists.unwrap_or_default(),
                     })
@@ -1143,6 +1144,7 @@ impl WorkItems for TrelloAdapter {
             Ok(StepTemplate {
                 id: card.id,
                 key: t.key.clone(),
+                destination_id: list,
                 hidden: true,
                 checklists: vec![checklist],
             })

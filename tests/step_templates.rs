@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use trello_sim::SimCard;
-use webriskops_domain::{extract_template_marker, Finding, FindingId, Severity};
+use webriskops_domain::{
+    extract_template_marker, step_group_key, Finding, FindingId, Severity, CHECKLIST_NAME,
+};
 use webriskops_e2e::{write_findings, World};
+use webriskops_ports::{NewStepTemplate, WorkItems};
 
 const FAST: Duration = Duration::from_millis(200);
 
@@ -151,12 +154,11 @@ async fn a_deleted_or_edited_template_is_repaired() {
             .find(|t| t.checklists[0].items[0].name.starts_with(rule))
             .unwrap()
     };
-    // A person deletes one template, ticks a step of another and puts it back on the
-    // list, and adds a step to the third.
+    // A person deletes one template, puts another back on the list (untouched
+    // otherwise: out of the archive is reason enough), and adds a step to the third.
+    // A ticked template that stays archived has a test of its own.
     w.sim.person_delete_card(&by_rule(&w, "tls").id);
     let xss = by_rule(&w, "xss");
-    w.sim
-        .person_tick_check_item(&xss.id, &xss.checklists[0].items[0].id, true);
     w.sim.person_unarchive_card(&xss.id);
     let csp = by_rule(&w, "csp");
     w.sim
@@ -204,4 +206,101 @@ async fn a_template_no_finding_needs_is_deleted() {
     let ts = templates(&w);
     assert_eq!(ts.len(), 1);
     assert!(ts[0].checklists[0].items[0].name.starts_with("tls"));
+}
+
+/// A person ticks a step of a template and leaves it archived: it is still out of sight,
+/// so only the tick tells it from an intact one. It is replaced before any card is
+/// copied from it (a copy takes the ticks with it), and the new cards are unticked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticked_template_left_archived_is_replaced_before_it_is_copied() {
+    let w = World::start(Duration::from_millis(2), FAST).await;
+    let src = write_findings(&w.dir.path().join("a.jsonl"), &scan("k", &[("tls", 3)], 3));
+    w.export(&src).await;
+    let old = templates(&w);
+    assert_eq!(old.len(), 1);
+    let step = &old[0].checklists[0].items[1];
+    w.sim.person_tick_check_item(&old[0].id, &step.id, true);
+    let ticked = w.sim.card(&old[0].id).unwrap();
+    assert!(ticked.closed, "the template stays archived");
+    assert!(ticked.checklists[0].items[1].complete);
+
+    let more = scan("k", &[("tls", 3)], 6);
+    let src = write_findings(&w.dir.path().join("b.jsonl"), &more);
+    let (s, _) = w.export(&src).await;
+    assert_eq!((s.created, s.failed_count), (3, 0), "{:?}", s.failed);
+    assert_eq!(
+        (
+            s.step_templates.deleted,
+            s.step_templates.created,
+            s.step_templates.copied
+        ),
+        (1, 1, 3),
+        "the ticked template is replaced, and the new cards copy the new one"
+    );
+    let cards = card_of(&w);
+    for f in &more {
+        assert_steps(&cards[f.id.as_str()], f, &[]);
+    }
+    let now = templates(&w);
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0].id, old[0].id, "the ticked template is gone");
+    assert!(now[0].closed);
+    assert!(now[0].checklists[0].items.iter().all(|i| !i.complete));
+}
+
+/// A board may serve two integrations, each with its own list (ADR 0006 §5): an export
+/// owns only the templates in its own list. Templates another integration keeps in
+/// "Doing", one of a key this file does not have and one of a key it does, are neither
+/// copied from nor deleted; the export makes its own template in "To Do".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_in_another_list_are_neither_used_nor_deleted() {
+    let w = World::start(Duration::from_millis(2), FAST).await;
+    let ours = scan("o", &[("tls", 3)], 3);
+    let steps_of = |rule: &str, k: usize| -> Vec<String> {
+        (1..=k).map(|s| format!("{rule}: step {s}")).collect()
+    };
+    // What the other integration's export leaves in its list.
+    let theirs = w.adapter(&w.fixture.tokens.full, Duration::from_secs(10));
+    let mut others = Vec::new();
+    for steps in [steps_of("xss", 2), steps_of("tls", 3)] {
+        let t = theirs
+            .create_step_template(&NewStepTemplate {
+                container_id: w.fixture.board_id.clone(),
+                destination_id: w.fixture.doing_list_id.clone(),
+                key: step_group_key(&steps),
+                title: "their template".into(),
+                body: "theirs".into(),
+                checklist_name: CHECKLIST_NAME.into(),
+                steps,
+            })
+            .await
+            .unwrap();
+        others.push(t.id);
+    }
+
+    let src = write_findings(&w.dir.path().join("a.jsonl"), &ours);
+    let (s, _) = w.export(&src).await;
+    assert_eq!((s.created, s.failed_count), (3, 0), "{:?}", s.failed);
+    assert_eq!(
+        (
+            s.step_templates.created,
+            s.step_templates.deleted,
+            s.step_templates.copied
+        ),
+        (1, 0, 3),
+        "its own template in its own list; the other list's are not touched"
+    );
+    let ts = templates(&w);
+    assert_eq!(ts.len(), 3, "{ts:?}");
+    for id in &others {
+        let t = ts.iter().find(|t| &t.id == id).expect("theirs are kept");
+        assert_eq!(t.id_list, w.fixture.doing_list_id);
+    }
+    let own: Vec<&SimCard> = ts.iter().filter(|t| !others.contains(&t.id)).collect();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].id_list, w.fixture.list_id);
+    let cards = card_of(&w);
+    for f in &ours {
+        assert_steps(&cards[f.id.as_str()], f, &[]);
+    }
 }

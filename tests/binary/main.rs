@@ -226,13 +226,25 @@ fn export_creates_cards_dry_run_and_re_export_write_nothing() {
         w.sim.request_log()
     );
     // One readiness check (the token and one `/batch`, whose labels and members the
-    // export reuses) and the listing (ADR 0006).
+    // export reuses) and the listing, one page of 5 cards (ADR 0006 §8): labels or
+    // members read again, or a second readiness check, would show here.
     let log = w.sim.request_log();
+    let mut requests: Vec<(String, String)> = log
+        .iter()
+        .map(|r| (r.method.clone(), r.route.clone()))
+        .collect();
+    requests.sort();
+    let expected = [
+        ("GET", "/1/batch"),
+        ("GET", "/1/boards/{id}/cards"),
+        ("GET", "/1/tokens/{token}"),
+    ]
+    .map(|(m, r)| (m.to_owned(), r.to_owned()));
+    assert_eq!(requests, expected, "the requests of an unchanged re-export");
     assert!(
-        log.len() <= 5,
-        "an unchanged re-export reads at most 5 times, got {}: {:?}",
-        log.len(),
-        log.iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+        !log.iter()
+            .any(|r| r.path.contains("/labels") || r.path.contains("/members")),
+        "labels and members come from the readiness batch: {log:?}"
     );
     assert_eq!(
         again.json()["requests"]["reads"],
@@ -442,9 +454,11 @@ fn a_killed_export_resumes_without_duplicates() {
 }
 
 /// The same crash during a grouped export (ADR 0006): 200 findings of 5 rules share
-/// their steps, so their cards are copies of 5 templates. After a `kill -9` with copies
-/// in flight and a re-run, every finding has one card with its full checklist, and no
-/// template is open on the list.
+/// their steps, so their cards are copies of 5 templates. The killed run is shown to
+/// have been copying (archived templates, `POST /1/cards` with `idCardSource` in the
+/// simulator's log). After a `kill -9` with copies in flight and a re-run that finds the
+/// same templates again (none made or deleted, every create a copy), every finding has
+/// one card with its full checklist, and no template is open on the list.
 #[test]
 fn a_killed_grouped_export_resumes_with_full_checklists() {
     use std::os::unix::process::ExitStatusExt;
@@ -513,10 +527,75 @@ fn a_killed_grouped_export_resumes_with_full_checklists() {
         (10..FINDINGS).contains(&at_kill),
         "killed mid-run: {at_kill} of {FINDINGS} cards existed"
     );
+    // The killed run was copying: its five templates were made and archived before any
+    // card, and the cards it created came from `POST /1/cards` with `idCardSource`.
+    let templates = |w: &World| -> Vec<(String, bool)> {
+        let mut t: Vec<(String, bool)> = w
+            .sim
+            .cards(&w.fx.board_id)
+            .into_iter()
+            .filter(|c| c.desc.contains("[webriskops:template:"))
+            .map(|c| (c.id, c.closed))
+            .collect();
+        t.sort();
+        t
+    };
+    let templates_at_kill = templates(&w);
+    assert_eq!(templates_at_kill.len(), 5, "{templates_at_kill:?}");
+    assert!(
+        templates_at_kill.iter().all(|(_, closed)| *closed),
+        "templates are archived: {templates_at_kill:?}"
+    );
+    let is_copy = |params: &[String]| params.iter().any(|p| p == "idCardSource");
+    let copies_before_kill = w
+        .sim
+        .request_log_with_params()
+        .iter()
+        .filter(|(r, _)| r.method == "POST" && r.route == "/1/cards" && r.status == 200)
+        .filter(|(_, p)| is_copy(p))
+        .count();
+    assert!(
+        copies_before_kill >= 10,
+        "the killed run copied its cards: {copies_before_kill} copies answered"
+    );
 
+    w.sim.clear_request_log();
     let run = w.run(&["export", file.to_str().unwrap(), "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(run.json()["duplicates"], serde_json::json!([]));
+    // The re-run finds the templates again and only copies: no template is made or
+    // deleted, and every card it creates is a copy. (Requests of the killed run that
+    // the simulator logs when it notices the hang-up carry status 0.)
+    let summary = run.json();
+    assert_eq!(
+        (
+            &summary["step_templates"]["created"],
+            &summary["step_templates"]["deleted"]
+        ),
+        (&Value::from(0), &Value::from(0)),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["step_templates"]["copied"],
+        Value::from((FINDINGS - at_kill) as u64),
+        "every missing card is a copy"
+    );
+    let rerun = w.sim.request_log_with_params();
+    let rerun: Vec<_> = rerun.iter().filter(|(r, _)| r.status != 0).collect();
+    assert!(
+        !rerun.iter().any(|(r, _)| r.method == "DELETE"),
+        "nothing is deleted: {rerun:?}"
+    );
+    let creates: Vec<_> = rerun
+        .iter()
+        .filter(|(r, _)| r.method == "POST" && r.route == "/1/cards")
+        .collect();
+    assert!(!creates.is_empty());
+    assert!(
+        creates.iter().all(|(_, p)| is_copy(p)),
+        "every create of the re-run is a copy, none a template: {creates:?}"
+    );
+    assert_eq!(templates(&w), templates_at_kill, "the same templates, kept");
     let per = w.cards_per_finding();
     assert_eq!(per.len(), FINDINGS, "every finding has a card");
     assert!(per.values().all(|n| *n == 1), "duplicates: {per:?}");
@@ -540,6 +619,87 @@ fn a_killed_grouped_export_resumes_with_full_checklists() {
         assert_eq!(got, steps(i), "{}: its full checklist", c.name);
         assert!(c.checklists[0].items.iter().all(|i| !i.complete));
     }
+}
+
+/// A lost database (ADR 0006 §5): after a grouped export the data directory is deleted.
+/// Set up again, the same file writes nothing: the cards are found by their markers and
+/// the templates by the listing, and every template is kept as it is.
+#[test]
+fn a_lost_database_re_exports_a_grouped_file_without_a_write() {
+    let w = World::new();
+    w.setup_saved(&w.fx.tokens.full);
+    let lines: Vec<String> = (0..12)
+        .map(|i| {
+            let rule = i % 3;
+            serde_json::json!({
+                "id": format!("lost-{i:02}"),
+                "title": format!("Rule {rule} on asset {i}"),
+                "severity": "medium",
+                "status": "open",
+                "remediation_steps": (1..=2 + rule).map(|s| format!("rule {rule}: step {s}")).collect::<Vec<_>>(),
+            })
+            .to_string()
+        })
+        .collect();
+    let file = w.findings_file("grouped.jsonl", &lines);
+    let file = file.to_str().unwrap();
+    let templates = |w: &World| -> Vec<String> {
+        let mut t: Vec<String> = w
+            .sim
+            .cards(&w.fx.board_id)
+            .into_iter()
+            .filter(|c| c.desc.contains("[webriskops:template:"))
+            .map(|c| c.id)
+            .collect();
+        t.sort();
+        t
+    };
+    let first = w.run(&["export", file, "--json"], &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let json = first.json();
+    assert_eq!(
+        (
+            &json["created"],
+            &json["step_templates"]["created"],
+            &json["step_templates"]["copied"]
+        ),
+        (&Value::from(12), &Value::from(3), &Value::from(12)),
+        "{json}"
+    );
+    let before = templates(&w);
+    assert_eq!(before.len(), 3);
+
+    std::fs::remove_dir_all(w.data_dir()).unwrap();
+    let status = w.run(&["status"], &[]);
+    assert!(
+        status.stdout.contains("not set up"),
+        "the database is gone: {status:?}"
+    );
+    w.setup_saved(&w.fx.tokens.full);
+    w.sim.clear_request_log();
+    let again = w.run(&["export", file, "--json"], &[]);
+    assert_eq!(again.code, 0, "{again:?}");
+    let json = again.json();
+    assert_eq!(
+        (&json["created"], &json["unchanged"]),
+        (&Value::from(0), &Value::from(12)),
+        "{json}"
+    );
+    assert_eq!(
+        json["step_templates"],
+        serde_json::json!({"created": 0, "deleted": 0, "copied": 0}),
+        "the templates are found again, none made or deleted"
+    );
+    assert_eq!(json["requests"]["writes"], Value::from(0));
+    assert_eq!(
+        w.writes_logged(),
+        0,
+        "a lost database costs no write: {:?}",
+        w.sim.request_log()
+    );
+    assert_eq!(templates(&w), before, "the same templates, kept");
+    assert_eq!(w.cards_per_finding().len(), 12);
+    assert!(w.cards_per_finding().values().all(|n| *n == 1));
 }
 
 // ── sync and revoke ──────────────────────────────────────────────────────────────────

@@ -333,6 +333,30 @@ impl Row {
     fn floor_s(&self) -> f64 {
         self.requests() as f64 / self.rate
     }
+    fn requests_per_card(&self) -> f64 {
+        self.requests() as f64 / self.cards.max(1) as f64
+    }
+    /// Wall against floor, left out ("—") where the floor is under a second: the wall
+    /// is then latency and start-up, not throughput.
+    fn wall_per_floor(&self) -> String {
+        if self.floor_s() >= 1.0 {
+            format!("{:.2}", self.o.wall_s / self.floor_s())
+        } else {
+            "—".to_owned()
+        }
+    }
+    /// Cards created per second of wall time: how fast a customer sees cards ("—" for a
+    /// run that created none).
+    fn cards_per_s(&self) -> String {
+        if self.o.created > 0 && self.o.wall_s > 0.0 {
+            format!("{:.1}", self.o.created as f64 / self.o.wall_s)
+        } else {
+            "—".to_owned()
+        }
+    }
+    fn is_scan(&self) -> bool {
+        self.name.starts_with("realistic")
+    }
 }
 
 fn orchestrate(args: Args) -> Result<()> {
@@ -541,24 +565,13 @@ fn orchestrate(args: Args) -> Result<()> {
 
     println!("| scenario | findings | reads | writes | requests/card | wall (s) | floor (s) | wall/floor | 429s | peak RSS (MB) | outcome |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-    for r in &rows {
+    for r in rows.iter().filter(|r| !r.is_scan()) {
         let outcome = match r.name {
             "sync" => format!("{} events", r.o.events),
-            name if name.starts_with("realistic") => format!(
-                "{} created ({} copied from {} templates made), {} unchanged, {} failed, {} duplicates",
-                r.o.created, r.o.copied, r.o.templates_created, r.o.unchanged, r.o.failed, r.o.duplicates
-            ),
             _ => format!(
                 "{} created, {} updated, {} unchanged, {} failed, {} duplicates",
                 r.o.created, r.o.updated, r.o.unchanged, r.o.failed, r.o.duplicates
             ),
-        };
-        // Left out where the floor is a handful of requests: the wall is then latency
-        // and start-up, not throughput.
-        let ratio = if r.floor_s() >= 1.0 {
-            format!("{:.2}", r.o.wall_s / r.floor_s())
-        } else {
-            "—".to_owned()
         };
         println!(
             "| {} | {} | {} | {} | {:.2} | {:.1} | {:.1} | {} | {} | {:.0} | {} |",
@@ -566,13 +579,42 @@ fn orchestrate(args: Args) -> Result<()> {
             r.cards,
             r.o.reads,
             r.o.writes,
-            r.requests() as f64 / r.cards.max(1) as f64,
+            r.requests_per_card(),
             r.o.wall_s,
             r.floor_s(),
-            ratio,
+            r.wall_per_floor(),
             r.o.r429,
             r.o.peak_mb,
             outcome
+        );
+    }
+    // The realistic scan side by side, with the figure a customer feels: cards per second.
+    if rows.iter().any(Row::is_scan) {
+        println!(
+            "\n| realistic scan ({} findings, {} rules, 2–6 steps) | reads | writes | requests/card | cards/s | wall (s) | floor (s) | wall/floor | 429s | peak RSS (MB) | outcome |",
+            args.scan_findings, args.rules
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    }
+    for r in rows.iter().filter(|r| r.is_scan()) {
+        println!(
+            "| {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} | {:.0} | {} created ({} copied from {} templates made), {} unchanged, {} failed, {} duplicates |",
+            r.name,
+            r.o.reads,
+            r.o.writes,
+            r.requests_per_card(),
+            r.cards_per_s(),
+            r.o.wall_s,
+            r.floor_s(),
+            r.wall_per_floor(),
+            r.o.r429,
+            r.o.peak_mb,
+            r.o.created,
+            r.o.copied,
+            r.o.templates_created,
+            r.o.unchanged,
+            r.o.failed,
+            r.o.duplicates
         );
     }
     println!("\ncards on the board: {on_board}; 429 answers seen by the simulator: {sim_429}");

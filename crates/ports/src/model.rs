@@ -219,6 +219,9 @@ pub struct StepTemplate {
     pub id: String,
     /// The step group key it was made for (`webriskops_domain::step_group_key`).
     pub key: String,
+    /// The destination it is in (Trello: the card's list). An export owns only the
+    /// templates in its own destination: a container may serve several.
+    pub destination_id: String,
     /// Out of people's sight (Trello: archived).
     pub hidden: bool,
     /// Every step list it holds, as the tracker shows it now, ticks included.

@@ -194,8 +194,9 @@ pub trait WorkItems: Tracker {
     /// the new item stay on it: the copy shares nothing with its source afterwards.
     ///
     /// # Errors
-    /// `NotSupported` by default; `NotFound` or `InvalidInput` when the template is gone
-    /// (nothing was created); otherwise as `create_item`.
+    /// `NotSupported` by default; `NotFound` when the template is gone or refused as a
+    /// source (nothing was created: the caller may create the item plainly); otherwise
+    /// as `create_item` (an `InvalidInput` is about the item, not the template).
     async fn create_item_copying(
         &self,
         item: &NewItem,

@@ -357,7 +357,14 @@ async fn read_snapshot(
             counters.read();
             let page = ports.items.list_items(&opts).await?;
             progress.advance(page.items.len() as u64);
-            templates.extend(page.step_templates);
+            // Only the templates in the export's own destination are its own: another
+            // destination of the container may be another integration's, whose
+            // templates this export must neither use nor delete (ADR 0006 §5).
+            templates.extend(
+                page.step_templates
+                    .into_iter()
+                    .filter(|t| t.destination_id == target.destination_id),
+            );
             for item in page.items {
                 if let Some(f) = item.finding_id.clone() {
                     by_finding
@@ -617,10 +624,11 @@ impl Apply<'_> {
             Some(template) => match self.ports.items.create_item_copying(&new, template).await {
                 // The template is gone (a person deleted it during the run) or refused
                 // as a source: nothing was created, so the plain create is no second
-                // one, and the group's other items do not ask again.
-                Err(e @ (PortError::NotFound { .. } | PortError::InvalidInput { .. }))
-                    if !e.may_have_applied() =>
-                {
+                // one, and the group's other items do not ask again. Any other refusal
+                // (`InvalidInput`: a list, label or member the tracker refused) is
+                // this item's own: it fails as a plain create would, and the group
+                // keeps copying.
+                Err(e @ PortError::NotFound { .. }) if !e.may_have_applied() => {
                     self.refused_templates
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

@@ -586,7 +586,8 @@ async fn revoke_failure_at_the_tracker_keeps_the_local_token() {
         .is_some());
 }
 
-/// A template a person deleted after the listing (ADR 0006 §7): the copy is refused and
+/// A template a person deleted after the listing (ADR 0006 §7): the copy is refused as
+/// `NotFound` (the Trello adapter's reading of `invalid value for idCardSource`) and
 /// created nothing, so that card is created plainly with its steps, and the group's other
 /// cards do not ask for the template again in this run.
 #[tokio::test]
@@ -606,6 +607,7 @@ async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
         Ok(StepTemplate {
             id: "tpl".into(),
             key: t.key.clone(),
+            destination_id: t.destination_id.clone(),
             hidden: true,
             checklists: vec![],
         })
@@ -615,10 +617,7 @@ async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
         .times(1)
         .returning(|_, template| {
             assert_eq!(template, "tpl");
-            Err(PortError::InvalidInput {
-                context: Default::default(),
-                message: "invalid value for idCardSource".into(),
-            })
+            Err(PortError::not_found("template card tpl"))
         });
     let made = Arc::new(AtomicUsize::new(0));
     let m2 = made.clone();
@@ -656,4 +655,61 @@ async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
         .unwrap();
     assert_eq!((s.created, s.failed_count), (10, 0), "{:?}", s.failed);
     assert_eq!((s.step_templates.created, s.step_templates.copied), (1, 0));
+}
+
+/// A copy refused for something of its own card (`InvalidInput`: a list, label or member
+/// the tracker refused) says nothing about the template (ADR 0006 §7): that card fails
+/// as a plain create would, nothing is sent again plainly, and the group's other cards
+/// keep copying.
+#[tokio::test]
+async fn a_copy_refused_for_its_own_card_fails_that_card_only_and_the_group_keeps_copying() {
+    let mut items = MockItems::new();
+    items.expect_capabilities().return_const(Capabilities {
+        checklists: true,
+        copies_step_lists: true,
+        ..CAPS
+    });
+    items
+        .expect_list_items()
+        .returning(|_| Ok(ItemPage::default()));
+    items.expect_create_step_template().times(1).returning(|t| {
+        Ok(StepTemplate {
+            id: "tpl".into(),
+            key: t.key.clone(),
+            destination_id: t.destination_id.clone(),
+            hidden: true,
+            checklists: vec![],
+        })
+    });
+    let made = Arc::new(AtomicUsize::new(0));
+    let m2 = made.clone();
+    items
+        .expect_create_item_copying()
+        .times(10)
+        .returning(move |n, template| {
+            assert_eq!(template, "tpl");
+            if n.finding_id.as_str() == "wro-0" {
+                return Err(PortError::InvalidInput {
+                    context: Default::default(),
+                    message: "invalid value for idList in list list".into(),
+                });
+            }
+            let k = m2.fetch_add(1, Ordering::SeqCst);
+            Ok(remote(n, &format!("c{k}")))
+        });
+    items.expect_create_item().times(0);
+    items.expect_create_checklist().times(0);
+    items.expect_add_check_item().times(0);
+    let (ports, record, target, _) = setup(items);
+    let opts = ExportOptions {
+        concurrency: 1,
+        ..Default::default()
+    };
+    let s = export(&ports, &record, &target, &ten_findings(), &opts, &Silent)
+        .await
+        .unwrap();
+    assert_eq!((s.created, s.failed_count), (9, 1), "{:?}", s.failed);
+    assert_eq!(s.failed[0].finding_id.as_str(), "wro-0");
+    assert_eq!(s.failed[0].kind, "invalid_input");
+    assert_eq!((s.step_templates.created, s.step_templates.copied), (1, 9));
 }

@@ -522,9 +522,25 @@ impl SimHandle {
         self.shared.lock().log.clone()
     }
 
+    /// Every request so far with the names of the parameters it carried (query and
+    /// body, sorted; `key` and `token` left out, and never a value), oldest first. Only
+    /// an authenticated request that was answered has them: one abandoned before its
+    /// answer (a client that hung up during a `Delay` fault) or refused before
+    /// authentication lists none.
+    pub fn request_log_with_params(&self) -> Vec<(LoggedRequest, Vec<String>)> {
+        let st = self.shared.lock();
+        st.log
+            .iter()
+            .cloned()
+            .zip(st.log_params.iter().cloned())
+            .collect()
+    }
+
     /// Empties the request log.
     pub fn clear_request_log(&self) {
-        self.shared.lock().log.clear();
+        let mut st = self.shared.lock();
+        st.log.clear();
+        st.log_params.clear();
     }
 
     /// Number of logged requests.

@@ -105,6 +105,8 @@ struct Seen {
     key: Option<String>,
     token_id: Option<String>,
     limited_by: Option<Limit>,
+    /// The names of the query and body parameters (credentials left out).
+    params: Vec<String>,
 }
 
 fn route_template(method: &str, path: &str) -> String {
@@ -267,7 +269,8 @@ fn record(
         .unwrap_or(u64::MAX);
     let path = redact_path(path);
     tracing::info!(method, route, path = %path, status, elapsed_ms, "request");
-    shared.lock().log.push(LoggedRequest {
+    let mut st = shared.lock();
+    st.log.push(LoggedRequest {
         method: method.to_owned(),
         route: route.to_owned(),
         path,
@@ -278,6 +281,7 @@ fn record(
         token_id: seen.token_id,
         limited_by: seen.limited_by,
     });
+    st.log_params.push(seen.params);
 }
 
 fn token_limit_body() -> Value {
@@ -423,6 +427,7 @@ fn process(
         key: Some(auth.key.clone()),
         token_id: st.tokens.get(&auth.token).map(|t| t.id.clone()),
         limited_by: None,
+        params: params.names(),
     };
     let answer = |reply: Reply, budget: Budget, seen: Seen| Processed {
         reply,

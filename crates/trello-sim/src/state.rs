@@ -293,6 +293,8 @@ pub(crate) struct State {
     pub limiter: RateLimiter,
     pub faults: Faults,
     pub log: Vec<LoggedRequest>,
+    /// The parameter names of each request of `log`, at the same index.
+    pub log_params: Vec<Vec<String>>,
     pub latency: Duration,
 }
 
@@ -321,6 +323,7 @@ impl State {
             limiter,
             faults: Faults::default(),
             log: Vec::new(),
+            log_params: Vec::new(),
             latency,
         }
     }

@@ -815,6 +815,16 @@ async fn copies_by_card_and_checklist_source() {
     let (status, body) = read(resp).await;
     assert_eq!(status, 200, "{body}");
     let copy = json(&body)["id"].as_str().unwrap().to_owned();
+    // The log names the parameters a request carried, never their values or the token.
+    let (last, params) = e.h.request_log_with_params().pop().unwrap();
+    assert_eq!(
+        (last.method.as_str(), last.route.as_str()),
+        ("POST", "/1/cards")
+    );
+    assert_eq!(
+        params,
+        ["desc", "idCardSource", "idList", "keepFromSource", "name"]
+    );
     let c = e.h.card(&copy).unwrap();
     assert_eq!(
         (c.name.as_str(), c.desc.as_str(), c.closed),

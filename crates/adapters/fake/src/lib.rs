@@ -806,6 +806,7 @@ impl WorkItems for FakeTracker {
                     Some(StepTemplate {
                         id: c.item.id.to_string(),
                         key: extract_template_marker(&c.item.body)?,
+                        destination_id: c.item.destination_id.clone(),
                         hidden: c.item.archived,
                         checklists: c.checklists.clone(),
                     })
@@ -964,6 +965,7 @@ impl WorkItems for FakeTracker {
                 StepTemplate {
                     id: created.id.to_string(),
                     key: t.key.clone(),
+                    destination_id: t.destination_id.clone(),
                     hidden: true,
                     checklists: vec![list],
                 },
@@ -1005,10 +1007,7 @@ impl WorkItems for FakeTracker {
                 .cards
                 .get(template_id)
                 .map(|c| c.checklists.clone())
-                .ok_or_else(|| PortError::InvalidInput {
-                    context: Default::default(),
-                    message: "invalid value for the template".into(),
-                })?;
+                .ok_or_else(|| PortError::not_found(format!("template {template_id}")))?;
             let created = create(
                 &mut s,
                 &item.destination_id,

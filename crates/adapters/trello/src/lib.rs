@@ -848,6 +848,7 @@ impl WorkItems for TrelloAdapter {
                     Some(StepTemplate {
                         key: extract_template_marker(&t.body)?,
                         id: t.id.as_str().to_owned(),
+                        destination_id: t.destination_id,
                         hidden: t.archived,
                         checklists: t.checklists.unwrap_or_default(),
                     })
@@ -1046,6 +1047,11 @@ impl WorkItems for TrelloAdapter {
     /// makes the card, with its marker in `desc`, and copies the template's checklists
     /// into it (FACTS.md §1, ADR 0006). Name, description, labels, members and due are
     /// the request's own; nothing else is taken from the template.
+    ///
+    /// Trello refuses a source card that is gone with 400 `invalid value for
+    /// idCardSource`; that one refusal is the port's `NotFound` (the template is gone,
+    /// nothing was created). Every other refusal (`invalid value for idList`, a label or
+    /// member not on the board) is about the card and stays `InvalidInput`.
     async fn create_item_copying(
         &self,
         item: &NewItem,
@@ -1053,10 +1059,8 @@ impl WorkItems for TrelloAdapter {
     ) -> PortResult<RemoteItem> {
         in_context(self, "create_item_copying", async {
             let (list, mut body) = card_create_body(item)?;
-            body.insert(
-                "idCardSource".into(),
-                json!(trello_id("template card id", template_id)?),
-            );
+            let template = trello_id("template card id", template_id)?;
+            body.insert("idCardSource".into(), json!(template));
             body.insert("keepFromSource".into(), json!("checklists"));
             let card: WCard = self
                 .send(
@@ -1064,7 +1068,18 @@ impl WorkItems for TrelloAdapter {
                         .body(body)
                         .what(format!("list {list}")),
                 )
-                .await?;
+                .await
+                .map_err(|e| match e {
+                    PortError::InvalidInput { message, context }
+                        if message.starts_with("invalid value for idCardSource") =>
+                    {
+                        PortError::NotFound {
+                            what: format!("template card {template} ({message})"),
+                            context,
+                        }
+                    }
+                    other => other,
+                })?;
             if card.closed {
                 // Nothing documents whether a copy of an archived card is archived too
                 // (FACTS.md §1a); if Trello made it so, it is put on the list, where
@@ -1128,6 +1143,7 @@ impl WorkItems for TrelloAdapter {
             Ok(StepTemplate {
                 id: card.id,
                 key: t.key.clone(),
+                destination_id: list,
                 hidden: true,
                 checklists: vec![checklist],
             })

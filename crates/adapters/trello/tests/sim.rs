@@ -362,6 +362,156 @@ async fn readiness_answers_map_to_the_right_blocked_codes() {
     );
 }
 
+/// The export's readiness check (`observe_for_export`: the token and one `/batch`, then
+/// the domain's rules, as `run_export` runs it) and the full check that setup and status
+/// run (`webriskops_service::check_readiness`: one request per question) block the same
+/// records with the same codes. The quick check reads fewer answers; any case where it
+/// read them differently would let an export through that setup refuses, or the reverse.
+#[tokio::test]
+async fn the_export_readiness_check_blocks_exactly_as_the_full_check() {
+    use BlockedCode::*;
+    let w = world().await;
+    let fx = &w.fx;
+    let h = &w.handle;
+    let good = record(&w, &fx.board_id, &fx.list_id);
+    let with_done = |list: &str| {
+        let mut r = good.clone();
+        r.done_list_id = Some(list.to_owned());
+        r
+    };
+    let elsewhere = h.create_list(&fx.other_board_id, "Elsewhere");
+    // A token of the same member that covers only the fixture board: it cannot see a
+    // list on another board at all.
+    let board_only = h.create_token(
+        &fx.api_key,
+        &fx.members[0].id,
+        vec![
+            trello_sim::Permission::new(&fx.board_id, "Board", true, true),
+            trello_sim::Permission::new(&fx.members[0].id, "Member", true, false),
+        ],
+        None,
+    );
+    h.revoke_token(&fx.tokens.revocable);
+    let t = &fx.tokens;
+    let cases: Vec<(&str, &str, ProviderRecord, &[BlockedCode])> = vec![
+        ("ready", &t.full, with_done(&fx.done_list_id), &[]),
+        (
+            "expired token",
+            &t.expired,
+            good.clone(),
+            &[ProviderAuthRequired],
+        ),
+        (
+            "revoked token",
+            &t.revocable,
+            good.clone(),
+            &[ProviderAuthRequired],
+        ),
+        (
+            "read-only token",
+            &t.read_only,
+            good.clone(),
+            &[ProviderScopeUnavailable],
+        ),
+        (
+            "token for another board only",
+            &t.other_board_only,
+            good.clone(),
+            &[ProviderScopeUnavailable],
+        ),
+        (
+            "archived list",
+            &t.full,
+            record(&w, &fx.board_id, &fx.closed_list_id),
+            &[ListNotOnBoard],
+        ),
+        (
+            "archived done list",
+            &t.full,
+            with_done(&fx.closed_list_id),
+            &[ListNotOnBoard],
+        ),
+        (
+            "missing list",
+            &t.full,
+            record(&w, &fx.board_id, MISSING_ID),
+            &[ListNotOnBoard],
+        ),
+        (
+            "list on another board",
+            &t.full,
+            record(&w, &fx.board_id, &elsewhere),
+            &[ListNotOnBoard],
+        ),
+        (
+            "list on a board the token cannot see",
+            &board_only,
+            record(&w, &fx.board_id, &elsewhere),
+            &[ListNotOnBoard],
+        ),
+        (
+            "done list on another board",
+            &t.full,
+            with_done(&elsewhere),
+            &[ListNotOnBoard],
+        ),
+        (
+            "board of another workspace",
+            &t.full,
+            record(&w, &fx.other_board_id, &elsewhere),
+            &[BoardNotInWorkspace],
+        ),
+        (
+            "board of no workspace",
+            &t.full,
+            record(
+                &w,
+                &fx.personal_board_id,
+                &h.create_list(&fx.personal_board_id, "Todo"),
+            ),
+            &[BoardNotInWorkspace],
+        ),
+        (
+            "archived board",
+            &t.full,
+            record(
+                &w,
+                &fx.closed_board_id,
+                &h.create_list(&fx.closed_board_id, "Backlog"),
+            ),
+            &[DestinationBoardRequired],
+        ),
+        (
+            "missing board",
+            &t.full,
+            record(&w, MISSING_ID, "5f00000000000000000000bb"),
+            &[DestinationBoardRequired, ListNotOnBoard],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, token, rec, want) in cases {
+        let a = adapter(&w, token);
+        let now = Utc::now();
+        let observed = a
+            .observe_for_export(&rec, now)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: observe_for_export failed: {e}"))
+            .unwrap_or_else(|| panic!("{name}: the export's own check was not taken"));
+        let quick = webriskops_domain::readiness::check(&rec, &observed).codes();
+        let full = webriskops_service::check_readiness(Some(&adapter(&w, token)), &rec, now)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: check_readiness failed: {e}"))
+            .readiness
+            .codes();
+        if quick != full || quick != want {
+            wrong.push(format!(
+                "{name}: export check {quick:?}, full check {full:?}, expected {want:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[tokio::test]
 async fn readiness_relevant_answers_are_typed_port_errors() {
     let w = world().await;
@@ -994,4 +1144,64 @@ async fn an_unreachable_trello_error_names_the_operation_and_keeps_the_client_er
     assert!(!chain.contains(&w.fx.board_id), "{chain}");
     assert!(!chain.contains("127.0.0.1"), "{chain}");
     assert!(!chain.contains(w.fx.tokens.full.as_str()), "{chain}");
+}
+
+/// Which refusals of a copy mean "the template is gone" (ADR 0006 §7): trello-sim, like
+/// Trello, answers a source card that no longer exists with 400 `invalid value for
+/// idCardSource`, which the adapter reports as `NotFound` (the export then creates that
+/// card plainly and stops copying the group). A refusal about the card itself, here a
+/// list that does not exist (`invalid value for idList`), stays `InvalidInput`: the
+/// template is fine, and the group keeps copying. Neither refusal created a card.
+#[tokio::test]
+async fn a_copy_from_a_gone_template_is_not_found_and_other_refusals_stay_invalid_input() {
+    let w = world().await;
+    let fx = &w.fx;
+    let a = adapter(&w, &fx.tokens.full);
+    let steps: Vec<String> = vec!["a".into(), "b".into()];
+    let new_template = webriskops_ports::NewStepTemplate {
+        container_id: fx.board_id.clone(),
+        destination_id: fx.list_id.clone(),
+        key: webriskops_domain::step_group_key(&steps),
+        title: "template".into(),
+        body: "steps".into(),
+        checklist_name: "Remediation".into(),
+        steps: steps.clone(),
+    };
+
+    let kept = a.create_step_template(&new_template).await.unwrap();
+    let copy = a
+        .create_item_copying(&new_item(&w, "copy-ok", "Copied"), &kept.id)
+        .await
+        .unwrap();
+    let copied = w.handle.card(copy.id.as_str()).unwrap();
+    assert_eq!(
+        copied.checklists[0].items.len(),
+        2,
+        "the control copy works"
+    );
+
+    let gone = a.create_step_template(&new_template).await.unwrap();
+    w.handle.person_delete_card(&gone.id);
+    let e = a
+        .create_item_copying(&new_item(&w, "copy-gone", "Gone"), &gone.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PortError::NotFound { what, .. } if what.contains("idCardSource")),
+        "{e:?}"
+    );
+    assert!(!e.may_have_applied());
+    assert_eq!(cards_with_marker(&w, "copy-gone"), 0);
+
+    let mut elsewhere = new_item(&w, "copy-bad-list", "Bad list");
+    elsewhere.destination_id = MISSING_ID.to_owned();
+    let e = a
+        .create_item_copying(&elsewhere, &kept.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, PortError::InvalidInput { message, .. } if message.contains("idList")),
+        "{e:?}"
+    );
+    assert_eq!(cards_with_marker(&w, "copy-bad-list"), 0);
 }

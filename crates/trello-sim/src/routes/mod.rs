@@ -134,6 +134,19 @@ impl Params {
         self.map.insert(k.to_owned(), v);
     }
 
+    /// The names of the parameters, sorted, without the credentials (`key`, `token`):
+    /// what the request log keeps of them (never a value).
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .map
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "key" | "token"))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
     pub(crate) fn has(&self, k: &str) -> bool {
         self.map.contains_key(k)
     }

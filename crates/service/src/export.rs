@@ -622,17 +622,24 @@ impl Apply<'_> {
         });
         let (first, copied) = match template {
             Some(template) => match self.ports.items.create_item_copying(&new, template).await {
-                // The template is gone (a person deleted it during the run) or refused
-                // as a source: nothing was created, so the plain create is no second
-                // one, and the group's other items do not ask again. Any other refusal
-                // (`InvalidInput`: a list, label or member the tracker refused) is
-                // this item's own: it fails as a plain create would, and the group
-                // keeps copying.
+                // The template is gone (a person deleted it during the run): nothing was
+                // created, so the plain create is no second one, and the group's other
+                // items do not ask again.
                 Err(e @ PortError::NotFound { .. }) if !e.may_have_applied() => {
                     self.refused_templates
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(template.clone());
+                    self.counters.write();
+                    (self.ports.items.create_item(&new).await, false)
+                }
+                // Any other refusal (`InvalidInput`) created nothing either. It may be
+                // this item's own (a list, label or member refused: the plain create
+                // fails the same way) or the tracker refusing the source in words the
+                // adapter does not know: this item is created plainly all the same, so
+                // no finding is left without its card, and the group keeps copying.
+                Err(e @ PortError::InvalidInput { .. }) if !e.may_have_applied() => {
+                    tracing::warn!(error = %e, "a copy was refused; the item is created with its steps one by one");
                     self.counters.write();
                     (self.ports.items.create_item(&new).await, false)
                 }

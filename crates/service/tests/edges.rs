@@ -657,10 +657,10 @@ async fn a_template_refused_as_a_source_falls_back_once_to_steps_one_by_one() {
     assert_eq!((s.step_templates.created, s.step_templates.copied), (1, 0));
 }
 
-/// A copy refused for something of its own card (`InvalidInput`: a list, label or member
-/// the tracker refused) says nothing about the template (ADR 0006 §7): that card fails
-/// as a plain create would, nothing is sent again plainly, and the group's other cards
-/// keep copying.
+/// A copy refused with `InvalidInput` (a list, label or member the tracker refused, or the
+/// source refused in words the adapter does not know) says nothing certain about the
+/// template (ADR 0006 §7): that card is created plainly once, failing as a plain create
+/// fails when the refusal was its own, and the group's other cards keep copying.
 #[tokio::test]
 async fn a_copy_refused_for_its_own_card_fails_that_card_only_and_the_group_keeps_copying() {
     let mut items = MockItems::new();
@@ -697,7 +697,13 @@ async fn a_copy_refused_for_its_own_card_fails_that_card_only_and_the_group_keep
             let k = m2.fetch_add(1, Ordering::SeqCst);
             Ok(remote(n, &format!("c{k}")))
         });
-    items.expect_create_item().times(0);
+    items.expect_create_item().times(1).returning(|n| {
+        assert_eq!(n.finding_id.as_str(), "wro-0", "only the refused copy");
+        Err(PortError::InvalidInput {
+            context: Default::default(),
+            message: "invalid value for idList in list list".into(),
+        })
+    });
     items.expect_create_checklist().times(0);
     items.expect_add_check_item().times(0);
     let (ports, record, target, _) = setup(items);

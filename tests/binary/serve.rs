@@ -1321,6 +1321,104 @@ fn cross_site_requests_with_the_session_cookie_are_refused() {
     assert!(!srv.log().contains(session_id), "the session id is logged");
 }
 
+/// The value of the first hidden `nonce` field of a page (empty when it has none).
+fn nonce_in(html: &str) -> String {
+    let Some(at) = html.find(r#"name="nonce" value=""#) else {
+        return String::new();
+    };
+    let rest = &html[at + r#"name="nonce" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The `return_url` of the setup page's first authorize link (`id="authorize"`).
+fn authorize_return_url(html: &str) -> String {
+    let at = html.find(r#"id="authorize""#).expect("an authorize link");
+    let start = html[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let href = html[start..start + html[start..].find('"').unwrap()]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    url::Url::parse(&href)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_url")
+        .expect("the link names where Trello returns")
+        .1
+        .into_owned()
+}
+
+#[test]
+fn a_token_posted_without_the_pages_one_time_nonce_is_refused_and_changes_nothing() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+    let cookie_of = |r: &Resp| {
+        r.expect(303);
+        r.header("set-cookie").split(';').next().unwrap().to_owned()
+    };
+    let cookie = cookie_of(&srv.login("ann@acme.example", PASSWORD));
+    let page = |path: &str| {
+        let r = srv.send(srv.request(Method::GET, path).header("cookie", &cookie));
+        r.expect(200);
+        r
+    };
+    // What the authorized page's script (or the paste form) posts, from our own origin.
+    let post_token = |cookie: &str, token: &str, nonce: Option<&str>| {
+        let mut form = vec![("token", token)];
+        form.extend(nonce.map(|n| ("nonce", n)));
+        srv.send(
+            srv.request(Method::POST, "/settings/trello/token")
+                .header("cookie", cookie)
+                .header("sec-fetch-site", "same-origin")
+                .form(&form),
+        )
+    };
+    let held = || srv.status(&t.admin, "trello")["token_held_until"].clone();
+    let attackers = s.tfx.tokens.full.clone();
+    let anns = s.tfx.tokens.revocable.clone();
+
+    // A crafted link, /settings/trello/authorized#token=<the attacker's>: the page has no
+    // nonce to post, and the post its script makes is refused with a page that says why.
+    let crafted = page("/settings/trello/authorized");
+    assert_eq!(nonce_in(&crafted.text), "");
+    let r = post_token(&cookie, &attackers, None);
+    r.expect(403);
+    assert!(r.text.contains("TOKEN_FORM_NOT_YOURS"), "{}", r.text);
+    assert!(r.text.contains("nothing was changed"), "{}", r.text);
+    let r = post_token(&cookie, &attackers, Some(&"0f".repeat(32)));
+    r.expect(403);
+    assert_eq!(held(), Value::Null, "no token is held");
+
+    // The real flow: the setup page's authorize link returns to the authorized page with
+    // the page's nonce, which posts it back with the token.
+    let setup = page("/settings/trello");
+    let nonce = nonce_in(&setup.text);
+    assert_eq!(nonce.len(), 64, "{}", setup.text);
+    let return_url = authorize_return_url(&setup.text);
+    let back = return_url
+        .strip_prefix(&srv.base)
+        .unwrap_or_else(|| panic!("{return_url} is not ours"));
+    assert_eq!(back, format!("/settings/trello/authorized?nonce={nonce}"));
+    assert_eq!(nonce_in(&page(back).text), nonce);
+    // Another session (the attacker's own, say) cannot use the nonce Ann's page got.
+    let other = cookie_of(&srv.login("ann@acme.example", PASSWORD));
+    post_token(&other, &attackers, Some(&nonce)).expect(403);
+    assert_eq!(held(), Value::Null, "no token is held");
+    let r = post_token(&cookie, &anns, Some(&nonce));
+    r.expect(303);
+    assert_eq!(r.header("location"), "/settings/trello?held=1");
+    let until = held();
+    assert!(until.is_string(), "{until}");
+    // Used once: posting it again is refused, and the held token stays Ann's.
+    post_token(&cookie, &attackers, Some(&nonce)).expect(403);
+    assert_eq!(held(), until);
+    // The paste form carries a fresh nonce of its own each time the page is shown.
+    let again = nonce_in(&page("/settings/trello").text);
+    assert_ne!(again, nonce);
+    post_token(&cookie, &anns, Some(&again)).expect(303);
+    srv.stop_ok();
+}
+
 #[test]
 fn pages_and_api_answers_carry_the_security_headers() {
     let s = Sims::new();

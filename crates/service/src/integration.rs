@@ -6,8 +6,9 @@
 //! what a step left for the next one and then call the same function.
 
 use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
 use webriskops_domain::{CredentialRef, Token};
-use webriskops_ports::Accounts;
+use webriskops_ports::{Accounts, PendingAuthorization};
 
 use crate::context::{ServicePorts, Tenancy};
 use crate::setup::{apply_and_check, SetupChoices, SetupCredentials, SetupOutcome, SetupRequest};
@@ -15,6 +16,71 @@ use crate::ServiceError;
 
 /// How long a token supplied for setup is held before it is forgotten unsaved.
 pub const HOLD_TTL: Duration = Duration::minutes(30);
+
+/// How long a token form shown to a person (and the authorize links returning to it)
+/// stays usable.
+pub const TOKEN_NONCE_TTL: Duration = Duration::hours(1);
+
+/// What a token-form nonce is kept by: its digest together with the session that was shown
+/// it and the tenancy, so that it proves the post comes from that session's own page.
+fn token_nonce_digest(session: &str, who: &Tenancy, nonce: &str) -> String {
+    crate::accounts::digest(&format!(
+        "token-form\n{session}\n{}/{}\n{nonce}",
+        who.tenant, who.provider
+    ))
+}
+
+/// Issues a one-time value for the token form (and the tracker's authorize links, which
+/// return the token to a page that posts it) shown to one session (`session`: the
+/// session's digest), for the tenancy's setup. Kept in the store beside the
+/// authorizations in progress, so that any replica can take it, until `now +
+/// TOKEN_NONCE_TTL`.
+///
+/// # Errors
+/// Store failures.
+pub async fn issue_token_nonce(
+    accounts: &dyn Accounts,
+    session: &str,
+    who: &Tenancy,
+    now: DateTime<Utc>,
+) -> Result<String, ServiceError> {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let nonce = hex::encode(bytes);
+    accounts
+        .put_authorization(&PendingAuthorization {
+            digest: token_nonce_digest(session, who, &nonce),
+            tenant: who.tenant.clone(),
+            provider: who.provider,
+            secret: None,
+            auth_method: None,
+            expires_at: now + TOKEN_NONCE_TTL,
+        })
+        .await?;
+    Ok(nonce)
+}
+
+/// Takes a token form's nonce: `true` once, for the session and tenancy it was issued to,
+/// before it expires; `false` for a missing, unknown, foreign, expired or used one.
+///
+/// # Errors
+/// Store failures.
+pub async fn take_token_nonce(
+    accounts: &dyn Accounts,
+    session: &str,
+    who: &Tenancy,
+    nonce: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let nonce = nonce.trim();
+    if nonce.is_empty() {
+        return Ok(false);
+    }
+    Ok(accounts
+        .take_authorization(&token_nonce_digest(session, who, nonce), now)
+        .await?
+        .is_some_and(|p| p.tenant == who.tenant && p.provider == who.provider))
+}
 
 /// Where a held setup token is sealed: apart from the saved token, so a setup in progress
 /// never replaces a working one.

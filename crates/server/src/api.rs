@@ -18,12 +18,9 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
 use webriskops_ports::ExportJob;
-use webriskops_service::integration;
+use webriskops_service::integration::{self, ExportTracker, SaveReport};
 use webriskops_service::status::gather;
-use webriskops_service::{
-    FallbackPolicy, RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest,
-    Tenancy,
-};
+use webriskops_service::{FallbackPolicy, SetupChoices, SetupOutcome, StatusRequest, Tenancy};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -294,21 +291,8 @@ pub async fn setup_step(
     who: &Tenancy,
     choices: SetupChoices,
 ) -> Result<(SetupOutcome, Option<DateTime<Utc>>), ApiError> {
-    let c = &state.composer;
-    let accounts = c.accounts();
-    let local = c.local_ports();
-    let held = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?;
-    let tracker = c.tracker(who, held.as_ref()).await?;
-    let ports = local.with_tracker(tracker);
-    let root = Some(c.api_root(who.provider)?);
-    let outcome =
-        integration::step(&ports, accounts.as_ref(), who, choices, root, Utc::now()).await?;
-    let until = if held.is_some() {
-        accounts.held_until(&who.tenant, who.provider).await?
-    } else {
-        None
-    };
-    Ok((outcome, until))
+    let root = Some(state.composer.api_root(who.provider)?);
+    integration::check_step(&state.setup_ports(), state, who, choices, root, Utc::now()).await
 }
 
 /// Holds a token for setup (sealed, for 30 minutes) and checks readiness with it.
@@ -333,14 +317,21 @@ pub async fn hold(state: &AppState, who: &Tenancy, raw: &str) -> Result<(), ApiE
     Ok(())
 }
 
-/// Saves the setup with the held token, or says what blocks it.
+/// Saves the setup with the held token and registers the webhook, or says what blocks it.
 pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome, ApiError> {
-    let c = &state.composer;
-    let accounts = c.accounts();
-    let local = c.local_ports();
-    let Some(token) = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?
-    else {
-        return Err(ApiError::new(
+    let root = Some(state.composer.api_root(who.provider)?);
+    let report = integration::save_and_connect(
+        &state.setup_ports(),
+        state,
+        who,
+        root,
+        &state.config.public_url,
+        Utc::now(),
+    )
+    .await?;
+    match report {
+        SaveReport::Saved { outcome, .. } => Ok(*outcome),
+        SaveReport::NoTokenHeld => Err(ApiError::new(
             StatusCode::CONFLICT,
             "TOKEN_REQUIRED",
             "no token is held for this setup (none was given, or it expired after 30 minutes)",
@@ -349,62 +340,14 @@ pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome,
                 who.provider.vocabulary().tracker,
                 who.provider.tracker_name()
             ),
-        ));
-    };
-    let tracker = c.tracker(who, Some(&token)).await?;
-    let ports = local.with_tracker(tracker);
-    let credentials = SetupCredentials {
-        token,
-        companions: c.companions(who)?,
-    };
-    let root = Some(c.api_root(who.provider)?);
-    let outcome = integration::save(
-        &ports,
-        accounts.as_ref(),
-        who,
-        credentials,
-        root,
-        Utc::now(),
-    )
-    .await?;
-    // Status changes arrive by webhook from now on; a registration the tracker refuses
-    // (a callback it cannot reach) leaves the scheduled sync to find them.
-    let registry = c.webhooks();
-    let public = &state.config.public_url;
-    match webriskops_service::webhooks::connect(&ports, registry.as_ref(), who, public, Utc::now())
-        .await
-    {
-        Ok(Some(hook)) => {
-            tracing::info!(tenant = %who.tenant, tracker = who.provider.tracker_name(), webhook = %hook.webhook_id, "registered the webhook");
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "the tracker refused the webhook; the scheduled sync continues");
-        }
+        )),
     }
-    Ok(outcome)
 }
 
-/// Revokes the tenant's token at the tracker and forgets it, with any setup in progress.
+/// Revokes the tenant's token at the tracker and forgets it, with any setup in progress
+/// and the webhook.
 pub async fn revoke_setup(state: &AppState, who: &Tenancy) -> Result<Value, ApiError> {
-    let c = &state.composer;
-    let tracker = c.tracker(who, None).await?;
-    let local = c.local_ports();
-    let accounts = c.accounts();
-    integration::forget_held(&local, accounts.as_ref(), who).await?;
-    accounts
-        .clear_pending_choices(&who.tenant, who.provider)
-        .await?;
-    let ports = local.with_tracker(tracker);
-    // The webhook goes first, while the token can still delete it.
-    webriskops_service::webhooks::disconnect(&ports, c.webhooks().as_ref(), who).await?;
-    let report = webriskops_service::revoke::run(
-        &ports,
-        &RevokeRequest {
-            tenancy: who.clone(),
-        },
-    )
-    .await?;
+    let report = integration::revoke_setup(&state.setup_ports(), state, who).await?;
     serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))
 }
 
@@ -570,8 +513,8 @@ pub async fn export_tracker(
     tenant: &TenantId,
     named: Option<&str>,
 ) -> Result<ProviderKey, ApiError> {
-    if let Some(n) = named.filter(|n| !n.is_empty()) {
-        return tracker_of(n).map_err(|_| {
+    let named = match named.filter(|n| !n.is_empty()) {
+        Some(n) => Some(tracker_of(n).map_err(|_| {
             ApiError::bad_request(
                 format!(
                     "tracker {:?} is not trello or linear",
@@ -579,24 +522,19 @@ pub async fn export_tracker(
                 ),
                 "use ?tracker=trello or ?tracker=linear",
             )
-        });
-    }
+        })?),
+        None => None,
+    };
     let records = state.composer.local_ports().records;
-    let mut found = Vec::new();
-    for p in ProviderKey::ALL.iter().copied() {
-        if records.load(tenant, p).await?.is_some() {
-            found.push(p);
-        }
-    }
-    match found.as_slice() {
-        [only] => Ok(*only),
-        [] => Err(ApiError::new(
+    match integration::export_tracker(records.as_ref(), tenant, named).await? {
+        ExportTracker::Chosen(p) => Ok(p),
+        ExportTracker::NoneSetUp => Err(ApiError::new(
             StatusCode::CONFLICT,
             "DESTINATION_BOARD_REQUIRED",
             "no tracker is set up for this tenant",
             "set up Trello or Linear on /settings first",
         )),
-        _ => Err(ApiError::bad_request(
+        ExportTracker::Several => Err(ApiError::bad_request(
             "this tenant has Trello and Linear set up",
             "name the tracker: ?tracker=trello or ?tracker=linear",
         )),

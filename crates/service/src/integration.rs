@@ -5,14 +5,37 @@
 //! The CLI runs setup in one go ([`crate::setup::apply_and_check`]); these use cases keep
 //! what a step left for the next one and then call the same function.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
-use webriskops_domain::{CredentialRef, Token};
-use webriskops_ports::{Accounts, PendingAuthorization};
+use webriskops_domain::{CredentialRef, ProviderKey, TenantId, Token};
+use webriskops_ports::{
+    Accounts, HookRecord, PendingAuthorization, ProviderStore, WebhookRegistry,
+};
 
-use crate::context::{ServicePorts, Tenancy};
-use crate::setup::{apply_and_check, SetupChoices, SetupCredentials, SetupOutcome, SetupRequest};
+use crate::context::{ServicePorts, Tenancy, Tracker};
+use crate::revoke::{RevokeReport, RevokeRequest};
+use crate::setup::{
+    apply_and_check, CompanionSecret, SetupChoices, SetupCredentials, SetupOutcome, SetupRequest,
+};
 use crate::ServiceError;
+
+/// How a front end turns credentials into a tracker: the one thing the use cases below
+/// need from it besides the ports. Its errors are the front end's own (they keep what
+/// the front end knows about configuration), and carry the service's.
+#[async_trait]
+pub trait TrackerSource: Send + Sync {
+    type Error: From<ServiceError> + Send;
+    /// A tracker for `who`: with `token` when given (a token held for setup), else with
+    /// the tenant's stored credentials; `None` when there are none.
+    async fn tracker(
+        &self,
+        who: &Tenancy,
+        token: Option<&Token>,
+    ) -> Result<Option<Tracker>, Self::Error>;
+    /// Secrets saved beside a tenant's token (Trello: the application key).
+    fn companions(&self, who: &Tenancy) -> Result<Vec<CompanionSecret>, Self::Error>;
+}
 
 /// How long a token supplied for setup is held before it is forgotten unsaved.
 pub const HOLD_TTL: Duration = Duration::minutes(30);
@@ -243,4 +266,166 @@ pub async fn save(
         .clear_pending_choices(&who.tenant, who.provider)
         .await?;
     Ok(outcome)
+}
+
+/// The ports of setup over several requests: the local ports (without a tracker), the
+/// accounts (held tokens, kept choices) and the webhook registrations.
+#[derive(Clone)]
+pub struct SetupPorts {
+    pub local: ServicePorts,
+    pub accounts: std::sync::Arc<dyn Accounts>,
+    pub webhooks: std::sync::Arc<dyn WebhookRegistry>,
+}
+
+/// A setup step as a front end runs it: the held token (else the stored one) composed
+/// into a tracker by `source`, then [`step`]. Answers the outcome and until when a token
+/// is held (`None` when none is).
+///
+/// # Errors
+/// See [`step`]; `source`'s own.
+pub async fn check_step<S: TrackerSource>(
+    sp: &SetupPorts,
+    source: &S,
+    who: &Tenancy,
+    choices: SetupChoices,
+    api_root: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(SetupOutcome, Option<DateTime<Utc>>), S::Error> {
+    let (local, accounts) = (&sp.local, sp.accounts.as_ref());
+    let held = held_token(local, accounts, who, now).await?;
+    let tracker = source.tracker(who, held.as_ref()).await?;
+    let ports = local.clone().with_tracker(tracker);
+    let outcome = step(&ports, accounts, who, choices, api_root, now).await?;
+    let until = match held {
+        Some(_) => accounts
+            .held_until(&who.tenant, who.provider)
+            .await
+            .map_err(ServiceError::from)?,
+        None => None,
+    };
+    Ok((outcome, until))
+}
+
+/// What saving a setup did.
+#[derive(Debug)]
+pub enum SaveReport {
+    /// No token is held for the setup (none was given, or it expired): nothing was
+    /// checked, saved or registered.
+    NoTokenHeld,
+    /// Saved (record and token); `webhook` is the registration made for it, `None` when
+    /// the tracker offers no webhooks or refused one (the scheduled sync covers it).
+    Saved {
+        outcome: Box<SetupOutcome>,
+        webhook: Option<HookRecord>,
+    },
+}
+
+/// Saves the setup with the held token and then registers the webhook, so status
+/// changes arrive by webhook from then on: the held token is composed into a tracker by
+/// `source` and saved with `source`'s companions when nothing is blocked ([`save`]); a
+/// registration the tracker refuses (a callback it cannot reach) is logged and leaves
+/// the scheduled sync to find the changes.
+///
+/// # Errors
+/// `Blocked` while anything is blocked (nothing is saved); see [`save`]; `source`'s own.
+pub async fn save_and_connect<S: TrackerSource>(
+    sp: &SetupPorts,
+    source: &S,
+    who: &Tenancy,
+    api_root: Option<String>,
+    public_url: &str,
+    now: DateTime<Utc>,
+) -> Result<SaveReport, S::Error> {
+    let (local, accounts, registry) = (&sp.local, sp.accounts.as_ref(), sp.webhooks.as_ref());
+    let Some(token) = held_token(local, accounts, who, now).await? else {
+        return Ok(SaveReport::NoTokenHeld);
+    };
+    let tracker = source.tracker(who, Some(&token)).await?;
+    let ports = local.clone().with_tracker(tracker);
+    let credentials = SetupCredentials {
+        token,
+        companions: source.companions(who)?,
+    };
+    let outcome = save(&ports, accounts, who, credentials, api_root, now).await?;
+    let webhook = match crate::webhooks::connect(&ports, registry, who, public_url, now).await {
+        Ok(Some(hook)) => {
+            tracing::info!(tenant = %who.tenant, tracker = who.provider.tracker_name(), webhook = %hook.webhook_id, "registered the webhook");
+            Some(hook)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "the tracker refused the webhook; the scheduled sync continues");
+            None
+        }
+    };
+    Ok(SaveReport::Saved {
+        outcome: Box::new(outcome),
+        webhook,
+    })
+}
+
+/// Revokes the tenancy's integration: forgets a held token and the setup in progress,
+/// deletes the webhook (first, while the stored token can still delete it), then revokes
+/// the token at the tracker and deletes it ([`crate::revoke::run`]).
+///
+/// # Errors
+/// See [`crate::revoke::run`]; `source`'s own.
+pub async fn revoke_setup<S: TrackerSource>(
+    sp: &SetupPorts,
+    source: &S,
+    who: &Tenancy,
+) -> Result<RevokeReport, S::Error> {
+    let (local, accounts, registry) = (&sp.local, sp.accounts.as_ref(), sp.webhooks.as_ref());
+    let tracker = source.tracker(who, None).await?;
+    forget_held(local, accounts, who).await?;
+    accounts
+        .clear_pending_choices(&who.tenant, who.provider)
+        .await
+        .map_err(ServiceError::from)?;
+    let ports = local.clone().with_tracker(tracker);
+    crate::webhooks::disconnect(&ports, registry, who).await?;
+    Ok(crate::revoke::run(
+        &ports,
+        &RevokeRequest {
+            tenancy: who.clone(),
+        },
+    )
+    .await?)
+}
+
+/// Which tracker an export goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportTracker {
+    /// The one named, or the tenant's only one with a record (saved or a draft).
+    Chosen(ProviderKey),
+    /// None is named and the tenant has set up none.
+    NoneSetUp,
+    /// None is named and the tenant has set up more than one.
+    Several,
+}
+
+/// The tracker an export goes to: `named` when given, else the one the tenant has a
+/// record of (saved, or a draft the portable fallback can use).
+///
+/// # Errors
+/// Store failures.
+pub async fn export_tracker(
+    records: &dyn ProviderStore,
+    tenant: &TenantId,
+    named: Option<ProviderKey>,
+) -> Result<ExportTracker, ServiceError> {
+    if let Some(p) = named {
+        return Ok(ExportTracker::Chosen(p));
+    }
+    let mut found = Vec::new();
+    for p in ProviderKey::ALL.iter().copied() {
+        if records.load(tenant, p).await?.is_some() {
+            found.push(p);
+        }
+    }
+    Ok(match found.as_slice() {
+        [only] => ExportTracker::Chosen(*only),
+        [] => ExportTracker::NoneSetUp,
+        _ => ExportTracker::Several,
+    })
 }

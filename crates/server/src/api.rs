@@ -8,13 +8,14 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::{IntoParams, ToSchema};
 use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
 use webriskops_ports::ExportJob;
@@ -27,45 +28,113 @@ use crate::error::ApiError;
 use crate::jobs;
 use crate::state::AppState;
 
-/// Every API route, as `(method, path)`, in the OpenAPI document's path syntax. The router
-/// below and the OpenAPI document are both checked against this list by tests.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/api/v1/integration"),
-    ("put", "/api/v1/integration/{tracker}"),
-    ("post", "/api/v1/integration/{tracker}/token"),
-    ("post", "/api/v1/integration/{tracker}/save"),
-    ("post", "/api/v1/integration/{tracker}/revoke"),
-    ("post", "/api/v1/integration/{tracker}/sync"),
-    ("get", "/api/v1/exports"),
-    ("post", "/api/v1/exports"),
-    ("get", "/api/v1/exports/{id}"),
-    ("get", "/api/v1/exports/{id}/bundle"),
-    ("get", "/api/v1/status-events"),
-    ("get", "/api/v1/openapi.json"),
-];
+/// One API route: the methods and path its handler's `#[utoipa::path]` names, the
+/// operation the OpenAPI document shows for it, and the handler routed there.
+pub struct ApiRoute {
+    pub methods: Vec<HttpMethod>,
+    pub path: String,
+    pub operation: Operation,
+    handler: MethodRouter<AppState>,
+}
 
+impl ApiRoute {
+    /// The route of `handler`, at the method and path of its annotation `P`, with the
+    /// annotation's tags (read as `utoipa`'s own `OpenApi` derive and `utoipa-axum` read
+    /// them).
+    fn of<P: utoipa::Path + utoipa::__dev::Tags<'static>, H, T>(handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let methods = P::methods();
+        let filter = methods
+            .iter()
+            .map(|m| match m {
+                HttpMethod::Get => MethodFilter::GET,
+                HttpMethod::Post => MethodFilter::POST,
+                HttpMethod::Put => MethodFilter::PUT,
+                HttpMethod::Delete => MethodFilter::DELETE,
+                HttpMethod::Options => MethodFilter::OPTIONS,
+                HttpMethod::Head => MethodFilter::HEAD,
+                HttpMethod::Patch => MethodFilter::PATCH,
+                HttpMethod::Trace => MethodFilter::TRACE,
+            })
+            .reduce(MethodFilter::or)
+            .unwrap_or(MethodFilter::GET);
+        let mut operation = P::operation();
+        let tags = operation.tags.get_or_insert_with(Vec::new);
+        for t in P::tags() {
+            if !tags.iter().any(|have| have == t) {
+                tags.push(t.to_owned());
+            }
+        }
+        Self {
+            methods,
+            path: P::path(),
+            operation,
+            handler: on(filter, handler),
+        }
+    }
+
+    /// The route without the server's body limit (its handler limits what it reads).
+    fn without_body_limit(mut self) -> Self {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::disable());
+        self
+    }
+}
+
+/// A method as the OpenAPI document names it.
+pub fn method_name(m: &HttpMethod) -> &'static str {
+    match m {
+        HttpMethod::Get => "get",
+        HttpMethod::Post => "post",
+        HttpMethod::Put => "put",
+        HttpMethod::Delete => "delete",
+        HttpMethod::Options => "options",
+        HttpMethod::Head => "head",
+        HttpMethod::Patch => "patch",
+        HttpMethod::Trace => "trace",
+    }
+}
+
+/// Every API route. The router ([`routes`]) and the OpenAPI document
+/// ([`crate::openapi_document`]) are both built from this one list, each route at the
+/// method and path of its handler's annotation: a route cannot be served undocumented,
+/// nor documented and not served.
+pub fn table() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::of::<__path_integration_status, _, _>(integration_status),
+        ApiRoute::of::<__path_put_choices, _, _>(put_choices),
+        ApiRoute::of::<__path_hold_token, _, _>(hold_token),
+        ApiRoute::of::<__path_save, _, _>(save),
+        ApiRoute::of::<__path_revoke, _, _>(revoke),
+        ApiRoute::of::<__path_sync, _, _>(sync),
+        ApiRoute::of::<__path_list_exports, _, _>(list_exports),
+        // The upload streams to a file with its own limit (`max_upload_bytes`).
+        ApiRoute::of::<__path_create_export, _, _>(create_export).without_body_limit(),
+        ApiRoute::of::<__path_export_status, _, _>(export_status),
+        ApiRoute::of::<__path_export_bundle, _, _>(export_bundle),
+        ApiRoute::of::<__path_status_events, _, _>(status_events),
+        ApiRoute::of::<__path_openapi, _, _>(openapi),
+    ]
+}
+
+/// Every API route as `(method, path)`, in the OpenAPI document's path syntax.
+pub fn route_list() -> Vec<(&'static str, String)> {
+    table()
+        .iter()
+        .flat_map(|r| r.methods.iter().map(|m| (method_name(m), r.path.clone())))
+        .collect()
+}
+
+/// The API's router, built from [`table`], with the health routes beside it (not part of
+/// `/api/v1`, nor of its document).
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/integration", get(integration_status))
-        .route(
-            "/api/v1/integration/{tracker}",
-            axum::routing::put(put_choices),
-        )
-        .route("/api/v1/integration/{tracker}/token", post(hold_token))
-        .route("/api/v1/integration/{tracker}/save", post(save))
-        .route("/api/v1/integration/{tracker}/revoke", post(revoke))
-        .route("/api/v1/integration/{tracker}/sync", post(sync))
-        .route(
-            "/api/v1/exports",
-            get(list_exports).post(create_export).layer(
-                // The upload streams to a file with its own limit (`max_upload_bytes`).
-                axum::extract::DefaultBodyLimit::disable(),
-            ),
-        )
-        .route("/api/v1/exports/{id}", get(export_status))
-        .route("/api/v1/exports/{id}/bundle", get(export_bundle))
-        .route("/api/v1/status-events", get(status_events))
-        .route("/api/v1/openapi.json", get(openapi))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(&r.path, r.handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
 }

@@ -32,7 +32,7 @@ use webriskops_ports::{
 };
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 
-pub use api::ROUTES as API_ROUTES;
+pub use api::route_list as api_routes;
 pub use error::ApiError;
 pub use metrics::MetricsToken;
 pub use openapi::openapi_document;

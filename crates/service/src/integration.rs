@@ -111,7 +111,8 @@ pub fn held_ref(who: &Tenancy) -> CredentialRef {
     CredentialRef(format!("{}/{}/held", who.tenant, who.provider))
 }
 
-fn held_binding(who: &Tenancy) -> String {
+/// What a held setup token is sealed to (its tenancy), so that it opens for no other.
+pub fn held_binding(who: &Tenancy) -> String {
     format!("held:{}/{}", who.tenant, who.provider)
 }
 
@@ -172,6 +173,31 @@ pub async fn forget_held(
     ports.secrets.delete_token(&held_ref(who)).await?;
     accounts.release_held(&who.tenant, who.provider).await?;
     Ok(())
+}
+
+/// Deletes every held setup token that expired by `now`, of every tenant, without
+/// waiting for its tenant to read it ([`held_token`] deletes one it finds expired too).
+/// Answers how many were deleted. A failure for one tenancy is logged and the sweep goes
+/// on; the next sweep tries it again.
+///
+/// # Errors
+/// The store cannot list them.
+pub async fn sweep_expired_holds(
+    ports: &ServicePorts,
+    accounts: &dyn Accounts,
+    now: DateTime<Utc>,
+) -> Result<usize, ServiceError> {
+    let mut swept = 0;
+    for (tenant, provider) in accounts.expired_holds(now).await? {
+        let who = Tenancy { tenant, provider };
+        match forget_held(ports, accounts, &who).await {
+            Ok(()) => swept += 1,
+            Err(e) => {
+                tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "cannot delete an expired held token; the next sweep tries again");
+            }
+        }
+    }
+    Ok(swept)
 }
 
 /// The choices made so far for the tenancy's setup.

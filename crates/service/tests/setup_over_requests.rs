@@ -122,6 +122,16 @@ impl Accounts for MemAccounts {
             .remove(&(tenant.clone(), provider));
         Ok(())
     }
+    async fn expired_holds(&self, now: DateTime<Utc>) -> PortResult<Vec<(TenantId, ProviderKey)>> {
+        Ok(self
+            .held
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
     async fn put_pending_choices(
         &self,
         tenant: &TenantId,

@@ -1420,6 +1420,69 @@ fn a_token_posted_without_the_pages_one_time_nonce_is_refused_and_changes_nothin
 }
 
 #[test]
+fn a_store_failure_answers_a_request_id_and_logs_the_detail_never_a_path() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+    srv.get("/api/v1/status-events", &t.admin).expect(200);
+    let login = srv.login("ann@acme.example", PASSWORD);
+    login.expect(303);
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The store fails under the running server: a table it reads is gone.
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        conn.execute_batch("ALTER TABLE status_events RENAME TO status_events_moved")
+            .unwrap();
+    }
+    let r = srv.get("/api/v1/status-events", &t.admin);
+    r.expect(500);
+    assert_eq!(r.code(), "INTERNAL");
+    assert_no_server_paths(&s, &r.text);
+    assert!(
+        !r.text.contains("status_events"),
+        "store detail answered: {}",
+        r.text
+    );
+    let error = &r.json()["error"];
+    let id = error["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_owned();
+    assert!(
+        error["message"].as_str().unwrap().contains(&id),
+        "{}",
+        r.text
+    );
+    // The page that reads the same table says the same, as a page.
+    let page = srv.send(
+        srv.request(Method::GET, "/settings/trello")
+            .header("cookie", &cookie),
+    );
+    page.expect(500);
+    assert_no_server_paths(&s, &page.text);
+    assert!(page.text.contains("request id"), "{}", page.text);
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        conn.execute_batch("ALTER TABLE status_events_moved RENAME TO status_events")
+            .unwrap();
+    }
+    srv.stop_ok();
+    // The operator finds the detail in the log under the id.
+    let log = srv.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("request id {id} is not logged: {log}"));
+    assert!(line.contains("status_events"), "{line}");
+}
+
+#[test]
 fn pages_and_api_answers_carry_the_security_headers() {
     let s = Sims::new();
     let t = s.tenant("acme");

@@ -784,7 +784,10 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
-/// The status events of the findings contract, each once, in order, after a cursor.
+/// The status events of the findings contract, in order, after a cursor; at least once
+/// (a sync stopped between appending an event and recording it appends it again: drop an
+/// event equal to the finding's last one in `finding_id`, `item_id`, `previous` and
+/// `tracker_status`).
 #[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; pass next_cursor as `after` to read on")))]
 pub async fn status_events(

@@ -910,8 +910,20 @@ async fn upload_form(
             }
         };
         match field.name() {
-            Some("tracker") => tracker = field.text().await.ok(),
-            Some("fallback") => fallback = field.text().await.ok(),
+            Some(name @ ("tracker" | "fallback")) => {
+                let slot = if name == "tracker" {
+                    &mut tracker
+                } else {
+                    &mut fallback
+                };
+                match small_text(field).await {
+                    Ok(t) => *slot = Some(t),
+                    Err(e) => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        return error_page(Some(&person), &e);
+                    }
+                }
+            }
             Some("findings") => {
                 let stream = futures::stream::unfold(field, |mut f| async move {
                     match f.chunk().await {
@@ -927,7 +939,17 @@ async fn upload_form(
                 }
                 got_file = true;
             }
-            _ => {}
+            other => {
+                let e = ApiError::bad_request(
+                    format!(
+                        "the upload has a field {:?} the form does not send",
+                        webriskops_domain::echo_untrusted(other.unwrap_or_default())
+                    ),
+                    "upload with the form on /exports (fields tracker, fallback and findings)",
+                );
+                let _ = tokio::fs::remove_file(&path).await;
+                return error_page(Some(&person), &e);
+            }
         }
     }
     if !got_file {
@@ -956,6 +978,45 @@ async fn upload_form(
         Ok(job) => Redirect::to(&format!("/exports/{}", job.id)).into_response(),
         Err(e) => error_page(Some(&person), &e),
     }
+}
+
+/// The most a text field of the upload form may hold: the route has no body limit (the
+/// file streams to disk with its own), so these are read with one of their own.
+const MAX_FORM_TEXT: usize = 256;
+
+/// A text field of the upload form, refused when longer than [`MAX_FORM_TEXT`] bytes
+/// (read chunk by chunk: never more than that is kept) or not UTF-8.
+async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(c)) => {
+                if bytes.len() + c.len() > MAX_FORM_TEXT {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "FIELD_TOO_LARGE",
+                        format!("the form field {name} is longer than {MAX_FORM_TEXT} bytes"),
+                        "choose the tracker and the fallback with the form on /exports",
+                    ));
+                }
+                bytes.extend_from_slice(&c);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    format!("the upload could not be read: {}", e.body_text()),
+                    "choose the file again and upload it",
+                ))
+            }
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(
+            format!("the form field {name} is not text"),
+            "choose the tracker and the fallback with the form on /exports",
+        )
+    })
 }
 
 #[derive(Template)]

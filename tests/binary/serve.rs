@@ -615,7 +615,7 @@ fn assert_no_server_paths(s: &Sims, text: &str) {
 
 /// `(method, path)` of every API route with `{tracker}` and `{id}` filled in.
 fn routes_with(tracker: &str, id: &str) -> Vec<(Method, String)> {
-    webriskops_server::API_ROUTES
+    webriskops_server::api_routes()
         .iter()
         .map(|(m, p)| {
             (
@@ -1085,10 +1085,10 @@ fn one_tenant_never_sees_or_changes_another_tenants_data() {
         }
     }
     // Every id route of the API is in the table above.
-    for (_, p) in webriskops_server::API_ROUTES {
+    for (_, p) in &webriskops_server::api_routes() {
         if p.contains("{id}") {
             assert!(
-                id_routes.iter().any(|(_, _, r)| r == p),
+                id_routes.iter().any(|(_, _, r)| *r == p.as_str()),
                 "{p} is not checked"
             );
         }
@@ -1321,6 +1321,248 @@ fn cross_site_requests_with_the_session_cookie_are_refused() {
     assert!(!srv.log().contains(session_id), "the session id is logged");
 }
 
+/// The value of the first hidden `nonce` field of a page (empty when it has none).
+fn nonce_in(html: &str) -> String {
+    let Some(at) = html.find(r#"name="nonce" value=""#) else {
+        return String::new();
+    };
+    let rest = &html[at + r#"name="nonce" value=""#.len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// The `return_url` of the setup page's first authorize link (`id="authorize"`).
+fn authorize_return_url(html: &str) -> String {
+    let at = html.find(r#"id="authorize""#).expect("an authorize link");
+    let start = html[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let href = html[start..start + html[start..].find('"').unwrap()]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    url::Url::parse(&href)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "return_url")
+        .expect("the link names where Trello returns")
+        .1
+        .into_owned()
+}
+
+#[test]
+fn a_token_posted_without_the_pages_one_time_nonce_is_refused_and_changes_nothing() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+    let cookie_of = |r: &Resp| {
+        r.expect(303);
+        r.header("set-cookie").split(';').next().unwrap().to_owned()
+    };
+    let cookie = cookie_of(&srv.login("ann@acme.example", PASSWORD));
+    let page = |path: &str| {
+        let r = srv.send(srv.request(Method::GET, path).header("cookie", &cookie));
+        r.expect(200);
+        r
+    };
+    // What the authorized page's script (or the paste form) posts, from our own origin.
+    let post_token = |cookie: &str, token: &str, nonce: Option<&str>| {
+        let mut form = vec![("token", token)];
+        form.extend(nonce.map(|n| ("nonce", n)));
+        srv.send(
+            srv.request(Method::POST, "/settings/trello/token")
+                .header("cookie", cookie)
+                .header("sec-fetch-site", "same-origin")
+                .form(&form),
+        )
+    };
+    let held = || srv.status(&t.admin, "trello")["token_held_until"].clone();
+    let attackers = s.tfx.tokens.full.clone();
+    let anns = s.tfx.tokens.revocable.clone();
+
+    // A crafted link, /settings/trello/authorized#token=<the attacker's>: the page has no
+    // nonce to post, and the post its script makes is refused with a page that says why.
+    let crafted = page("/settings/trello/authorized");
+    assert_eq!(nonce_in(&crafted.text), "");
+    let r = post_token(&cookie, &attackers, None);
+    r.expect(403);
+    assert!(r.text.contains("TOKEN_FORM_NOT_YOURS"), "{}", r.text);
+    assert!(r.text.contains("nothing was changed"), "{}", r.text);
+    let r = post_token(&cookie, &attackers, Some(&"0f".repeat(32)));
+    r.expect(403);
+    assert_eq!(held(), Value::Null, "no token is held");
+
+    // The real flow: the setup page's authorize link returns to the authorized page with
+    // the page's nonce, which posts it back with the token.
+    let setup = page("/settings/trello");
+    let nonce = nonce_in(&setup.text);
+    assert_eq!(nonce.len(), 64, "{}", setup.text);
+    let return_url = authorize_return_url(&setup.text);
+    let back = return_url
+        .strip_prefix(&srv.base)
+        .unwrap_or_else(|| panic!("{return_url} is not ours"));
+    assert_eq!(back, format!("/settings/trello/authorized?nonce={nonce}"));
+    assert_eq!(nonce_in(&page(back).text), nonce);
+    // Another session (the attacker's own, say) cannot use the nonce Ann's page got.
+    let other = cookie_of(&srv.login("ann@acme.example", PASSWORD));
+    post_token(&other, &attackers, Some(&nonce)).expect(403);
+    assert_eq!(held(), Value::Null, "no token is held");
+    let r = post_token(&cookie, &anns, Some(&nonce));
+    r.expect(303);
+    assert_eq!(r.header("location"), "/settings/trello?held=1");
+    let until = held();
+    assert!(until.is_string(), "{until}");
+    // Used once: posting it again is refused, and the held token stays Ann's.
+    post_token(&cookie, &attackers, Some(&nonce)).expect(403);
+    assert_eq!(held(), until);
+    // The paste form carries a fresh nonce of its own each time the page is shown.
+    let again = nonce_in(&page("/settings/trello").text);
+    assert_ne!(again, nonce);
+    post_token(&cookie, &anns, Some(&again)).expect(303);
+    srv.stop_ok();
+}
+
+#[test]
+fn a_store_failure_answers_a_request_id_and_logs_the_detail_never_a_path() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+    srv.get("/api/v1/status-events", &t.admin).expect(200);
+    let login = srv.login("ann@acme.example", PASSWORD);
+    login.expect(303);
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // The store fails under the running server: a table it reads is gone.
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        conn.execute_batch("ALTER TABLE status_events RENAME TO status_events_moved")
+            .unwrap();
+    }
+    let r = srv.get("/api/v1/status-events", &t.admin);
+    r.expect(500);
+    assert_eq!(r.code(), "INTERNAL");
+    assert_no_server_paths(&s, &r.text);
+    assert!(
+        !r.text.contains("status_events"),
+        "store detail answered: {}",
+        r.text
+    );
+    let error = &r.json()["error"];
+    let id = error["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_owned();
+    assert!(
+        error["message"].as_str().unwrap().contains(&id),
+        "{}",
+        r.text
+    );
+    // The page that reads the same table says the same, as a page.
+    let page = srv.send(
+        srv.request(Method::GET, "/settings/trello")
+            .header("cookie", &cookie),
+    );
+    page.expect(500);
+    assert_no_server_paths(&s, &page.text);
+    assert!(page.text.contains("request id"), "{}", page.text);
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("webriskops.db")).unwrap();
+        conn.execute_batch("ALTER TABLE status_events_moved RENAME TO status_events")
+            .unwrap();
+    }
+    srv.stop_ok();
+    // The operator finds the detail in the log under the id.
+    let log = srv.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("request id {id} is not logged: {log}"));
+    assert!(line.contains("status_events"), "{line}");
+}
+
+/// A `multipart/form-data` body of `(name, filename, content)` parts, and its type.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "wro-test-boundary-7f3a9c";
+    let mut body = Vec::new();
+    for (name, file, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let disposition = match file {
+            Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+            None => format!("form-data; name=\"{name}\""),
+        };
+        body.extend_from_slice(format!("Content-Disposition: {disposition}\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[test]
+fn the_upload_forms_text_fields_are_bounded_though_the_route_has_no_body_limit() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "ann@acme.example", "admin");
+    let mut srv = s.serve(&[], &[]);
+    srv.trello_saved(&s, &t.admin, &s.tfx.tokens.full);
+    let login = srv.login("ann@acme.example", PASSWORD);
+    login.expect(303);
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let upload = |parts: &[(&str, Option<&str>, &[u8])]| {
+        let (content_type, body) = multipart(parts);
+        srv.send(
+            srv.request(Method::POST, "/exports")
+                .header("cookie", &cookie)
+                .header("sec-fetch-site", "same-origin")
+                .header("content-type", content_type)
+                .body(body),
+        )
+    };
+    let file = findings("wro-mp", 1).join("\n").into_bytes();
+    // A tracker field longer than any tracker's name: refused as it is read (small enough
+    // that the socket takes it whole before the answer).
+    let huge = vec![b'a'; 16 * 1024];
+    let r = upload(&[
+        ("tracker", None, &huge),
+        ("findings", Some("f.jsonl"), &file),
+    ]);
+    r.expect(413);
+    assert!(r.text.contains("FIELD_TOO_LARGE"), "{}", r.text);
+    let r = upload(&[
+        ("findings", Some("f.jsonl"), &file),
+        ("fallback", None, &huge),
+    ]);
+    r.expect(413);
+    // A field the form does not have: refused.
+    let r = upload(&[("findings", Some("f.jsonl"), &file), ("extra", None, &huge)]);
+    r.expect(400);
+    assert_eq!(
+        srv.get("/api/v1/exports", &t.admin).json()["exports"],
+        json!([]),
+        "nothing was queued"
+    );
+    // The form's own fields: queued.
+    let r = upload(&[
+        ("findings", Some("f.jsonl"), &file),
+        ("tracker", None, b"trello"),
+        ("fallback", None, b"never"),
+    ]);
+    r.expect(303);
+    assert!(
+        r.header("location").starts_with("/exports/"),
+        "{}",
+        r.header("location")
+    );
+    srv.stop_ok();
+}
+
 #[test]
 fn pages_and_api_answers_carry_the_security_headers() {
     let s = Sims::new();
@@ -1421,9 +1663,9 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
         })
         .collect();
     documented.sort();
-    let mut listed: Vec<(String, String)> = webriskops_server::API_ROUTES
-        .iter()
-        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    let mut listed: Vec<(String, String)> = webriskops_server::api_routes()
+        .into_iter()
+        .map(|(m, p)| (m.to_owned(), p))
         .collect();
     listed.sort();
     assert_eq!(documented, listed);
@@ -1447,7 +1689,25 @@ fn the_openapi_document_lists_exactly_the_routes_served() {
             assert_eq!(v["error"]["code"], "NOT_FOUND", "{m} {p}");
         }
     }
-    // The router's own answers are what the check above tells apart.
+    // And nothing else is served at those paths: every other method gets the router's
+    // own 405 (a route added outside the table would answer here).
+    let paths: std::collections::BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for p in paths {
+        let path = p.replace("{tracker}", "trello").replace("{id}", UNKNOWN_ID);
+        for m in ["get", "put", "post", "delete", "patch"] {
+            if documented.contains(&(m.to_owned(), p.clone())) {
+                continue;
+            }
+            let method = Method::from_bytes(m.to_ascii_uppercase().as_bytes()).unwrap();
+            let r = srv.call(method, &path, Auth::Bearer(&t.admin), None);
+            assert_eq!(
+                (r.status, r.text.as_str()),
+                (405, ""),
+                "{m} {p} is served but not documented"
+            );
+        }
+    }
+    // The router's own answers are what the checks above tell apart.
     let r = srv.get("/api/v1/no-such-route", &t.admin);
     assert_eq!((r.status, r.text.as_str()), (404, ""));
     srv.stop_ok();

@@ -140,6 +140,9 @@ pub trait Accounts: Send + Sync + Debug {
     ) -> PortResult<Option<DateTime<Utc>>>;
     /// Forgets that a setup token is held.
     async fn release_held(&self, tenant: &TenantId, provider: ProviderKey) -> PortResult<()>;
+    /// Every tenancy whose held setup token expired at or before `now` (and is not
+    /// released yet), of every tenant, for the sweep that deletes them.
+    async fn expired_holds(&self, now: DateTime<Utc>) -> PortResult<Vec<(TenantId, ProviderKey)>>;
     /// Keeps the choices of a setup in progress (a JSON text), until saved.
     async fn put_pending_choices(
         &self,

@@ -502,6 +502,21 @@ pub async fn accounts(s: &Stores) {
     }
     a.release_held(&acme, p1).await.unwrap();
     assert_eq!(a.held_until(&acme, p1).await.unwrap(), None);
+    // The sweep's list: every tenant's holds expired by then, and only those.
+    a.hold_token_until(&acme, p1, at(10)).await.unwrap();
+    a.hold_token_until(&globex, p1, at(30)).await.unwrap();
+    assert_eq!(a.expired_holds(at(9)).await.unwrap(), vec![]);
+    assert_eq!(
+        a.expired_holds(at(10)).await.unwrap(),
+        vec![(acme.clone(), p1)],
+        "expired at its expiry"
+    );
+    let mut both = a.expired_holds(at(40)).await.unwrap();
+    both.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+    assert_eq!(both, vec![(acme.clone(), p1), (globex.clone(), p1)]);
+    a.release_held(&acme, p1).await.unwrap();
+    a.release_held(&globex, p1).await.unwrap();
+    assert_eq!(a.expired_holds(at(40)).await.unwrap(), vec![], "released");
 
     assert_eq!(a.pending_choices(&acme, p1).await.unwrap(), None);
     a.put_pending_choices(&acme, p1, r#"{"a":1}"#)

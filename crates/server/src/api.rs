@@ -8,67 +8,133 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::{IntoParams, ToSchema};
 use webriskops_domain::{Action, AuthMethod, ProviderKey, TenantId, Token};
 use webriskops_ports::ExportJob;
-use webriskops_service::integration;
+use webriskops_service::integration::{self, ExportTracker, SaveReport};
 use webriskops_service::status::gather;
-use webriskops_service::{
-    FallbackPolicy, RevokeRequest, SetupChoices, SetupCredentials, SetupOutcome, StatusRequest,
-    Tenancy,
-};
+use webriskops_service::{FallbackPolicy, SetupChoices, SetupOutcome, StatusRequest, Tenancy};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::jobs;
 use crate::state::AppState;
 
-/// Every API route, as `(method, path)`, in the OpenAPI document's path syntax. The router
-/// below and the OpenAPI document are both checked against this list by tests.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/api/v1/integration"),
-    ("put", "/api/v1/integration/{tracker}"),
-    ("post", "/api/v1/integration/{tracker}/token"),
-    ("post", "/api/v1/integration/{tracker}/save"),
-    ("post", "/api/v1/integration/{tracker}/revoke"),
-    ("post", "/api/v1/integration/{tracker}/sync"),
-    ("get", "/api/v1/exports"),
-    ("post", "/api/v1/exports"),
-    ("get", "/api/v1/exports/{id}"),
-    ("get", "/api/v1/exports/{id}/bundle"),
-    ("get", "/api/v1/status-events"),
-    ("get", "/api/v1/openapi.json"),
-];
+/// One API route: the methods and path its handler's `#[utoipa::path]` names, the
+/// operation the OpenAPI document shows for it, and the handler routed there.
+pub struct ApiRoute {
+    pub methods: Vec<HttpMethod>,
+    pub path: String,
+    pub operation: Operation,
+    handler: MethodRouter<AppState>,
+}
 
+impl ApiRoute {
+    /// The route of `handler`, at the method and path of its annotation `P`, with the
+    /// annotation's tags (read as `utoipa`'s own `OpenApi` derive and `utoipa-axum` read
+    /// them).
+    fn of<P: utoipa::Path + utoipa::__dev::Tags<'static>, H, T>(handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        let methods = P::methods();
+        let filter = methods
+            .iter()
+            .map(|m| match m {
+                HttpMethod::Get => MethodFilter::GET,
+                HttpMethod::Post => MethodFilter::POST,
+                HttpMethod::Put => MethodFilter::PUT,
+                HttpMethod::Delete => MethodFilter::DELETE,
+                HttpMethod::Options => MethodFilter::OPTIONS,
+                HttpMethod::Head => MethodFilter::HEAD,
+                HttpMethod::Patch => MethodFilter::PATCH,
+                HttpMethod::Trace => MethodFilter::TRACE,
+            })
+            .reduce(MethodFilter::or)
+            .unwrap_or(MethodFilter::GET);
+        let mut operation = P::operation();
+        let tags = operation.tags.get_or_insert_with(Vec::new);
+        for t in P::tags() {
+            if !tags.iter().any(|have| have == t) {
+                tags.push(t.to_owned());
+            }
+        }
+        Self {
+            methods,
+            path: P::path(),
+            operation,
+            handler: on(filter, handler),
+        }
+    }
+
+    /// The route without the server's body limit (its handler limits what it reads).
+    fn without_body_limit(mut self) -> Self {
+        self.handler = self
+            .handler
+            .layer(axum::extract::DefaultBodyLimit::disable());
+        self
+    }
+}
+
+/// A method as the OpenAPI document names it.
+pub fn method_name(m: &HttpMethod) -> &'static str {
+    match m {
+        HttpMethod::Get => "get",
+        HttpMethod::Post => "post",
+        HttpMethod::Put => "put",
+        HttpMethod::Delete => "delete",
+        HttpMethod::Options => "options",
+        HttpMethod::Head => "head",
+        HttpMethod::Patch => "patch",
+        HttpMethod::Trace => "trace",
+    }
+}
+
+/// Every API route. The router ([`routes`]) and the OpenAPI document
+/// ([`crate::openapi_document`]) are both built from this one list, each route at the
+/// method and path of its handler's annotation: a route cannot be served undocumented,
+/// nor documented and not served.
+pub fn table() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::of::<__path_integration_status, _, _>(integration_status),
+        ApiRoute::of::<__path_put_choices, _, _>(put_choices),
+        ApiRoute::of::<__path_hold_token, _, _>(hold_token),
+        ApiRoute::of::<__path_save, _, _>(save),
+        ApiRoute::of::<__path_revoke, _, _>(revoke),
+        ApiRoute::of::<__path_sync, _, _>(sync),
+        ApiRoute::of::<__path_list_exports, _, _>(list_exports),
+        // The upload streams to a file with its own limit (`max_upload_bytes`).
+        ApiRoute::of::<__path_create_export, _, _>(create_export).without_body_limit(),
+        ApiRoute::of::<__path_export_status, _, _>(export_status),
+        ApiRoute::of::<__path_export_bundle, _, _>(export_bundle),
+        ApiRoute::of::<__path_status_events, _, _>(status_events),
+        ApiRoute::of::<__path_openapi, _, _>(openapi),
+    ]
+}
+
+/// Every API route as `(method, path)`, in the OpenAPI document's path syntax.
+pub fn route_list() -> Vec<(&'static str, String)> {
+    table()
+        .iter()
+        .flat_map(|r| r.methods.iter().map(|m| (method_name(m), r.path.clone())))
+        .collect()
+}
+
+/// The API's router, built from [`table`], with the health routes beside it (not part of
+/// `/api/v1`, nor of its document).
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/integration", get(integration_status))
-        .route(
-            "/api/v1/integration/{tracker}",
-            axum::routing::put(put_choices),
-        )
-        .route("/api/v1/integration/{tracker}/token", post(hold_token))
-        .route("/api/v1/integration/{tracker}/save", post(save))
-        .route("/api/v1/integration/{tracker}/revoke", post(revoke))
-        .route("/api/v1/integration/{tracker}/sync", post(sync))
-        .route(
-            "/api/v1/exports",
-            get(list_exports).post(create_export).layer(
-                // The upload streams to a file with its own limit (`max_upload_bytes`).
-                axum::extract::DefaultBodyLimit::disable(),
-            ),
-        )
-        .route("/api/v1/exports/{id}", get(export_status))
-        .route("/api/v1/exports/{id}/bundle", get(export_bundle))
-        .route("/api/v1/status-events", get(status_events))
-        .route("/api/v1/openapi.json", get(openapi))
+    table()
+        .into_iter()
+        .fold(Router::new(), |router, r| router.route(&r.path, r.handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
 }
@@ -294,21 +360,8 @@ pub async fn setup_step(
     who: &Tenancy,
     choices: SetupChoices,
 ) -> Result<(SetupOutcome, Option<DateTime<Utc>>), ApiError> {
-    let c = &state.composer;
-    let accounts = c.accounts();
-    let local = c.local_ports();
-    let held = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?;
-    let tracker = c.tracker(who, held.as_ref()).await?;
-    let ports = local.with_tracker(tracker);
-    let root = Some(c.api_root(who.provider)?);
-    let outcome =
-        integration::step(&ports, accounts.as_ref(), who, choices, root, Utc::now()).await?;
-    let until = if held.is_some() {
-        accounts.held_until(&who.tenant, who.provider).await?
-    } else {
-        None
-    };
-    Ok((outcome, until))
+    let root = Some(state.composer.api_root(who.provider)?);
+    integration::check_step(&state.setup_ports(), state, who, choices, root, Utc::now()).await
 }
 
 /// Holds a token for setup (sealed, for 30 minutes) and checks readiness with it.
@@ -333,14 +386,21 @@ pub async fn hold(state: &AppState, who: &Tenancy, raw: &str) -> Result<(), ApiE
     Ok(())
 }
 
-/// Saves the setup with the held token, or says what blocks it.
+/// Saves the setup with the held token and registers the webhook, or says what blocks it.
 pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome, ApiError> {
-    let c = &state.composer;
-    let accounts = c.accounts();
-    let local = c.local_ports();
-    let Some(token) = integration::held_token(&local, accounts.as_ref(), who, Utc::now()).await?
-    else {
-        return Err(ApiError::new(
+    let root = Some(state.composer.api_root(who.provider)?);
+    let report = integration::save_and_connect(
+        &state.setup_ports(),
+        state,
+        who,
+        root,
+        &state.config.public_url,
+        Utc::now(),
+    )
+    .await?;
+    match report {
+        SaveReport::Saved { outcome, .. } => Ok(*outcome),
+        SaveReport::NoTokenHeld => Err(ApiError::new(
             StatusCode::CONFLICT,
             "TOKEN_REQUIRED",
             "no token is held for this setup (none was given, or it expired after 30 minutes)",
@@ -349,62 +409,14 @@ pub async fn save_setup(state: &AppState, who: &Tenancy) -> Result<SetupOutcome,
                 who.provider.vocabulary().tracker,
                 who.provider.tracker_name()
             ),
-        ));
-    };
-    let tracker = c.tracker(who, Some(&token)).await?;
-    let ports = local.with_tracker(tracker);
-    let credentials = SetupCredentials {
-        token,
-        companions: c.companions(who)?,
-    };
-    let root = Some(c.api_root(who.provider)?);
-    let outcome = integration::save(
-        &ports,
-        accounts.as_ref(),
-        who,
-        credentials,
-        root,
-        Utc::now(),
-    )
-    .await?;
-    // Status changes arrive by webhook from now on; a registration the tracker refuses
-    // (a callback it cannot reach) leaves the scheduled sync to find them.
-    let registry = c.webhooks();
-    let public = &state.config.public_url;
-    match webriskops_service::webhooks::connect(&ports, registry.as_ref(), who, public, Utc::now())
-        .await
-    {
-        Ok(Some(hook)) => {
-            tracing::info!(tenant = %who.tenant, tracker = who.provider.tracker_name(), webhook = %hook.webhook_id, "registered the webhook");
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "the tracker refused the webhook; the scheduled sync continues");
-        }
+        )),
     }
-    Ok(outcome)
 }
 
-/// Revokes the tenant's token at the tracker and forgets it, with any setup in progress.
+/// Revokes the tenant's token at the tracker and forgets it, with any setup in progress
+/// and the webhook.
 pub async fn revoke_setup(state: &AppState, who: &Tenancy) -> Result<Value, ApiError> {
-    let c = &state.composer;
-    let tracker = c.tracker(who, None).await?;
-    let local = c.local_ports();
-    let accounts = c.accounts();
-    integration::forget_held(&local, accounts.as_ref(), who).await?;
-    accounts
-        .clear_pending_choices(&who.tenant, who.provider)
-        .await?;
-    let ports = local.with_tracker(tracker);
-    // The webhook goes first, while the token can still delete it.
-    webriskops_service::webhooks::disconnect(&ports, c.webhooks().as_ref(), who).await?;
-    let report = webriskops_service::revoke::run(
-        &ports,
-        &RevokeRequest {
-            tenancy: who.clone(),
-        },
-    )
-    .await?;
+    let report = integration::revoke_setup(&state.setup_ports(), state, who).await?;
     serde_json::to_value(report).map_err(|e| ApiError::internal(e.to_string()))
 }
 
@@ -570,8 +582,8 @@ pub async fn export_tracker(
     tenant: &TenantId,
     named: Option<&str>,
 ) -> Result<ProviderKey, ApiError> {
-    if let Some(n) = named.filter(|n| !n.is_empty()) {
-        return tracker_of(n).map_err(|_| {
+    let named = match named.filter(|n| !n.is_empty()) {
+        Some(n) => Some(tracker_of(n).map_err(|_| {
             ApiError::bad_request(
                 format!(
                     "tracker {:?} is not trello or linear",
@@ -579,24 +591,19 @@ pub async fn export_tracker(
                 ),
                 "use ?tracker=trello or ?tracker=linear",
             )
-        });
-    }
+        })?),
+        None => None,
+    };
     let records = state.composer.local_ports().records;
-    let mut found = Vec::new();
-    for p in ProviderKey::ALL.iter().copied() {
-        if records.load(tenant, p).await?.is_some() {
-            found.push(p);
-        }
-    }
-    match found.as_slice() {
-        [only] => Ok(*only),
-        [] => Err(ApiError::new(
+    match integration::export_tracker(records.as_ref(), tenant, named).await? {
+        ExportTracker::Chosen(p) => Ok(p),
+        ExportTracker::NoneSetUp => Err(ApiError::new(
             StatusCode::CONFLICT,
             "DESTINATION_BOARD_REQUIRED",
             "no tracker is set up for this tenant",
             "set up Trello or Linear on /settings first",
         )),
-        _ => Err(ApiError::bad_request(
+        ExportTracker::Several => Err(ApiError::bad_request(
             "this tenant has Trello and Linear set up",
             "name the tracker: ?tracker=trello or ?tracker=linear",
         )),
@@ -777,7 +784,10 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
-/// The status events of the findings contract, each once, in order, after a cursor.
+/// The status events of the findings contract, in order, after a cursor; at least once
+/// (a sync stopped between appending an event and recording it appends it again: drop an
+/// event equal to the finding's last one in `finding_id`, `item_id`, `previous` and
+/// `tracker_status`).
 #[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; pass next_cursor as `after` to read on")))]
 pub async fn status_events(

@@ -120,6 +120,9 @@ impl FromRequestParts<AppState> for Caller {
 #[derive(Debug, Clone)]
 pub struct Person {
     pub principal: Principal,
+    /// The digest of the session id (never the id itself): what one-time form values
+    /// are bound to.
+    pub session: String,
 }
 
 /// The answer to a page request without a session.
@@ -140,7 +143,10 @@ impl FromRequestParts<AppState> for Person {
         };
         let accounts = state.composer.accounts();
         match accounts::authenticate_session(accounts.as_ref(), &id, Utc::now()).await {
-            Ok(Some(principal)) => Ok(Person { principal }),
+            Ok(Some(principal)) => Ok(Person {
+                principal,
+                session: accounts::digest(&id),
+            }),
             Ok(None) => Err(ToLogin.into_response()),
             Err(e) => Err(ApiError::from(e).into_response()),
         }

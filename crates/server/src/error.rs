@@ -20,6 +20,8 @@ pub struct ApiError {
     pub fix: String,
     /// For `SETUP_BLOCKED`: the blocked states, each with its field and fix.
     pub blocked: Vec<BlockedState>,
+    /// For `INTERNAL`: the id the server's log files the detail under.
+    pub request_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,8 @@ struct Inner<'a> {
     fix: &'a str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     blocked: &'a [BlockedState],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 impl ApiError {
@@ -49,6 +53,7 @@ impl ApiError {
             message: message.into(),
             fix: fix.into(),
             blocked: Vec::new(),
+            request_id: None,
         }
     }
 
@@ -83,12 +88,35 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message, fix)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    /// A failure of the server itself (a store error, say). Its detail can name files,
+    /// databases and hosts, so it goes to the log only, under a fresh request id; the
+    /// answer says that the request failed and gives the id.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let mut bytes = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+        let id = hex::encode(bytes);
+        tracing::error!(request_id = %id, detail = %detail, "request failed");
+        Self {
+            request_id: Some(id.clone()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                format!("the server could not complete this request (request id {id})"),
+                format!(
+                    "try again; if it persists, give the operator the request id {id}: the \
+                     server's log has the detail"
+                ),
+            )
+        }
+    }
+
+    /// The server cannot start or stopped: for the operator who started it, in full.
+    pub fn server(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
+            "SERVER",
             message,
-            "try again; if it persists, the operator can read the server's log",
+            "check the server's configuration and start it again",
         )
     }
 
@@ -109,7 +137,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // An internal error was logged with its detail when it was made.
+        if self.status.is_server_error() && self.request_id.is_none() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         let body = Body {
@@ -118,6 +147,7 @@ impl IntoResponse for ApiError {
                 message: &self.message,
                 fix: &self.fix,
                 blocked: &self.blocked,
+                request_id: self.request_id.as_deref(),
             },
         };
         (self.status, Json(body)).into_response()

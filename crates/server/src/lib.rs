@@ -32,7 +32,7 @@ use webriskops_ports::{
 };
 use webriskops_service::{CompanionSecret, PortableWriter, ServicePorts, Tenancy, Tracker};
 
-pub use api::ROUTES as API_ROUTES;
+pub use api::route_list as api_routes;
 pub use error::ApiError;
 pub use metrics::MetricsToken;
 pub use openapi::openapi_document;
@@ -224,7 +224,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
     std::fs::create_dir_all(&config.work_dir).map_err(|e| {
-        ApiError::internal(format!(
+        ApiError::server(format!(
             "cannot create the work directory {}: {e}",
             config.work_dir.display()
         ))
@@ -232,14 +232,14 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
-            ApiError::internal(format!(
+            ApiError::server(format!(
                 "cannot listen on {}: {e}; choose another address with --listen",
                 config.listen
             ))
         })?;
     let addr = listener
         .local_addr()
-        .map_err(|e| ApiError::internal(format!("cannot read the bound address: {e}")))?;
+        .map_err(|e| ApiError::server(format!("cannot read the bound address: {e}")))?;
     if config.public_url.is_empty() {
         config.public_url = format!("http://{addr}");
     }
@@ -259,5 +259,5 @@ pub async fn serve(
     state.jobs.drain().await;
     let _ = worker.await;
     state.jobs.drain().await;
-    served.map_err(|e| ApiError::internal(format!("the server stopped: {e}")))
+    served.map_err(|e| ApiError::server(format!("the server stopped: {e}")))
 }

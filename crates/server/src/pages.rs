@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use webriskops_domain::{Action, AuthMethod, ProviderKey, Token};
 use webriskops_ports::PendingAuthorization;
-use webriskops_service::{accounts, SetupChoices, SetupOutcome, Tenancy};
+use webriskops_service::{accounts, integration, SetupChoices, SetupOutcome, Tenancy};
 
 use crate::api::{self, ChoicesBody};
 use crate::auth::{clear_cookie, session_cookie, Person, SESSION_COOKIE};
@@ -360,6 +360,8 @@ struct TrackerPage<'a> {
     destination: &'static str,
     item: &'static str,
     authorize_urls: Vec<(String, String)>,
+    /// The one-time value the token form and the authorize links' return carry.
+    nonce: String,
     held_until: Option<String>,
     record_state: String,
     token_expires: String,
@@ -426,6 +428,7 @@ fn tracker_page_of<'a>(
     state: &AppState,
     person: &'a Person,
     outcome: &SetupOutcome,
+    nonce: String,
     held_until: Option<DateTime<Utc>>,
     message: Option<String>,
     error: Option<String>,
@@ -445,7 +448,11 @@ fn tracker_page_of<'a>(
         .iter()
         .map(|d| (d.id.clone(), d.name.clone()))
         .collect();
-    let return_url = format!("{}/settings/{name}/authorized", state.config.public_url);
+    // The token comes back to a page that posts it: only with this session's nonce.
+    let return_url = format!(
+        "{}/settings/{name}/authorized?nonce={nonce}",
+        state.config.public_url
+    );
     TrackerPage {
         person: Some(person),
         can_change: person.principal.role.may(Action::Change),
@@ -454,7 +461,12 @@ fn tracker_page_of<'a>(
         container: words.container,
         destination: words.destination,
         item: words.item,
-        authorize_urls: state.composer.authorize_urls(provider, &return_url),
+        authorize_urls: if nonce.is_empty() {
+            Vec::new()
+        } else {
+            state.composer.authorize_urls(provider, &return_url)
+        },
+        nonce,
         held_until: held_until.map(|t| when(Some(t))),
         record_state: outcome.record_state.as_str().to_owned(),
         token_expires: r
@@ -558,12 +570,24 @@ async fn show_tracker(
         tenant: person.principal.tenant.clone(),
         provider,
     };
+    // An admin's page carries a one-time value its token form must post back.
+    let nonce = if person.principal.role.may(Action::Change) {
+        let accounts = state.composer.accounts();
+        match integration::issue_token_nonce(accounts.as_ref(), &person.session, &who, Utc::now())
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return error_page(Some(person), &e.into()),
+        }
+    } else {
+        String::new()
+    };
     // Viewers see the live check without keeping anything: the step keeps no new choice.
     match api::setup_step(state, &who, SetupChoices::default()).await {
         Ok((outcome, held)) => {
             let status = error.map_or(StatusCode::OK, |e| e.status);
             let error = error.map(|e| format!("{} {}", e.message, e.fix));
-            let mut page = tracker_page_of(state, person, &outcome, held, message, error);
+            let mut page = tracker_page_of(state, person, &outcome, nonce, held, message, error);
             match recent_events(state, &who).await {
                 Ok(events) => page.events = events,
                 Err(e) => return error_page(Some(person), &e),
@@ -615,8 +639,15 @@ fn back(tracker: &str, flag: &str) -> Response {
 #[derive(Deserialize)]
 struct TokenForm {
     token: String,
+    /// The one-time value of the page that showed the form (or of the authorize link
+    /// whose answer the page posts).
+    #[serde(default)]
+    nonce: String,
 }
 
+/// Holds a token posted from this session's own setup page. The nonce stops a crafted
+/// link (`/settings/trello/authorized#token=…`, whose script posts the fragment) from
+/// making someone else's token the one held for this tenant.
 async fn token_form(
     State(state): State<AppState>,
     person: Person,
@@ -627,6 +658,34 @@ async fn token_form(
         Ok(w) => w,
         Err(e) => return error_page(Some(&person), &e),
     };
+    let accounts = state.composer.accounts();
+    match integration::take_token_nonce(
+        accounts.as_ref(),
+        &person.session,
+        &who,
+        &f.nonce,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(tenant = %who.tenant, tracker = %tracker, "refused a setup token posted without this session's nonce");
+            let e = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TOKEN_FORM_NOT_YOURS",
+                "this token was not sent from a setup page shown to you (the link may have been \
+                 crafted by someone else, the page may be older than an hour, or its token was \
+                 already used); nothing was changed",
+                format!(
+                    "open /settings/{} and authorize again, or paste your token there",
+                    who.provider.tracker_name()
+                ),
+            );
+            return error_page(Some(&person), &e);
+        }
+        Err(e) => return error_page(Some(&person), &e.into()),
+    }
     match api::hold(&state, &who, &f.token).await {
         Ok(()) => back(&tracker, "held"),
         Err(e) => show_tracker(&state, &person, who.provider, None, Some(&e)).await,
@@ -748,12 +807,24 @@ struct AuthorizedPage<'a> {
     person: Option<&'a Person>,
     name: String,
     title: &'static str,
+    /// The nonce the authorize link carried back, posted with the token.
+    nonce: String,
+}
+
+#[derive(Deserialize, Default)]
+struct AuthorizedQuery {
+    nonce: Option<String>,
 }
 
 /// Where Trello's authorize page returns, with the token in the URL fragment (which never
 /// reaches a server): the script posts it to the token form; without JavaScript the page
-/// says to paste it.
-async fn authorized_page(person: Person, UrlPath(tracker): UrlPath<String>) -> Response {
+/// says to paste it. The token form refuses the post unless the link carried the nonce
+/// this session's setup page issued.
+async fn authorized_page(
+    person: Person,
+    UrlPath(tracker): UrlPath<String>,
+    Query(q): Query<AuthorizedQuery>,
+) -> Response {
     match api::tracker_of(&tracker) {
         Ok(p) => render(
             StatusCode::OK,
@@ -761,6 +832,7 @@ async fn authorized_page(person: Person, UrlPath(tracker): UrlPath<String>) -> R
                 person: Some(&person),
                 name: tracker,
                 title: p.vocabulary().tracker,
+                nonce: q.nonce.unwrap_or_default(),
             },
         ),
         Err(e) => error_page(Some(&person), &e),
@@ -838,8 +910,20 @@ async fn upload_form(
             }
         };
         match field.name() {
-            Some("tracker") => tracker = field.text().await.ok(),
-            Some("fallback") => fallback = field.text().await.ok(),
+            Some(name @ ("tracker" | "fallback")) => {
+                let slot = if name == "tracker" {
+                    &mut tracker
+                } else {
+                    &mut fallback
+                };
+                match small_text(field).await {
+                    Ok(t) => *slot = Some(t),
+                    Err(e) => {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        return error_page(Some(&person), &e);
+                    }
+                }
+            }
             Some("findings") => {
                 let stream = futures::stream::unfold(field, |mut f| async move {
                     match f.chunk().await {
@@ -855,7 +939,17 @@ async fn upload_form(
                 }
                 got_file = true;
             }
-            _ => {}
+            other => {
+                let e = ApiError::bad_request(
+                    format!(
+                        "the upload has a field {:?} the form does not send",
+                        webriskops_domain::echo_untrusted(other.unwrap_or_default())
+                    ),
+                    "upload with the form on /exports (fields tracker, fallback and findings)",
+                );
+                let _ = tokio::fs::remove_file(&path).await;
+                return error_page(Some(&person), &e);
+            }
         }
     }
     if !got_file {
@@ -884,6 +978,45 @@ async fn upload_form(
         Ok(job) => Redirect::to(&format!("/exports/{}", job.id)).into_response(),
         Err(e) => error_page(Some(&person), &e),
     }
+}
+
+/// The most a text field of the upload form may hold: the route has no body limit (the
+/// file streams to disk with its own), so these are read with one of their own.
+const MAX_FORM_TEXT: usize = 256;
+
+/// A text field of the upload form, refused when longer than [`MAX_FORM_TEXT`] bytes
+/// (read chunk by chunk: never more than that is kept) or not UTF-8.
+async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, ApiError> {
+    let name = field.name().unwrap_or_default().to_owned();
+    let mut bytes = Vec::new();
+    loop {
+        match field.chunk().await {
+            Ok(Some(c)) => {
+                if bytes.len() + c.len() > MAX_FORM_TEXT {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "FIELD_TOO_LARGE",
+                        format!("the form field {name} is longer than {MAX_FORM_TEXT} bytes"),
+                        "choose the tracker and the fallback with the form on /exports",
+                    ));
+                }
+                bytes.extend_from_slice(&c);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(ApiError::bad_request(
+                    format!("the upload could not be read: {}", e.body_text()),
+                    "choose the file again and upload it",
+                ))
+            }
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(
+            format!("the form field {name} is not text"),
+            "choose the tracker and the fallback with the form on /exports",
+        )
+    })
 }
 
 #[derive(Template)]

@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 
+use webriskops_domain::Token;
+use webriskops_service::{CompanionSecret, Tenancy, Tracker};
+
+use crate::error::ApiError;
 use crate::jobs::JobRunner;
 use crate::metrics::Metrics;
 use crate::{Composer, ServerConfig};
@@ -27,5 +31,35 @@ impl AppState {
             jobs: JobRunner::default(),
             metrics: Arc::default(),
         }
+    }
+}
+
+impl AppState {
+    /// The ports of setup over several requests, for the service's use cases.
+    pub fn setup_ports(&self) -> webriskops_service::integration::SetupPorts {
+        webriskops_service::integration::SetupPorts {
+            local: self.composer.local_ports(),
+            accounts: self.composer.accounts(),
+            webhooks: self.composer.webhooks(),
+        }
+    }
+}
+
+/// The composer turns credentials into trackers for the service's use cases; its errors
+/// keep their status and fix.
+#[async_trait::async_trait]
+impl webriskops_service::integration::TrackerSource for AppState {
+    type Error = ApiError;
+
+    async fn tracker(
+        &self,
+        who: &Tenancy,
+        token: Option<&Token>,
+    ) -> Result<Option<Tracker>, ApiError> {
+        Ok(self.composer.tracker(who, token).await?)
+    }
+
+    fn companions(&self, who: &Tenancy) -> Result<Vec<CompanionSecret>, ApiError> {
+        Ok(self.composer.companions(who)?)
     }
 }

@@ -138,10 +138,38 @@ async fn is_saved(state: &AppState, tenant: &TenantId, provider: ProviderKey) ->
 /// tenant that had none queued within the interval. Every replica ticks; the store decides
 /// once across them (`JobQueue::enqueue_sync_if_due`), so a tenancy gets one scheduled sync
 /// per interval however many replicas run, and whichever worker claims it runs it.
+///
+/// Each tick also deletes the held setup tokens that expired, of every tenant, so none
+/// outlives its expiry by more than an interval even if its tenant never comes back.
 pub async fn poll_forever(state: AppState) {
     loop {
         tokio::time::sleep(state.config.sync_interval).await;
         schedule_once(&state).await;
+        sweep_held(&state).await;
+    }
+}
+
+/// Deletes the expired held setup tokens (every replica may sweep; deleting twice is
+/// harmless).
+pub(crate) async fn sweep_held(state: &AppState) -> usize {
+    let c = &state.composer;
+    match webriskops_service::integration::sweep_expired_holds(
+        &c.local_ports(),
+        c.accounts().as_ref(),
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(count = n, "deleted expired held setup tokens");
+            }
+            n
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot sweep expired held setup tokens");
+            0
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 (function () {
   "use strict";
   // Trello's authorize page returns the token in the fragment (#token=…), which never
-  // reaches the server: post it to the token form, then forget it from the address.
+  // reaches the server: post it to the token form with the one-time nonce the setup
+  // page's authorize link carried (the server refuses a post without it), then forget
+  // it from the address. A link without a nonce was not made by our setup page.
   var form = document.querySelector("form[data-from-fragment]");
-  if (form) {
+  if (form && form.querySelector("input[name=nonce]").value) {
     var m = /[#&]token=([^&]+)/.exec(window.location.hash);
     if (m) {
       form.querySelector("input[name=token]").value = decodeURIComponent(m[1]);

@@ -8,7 +8,12 @@
 //! `--json` and an HTTP API share their shapes): [`setup::apply_and_check`],
 //! [`export::run_export`], [`sync::run`], [`revoke::run`] and [`status::gather`]. A front
 //! end parses its input into the request, resolves credentials into `ports.tracker`,
-//! calls the one function and renders the outcome; it decides nothing else.
+//! calls the one function and renders the outcome; it decides nothing else. A front end
+//! that runs setup over several requests (the server) calls [`integration::check_step`],
+//! [`integration::save_and_connect`] (save, then register the webhook),
+//! [`integration::revoke_setup`] (held token, kept choices, webhook, token) and
+//! [`integration::export_tracker`], handing over its credential resolution as an
+//! [`integration::TrackerSource`].
 
 pub mod accounts;
 pub mod context;

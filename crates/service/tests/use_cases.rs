@@ -768,6 +768,97 @@ async fn sync_emits_a_persons_change_once_and_journals_its_counts() {
     assert!(events.is_empty(), "each change is emitted once");
 }
 
+/// The consumer's rule of docs/server.md ("Status events: at least once"): drop an event
+/// equal to the last one kept for its finding in item, previous and new status.
+fn keep(
+    last: &mut std::collections::HashMap<String, (String, TrackerStatus, TrackerStatus)>,
+    e: &StatusEvent,
+) -> bool {
+    let key = (e.item_id.as_str().to_owned(), e.previous, e.tracker_status);
+    if last.get(e.finding_id.as_str()) == Some(&key) {
+        return false;
+    }
+    last.insert(e.finding_id.as_str().to_owned(), key);
+    true
+}
+
+#[tokio::test]
+async fn a_sync_stopped_after_emitting_repeats_those_events_as_the_documented_key_tells() {
+    let w = World::new();
+    w.save(&w.complete_record()).await;
+    let source = VecSource::new(vec![finding("wro-r1", "One"), finding("wro-r2", "Two")]);
+    w.export(
+        Some(w.tracker()),
+        &Bundle::new(),
+        &source,
+        FallbackPolicy::Never,
+    )
+    .await;
+    let move_to = |card: &ItemId, list: &str| {
+        w.fake.tracker.person_update(
+            card,
+            &ItemChanges {
+                destination_id: Some(list.to_owned()),
+                ..ItemChanges::default()
+            },
+        );
+    };
+    let cards: Vec<ItemId> = w
+        .fake
+        .tracker
+        .items(&w.fake.board_id)
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    for c in &cards {
+        move_to(c, &w.fake.done_list_id);
+    }
+    let ports = w.ports(Some(w.tracker()));
+    // The event log takes the first event, then fails: the sync stops unrecorded.
+    let mut delivered: Vec<StatusEvent> = Vec::new();
+    let mut emit = |e: &StatusEvent| -> Result<(), ServiceError> {
+        if !delivered.is_empty() {
+            return Err(ServiceError::Input("the event log is unavailable".into()));
+        }
+        delivered.push(e.clone());
+        Ok(())
+    };
+    assert!(sync_run(&ports, &sync_request(), Utc::now(), &mut emit)
+        .await
+        .is_err());
+    assert_eq!(delivered.len(), 1);
+    // The next sync appends that change again, and the other.
+    let (outcome, events) = sync_collect(&ports).await;
+    outcome.unwrap();
+    assert_eq!(events.len(), 2);
+    delivered.extend(events);
+    // Then real changes: back to open, and done again.
+    let (_, back) = {
+        move_to(&cards[0], &w.fake.list_id);
+        sync_collect(&ports).await
+    };
+    let (_, again) = {
+        move_to(&cards[0], &w.fake.done_list_id);
+        sync_collect(&ports).await
+    };
+    assert_eq!((back.len(), again.len()), (1, 1));
+    delivered.extend(back);
+    delivered.extend(again);
+    // The rule drops exactly the repeat, and keeps every real change, including the
+    // second open → done of the same finding.
+    let mut last = std::collections::HashMap::new();
+    let kept: Vec<bool> = delivered.iter().map(|e| keep(&mut last, e)).collect();
+    let repeated = delivered[0].finding_id.clone();
+    let repeat_at = delivered[1..]
+        .iter()
+        .position(|e| e.finding_id == repeated)
+        .unwrap()
+        + 1;
+    let mut expected = vec![true; delivered.len()];
+    expected[repeat_at] = false;
+    assert_eq!(kept, expected, "{delivered:#?}");
+}
+
 #[tokio::test]
 async fn credentials_refused_during_sync_end_the_run_as_blocked() {
     let w = World::new();

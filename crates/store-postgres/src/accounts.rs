@@ -289,6 +289,26 @@ impl Accounts for PgStore {
         Ok(())
     }
 
+    async fn expired_holds(&self, now: DateTime<Utc>) -> PortResult<Vec<(TenantId, ProviderKey)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT tenant, provider_key FROM held_tokens WHERE expires_at <= $1",
+                &[&now],
+            )
+            .await
+            .map_err(|e| self.pg(e))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let provider = r
+                .get::<_, &str>(1)
+                .parse::<ProviderKey>()
+                .map_err(|e| self.decode("provider key", e))?;
+            out.push((self.tenant_of(r.get(0))?, provider));
+        }
+        Ok(out)
+    }
+
     async fn put_pending_choices(
         &self,
         tenant: &TenantId,

@@ -320,6 +320,37 @@ impl Accounts for SqliteStore {
         .await
     }
 
+    async fn expired_holds(&self, now: DateTime<Utc>) -> PortResult<Vec<(TenantId, ProviderKey)>> {
+        self.run(move |conn, path| {
+            let mut stmt = conn
+                .prepare("SELECT tenant, provider_key, expires_at FROM held_tokens")
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(|e| StoreError::sqlite(path, e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            let mut out = Vec::new();
+            for (tenant, provider, until) in rows {
+                if parse_time(path, "held token expiry", &until)? > now {
+                    continue;
+                }
+                let provider = provider
+                    .parse::<ProviderKey>()
+                    .map_err(|e| decode(path, "provider key", e))?;
+                out.push((tenant_of(path, &tenant)?, provider));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn put_pending_choices(
         &self,
         tenant: &TenantId,

@@ -94,6 +94,15 @@ impl Sims {
     /// Trello answering in `latency`, with `key_limit` requests per 1 s window on the
     /// application key (the simulator's and the adapter's setting alike).
     pub(crate) fn with_trello(latency: Duration, key_limit: u32) -> Sims {
+        Sims::with(latency, key_limit, linear_sim::SimConfig::default())
+    }
+
+    /// linear-sim with `linear`'s settings (e.g. webhooks to this loopback server).
+    pub(crate) fn with_linear(linear: linear_sim::SimConfig) -> Sims {
+        Sims::with(Duration::ZERO, 3000, linear)
+    }
+
+    fn with(latency: Duration, key_limit: u32, linear: linear_sim::SimConfig) -> Sims {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -110,9 +119,7 @@ impl Sims {
             })
             .await
             .unwrap();
-            let l = linear_sim::SimServer::start(linear_sim::SimConfig::default())
-                .await
-                .unwrap();
+            let l = linear_sim::SimServer::start(linear).await.unwrap();
             (t, l)
         });
         let (trello, linear) = (t.handle(), l.handle());
@@ -972,6 +979,205 @@ fn linear_setup_export_and_scheduled_sync_through_the_api() {
     assert_no_secrets(
         &format!("{}\n{}", s.seen(), srv.log()),
         &[("Linear key", &key), ("API token", tok)],
+    );
+}
+
+/// A Linear delivery as linear-sim sends one: an `Issue` update of `issue`, stamped
+/// `sent_ms`, with its `Linear-Delivery` id and a `Linear-Signature` keyed with `secret`.
+fn linear_delivery(
+    srv: &Server,
+    path: &str,
+    secret: &str,
+    delivery: &str,
+    issue: &str,
+    sent_ms: i64,
+) -> Resp {
+    let body = json!({
+        "action": "update",
+        "type": "Issue",
+        "data": {"id": issue},
+        "createdAt": chrono::Utc::now().to_rfc3339(),
+        "webhookTimestamp": sent_ms,
+    })
+    .to_string();
+    let sig = webriskops_linear::webhook_signature(
+        &webriskops_ports::WebhookSecret::new(secret),
+        body.as_bytes(),
+    );
+    srv.send(
+        srv.request(Method::POST, path)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("Linear-Delivery", delivery)
+            .header("Linear-Event", "Issue")
+            .header("Linear-Signature", sig)
+            .body(body),
+    )
+}
+
+#[test]
+fn linear_deliveries_forged_stale_or_repeated_over_http_queue_no_sync() {
+    let s = Sims::with_linear(linear_sim::SimConfig {
+        // The server listens on loopback; Linear delivers only to public https URLs.
+        allow_loopback_webhooks: true,
+        ..linear_sim::SimConfig::default()
+    });
+    let t = s.tenant("acme");
+    // No scheduled sync during the test: only deliveries queue one.
+    let mut srv = s.serve(
+        &[],
+        &[
+            ("WEBRISKOPS_SYNC_INTERVAL_SECS", "3600"),
+            ("WEBRISKOPS_METRICS_TOKEN", METRICS_TOKEN),
+        ],
+    );
+    let tok = t.admin.as_str();
+    let eng = &s.lfx.eng;
+    // A key with the admin scope: Linear lets only admins register webhooks.
+    srv.post(
+        "/api/v1/integration/linear/token",
+        tok,
+        json!({"token": s.lfx.keys.admin}),
+    )
+    .expect(200);
+    let r = srv.put(
+        "/api/v1/integration/linear",
+        tok,
+        json!({"team_id": eng.id, "state_id": eng.todo, "done_state_id": eng.done,
+               "confirm_revoke_path": true}),
+    );
+    assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+    srv.post_empty("/api/v1/integration/linear/save", tok)
+        .expect(200);
+    let hooks = s.linear.webhooks();
+    assert_eq!(hooks.len(), 1, "save registered one webhook: {hooks:?}");
+    let hook = hooks[0].clone();
+    let path = hook
+        .url
+        .strip_prefix(&srv.url(""))
+        .unwrap_or_else(|| panic!("{} is not the server's", hook.url))
+        .to_owned();
+    assert!(path.starts_with("/hooks/linear/"), "{path}");
+    // From here the test sends every delivery itself: linear-sim's own ones stop.
+    s.linear.set_webhook_enabled(&hook.id, false);
+
+    let id = srv.export(tok, "", &findings("hook", 2));
+    assert_eq!(srv.wait_export(tok, &id)["state"], "done");
+    let issues = s.linear.issues(&eng.id);
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    s.linear.person_move_issue(&issues[0].id, &eng.done);
+
+    let counts = |srv: &Server| {
+        let (_, m) = scrape(srv);
+        let of = |k: String| m.get(&k).copied().unwrap_or(0.0);
+        let hook = |o: &str| {
+            of(format!(
+                "webriskops_webhook_deliveries_total{{tracker=\"linear\",outcome=\"{o}\"}}"
+            ))
+        };
+        (
+            hook("accepted"),
+            hook("rejected"),
+            hook("duplicate"),
+            of("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}".to_owned()),
+        )
+    };
+    let registry = |srv: &Server| {
+        let w = srv.status(tok, "linear")["webhook"].clone();
+        (
+            w["deliveries"].as_i64().unwrap(),
+            w["rejected"].as_i64().unwrap(),
+        )
+    };
+    let events = |srv: &Server| -> Vec<Value> {
+        srv.get("/api/v1/status-events", tok).json()["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    assert_eq!(counts(&srv), (0.0, 0.0, 0.0, 0.0));
+
+    // A signature made with another secret: 401, counted as refused, nothing queued.
+    let forged = linear_delivery(
+        &srv,
+        &path,
+        "not-the-webhook-secret",
+        "d-forged",
+        &issues[0].id,
+        now_ms(),
+    );
+    forged.expect(401);
+    assert_eq!(forged.code(), "WEBHOOK_REJECTED");
+    // A correctly signed delivery sent more than a minute ago: refused the same way.
+    let stale = linear_delivery(
+        &srv,
+        &path,
+        &hook.secret,
+        "d-stale",
+        &issues[0].id,
+        now_ms() - 90_000,
+    );
+    stale.expect(401);
+    assert_eq!(stale.code(), "WEBHOOK_REJECTED");
+    assert_eq!(registry(&srv), (0, 2), "refused, and none taken");
+    assert_eq!(counts(&srv), (0.0, 2.0, 0.0, 0.0));
+    assert_eq!(events(&srv), Vec::<Value>::new());
+
+    // The genuine delivery: its sync emits the person's change.
+    linear_delivery(&srv, &path, &hook.secret, "d-1", &issues[0].id, now_ms()).expect(200);
+    let deadline = Instant::now() + PATIENCE;
+    while events(&srv).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the delivery's sync emitted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = events(&srv);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["event"]["finding_id"], "hook-0");
+    assert_eq!(first[0]["event"]["tracker_status"], "done");
+    // The only sync of the test ran for it: the refused ones queued none.
+    let synced = scrape_until(&srv, |m| {
+        m.get("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}")
+            .is_some_and(|n| *n >= 1.0)
+    });
+    assert_eq!(
+        synced.get("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}"),
+        Some(&1.0)
+    );
+
+    // Linear's retry of d-1 (stamped and signed anew, the same `Linear-Delivery`), after
+    // another person's change: acknowledged, and taken as the duplicate it is. Had it been
+    // taken, its sync would emit the second change.
+    s.linear.person_move_issue(&issues[1].id, &eng.done);
+    linear_delivery(&srv, &path, &hook.secret, "d-1", &issues[1].id, now_ms()).expect(200);
+    assert_eq!(registry(&srv), (1, 2), "one delivery taken");
+    assert_eq!(counts(&srv), (1.0, 2.0, 1.0, 1.0));
+    assert_eq!(events(&srv), first, "one status event for d-1");
+
+    // A new delivery is taken: the second change comes, once.
+    linear_delivery(&srv, &path, &hook.secret, "d-2", &issues[1].id, now_ms()).expect(200);
+    while events(&srv).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second delivery's sync emitted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all = events(&srv);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["event"]["finding_id"], "hook-1");
+    let (accepted, rejected, duplicate, _) = counts(&srv);
+    assert_eq!((accepted, rejected, duplicate), (2.0, 2.0, 1.0));
+    assert_eq!(registry(&srv), (2, 2));
+    srv.stop_ok();
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[
+            ("webhook secret", &hook.secret),
+            ("Linear key", &s.lfx.keys.admin),
+        ],
     );
 }
 

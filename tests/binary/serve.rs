@@ -94,31 +94,51 @@ impl Sims {
     /// Trello answering in `latency`, with `key_limit` requests per 1 s window on the
     /// application key (the simulator's and the adapter's setting alike).
     pub(crate) fn with_trello(latency: Duration, key_limit: u32) -> Sims {
-        Sims::with(latency, key_limit, linear_sim::SimConfig::default())
+        Sims::with(
+            Sims::trello_config(latency, key_limit),
+            linear_sim::SimConfig::default(),
+        )
     }
 
     /// linear-sim with `linear`'s settings (e.g. webhooks to this loopback server).
     pub(crate) fn with_linear(linear: linear_sim::SimConfig) -> Sims {
-        Sims::with(Duration::ZERO, 3000, linear)
+        Sims::with(Sims::trello_config(Duration::ZERO, 3000), linear)
     }
 
-    fn with(latency: Duration, key_limit: u32, linear: linear_sim::SimConfig) -> Sims {
+    /// trello-sim retrying failed webhook deliveries at once and deactivating a webhook
+    /// after `disable_after` failures in a row (Trello: over 1,000, for 30 days).
+    pub(crate) fn with_trello_deactivating_after(disable_after: u32) -> Sims {
+        Sims::with(
+            trello_sim::SimConfig {
+                webhook_retry_delays: vec![Duration::from_millis(10); 3],
+                webhook_disable_after: disable_after,
+                webhook_disable_after_failing_for: Duration::ZERO,
+                ..Sims::trello_config(Duration::ZERO, 3000)
+            },
+            linear_sim::SimConfig::default(),
+        )
+    }
+
+    fn trello_config(latency: Duration, key_limit: u32) -> trello_sim::SimConfig {
+        trello_sim::SimConfig {
+            latency,
+            window: Duration::from_secs(1),
+            token_limit: 1000,
+            key_limit,
+            members_limit: 1000,
+            ..trello_sim::SimConfig::default()
+        }
+    }
+
+    fn with(trello: trello_sim::SimConfig, linear: linear_sim::SimConfig) -> Sims {
+        let key_limit = trello.key_limit;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let (t, l) = rt.block_on(async {
-            let t = trello_sim::SimServer::start(trello_sim::SimConfig {
-                latency,
-                window: Duration::from_secs(1),
-                token_limit: 1000,
-                key_limit,
-                members_limit: 1000,
-                ..trello_sim::SimConfig::default()
-            })
-            .await
-            .unwrap();
+            let t = trello_sim::SimServer::start(trello).await.unwrap();
             let l = linear_sim::SimServer::start(linear).await.unwrap();
             (t, l)
         });
@@ -1179,6 +1199,110 @@ fn linear_deliveries_forged_stale_or_repeated_over_http_queue_no_sync() {
             ("Linear key", &s.lfx.keys.admin),
         ],
     );
+}
+
+/// The text of an element of a page: the first `<tag class="class">…</tag>` after `after`.
+fn text_in(page: &str, after: &str, class: &str) -> String {
+    let from = page
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after} in {page}"));
+    let open = format!("class=\"{class}\">");
+    let at = page[from..]
+        .find(&open)
+        .unwrap_or_else(|| panic!("no .{class} after {after}"))
+        + from
+        + open.len();
+    let end = page[at..].find('<').unwrap() + at;
+    page[at..end].to_owned()
+}
+
+/// The /settings page says a webhook whose deliveries fail is failing, with the tracker's
+/// count and what to check; once Trello deactivated it, says so with the count and that
+/// saving again registers a new one. The deliveries fail for real: the public URL leads
+/// to a proxy that answers 502 to them (and 200 to Trello's HEAD check).
+#[test]
+fn settings_show_a_failing_then_deactivated_trello_webhook_with_the_next_step() {
+    // Each person's action is one delivery of 4 attempts (3 retries): 4 failures, then
+    // 8, at which the webhook is deactivated.
+    let s = Sims::with_trello_deactivating_after(8);
+    let proxy = s.rt.block_on(trello_sim::callback::CallbackServer::start());
+    proxy.set_post_status(502);
+    let t = s.tenant("acme");
+    s.user("acme", "pm@acme.example", "admin");
+    let public = proxy.url("");
+    let mut srv = s.serve(&[], &[("WEBRISKOPS_PUBLIC_URL", &public)]);
+    let tok = t.admin.as_str();
+    srv.trello_saved(&s, tok, &s.tfx.tokens.full);
+    let hooks = s.trello.webhooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert!(hooks[0].callback_url.starts_with(&public), "{hooks:?}");
+
+    let login = srv.login("pm@acme.example", PASSWORD);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let settings = |srv: &Server| {
+        let r = srv.send(
+            srv.request(Method::GET, "/settings")
+                .header("cookie", &cookie),
+        );
+        r.expect(200);
+        let page = r.text.clone();
+        (
+            text_in(&page, "id=\"status-trello\"", "webhook"),
+            text_in(&page, "id=\"status-trello\"", "next"),
+        )
+    };
+    let (hook, next) = settings(&srv);
+    assert!(hook.starts_with("active: no delivery yet"), "{hook}");
+    assert_eq!(next, "Next step: Export findings");
+
+    let failures_reach = |n: u32| {
+        let deadline = Instant::now() + PATIENCE;
+        while s.trello.webhooks()[0].consecutive_failures < n {
+            assert!(Instant::now() < deadline, "{:?}", s.trello.webhooks());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    s.trello
+        .person_create_card(&s.tfx.list_id, "A person's card", "");
+    failures_reach(4);
+    assert!(s.trello.webhooks()[0].active);
+    let (hook, next) = settings(&srv);
+    assert!(
+        hook.starts_with("failing: 4 consecutive failed deliveries"),
+        "{hook}"
+    );
+    assert!(hook.contains("public URL reaches this server"), "{hook}");
+    assert_eq!(
+        next,
+        "Next step: Check that the public URL reaches this server: deliveries from Trello are failing"
+    );
+
+    s.trello
+        .person_create_card(&s.tfx.list_id, "Another card", "");
+    failures_reach(8);
+    let deadline = Instant::now() + PATIENCE;
+    while s.trello.webhooks()[0].active {
+        assert!(Instant::now() < deadline, "{:?}", s.trello.webhooks());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (hook, next) = settings(&srv);
+    assert!(
+        hook.starts_with("deactivated by the tracker after 8 consecutive failed deliveries"),
+        "{hook}"
+    );
+    assert!(hook.contains("save the setup again"), "{hook}");
+    assert_eq!(
+        next,
+        "Next step: Check that the public URL reaches this server, then save Trello setup again to register a new webhook"
+    );
+    // The API says the same, in its own terms.
+    let w = srv.status(tok, "trello")["webhook"].clone();
+    assert_eq!(w["state"], "inactive", "{w}");
+    assert_eq!(w["consecutive_failures"], 8, "{w}");
+    // The proxy got every attempt: the webhook's failures are real deliveries.
+    assert_eq!(proxy.posts().len(), 8);
+    srv.stop_ok();
 }
 
 // ── who may do what ──────────────────────────────────────────────────────────────────

@@ -159,6 +159,13 @@ impl Server {
 
     fn start_on(dir: &Path, env: &[(&str, String)], port: u16) -> Server {
         let data = dir.join("data");
+        // Two writes in flight: with the simulators' latency during the export, the page
+        // shows the export running for seconds.
+        let config = dir.join("webriskops.toml");
+        std::fs::write(&config, "[export]\nconcurrency = 2\n").unwrap();
+        let mut env = env.to_vec();
+        env.push(("WEBRISKOPS_CONFIG", config.to_str().unwrap().to_owned()));
+        let env = env.as_slice();
         let run = |args: &[&str]| {
             let out = base_command(dir, &data, env).args(args).output().unwrap();
             assert!(
@@ -423,16 +430,64 @@ async fn walk_export(c: &Browser, url: &str, tracker: &str, findings: &Path) {
         .await
         .unwrap();
     click(c, "#start-export").await;
-    // The page follows the job live, then shows the summary.
+    // The page follows the job live: while it runs, the count moves towards the total
+    // (the simulator answers slowly enough that it runs for seconds); then the summary.
     wait_for(c, "#job").await;
+    let (done, total) = running_with_progress(c).await;
+    assert!(0 < done && done < total, "{done} / {total}");
+    shot(c, &format!("{tracker}-export-running")).await;
     let summary = text_of(c, "#summary").await;
     assert_eq!(text_of(c, "#job-state").await, "done", "{summary}");
     assert!(summary.contains("created"), "{summary}");
     shot(c, &format!("{tracker}-export-done")).await;
 }
 
+/// Polls the export page until it shows the job running with some but not all of its
+/// writes done; answers (done, total). Fails if the job finishes first.
+async fn running_with_progress(c: &Browser) -> (u64, u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let text = |css: &'static str| async move {
+            match c.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        };
+        let state = text("#job-state").await;
+        let count = text("#job-count").await;
+        let (done, total) = count
+            .split_once(" / ")
+            .and_then(|(d, t)| Some((d.trim().parse().ok()?, t.trim().parse().ok()?)))
+            .unwrap_or((0, 0));
+        if seen.last() != Some(&(state.clone(), count.clone())) {
+            seen.push((state.clone(), count.clone()));
+        }
+        if state == "running" && 0 < done && done < total {
+            c.record().await;
+            return (done, total);
+        }
+        assert!(
+            state != "done" && state != "failed",
+            "the export finished ({state}) before the page showed it running with progress: \
+             {seen:?}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed the export running with progress: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Findings per export: enough, with the simulator's latency during the export, that
+/// the page shows it running before it is done.
+const FINDINGS: usize = 12;
+/// The simulators' latency while the export runs.
+const EXPORT_LATENCY: Duration = Duration::from_millis(400);
+
 fn findings_file(dir: &Path) -> PathBuf {
-    let lines: Vec<String> = (1..=3)
+    let lines: Vec<String> = (1..=FINDINGS)
         .map(|i| {
             json!({"id": format!("f-{i}"), "title": format!("Finding {i}"), "severity": "high",
                    "status": "open", "remediation_steps": ["Patch it", "Verify it"]})
@@ -605,15 +660,17 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
         &fx.done_list_id,
     )
     .await;
+    h.set_latency(EXPORT_LATENCY);
     walk_export(&c, &url, "trello", &findings_file(dir.path())).await;
-    // One card per finding (the three share their steps, so they were copied from a step
+    h.set_latency(Duration::ZERO);
+    // One card per finding (they share their steps, so they were copied from a step
     // template: an archived card of its own marker, never open on the list).
     let cards: Vec<_> = h
         .cards(&fx.board_id)
         .into_iter()
         .filter(|c| c.desc.contains("[webriskops:finding:"))
         .collect();
-    assert_eq!(cards.len(), 3, "one card per finding");
+    assert_eq!(cards.len(), FINDINGS, "one card per finding");
     assert!(cards.iter().all(|c| !c.closed));
     assert!(h
         .cards(&fx.board_id)
@@ -704,9 +761,11 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
         &eng.done,
     )
     .await;
+    h.set_latency(EXPORT_LATENCY);
     walk_export(&c, &url, "linear", &findings_file(dir.path())).await;
+    h.set_latency(Duration::ZERO);
     let issues = h.issues(&eng.id);
-    assert_eq!(issues.len(), 3, "one issue per finding");
+    assert_eq!(issues.len(), FINDINGS, "one issue per finding");
 
     h.person_move_issue(&issues[0].id, &eng.done);
     let now = change_arrives(&c, &url, "linear").await;

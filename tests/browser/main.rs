@@ -267,6 +267,7 @@ async fn shot(c: &Browser, name: &str) {
     // The pages docs/server.md and the README show.
     const IN_DOCS: &[&str] = &[
         "settings",
+        "settings-connected",
         "trello-setup-blocked",
         "trello-setup-ready",
         "trello-export-done",
@@ -279,6 +280,24 @@ async fn shot(c: &Browser, name: &str) {
         std::fs::create_dir_all(&docs).unwrap();
         std::fs::write(docs.join(format!("{name}.png")), &png).unwrap();
     }
+}
+
+/// A screenshot with the element `css` scrolled to the middle of the window, when the
+/// page is longer than the window (what the picture is of is then in it).
+async fn shot_of(c: &Browser, name: &str, css: &str) {
+    wait_for(c, css).await;
+    let in_view = c
+        .execute(
+            "var e = document.querySelector(arguments[0]);\
+             e.scrollIntoView({block: 'center'});\
+             var r = e.getBoundingClientRect();\
+             return r.top >= 0 && r.top < window.innerHeight && r.bottom > 0;",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(in_view, json!(true), "{css} is not in the window");
+    shot(c, name).await;
 }
 
 async fn click(c: &Browser, css: &str) {
@@ -682,6 +701,12 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
     h.person_move_card(&cards[0].id, &fx.done_list_id);
     let now = change_arrives(&c, &url, "trello").await;
     assert_eq!(now, "done");
+    // /settings with Trello connected: ready, the last export and sync, the webhook.
+    c.goto(&format!("{url}/settings")).await.unwrap();
+    assert!(text_of(&c, "#status-trello .badge.ok")
+        .await
+        .contains("connected"));
+    shot(&c, "settings-connected").await;
     forged_and_repeated_deliveries_change_nothing(&c, &url, &h, &fx.api_secret).await;
     c.goto(&format!("{url}/settings")).await.unwrap();
     let hook = text_of(&c, "#status-trello .webhook").await;
@@ -770,7 +795,7 @@ async fn an_admin_sets_up_linear_exports_sees_a_persons_close_and_revokes_in_a_b
     h.person_move_issue(&issues[0].id, &eng.done);
     let now = change_arrives(&c, &url, "linear").await;
     assert_eq!(now, "done");
-    shot(&c, "linear-status").await;
+    shot_of(&c, "linear-status", "#events").await;
     c.goto(&format!("{url}/settings")).await.unwrap();
     let hook = text_of(&c, "#status-linear .webhook").await;
     assert!(hook.starts_with("active: last delivery"), "{hook}");

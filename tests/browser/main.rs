@@ -679,6 +679,12 @@ async fn an_admin_sets_up_trello_exports_sees_a_persons_move_and_revokes_in_a_br
         &fx.done_list_id,
     )
     .await;
+    // The token saved is the OAuth 1.0 one, and the record says how it was made.
+    c.goto(&format!("{url}/api/v1/integration")).await.unwrap();
+    let status: serde_json::Value = serde_json::from_str(&text_of(&c, "pre").await).unwrap();
+    let record = &status["integrations"]["trello"]["record"];
+    assert_eq!(record["auth_method"], "oauth1", "{status}");
+    assert_eq!(record["board_id"], json!(fx.board_id), "{status}");
     h.set_latency(EXPORT_LATENCY);
     walk_export(&c, &url, "trello", &findings_file(dir.path())).await;
     h.set_latency(Duration::ZERO);

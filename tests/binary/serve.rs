@@ -1305,6 +1305,74 @@ fn settings_show_a_failing_then_deactivated_trello_webhook_with_the_next_step() 
     srv.stop_ok();
 }
 
+/// Signs in with Trello (OAuth 1.0) on the setup page as the person with `cookie` would:
+/// the server's request token, Trello's Allow page, the callback; the token is then held.
+fn connect_trello_with_oauth1(s: &Sims, srv: &Server, cookie: &str) {
+    let start = srv.send(
+        srv.request(Method::GET, "/settings/trello/connect")
+            .header("cookie", cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let allow_page = url::Url::parse(&start.header("location")).unwrap();
+    assert!(
+        allow_page.path().ends_with("/OAuthAuthorizeToken"),
+        "{allow_page}"
+    );
+    let mut form: Vec<(String, String)> = allow_page.query_pairs().into_owned().collect();
+    form.push(("approve".into(), "Allow".into()));
+    let mut page = allow_page.clone();
+    page.set_query(None);
+    let allowed =
+        s.rt.block_on(async { s.http.post(page.as_str()).form(&form).send().await.unwrap() });
+    assert!(allowed.status().is_redirection(), "{allowed:?}");
+    let callback =
+        url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = srv.send(srv.request(Method::GET, &path).header("cookie", cookie));
+    assert_eq!(finished.status, 303, "{}", finished.text);
+    assert_eq!(finished.header("location"), "/settings/trello?held=1");
+}
+
+#[test]
+fn the_saved_trello_record_says_how_its_token_was_made() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "pm@acme.example", "admin");
+    // The key's application secret, which signs the OAuth 1.0 exchanges.
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    let cookie = srv.login("pm@acme.example", PASSWORD).header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let choose_and_save = |srv: &Server| {
+        let r = srv.put(
+            "/api/v1/integration/trello",
+            tok,
+            json!({"board_id": s.tfx.board_id, "list_id": s.tfx.list_id,
+                   "confirm_revoke_path": true}),
+        );
+        assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+        srv.post_empty("/api/v1/integration/trello/save", tok)
+            .expect(200);
+        srv.status(tok, "trello")["record"]["auth_method"].clone()
+    };
+
+    connect_trello_with_oauth1(&s, &srv, &cookie);
+    assert_eq!(choose_and_save(&srv), "oauth1");
+    // A token from the authorize page (or pasted) replaces it: the record says so, both
+    // held after the OAuth 1.0 one and saved over a record made with it.
+    srv.post(
+        "/api/v1/integration/trello/token",
+        tok,
+        json!({"token": s.tfx.tokens.full}),
+    )
+    .expect(200);
+    assert_eq!(choose_and_save(&srv), "api_key_token");
+    connect_trello_with_oauth1(&s, &srv, &cookie);
+    assert_eq!(choose_and_save(&srv), "oauth1");
+    srv.stop_ok();
+}
+
 // ── who may do what ──────────────────────────────────────────────────────────────────
 
 /// A draft Trello setup (choices, no token) and an export of it, which goes to the

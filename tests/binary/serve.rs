@@ -94,25 +94,52 @@ impl Sims {
     /// Trello answering in `latency`, with `key_limit` requests per 1 s window on the
     /// application key (the simulator's and the adapter's setting alike).
     pub(crate) fn with_trello(latency: Duration, key_limit: u32) -> Sims {
+        Sims::with(
+            Sims::trello_config(latency, key_limit),
+            linear_sim::SimConfig::default(),
+        )
+    }
+
+    /// linear-sim with `linear`'s settings (e.g. webhooks to this loopback server).
+    pub(crate) fn with_linear(linear: linear_sim::SimConfig) -> Sims {
+        Sims::with(Sims::trello_config(Duration::ZERO, 3000), linear)
+    }
+
+    /// trello-sim retrying failed webhook deliveries at once and deactivating a webhook
+    /// after `disable_after` failures in a row (Trello: over 1,000, for 30 days).
+    pub(crate) fn with_trello_deactivating_after(disable_after: u32) -> Sims {
+        Sims::with(
+            trello_sim::SimConfig {
+                webhook_retry_delays: vec![Duration::from_millis(10); 3],
+                webhook_disable_after: disable_after,
+                webhook_disable_after_failing_for: Duration::ZERO,
+                ..Sims::trello_config(Duration::ZERO, 3000)
+            },
+            linear_sim::SimConfig::default(),
+        )
+    }
+
+    fn trello_config(latency: Duration, key_limit: u32) -> trello_sim::SimConfig {
+        trello_sim::SimConfig {
+            latency,
+            window: Duration::from_secs(1),
+            token_limit: 1000,
+            key_limit,
+            members_limit: 1000,
+            ..trello_sim::SimConfig::default()
+        }
+    }
+
+    fn with(trello: trello_sim::SimConfig, linear: linear_sim::SimConfig) -> Sims {
+        let key_limit = trello.key_limit;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let (t, l) = rt.block_on(async {
-            let t = trello_sim::SimServer::start(trello_sim::SimConfig {
-                latency,
-                window: Duration::from_secs(1),
-                token_limit: 1000,
-                key_limit,
-                members_limit: 1000,
-                ..trello_sim::SimConfig::default()
-            })
-            .await
-            .unwrap();
-            let l = linear_sim::SimServer::start(linear_sim::SimConfig::default())
-                .await
-                .unwrap();
+            let t = trello_sim::SimServer::start(trello).await.unwrap();
+            let l = linear_sim::SimServer::start(linear).await.unwrap();
             (t, l)
         });
         let (trello, linear) = (t.handle(), l.handle());
@@ -973,6 +1000,377 @@ fn linear_setup_export_and_scheduled_sync_through_the_api() {
         &format!("{}\n{}", s.seen(), srv.log()),
         &[("Linear key", &key), ("API token", tok)],
     );
+}
+
+/// A Linear delivery as linear-sim sends one: an `Issue` update of `issue`, stamped
+/// `sent_ms`, with its `Linear-Delivery` id and a `Linear-Signature` keyed with `secret`.
+fn linear_delivery(
+    srv: &Server,
+    path: &str,
+    secret: &str,
+    delivery: &str,
+    issue: &str,
+    sent_ms: i64,
+) -> Resp {
+    let body = json!({
+        "action": "update",
+        "type": "Issue",
+        "data": {"id": issue},
+        "createdAt": chrono::Utc::now().to_rfc3339(),
+        "webhookTimestamp": sent_ms,
+    })
+    .to_string();
+    let sig = webriskops_linear::webhook_signature(
+        &webriskops_ports::WebhookSecret::new(secret),
+        body.as_bytes(),
+    );
+    srv.send(
+        srv.request(Method::POST, path)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("Linear-Delivery", delivery)
+            .header("Linear-Event", "Issue")
+            .header("Linear-Signature", sig)
+            .body(body),
+    )
+}
+
+#[test]
+fn linear_deliveries_forged_stale_or_repeated_over_http_queue_no_sync() {
+    let s = Sims::with_linear(linear_sim::SimConfig {
+        // The server listens on loopback; Linear delivers only to public https URLs.
+        allow_loopback_webhooks: true,
+        ..linear_sim::SimConfig::default()
+    });
+    let t = s.tenant("acme");
+    // No scheduled sync during the test: only deliveries queue one.
+    let mut srv = s.serve(
+        &[],
+        &[
+            ("WEBRISKOPS_SYNC_INTERVAL_SECS", "3600"),
+            ("WEBRISKOPS_METRICS_TOKEN", METRICS_TOKEN),
+        ],
+    );
+    let tok = t.admin.as_str();
+    let eng = &s.lfx.eng;
+    // A key with the admin scope: Linear lets only admins register webhooks.
+    srv.post(
+        "/api/v1/integration/linear/token",
+        tok,
+        json!({"token": s.lfx.keys.admin}),
+    )
+    .expect(200);
+    let r = srv.put(
+        "/api/v1/integration/linear",
+        tok,
+        json!({"team_id": eng.id, "state_id": eng.todo, "done_state_id": eng.done,
+               "confirm_revoke_path": true}),
+    );
+    assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+    srv.post_empty("/api/v1/integration/linear/save", tok)
+        .expect(200);
+    let hooks = s.linear.webhooks();
+    assert_eq!(hooks.len(), 1, "save registered one webhook: {hooks:?}");
+    let hook = hooks[0].clone();
+    let path = hook
+        .url
+        .strip_prefix(&srv.url(""))
+        .unwrap_or_else(|| panic!("{} is not the server's", hook.url))
+        .to_owned();
+    assert!(path.starts_with("/hooks/linear/"), "{path}");
+    // From here the test sends every delivery itself: linear-sim's own ones stop.
+    s.linear.set_webhook_enabled(&hook.id, false);
+
+    let id = srv.export(tok, "", &findings("hook", 2));
+    assert_eq!(srv.wait_export(tok, &id)["state"], "done");
+    let issues = s.linear.issues(&eng.id);
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    s.linear.person_move_issue(&issues[0].id, &eng.done);
+
+    let counts = |srv: &Server| {
+        let (_, m) = scrape(srv);
+        let of = |k: String| m.get(&k).copied().unwrap_or(0.0);
+        let hook = |o: &str| {
+            of(format!(
+                "webriskops_webhook_deliveries_total{{tracker=\"linear\",outcome=\"{o}\"}}"
+            ))
+        };
+        (
+            hook("accepted"),
+            hook("rejected"),
+            hook("duplicate"),
+            of("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}".to_owned()),
+        )
+    };
+    let registry = |srv: &Server| {
+        let w = srv.status(tok, "linear")["webhook"].clone();
+        (
+            w["deliveries"].as_i64().unwrap(),
+            w["rejected"].as_i64().unwrap(),
+        )
+    };
+    let events = |srv: &Server| -> Vec<Value> {
+        srv.get("/api/v1/status-events", tok).json()["events"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    assert_eq!(counts(&srv), (0.0, 0.0, 0.0, 0.0));
+
+    // A signature made with another secret: 401, counted as refused, nothing queued.
+    let forged = linear_delivery(
+        &srv,
+        &path,
+        "not-the-webhook-secret",
+        "d-forged",
+        &issues[0].id,
+        now_ms(),
+    );
+    forged.expect(401);
+    assert_eq!(forged.code(), "WEBHOOK_REJECTED");
+    // A correctly signed delivery sent more than a minute ago: refused the same way.
+    let stale = linear_delivery(
+        &srv,
+        &path,
+        &hook.secret,
+        "d-stale",
+        &issues[0].id,
+        now_ms() - 90_000,
+    );
+    stale.expect(401);
+    assert_eq!(stale.code(), "WEBHOOK_REJECTED");
+    assert_eq!(registry(&srv), (0, 2), "refused, and none taken");
+    assert_eq!(counts(&srv), (0.0, 2.0, 0.0, 0.0));
+    assert_eq!(events(&srv), Vec::<Value>::new());
+
+    // The genuine delivery: its sync emits the person's change.
+    linear_delivery(&srv, &path, &hook.secret, "d-1", &issues[0].id, now_ms()).expect(200);
+    let deadline = Instant::now() + PATIENCE;
+    while events(&srv).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the delivery's sync emitted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = events(&srv);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0]["event"]["finding_id"], "hook-0");
+    assert_eq!(first[0]["event"]["tracker_status"], "done");
+    // The only sync of the test ran for it: the refused ones queued none.
+    let synced = scrape_until(&srv, |m| {
+        m.get("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}")
+            .is_some_and(|n| *n >= 1.0)
+    });
+    assert_eq!(
+        synced.get("webriskops_syncs_total{tracker=\"linear\",outcome=\"synced\"}"),
+        Some(&1.0)
+    );
+
+    // Linear's retry of d-1 (stamped and signed anew, the same `Linear-Delivery`), after
+    // another person's change: acknowledged, and taken as the duplicate it is. Had it been
+    // taken, its sync would emit the second change.
+    s.linear.person_move_issue(&issues[1].id, &eng.done);
+    linear_delivery(&srv, &path, &hook.secret, "d-1", &issues[1].id, now_ms()).expect(200);
+    assert_eq!(registry(&srv), (1, 2), "one delivery taken");
+    assert_eq!(counts(&srv), (1.0, 2.0, 1.0, 1.0));
+    assert_eq!(events(&srv), first, "one status event for d-1");
+
+    // A new delivery is taken: the second change comes, once.
+    linear_delivery(&srv, &path, &hook.secret, "d-2", &issues[1].id, now_ms()).expect(200);
+    while events(&srv).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second delivery's sync emitted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all = events(&srv);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["event"]["finding_id"], "hook-1");
+    let (accepted, rejected, duplicate, _) = counts(&srv);
+    assert_eq!((accepted, rejected, duplicate), (2.0, 2.0, 1.0));
+    assert_eq!(registry(&srv), (2, 2));
+    srv.stop_ok();
+    assert_no_secrets(
+        &format!("{}\n{}", s.seen(), srv.log()),
+        &[
+            ("webhook secret", &hook.secret),
+            ("Linear key", &s.lfx.keys.admin),
+        ],
+    );
+}
+
+/// The text of an element of a page: the first `<tag class="class">…</tag>` after `after`.
+fn text_in(page: &str, after: &str, class: &str) -> String {
+    let from = page
+        .find(after)
+        .unwrap_or_else(|| panic!("no {after} in {page}"));
+    let open = format!("class=\"{class}\">");
+    let at = page[from..]
+        .find(&open)
+        .unwrap_or_else(|| panic!("no .{class} after {after}"))
+        + from
+        + open.len();
+    let end = page[at..].find('<').unwrap() + at;
+    page[at..end].to_owned()
+}
+
+/// The /settings page says a webhook whose deliveries fail is failing, with the tracker's
+/// count and what to check; once Trello deactivated it, says so with the count and that
+/// saving again registers a new one. The deliveries fail for real: the public URL leads
+/// to a proxy that answers 502 to them (and 200 to Trello's HEAD check).
+#[test]
+fn settings_show_a_failing_then_deactivated_trello_webhook_with_the_next_step() {
+    // Each person's action is one delivery of 4 attempts (3 retries): 4 failures, then
+    // 8, at which the webhook is deactivated.
+    let s = Sims::with_trello_deactivating_after(8);
+    let proxy = s.rt.block_on(trello_sim::callback::CallbackServer::start());
+    proxy.set_post_status(502);
+    let t = s.tenant("acme");
+    s.user("acme", "pm@acme.example", "admin");
+    let public = proxy.url("");
+    let mut srv = s.serve(&[], &[("WEBRISKOPS_PUBLIC_URL", &public)]);
+    let tok = t.admin.as_str();
+    srv.trello_saved(&s, tok, &s.tfx.tokens.full);
+    let hooks = s.trello.webhooks();
+    assert_eq!(hooks.len(), 1, "{hooks:?}");
+    assert!(hooks[0].callback_url.starts_with(&public), "{hooks:?}");
+
+    let login = srv.login("pm@acme.example", PASSWORD);
+    let cookie = login.header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let settings = |srv: &Server| {
+        let r = srv.send(
+            srv.request(Method::GET, "/settings")
+                .header("cookie", &cookie),
+        );
+        r.expect(200);
+        let page = r.text.clone();
+        (
+            text_in(&page, "id=\"status-trello\"", "webhook"),
+            text_in(&page, "id=\"status-trello\"", "next"),
+        )
+    };
+    let (hook, next) = settings(&srv);
+    assert!(hook.starts_with("active: no delivery yet"), "{hook}");
+    assert_eq!(next, "Next step: Export findings");
+
+    let failures_reach = |n: u32| {
+        let deadline = Instant::now() + PATIENCE;
+        while s.trello.webhooks()[0].consecutive_failures < n {
+            assert!(Instant::now() < deadline, "{:?}", s.trello.webhooks());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    s.trello
+        .person_create_card(&s.tfx.list_id, "A person's card", "");
+    failures_reach(4);
+    assert!(s.trello.webhooks()[0].active);
+    let (hook, next) = settings(&srv);
+    assert!(
+        hook.starts_with("failing: 4 consecutive failed deliveries"),
+        "{hook}"
+    );
+    assert!(hook.contains("public URL reaches this server"), "{hook}");
+    assert_eq!(
+        next,
+        "Next step: Check that the public URL reaches this server: deliveries from Trello are failing"
+    );
+
+    s.trello
+        .person_create_card(&s.tfx.list_id, "Another card", "");
+    failures_reach(8);
+    let deadline = Instant::now() + PATIENCE;
+    while s.trello.webhooks()[0].active {
+        assert!(Instant::now() < deadline, "{:?}", s.trello.webhooks());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (hook, next) = settings(&srv);
+    assert!(
+        hook.starts_with("deactivated by the tracker after 8 consecutive failed deliveries"),
+        "{hook}"
+    );
+    assert!(hook.contains("save the setup again"), "{hook}");
+    assert_eq!(
+        next,
+        "Next step: Check that the public URL reaches this server, then save Trello setup again to register a new webhook"
+    );
+    // The API says the same, in its own terms.
+    let w = srv.status(tok, "trello")["webhook"].clone();
+    assert_eq!(w["state"], "inactive", "{w}");
+    assert_eq!(w["consecutive_failures"], 8, "{w}");
+    // The proxy got every attempt: the webhook's failures are real deliveries.
+    assert_eq!(proxy.posts().len(), 8);
+    srv.stop_ok();
+}
+
+/// Signs in with Trello (OAuth 1.0) on the setup page as the person with `cookie` would:
+/// the server's request token, Trello's Allow page, the callback; the token is then held.
+fn connect_trello_with_oauth1(s: &Sims, srv: &Server, cookie: &str) {
+    let start = srv.send(
+        srv.request(Method::GET, "/settings/trello/connect")
+            .header("cookie", cookie),
+    );
+    assert_eq!(start.status, 303, "{}", start.text);
+    let allow_page = url::Url::parse(&start.header("location")).unwrap();
+    assert!(
+        allow_page.path().ends_with("/OAuthAuthorizeToken"),
+        "{allow_page}"
+    );
+    let mut form: Vec<(String, String)> = allow_page.query_pairs().into_owned().collect();
+    form.push(("approve".into(), "Allow".into()));
+    let mut page = allow_page.clone();
+    page.set_query(None);
+    let allowed =
+        s.rt.block_on(async { s.http.post(page.as_str()).form(&form).send().await.unwrap() });
+    assert!(allowed.status().is_redirection(), "{allowed:?}");
+    let callback =
+        url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
+    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    let finished = srv.send(srv.request(Method::GET, &path).header("cookie", cookie));
+    assert_eq!(finished.status, 303, "{}", finished.text);
+    assert_eq!(finished.header("location"), "/settings/trello?held=1");
+}
+
+#[test]
+fn the_saved_trello_record_says_how_its_token_was_made() {
+    let s = Sims::new();
+    let t = s.tenant("acme");
+    s.user("acme", "pm@acme.example", "admin");
+    // The key's application secret, which signs the OAuth 1.0 exchanges.
+    s.trello.set_api_secret(&s.tfx.api_key, APP_SECRET);
+    let mut srv = s.serve(&[], &[]);
+    let tok = t.admin.as_str();
+    let cookie = srv.login("pm@acme.example", PASSWORD).header("set-cookie");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let choose_and_save = |srv: &Server| {
+        let r = srv.put(
+            "/api/v1/integration/trello",
+            tok,
+            json!({"board_id": s.tfx.board_id, "list_id": s.tfx.list_id,
+                   "confirm_revoke_path": true}),
+        );
+        assert_eq!(r.json()["blocked"], json!([]), "{}", r.text);
+        srv.post_empty("/api/v1/integration/trello/save", tok)
+            .expect(200);
+        srv.status(tok, "trello")["record"]["auth_method"].clone()
+    };
+
+    connect_trello_with_oauth1(&s, &srv, &cookie);
+    assert_eq!(choose_and_save(&srv), "oauth1");
+    // A token from the authorize page (or pasted) replaces it: the record says so, both
+    // held after the OAuth 1.0 one and saved over a record made with it.
+    srv.post(
+        "/api/v1/integration/trello/token",
+        tok,
+        json!({"token": s.tfx.tokens.full}),
+    )
+    .expect(200);
+    assert_eq!(choose_and_save(&srv), "api_key_token");
+    connect_trello_with_oauth1(&s, &srv, &cookie);
+    assert_eq!(choose_and_save(&srv), "oauth1");
+    srv.stop_ok();
 }
 
 // ── who may do what ──────────────────────────────────────────────────────────────────

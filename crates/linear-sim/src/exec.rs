@@ -755,10 +755,12 @@ impl<'c, 's> Obj<'c, 's> {
                     Some(id) => id,
                     None => crate::ids::uuid_v4(),
                 };
+                let secret = s(&input, "secret").unwrap_or_else(crate::ids::secret_hex);
+                st.granted.push(secret.clone());
                 st.webhooks.push(crate::webhooks::Webhook {
                     id: id.clone(),
                     url,
-                    secret: s(&input, "secret").unwrap_or_else(crate::ids::secret_hex),
+                    secret,
                     label: s(&input, "label"),
                     team_id,
                     all_public_teams,

@@ -255,6 +255,7 @@ impl SimHandle {
         st.authorizing_user = Some(secops.clone());
         let mut key = |user: &str, scopes: Scopes, teams: Option<Vec<String>>| {
             let k = ids::api_key();
+            st.granted.push(k.clone());
             st.api_keys.insert(
                 k.clone(),
                 ApiKey {
@@ -291,6 +292,7 @@ impl SimHandle {
         };
         let client_id = ids::secret_hex();
         let client_secret = ids::secret_hex();
+        st.granted.push(client_secret.clone());
         let redirect_uri = "http://127.0.0.1:9/oauth/callback".to_owned();
         st.oauth_clients.insert(
             client_id.clone(),
@@ -371,7 +373,9 @@ impl SimHandle {
     /// Creates a personal API key for `user`; `teams: None` sees every team.
     pub fn create_api_key(&self, user: &str, scopes: Scopes, teams: Option<Vec<String>>) -> String {
         let k = ids::api_key();
-        self.lock().api_keys.insert(
+        let mut st = self.lock();
+        st.granted.push(k.clone());
+        st.api_keys.insert(
             k.clone(),
             ApiKey {
                 user_id: user.to_owned(),
@@ -395,7 +399,9 @@ impl SimHandle {
     pub fn create_oauth_client(&self, redirect_uris: &[&str]) -> (String, String) {
         let id = ids::secret_hex();
         let secret = ids::secret_hex();
-        self.lock().oauth_clients.insert(
+        let mut st = self.lock();
+        st.granted.push(secret.clone());
+        st.oauth_clients.insert(
             id.clone(),
             OAuthClient {
                 secret: secret.clone(),
@@ -423,6 +429,14 @@ impl SimHandle {
         let st = self.lock();
         st.access_tokens.get(token).is_some_and(|t| t.revoked)
             || st.refresh_tokens.get(token).is_some_and(|t| t.revoked)
+    }
+
+    /// Every secret the simulator has handed out so far, oldest first: API keys, OAuth
+    /// client secrets, authorization codes, access and refresh tokens and webhook
+    /// signing secrets. Revoked, used and deleted ones stay listed: none of them may
+    /// ever appear in what a server shows or logs.
+    pub fn granted_secrets(&self) -> Vec<String> {
+        self.lock().granted.clone()
     }
 
     /// Every webhook, oldest first (secrets included: this is the test's view).

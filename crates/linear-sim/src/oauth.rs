@@ -121,6 +121,7 @@ pub(crate) fn authorize(st: &mut State, query: &str) -> OAuthReply {
         ]));
     };
     let code = ids::secret_hex();
+    st.granted.push(code.clone());
     st.auth_codes.insert(
         code.clone(),
         AuthCode {
@@ -156,6 +157,8 @@ fn issue_tokens(
 ) -> Value {
     let access = ids::access_token();
     let refresh = ids::refresh_token();
+    st.granted.push(access.clone());
+    st.granted.push(refresh.clone());
     st.access_tokens.insert(
         access.clone(),
         AccessToken {

@@ -296,6 +296,10 @@ pub(crate) struct State {
     pub auth_codes: HashMap<String, AuthCode>,
     pub access_tokens: HashMap<String, AccessToken>,
     pub refresh_tokens: HashMap<String, RefreshToken>,
+    /// Every secret the simulator handed out, oldest first, never removed: API keys,
+    /// OAuth client secrets, authorization codes, access and refresh tokens, webhook
+    /// signing secrets. Tests search what a server shows for them.
+    pub granted: Vec<String>,
     /// The person who approves `GET /oauth/authorize`.
     pub authorizing_user: Option<String>,
     pub token_ttl: Duration,
@@ -449,6 +453,7 @@ impl State {
             auth_codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            granted: Vec::new(),
             authorizing_user: None,
             token_ttl,
             last_sync_id: 1000.0,

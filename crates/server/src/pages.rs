@@ -274,10 +274,19 @@ fn row(provider: ProviderKey, v: &Value) -> TrackerRow {
         .unwrap_or_default();
     let connected = record_state == "saved";
     let ready = connected && blocked.is_empty();
+    let hook = &v["webhook"];
     let next_step = match (record_state.as_str(), ready) {
         ("none", _) => format!("Choose {} setup to connect it", words.tracker),
         ("draft", _) => format!(
             "Finish {} setup: fix the blocked states, then save",
+            words.tracker
+        ),
+        (_, true) if matches!(hook["state"].as_str(), Some("inactive" | "gone")) => format!(
+            "Check that the public URL reaches this server, then save {} setup again to register a new webhook",
+            words.tracker
+        ),
+        (_, true) if hook["consecutive_failures"].as_u64().is_some_and(|n| n > 0) => format!(
+            "Check that the public URL reaches this server: deliveries from {} are failing",
             words.tracker
         ),
         (_, true) => "Export findings".into(),
@@ -1319,13 +1328,27 @@ fn webhook_text(v: &Value) -> String {
             n => format!(", {n} refused (bad signature)"),
         }
     );
+    // Failed attempts in a row, as the tracker counts them (Trello does; Linear does not
+    // say).
+    let failures = v["consecutive_failures"].as_u64().filter(|n| *n > 0);
+    let failed = |n: u64| {
+        format!(
+            "{n} consecutive failed {}",
+            if n == 1 { "delivery" } else { "deliveries" }
+        )
+    };
     match v["state"].as_str().unwrap_or("none") {
-        "active" => match last {
-            Some(l) => format!("active: last delivery {l}, {counts}"),
-            None => format!("active: no delivery yet, {counts}"),
+        "active" => match (failures, last) {
+            (Some(n), _) => format!(
+                "failing: {} to this server ({counts}); the tracker deactivates a webhook that keeps failing — check that the public URL reaches this server; the scheduled sync continues",
+                failed(n)
+            ),
+            (None, Some(l)) => format!("active: last delivery {l}, {counts}"),
+            (None, None) => format!("active: no delivery yet, {counts}"),
         },
         "inactive" => format!(
-            "deactivated by the tracker after failed deliveries ({counts}); the scheduled sync continues — save the setup again to register a new one"
+            "deactivated by the tracker after {} ({counts}); the scheduled sync continues — check that the public URL reaches this server, then save the setup again to register a new one",
+            failures.map_or_else(|| "failed deliveries".to_owned(), failed)
         ),
         "gone" => "deleted at the tracker; the scheduled sync continues — save the setup again to register a new one".into(),
         "unknown" => format!("registered ({counts}); the tracker could not be asked now"),

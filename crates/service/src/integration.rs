@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
-use webriskops_domain::{CredentialRef, ProviderKey, TenantId, Token};
+use webriskops_domain::{AuthMethod, CredentialRef, ProviderKey, TenantId, Token};
 use webriskops_ports::{
     Accounts, HookRecord, PendingAuthorization, ProviderStore, WebhookRegistry,
 };
@@ -117,6 +117,9 @@ pub fn held_binding(who: &Tenancy) -> String {
 }
 
 /// Seals `token` for the tenancy's setup until `now + HOLD_TTL`, replacing a held one.
+/// The token is taken as a plain one (`api_key_token`: the authorize page's, or pasted):
+/// how an earlier held token was made no longer describes it, and a flow that made it
+/// otherwise (OAuth 1.0) says so in its next step.
 ///
 /// # Errors
 /// Store failures (no master key, for one).
@@ -135,6 +138,15 @@ pub async fn hold_token(
     accounts
         .hold_token_until(&who.tenant, who.provider, until)
         .await?;
+    let mut choices = pending_choices(accounts, who).await?;
+    if choices.auth_method != Some(AuthMethod::ApiKeyToken) {
+        choices.auth_method = Some(AuthMethod::ApiKeyToken);
+        let json = serde_json::to_string(&choices)
+            .map_err(|e| ServiceError::Input(format!("cannot keep the choices: {e}")))?;
+        accounts
+            .put_pending_choices(&who.tenant, who.provider, &json)
+            .await?;
+    }
     Ok(until)
 }
 

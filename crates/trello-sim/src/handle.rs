@@ -324,10 +324,18 @@ impl SimHandle {
     /// Sets the application secret of an API key (e.g. to the `TRELLO_API_SECRET` a
     /// server under test holds). Deliveries queued from now on are signed with it.
     pub fn set_api_secret(&self, key: &str, secret: &str) {
-        self.shared
-            .lock()
-            .key_secrets
-            .insert(key.to_owned(), secret.to_owned());
+        let mut st = self.shared.lock();
+        st.granted.push(secret.to_owned());
+        st.key_secrets.insert(key.to_owned(), secret.to_owned());
+    }
+
+    /// Every secret the simulator has handed out or been given so far, oldest first:
+    /// every API token (the fixture's, and each one the authorize page or the OAuth 1.0
+    /// access-token leg granted), every application secret, and the OAuth 1.0
+    /// request-token secrets, verifiers and access-token secrets. Revoked and used ones
+    /// stay listed: none of them may ever appear in what a server shows or logs.
+    pub fn granted_secrets(&self) -> Vec<String> {
+        self.shared.lock().granted.clone()
     }
 
     /// Signs `member` in to the simulated browser: the authorize pages grant tokens

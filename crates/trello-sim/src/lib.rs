@@ -49,8 +49,13 @@ pub struct SimConfig {
     pub webhook_retry_delays: Vec<Duration>,
     /// How long a callback may take to answer a delivery or the HEAD check.
     pub webhook_timeout: Duration,
-    /// Consecutive failed attempts after which a webhook turns inactive.
+    /// Consecutive failed attempts after which a webhook turns inactive, once it has
+    /// also been failing for `webhook_disable_after_failing_for` (Trello: more than
+    /// 1,000 failures over 30 days, see `webhooks.rs`). Tests lower both.
     pub webhook_disable_after: u32,
+    /// How long a webhook must have been failing, without one success, before it turns
+    /// inactive (from `firstConsecutiveFailDate`).
+    pub webhook_disable_after_failing_for: Duration,
 }
 
 impl Default for SimConfig {
@@ -69,6 +74,7 @@ impl Default for SimConfig {
             ],
             webhook_timeout: Duration::from_secs(10),
             webhook_disable_after: 1000,
+            webhook_disable_after_failing_for: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -111,6 +117,7 @@ impl SimServer {
             retry_delays: config.webhook_retry_delays.clone(),
             timeout: config.webhook_timeout,
             disable_after: config.webhook_disable_after.max(1),
+            disable_after_failing_for: config.webhook_disable_after_failing_for,
         };
         let deliveries = tokio::spawn(webhooks::deliver_all(shared.clone(), outgoing, delivery));
         let (tx, rx) = watch::channel(false);

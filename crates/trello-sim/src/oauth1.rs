@@ -406,6 +406,7 @@ fn request_token(
     };
     let token = random_hex(16);
     let secret = random_hex(16);
+    st.granted.push(secret.clone());
     st.oauth1.request_tokens.insert(
         token.clone(),
         RequestToken {
@@ -453,6 +454,7 @@ fn authorize_token_post(st: &mut State, p: &impl Fn(&str) -> Option<String>) -> 
         }
         let member = browser_member(st).ok_or_else(|| Reply::text(401, "not signed in"))?;
         let verifier = random_hex(16);
+        st.granted.push(verifier.clone());
         let rt = st
             .oauth1
             .request_tokens
@@ -515,6 +517,7 @@ fn access_token(
         &approval.expiration,
     );
     let secret = random_hex(32);
+    st.granted.push(secret.clone());
     st.oauth1
         .access_secrets
         .insert(token.clone(), secret.clone());

@@ -280,6 +280,10 @@ pub(crate) struct State {
     /// API key -> its application (OAuth) secret, which signs webhooks and OAuth 1.0.
     pub key_secrets: HashMap<String, String>,
     pub tokens: HashMap<String, Token>,
+    /// Every secret the simulator handed out or was given, oldest first, never removed:
+    /// API tokens (however made), application secrets, OAuth 1.0 request-token secrets,
+    /// verifiers and access-token secrets. Tests search what a server shows for them.
+    pub granted: Vec<String>,
     pub webhooks: BTreeMap<String, crate::webhooks::Webhook>,
     /// Every delivery attempt, oldest first.
     pub deliveries: Vec<crate::webhooks::SimDelivery>,
@@ -315,6 +319,7 @@ impl State {
             keys: HashSet::new(),
             key_secrets: HashMap::new(),
             tokens: HashMap::new(),
+            granted: Vec::new(),
             webhooks: BTreeMap::new(),
             deliveries: Vec::new(),
             outbox: None,
@@ -462,7 +467,9 @@ impl State {
     pub(crate) fn create_api_key(&mut self) -> String {
         let key = ids::api_key();
         self.keys.insert(key.clone());
-        self.key_secrets.insert(key.clone(), ids::api_secret());
+        let secret = ids::api_secret();
+        self.granted.push(secret.clone());
+        self.key_secrets.insert(key.clone(), secret);
         key
     }
 
@@ -474,6 +481,7 @@ impl State {
         expires_at: Option<DateTime<Utc>>,
     ) -> String {
         let token = ids::token();
+        self.granted.push(token.clone());
         let id = self.ids.next_id();
         self.tokens.insert(
             token.clone(),

@@ -10,10 +10,15 @@
 //!   tests; the exact delays are Trello's guide as quoted in this project's brief, not
 //!   confirmed from a primary source here).
 //! - A 410 Gone answer deletes the webhook (FACTS.md §7).
-//! - Deactivation: after `SimConfig::webhook_disable_after` consecutive failed attempts
-//!   the webhook turns `active: false` and gets no more deliveries (an inference: Trello
-//!   reports `consecutiveFailures` and `firstConsecutiveFailDate` on the webhook object
-//!   and deactivates webhooks that keep failing; its threshold is not documented).
+//! - Deactivation: a webhook whose deliveries keep failing, with no success in between,
+//!   turns `active: false` and gets no more deliveries once it has failed
+//!   `SimConfig::webhook_disable_after` times in a row (default 1,000) and its
+//!   `firstConsecutiveFailDate` is `webhook_disable_after_failing_for` old (default 30
+//!   days). Trello's webhooks guide, as summarised by third parties (its stored copy here
+//!   does not reach the section): "Trello will disable webhooks that experience
+//!   consecutive failures for 30 days without a successful sending", and "after
+//!   consecutive failures for 30 days AND more than 1,000 failures"; the object reports
+//!   both `consecutiveFailures` and `firstConsecutiveFailDate`. A success resets them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +88,7 @@ pub(crate) struct DeliveryConfig {
     pub retry_delays: Vec<Duration>,
     pub timeout: Duration,
     pub disable_after: u32,
+    pub disable_after_failing_for: Duration,
 }
 
 /// `X-Trello-Webhook`: base64(HMAC-SHA1(secret, body ‖ callbackURL)).
@@ -270,8 +276,11 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, out: Outgoing, cf
             return;
         }
         w.consecutive_failures += 1;
-        w.first_consecutive_fail_date.get_or_insert_with(Utc::now);
-        if w.consecutive_failures >= cfg.disable_after {
+        let since = *w.first_consecutive_fail_date.get_or_insert_with(Utc::now);
+        let failing_for = (Utc::now() - since).to_std().unwrap_or_default();
+        if w.consecutive_failures >= cfg.disable_after
+            && failing_for >= cfg.disable_after_failing_for
+        {
             w.active = false;
             return;
         }

@@ -279,6 +279,7 @@ async fn a_failed_delivery_is_retried_three_times_with_the_same_action() {
 async fn gone_deletes_the_webhook_and_repeated_failures_deactivate_it() {
     let e = env_with(SimConfig {
         webhook_disable_after: 4,
+        webhook_disable_after_failing_for: Duration::ZERO,
         ..fast()
     })
     .await;
@@ -309,6 +310,27 @@ async fn gone_deletes_the_webhook_and_repeated_failures_deactivate_it() {
     healthy.wait_for_posts(1, WAIT).await;
     until(|| e.h.webhook_deliveries().iter().any(|d| d.status == 200)).await;
     assert_eq!(failing.posts().len(), 4);
+}
+
+/// Trello disables a webhook only after it has kept failing for a while (30 days by
+/// default), not on a burst of failures.
+#[tokio::test]
+async fn failures_deactivate_a_webhook_only_once_it_has_been_failing_long_enough() {
+    let e = env_with(SimConfig {
+        webhook_disable_after: 2,
+        webhook_disable_after_failing_for: Duration::from_secs(3600),
+        ..fast()
+    })
+    .await;
+    let failing = CallbackServer::start().await;
+    failing.set_post_status(500);
+    create(&e, e.full(), &failing.url("/fail"), &e.fx.board_id).await;
+    e.h.person_create_card(&e.fx.list_id, "one", "");
+    failing.wait_for_posts(4, WAIT).await;
+    until(|| e.h.webhook_deliveries().len() == 4).await;
+    let w = &e.h.webhooks()[0];
+    assert_eq!(w.consecutive_failures, 4);
+    assert!(w.active, "failing for less than an hour: still active");
 }
 
 #[tokio::test]

@@ -265,7 +265,8 @@ pub trait ExportJobs: Send + Sync + Debug {
     async fn unfinished_jobs(&self) -> PortResult<Vec<ExportJob>>;
 }
 
-/// One status event in a tenant's log, with its cursor (increasing, never reused).
+/// One status event in a tenant's log, with its cursor: the tenant's own number, 1, 2, 3…
+/// in the order appended, never reused, and never counting another tenant's events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedEvent {
     pub cursor: i64,
@@ -275,6 +276,10 @@ pub struct LoggedEvent {
 /// The tenant's status events, appended once each and read in order after a cursor.
 #[async_trait]
 pub trait EventLog: Send + Sync + Debug {
+    /// Appends the event and answers its cursor: one more than the tenant's last (1 for
+    /// the tenant's first), whatever other tenants append meanwhile, so that the gaps
+    /// between a tenant's cursors reveal nothing of other tenants. (A log written before
+    /// this numbering keeps its old cursors; the tenant's next event follows its highest.)
     async fn append_event(
         &self,
         tenant: &TenantId,

@@ -769,6 +769,80 @@ pub async fn events(s: &Stores) {
         .is_empty());
 }
 
+/// Each tenant's cursors are its own sequence, 1, 2, 3…, with no gap where another tenant
+/// appended: the cursors of one tenant reveal nothing of another's events. Appends made at
+/// once by one tenant still draw each number once.
+pub async fn events_numbered_per_tenant(s: &Stores) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let mut acme_cursors = Vec::new();
+    let mut globex_cursors = Vec::new();
+    for n in 0..4 {
+        acme_cursors.push(
+            s.events
+                .append_event(&acme, &format!(r#"{{"a":{n}}}"#), at(n))
+                .await
+                .unwrap(),
+        );
+        for m in 0..3 {
+            globex_cursors.push(
+                s.events
+                    .append_event(&globex, &format!(r#"{{"g":{}}}"#, n * 3 + m), at(n))
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    assert_eq!(acme_cursors, [1, 2, 3, 4], "acme's own sequence");
+    assert_eq!(
+        globex_cursors,
+        (1..=12).collect::<Vec<i64>>(),
+        "globex's own sequence"
+    );
+    let read = |t: TenantId| {
+        let events = s.events.clone();
+        async move {
+            events
+                .events_after(&t, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.cursor)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(read(acme.clone()).await, [1, 2, 3, 4]);
+    assert_eq!(read(globex.clone()).await, (1..=12).collect::<Vec<i64>>());
+    let after = s.events.events_after(&acme, 2, 10).await.unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| (e.cursor, e.event_json.as_str()))
+            .collect::<Vec<_>>(),
+        [(3, r#"{"a":2}"#), (4, r#"{"a":3}"#)],
+        "a cursor of the tenant's sequence reads on after it"
+    );
+
+    let initech = tenant("initech");
+    let mut at_once = join_all((0..8).map(|n| {
+        let (events, t) = (s.events.clone(), initech.clone());
+        async move {
+            events
+                .append_event(&t, &format!(r#"{{"i":{n}}}"#), at(n))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    at_once.sort_unstable();
+    assert_eq!(
+        at_once,
+        (1..=8).collect::<Vec<i64>>(),
+        "appends at once draw each number once"
+    );
+    assert_eq!(read(initech).await, (1..=8).collect::<Vec<i64>>());
+    assert_eq!(read(acme).await, [1, 2, 3, 4], "untouched by the others");
+}
+
 const LEASE: Duration = Duration::from_secs(30);
 
 fn secs(n: i64) -> TimeDelta {

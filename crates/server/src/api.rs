@@ -778,7 +778,8 @@ pub async fn export_bundle(
 /// Where to read status events from.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct EventsQuery {
-    /// The last cursor read (0 or absent: from the start).
+    /// The last cursor read (0 or absent: from the start). Cursors are the tenant's own
+    /// sequence, 1, 2, 3…: other tenants' events take no numbers from it.
     pub after: Option<i64>,
     /// At most this many (default and maximum 500).
     pub limit: Option<usize>,
@@ -789,7 +790,7 @@ pub struct EventsQuery {
 /// event equal to the finding's last one in `finding_id`, `item_id`, `previous` and
 /// `tracker_status`).
 #[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; pass next_cursor as `after` to read on")))]
+    responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; the cursors are the tenant's own sequence (1, 2, 3…, no gaps for other tenants' events); pass next_cursor as `after` to read on")))]
 pub async fn status_events(
     State(state): State<AppState>,
     caller: Caller,

@@ -525,10 +525,12 @@ impl ExportJobs for PgStore {
 
 #[async_trait]
 impl EventLog for PgStore {
-    /// The tenant's advisory lock is held from before the cursor is drawn until the commit,
-    /// so one tenant's cursors become visible in order: a reader that has seen cursor `n`
-    /// never later finds a smaller one of the tenant appear (which a bare sequence, drawn
-    /// by replicas committing in another order, would allow).
+    /// The cursor is the tenant's own number (`seq`: the tenant's highest plus one), never
+    /// a sequence shared by tenants, whose gaps would count other tenants' events. The
+    /// tenant's advisory lock is held from before the number is drawn until the commit, so
+    /// two replicas never draw the same number, and one tenant's cursors become visible in
+    /// order: a reader that has seen cursor `n` never later finds a smaller one of the
+    /// tenant appear.
     async fn append_event(
         &self,
         tenant: &TenantId,
@@ -545,8 +547,11 @@ impl EventLog for PgStore {
         .map_err(|e| self.pg(e))?;
         let row = tx
             .query_one(
-                "INSERT INTO status_events (tenant, event_json, created_at)
-                 VALUES ($1, $2, $3) RETURNING cursor",
+                "INSERT INTO status_events (tenant, seq, event_json, created_at)
+                 VALUES ($1,
+                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = $1),
+                         $2, $3)
+                 RETURNING seq",
                 &[&tenant.as_str(), &event_json, &now],
             )
             .await
@@ -560,8 +565,8 @@ impl EventLog for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT cursor, event_json FROM status_events
-                 WHERE tenant = $1 ORDER BY cursor DESC LIMIT $2",
+                "SELECT seq, event_json FROM status_events
+                 WHERE tenant = $1 ORDER BY seq DESC LIMIT $2",
                 &[&tenant.as_str(), &limit],
             )
             .await
@@ -585,8 +590,8 @@ impl EventLog for PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT cursor, event_json FROM status_events
-                 WHERE tenant = $1 AND cursor > $2 ORDER BY cursor LIMIT $3",
+                "SELECT seq, event_json FROM status_events
+                 WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                 &[&tenant.as_str(), &cursor, &limit],
             )
             .await

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "sign_ins",
         include_str!("../migrations/0007_sign_ins.sql"),
     ),
+    (
+        8,
+        "event_sequence",
+        include_str!("../migrations/0008_event_sequence.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the newest migration's number (numbers may have

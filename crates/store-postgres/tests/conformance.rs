@@ -105,6 +105,12 @@ async fn events() {
     suite::events(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_numbered_per_tenant() {
+    let (_db, s) = fresh().await;
+    suite::events_numbered_per_tenant(&s).await;
+}
+
 #[tokio::test]
 async fn job_uploads() {
     let (_db, s) = fresh().await;

@@ -598,12 +598,17 @@ impl EventLog for SqliteStore {
     ) -> PortResult<i64> {
         let (tenant, json) = (tenant.as_str().to_owned(), event_json.to_owned());
         self.run(move |conn, path| {
-            conn.execute(
-                "INSERT INTO status_events (tenant, event_json, created_at) VALUES (?1, ?2, ?3)",
+            // One statement: SQLite's single writer draws the tenant's next number and
+            // writes it at once, so the tenant's numbers are 1, 2, 3… without gaps.
+            conn.query_row(
+                "INSERT INTO status_events (tenant, seq, event_json, created_at)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = ?1),
+                         ?2, ?3)
+                 RETURNING seq",
                 params![tenant, json, time_text(now)],
+                |r| r.get(0),
             )
-            .map_err(|e| StoreError::sqlite(path, e))?;
-            Ok(conn.last_insert_rowid())
+            .map_err(|e| StoreError::sqlite(path, e))
         })
         .await
     }
@@ -615,8 +620,8 @@ impl EventLog for SqliteStore {
             let sql = |e| StoreError::sqlite(path, e);
             let mut stmt = conn
                 .prepare(
-                    "SELECT cursor, event_json FROM status_events
-                     WHERE tenant = ?1 ORDER BY cursor DESC LIMIT ?2",
+                    "SELECT seq, event_json FROM status_events
+                     WHERE tenant = ?1 ORDER BY seq DESC LIMIT ?2",
                 )
                 .map_err(sql)?;
             let rows = stmt
@@ -646,8 +651,8 @@ impl EventLog for SqliteStore {
             let sql = |e| StoreError::sqlite(path, e);
             let mut stmt = conn
                 .prepare(
-                    "SELECT cursor, event_json FROM status_events
-                     WHERE tenant = ?1 AND cursor > ?2 ORDER BY cursor LIMIT ?3",
+                    "SELECT seq, event_json FROM status_events
+                     WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )
                 .map_err(sql)?;
             let rows = stmt

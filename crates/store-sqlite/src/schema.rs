@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_job_uploads.sql"),
     include_str!("../migrations/0007_sync_jobs.sql"),
     include_str!("../migrations/0008_sign_ins.sql"),
+    include_str!("../migrations/0009_event_sequence.sql"),
 ];
 
 /// The schema version this build writes.

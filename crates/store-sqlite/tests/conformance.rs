@@ -86,6 +86,12 @@ async fn events() {
 }
 
 #[tokio::test]
+async fn events_numbered_per_tenant() {
+    let (_dir, s) = fresh();
+    suite::events_numbered_per_tenant(&s).await;
+}
+
+#[tokio::test]
 async fn job_uploads() {
     let (_dir, s) = fresh();
     suite::job_uploads(&s).await;

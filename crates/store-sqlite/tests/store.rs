@@ -346,3 +346,53 @@ fn migrations_are_recorded_in_user_version_and_not_reapplied() {
         .unwrap();
     assert_eq!(tables, 1);
 }
+
+/// Migration 9 numbers events per tenant; events already stored keep their cursors (a
+/// consumer's cursor stays valid) and the tenant's next event follows its highest.
+#[tokio::test]
+async fn events_stored_before_per_tenant_numbering_keep_their_cursors() {
+    use webriskops_ports::EventLog;
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path(), StoreOptions::default()).unwrap());
+    // The log as migration 8 left it: one row id shared by every tenant.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    conn.execute_batch(
+        "DROP INDEX status_events_by_tenant_seq;
+         ALTER TABLE status_events DROP COLUMN seq;
+         CREATE INDEX status_events_by_tenant ON status_events (tenant, cursor);
+         INSERT INTO status_events (tenant, event_json, created_at) VALUES
+             ('acme', '{\"n\":1}', '2026-01-01T00:00:00Z'),
+             ('globex', '{}', '2026-01-01T00:00:00Z'),
+             ('acme', '{\"n\":2}', '2026-01-01T00:00:00Z');
+         PRAGMA user_version = 8;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(dir.path());
+    let acme = tenant("acme");
+    let cursors = |events: Vec<webriskops_ports::LoggedEvent>| {
+        events.into_iter().map(|e| e.cursor).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cursors(store.events_after(&acme, 0, 10).await.unwrap()),
+        [1, 3]
+    );
+    let next = store
+        .append_event(&acme, r#"{"n":3}"#, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(next, 4, "after the tenant's highest");
+    assert_eq!(
+        cursors(store.events_after(&acme, 1, 10).await.unwrap()),
+        [3, 4]
+    );
+    let globex = tenant("globex");
+    assert_eq!(
+        store
+            .append_event(&globex, "{}", chrono::Utc::now())
+            .await
+            .unwrap(),
+        3
+    );
+}

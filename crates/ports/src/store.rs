@@ -110,7 +110,13 @@ pub struct RunRecord {
 /// The run journal: every write is announced before it is sent and settled after.
 #[async_trait]
 pub trait RunJournal: Send + Sync + Debug + 'static {
-    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId>;
+    /// Starts a run of `kind` with the tenant's `provider` (its tracker).
+    async fn start_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<RunId>;
     /// Records the intent to write; returns the intent id. MUST be durable on return.
     async fn record_intent(&self, run: RunId, finding: &FindingId, action: &str)
         -> PortResult<i64>;
@@ -120,8 +126,14 @@ pub trait RunJournal: Send + Sync + Debug + 'static {
     async fn unfinished(&self, tenant: &TenantId) -> PortResult<Vec<JournalIntent>>;
     /// Marks unfinished intents as reconciled by a later run.
     async fn settle_unfinished(&self, tenant: &TenantId, by: RunId) -> PortResult<u64>;
-    /// The latest run of each kind.
-    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>>;
+    /// The latest run of `kind` with the tenant's `provider`; another tracker's runs never
+    /// count.
+    async fn last_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<Option<RunRecord>>;
 }
 
 /// Credentials at rest. Implementations MUST encrypt, MUST bind each secret to its

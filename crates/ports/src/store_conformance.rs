@@ -172,11 +172,21 @@ pub async fn ledger(s: &Stores) {
 }
 
 /// The journal: intents without outcome are unfinished (per tenant) until settled once;
-/// unknown runs and intents are `NotFound`; the last run of each kind with its summary.
+/// unknown runs and intents are `NotFound`; the last run of each kind with its summary,
+/// per provider.
 pub async fn journal(s: &Stores) {
     let (acme, globex) = (tenant("acme"), tenant("globex"));
-    let run = s.journal.start_run(&acme, RunKind::Export).await.unwrap();
-    let theirs = s.journal.start_run(&globex, RunKind::Export).await.unwrap();
+    let (p1, p2) = providers();
+    let run = s
+        .journal
+        .start_run(&acme, p1, RunKind::Export)
+        .await
+        .unwrap();
+    let theirs = s
+        .journal
+        .start_run(&globex, p1, RunKind::Export)
+        .await
+        .unwrap();
     assert!(theirs.0 > run.0, "run ids increase");
     let f = |n: usize| FindingId::new(format!("conf-j-{n}")).unwrap();
     let done = s.journal.record_intent(run, &f(1), "create").await.unwrap();
@@ -228,7 +238,11 @@ pub async fn journal(s: &Stores) {
     assert!(matches!(err, Err(PortError::NotFound { .. })), "{err:?}");
 
     s.journal.finish_run(run, r#"{"created":1}"#).await.unwrap();
-    let later = s.journal.start_run(&acme, RunKind::Export).await.unwrap();
+    let later = s
+        .journal
+        .start_run(&acme, p1, RunKind::Export)
+        .await
+        .unwrap();
     assert_eq!(s.journal.settle_unfinished(&acme, later).await.unwrap(), 1);
     assert_eq!(
         s.journal.settle_unfinished(&acme, later).await.unwrap(),
@@ -243,7 +257,7 @@ pub async fn journal(s: &Stores) {
     );
     let last = s
         .journal
-        .last_run(&acme, RunKind::Export)
+        .last_run(&acme, p1, RunKind::Export)
         .await
         .unwrap()
         .unwrap();
@@ -255,7 +269,7 @@ pub async fn journal(s: &Stores) {
         .unwrap();
     let last = s
         .journal
-        .last_run(&acme, RunKind::Export)
+        .last_run(&acme, p1, RunKind::Export)
         .await
         .unwrap()
         .unwrap();
@@ -263,8 +277,38 @@ pub async fn journal(s: &Stores) {
     assert_eq!(last.kind, RunKind::Export);
     assert!(last.finished_at.is_some_and(|t| t >= last.started_at));
     assert_eq!(
-        s.journal.last_run(&acme, RunKind::Sync).await.unwrap(),
+        s.journal.last_run(&acme, p1, RunKind::Sync).await.unwrap(),
         None
+    );
+    assert_eq!(
+        s.journal
+            .last_run(&acme, p2, RunKind::Export)
+            .await
+            .unwrap(),
+        None,
+        "another provider's runs are not the provider's"
+    );
+    let other = s
+        .journal
+        .start_run(&acme, p2, RunKind::Export)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.journal
+            .last_run(&acme, p2, RunKind::Export)
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some(other)
+    );
+    assert_eq!(
+        s.journal
+            .last_run(&acme, p1, RunKind::Export)
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some(later),
+        "a later run with another provider does not hide the provider's own"
     );
 }
 

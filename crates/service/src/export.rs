@@ -1086,7 +1086,7 @@ pub async fn export(
     // Apply. Counts are recomputed from what actually happened.
     let run = ports
         .journal
-        .start_run(&record.tenant, RunKind::Export)
+        .start_run(&record.tenant, record.provider_key, RunKind::Export)
         .await?;
     summary.run_id = Some(run.0);
     let unfinished = ports.journal.unfinished(&record.tenant).await?;

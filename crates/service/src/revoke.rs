@@ -98,7 +98,7 @@ pub async fn run(ports: &ServicePorts, req: &RevokeRequest) -> Result<RevokeRepo
     };
     let run = ports
         .journal
-        .start_run(&who.tenant, RunKind::Revoke)
+        .start_run(&who.tenant, who.provider, RunKind::Revoke)
         .await?;
     let outcome = revoke(
         ports.tracker.as_ref().map(|t| t.introspection.as_ref()),

@@ -82,7 +82,7 @@ pub async fn gather(
         Ok::<_, ServiceError>(
             ports
                 .journal
-                .last_run(&who.tenant, kind)
+                .last_run(&who.tenant, who.provider, kind)
                 .await?
                 .map(RunSummary::from),
         )

@@ -92,7 +92,10 @@ pub async fn run(
             ),
         ));
     };
-    let run = ports.journal.start_run(&who.tenant, RunKind::Sync).await?;
+    let run = ports
+        .journal
+        .start_run(&who.tenant, who.provider, RunKind::Sync)
+        .await?;
     let result = sync(
         tracker.items.as_ref(),
         ports.ledger.as_ref(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
-use webriskops_domain::{FindingId, LedgerEntry, TenantId};
+use webriskops_domain::{FindingId, LedgerEntry, ProviderKey, TenantId};
 use webriskops_fake::MemoryStore;
 use webriskops_ports::{
     ExportLedger, IntentOutcome, JournalIntent, LedgerScope, PortResult, RunId, RunJournal,
@@ -56,8 +56,14 @@ impl ExportLedger for Pooled {
 
 #[async_trait]
 impl RunJournal for Pooled {
-    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId> {
-        self.call(self.inner.start_run(tenant, kind)).await
+    async fn start_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<RunId> {
+        self.call(self.inner.start_run(tenant, provider, kind))
+            .await
     }
     async fn record_intent(&self, run: RunId, f: &FindingId, action: &str) -> PortResult<i64> {
         self.call(self.inner.record_intent(run, f, action)).await
@@ -74,8 +80,13 @@ impl RunJournal for Pooled {
     async fn settle_unfinished(&self, tenant: &TenantId, by: RunId) -> PortResult<u64> {
         self.call(self.inner.settle_unfinished(tenant, by)).await
     }
-    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>> {
-        self.call(self.inner.last_run(tenant, kind)).await
+    async fn last_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<Option<RunRecord>> {
+        self.call(self.inner.last_run(tenant, provider, kind)).await
     }
 }
 

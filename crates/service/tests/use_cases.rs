@@ -209,7 +209,7 @@ async fn a_ready_export_goes_to_the_tracker_and_reports_the_trackers_own_request
     assert_eq!(bundle.opened.load(Ordering::SeqCst), 0, "no bundle opened");
     let run = w
         .store
-        .last_run(&tenancy().tenant, RunKind::Export)
+        .last_run(&tenancy().tenant, tenancy().provider, RunKind::Export)
         .await
         .unwrap()
         .expect("the export is journaled");
@@ -717,7 +717,7 @@ async fn sync_without_a_record_or_a_token_is_blocked_and_journals_nothing() {
     assert!(state.fix.ends_with("(or set THE_TOKEN)"), "{}", state.fix);
     assert_eq!(
         w.store
-            .last_run(&tenancy().tenant, RunKind::Sync)
+            .last_run(&tenancy().tenant, tenancy().provider, RunKind::Sync)
             .await
             .unwrap(),
         None
@@ -755,7 +755,7 @@ async fn sync_emits_a_persons_change_once_and_journals_its_counts() {
     assert_eq!(events[0].tracker_status, TrackerStatus::Done);
     let run = w
         .store
-        .last_run(&tenancy().tenant, RunKind::Sync)
+        .last_run(&tenancy().tenant, tenancy().provider, RunKind::Sync)
         .await
         .unwrap()
         .unwrap();
@@ -887,7 +887,7 @@ async fn credentials_refused_during_sync_end_the_run_as_blocked() {
     );
     let run = w
         .store
-        .last_run(&tenancy().tenant, RunKind::Sync)
+        .last_run(&tenancy().tenant, tenancy().provider, RunKind::Sync)
         .await
         .unwrap()
         .unwrap();
@@ -932,7 +932,7 @@ async fn revoke_without_a_record_sends_and_journals_nothing() {
     assert!(w.fake.tracker.calls().is_empty());
     assert_eq!(
         w.store
-            .last_run(&tenancy().tenant, RunKind::Revoke)
+            .last_run(&tenancy().tenant, tenancy().provider, RunKind::Revoke)
             .await
             .unwrap(),
         None
@@ -975,7 +975,7 @@ async fn revoke_revokes_deletes_journals_and_leaves_the_record_blocked() {
     );
     let run = w
         .store
-        .last_run(&tenancy().tenant, RunKind::Revoke)
+        .last_run(&tenancy().tenant, tenancy().provider, RunKind::Revoke)
         .await
         .unwrap()
         .unwrap();
@@ -1080,4 +1080,26 @@ async fn status_gathers_the_record_live_readiness_and_the_last_runs() {
     let export = report.last_export.expect("the export is journaled");
     assert_eq!(export.summary.unwrap()["created"], 1);
     assert!(report.last_sync.is_none());
+
+    // The tenant's other tracker, never connected, has run nothing: its last export is
+    // not the one made with this tracker.
+    let other = Tenancy {
+        tenant: tenancy().tenant,
+        provider: *ProviderKey::ALL
+            .iter()
+            .find(|p| **p != tenancy().provider)
+            .expect("a second provider"),
+    };
+    let theirs = gather(
+        &w.ports(None),
+        &StatusRequest { tenancy: other },
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(theirs.record_state, RecordState::None);
+    assert!(
+        theirs.last_export.is_none() && theirs.last_sync.is_none(),
+        "{theirs:?}"
+    );
 }

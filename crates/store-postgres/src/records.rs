@@ -234,12 +234,23 @@ fn unknown_run(run: RunId) -> PgStoreError {
 
 #[async_trait]
 impl RunJournal for PgStore {
-    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId> {
+    async fn start_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<RunId> {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "INSERT INTO runs (tenant, kind, started_at) VALUES ($1, $2, $3) RETURNING id",
-                &[&tenant.as_str(), &kind.as_str(), &Utc::now()],
+                "INSERT INTO runs (tenant, provider_key, kind, started_at)
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                &[
+                    &tenant.as_str(),
+                    &provider.as_str(),
+                    &kind.as_str(),
+                    &Utc::now(),
+                ],
             )
             .await
             .map_err(|e| self.pg(e))?;
@@ -349,13 +360,19 @@ impl RunJournal for PgStore {
         }
     }
 
-    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>> {
+    async fn last_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<Option<RunRecord>> {
         let client = self.client().await?;
         let row = client
             .query_opt(
                 "SELECT id, kind, started_at, finished_at, summary_json FROM runs
-                 WHERE tenant = $1 AND kind = $2 ORDER BY id DESC LIMIT 1",
-                &[&tenant.as_str(), &kind.as_str()],
+                 WHERE tenant = $1 AND provider_key = $2 AND kind = $3
+                 ORDER BY id DESC LIMIT 1",
+                &[&tenant.as_str(), &provider.as_str(), &kind.as_str()],
             )
             .await
             .map_err(|e| self.pg(e))?;

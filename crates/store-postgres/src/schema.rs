@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "event_sequence",
         include_str!("../migrations/0008_event_sequence.sql"),
     ),
+    (
+        9,
+        "run_providers",
+        include_str!("../migrations/0009_run_providers.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the newest migration's number (numbers may have

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension};
-use webriskops_domain::{FindingId, TenantId};
+use webriskops_domain::{FindingId, ProviderKey, TenantId};
 use webriskops_ports::{
     IntentOutcome, JournalIntent, PortError, PortResult, RunId, RunJournal, RunKind, RunRecord,
 };
@@ -20,12 +20,22 @@ fn is_foreign_key_violation(e: &rusqlite::Error) -> bool {
 
 #[async_trait]
 impl RunJournal for SqliteStore {
-    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId> {
+    async fn start_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<RunId> {
         let tenant = tenant.as_str().to_owned();
         self.run(move |conn, path| {
             conn.execute(
-                "INSERT INTO runs (tenant, kind, started_at) VALUES (?1, ?2, ?3)",
-                params![tenant, kind.as_str(), time_text(Utc::now())],
+                "INSERT INTO runs (tenant, provider_key, kind, started_at) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    tenant,
+                    provider.as_str(),
+                    kind.as_str(),
+                    time_text(Utc::now())
+                ],
             )
             .map_err(|e| StoreError::sqlite(path, e))?;
             Ok(RunId(conn.last_insert_rowid()))
@@ -155,14 +165,20 @@ impl RunJournal for SqliteStore {
         .await
     }
 
-    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>> {
+    async fn last_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<Option<RunRecord>> {
         let tenant = tenant.as_str().to_owned();
         self.run(move |conn, path| {
             let row = conn
                 .query_row(
                     "SELECT id, kind, started_at, finished_at, summary_json FROM runs
-                     WHERE tenant = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
-                    params![tenant, kind.as_str()],
+                     WHERE tenant = ?1 AND provider_key = ?2 AND kind = ?3
+                     ORDER BY id DESC LIMIT 1",
+                    params![tenant, provider.as_str(), kind.as_str()],
                     |r| {
                         Ok((
                             r.get::<_, i64>(0)?,

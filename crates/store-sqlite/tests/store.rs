@@ -163,7 +163,10 @@ async fn intents_without_outcome_survive_reopening_and_are_settled_once() {
     let f2 = FindingId::new("wro-2").unwrap();
     let (run, pending) = {
         let store = open(dir.path());
-        let run = store.start_run(&acme, RunKind::Export).await.unwrap();
+        let run = store
+            .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
+            .await
+            .unwrap();
         let done = store.record_intent(run, &f1, "create").await.unwrap();
         let pending = store.record_intent(run, &f2, "update").await.unwrap();
         store
@@ -192,7 +195,10 @@ async fn intents_without_outcome_survive_reopening_and_are_settled_once() {
         .unwrap()
         .is_empty());
 
-    let next = store.start_run(&acme, RunKind::Export).await.unwrap();
+    let next = store
+        .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
+        .await
+        .unwrap();
     assert_eq!(store.settle_unfinished(&acme, next).await.unwrap(), 1);
     assert!(store.unfinished(&acme).await.unwrap().is_empty());
     assert_eq!(store.settle_unfinished(&acme, next).await.unwrap(), 0);
@@ -203,7 +209,10 @@ async fn failed_outcomes_are_not_unfinished() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let acme = tenant("acme");
-    let run = store.start_run(&acme, RunKind::Sync).await.unwrap();
+    let run = store
+        .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Sync)
+        .await
+        .unwrap();
     let id = store
         .record_intent(run, &FindingId::new("wro-1").unwrap(), "close")
         .await
@@ -247,20 +256,35 @@ async fn last_run_is_the_latest_of_its_kind_and_tenant() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let acme = tenant("acme");
-    assert_eq!(store.last_run(&acme, RunKind::Export).await.unwrap(), None);
+    assert_eq!(
+        store
+            .last_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
+            .await
+            .unwrap(),
+        None
+    );
 
-    let first = store.start_run(&acme, RunKind::Export).await.unwrap();
+    let first = store
+        .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
+        .await
+        .unwrap();
     store.finish_run(first, r#"{"created":1}"#).await.unwrap();
-    let second = store.start_run(&acme, RunKind::Export).await.unwrap();
-    let sync = store.start_run(&acme, RunKind::Sync).await.unwrap();
+    let second = store
+        .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
+        .await
+        .unwrap();
+    let sync = store
+        .start_run(&acme, ProviderKey::TrelloCloud, RunKind::Sync)
+        .await
+        .unwrap();
     store.finish_run(sync, r#"{"events":0}"#).await.unwrap();
     store
-        .start_run(&tenant("globex"), RunKind::Export)
+        .start_run(&tenant("globex"), ProviderKey::TrelloCloud, RunKind::Export)
         .await
         .unwrap();
 
     let last = store
-        .last_run(&acme, RunKind::Export)
+        .last_run(&acme, ProviderKey::TrelloCloud, RunKind::Export)
         .await
         .unwrap()
         .unwrap();
@@ -269,11 +293,21 @@ async fn last_run_is_the_latest_of_its_kind_and_tenant() {
     assert_eq!(last.finished_at, None);
     assert_eq!(last.summary_json, None);
 
-    let last_sync = store.last_run(&acme, RunKind::Sync).await.unwrap().unwrap();
+    let last_sync = store
+        .last_run(&acme, ProviderKey::TrelloCloud, RunKind::Sync)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(last_sync.id, sync);
     assert_eq!(last_sync.summary_json.as_deref(), Some(r#"{"events":0}"#));
     assert!(last_sync.finished_at.unwrap() >= last_sync.started_at);
-    assert_eq!(store.last_run(&acme, RunKind::Revoke).await.unwrap(), None);
+    assert_eq!(
+        store
+            .last_run(&acme, ProviderKey::TrelloCloud, RunKind::Revoke)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -354,10 +388,13 @@ async fn events_stored_before_per_tenant_numbering_keep_their_cursors() {
     use webriskops_ports::EventLog;
     let dir = tempfile::tempdir().unwrap();
     drop(SqliteStore::open(dir.path(), StoreOptions::default()).unwrap());
-    // The log as migration 8 left it: one row id shared by every tenant.
+    // The log as migration 8 left it: one row id shared by every tenant (and the later
+    // migrations undone, to be applied again).
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     conn.execute_batch(
-        "DROP INDEX status_events_by_tenant_seq;
+        "DROP INDEX runs_by_tenant_provider_kind;
+         ALTER TABLE runs DROP COLUMN provider_key;
+         DROP INDEX status_events_by_tenant_seq;
          ALTER TABLE status_events DROP COLUMN seq;
          CREATE INDEX status_events_by_tenant ON status_events (tenant, cursor);
          INSERT INTO status_events (tenant, event_json, created_at) VALUES

@@ -18,6 +18,8 @@ use webriskops_ports::{
 struct Inner {
     records: HashMap<(TenantId, ProviderKey), ProviderRecord>,
     runs: Vec<(TenantId, RunRecord)>,
+    /// The provider of each run in `runs`, in the same order.
+    run_providers: Vec<ProviderKey>,
     intents: Vec<(
         TenantId,
         JournalIntent,
@@ -101,8 +103,14 @@ impl ExportLedger for MemoryStore {
 
 #[async_trait]
 impl RunJournal for MemoryStore {
-    async fn start_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<RunId> {
+    async fn start_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<RunId> {
         let mut s = self.lock();
+        s.run_providers.push(provider);
         let id = RunId(s.runs.len() as i64 + 1);
         s.runs.push((
             tenant.clone(),
@@ -181,14 +189,19 @@ impl RunJournal for MemoryStore {
         }
         Ok(n)
     }
-    async fn last_run(&self, tenant: &TenantId, kind: RunKind) -> PortResult<Option<RunRecord>> {
-        Ok(self
-            .lock()
-            .runs
+    async fn last_run(
+        &self,
+        tenant: &TenantId,
+        provider: ProviderKey,
+        kind: RunKind,
+    ) -> PortResult<Option<RunRecord>> {
+        let s = self.lock();
+        Ok(s.runs
             .iter()
+            .zip(&s.run_providers)
             .rev()
-            .find(|(t, r)| t == tenant && r.kind == kind)
-            .map(|(_, r)| r.clone()))
+            .find(|((t, r), p)| t == tenant && **p == provider && r.kind == kind)
+            .map(|((_, r), _)| r.clone()))
     }
 }
 

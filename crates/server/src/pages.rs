@@ -1038,7 +1038,10 @@ struct ExportPage<'a> {
     finished: bool,
     phase: String,
     done: u64,
-    total: u64,
+    /// The phase's size, once known (the applying phase); reading and planning have none.
+    total: Option<u64>,
+    /// What the count says: see [`progress_count`].
+    count: String,
     counts: Vec<(String, String)>,
     routed: Vec<(String, String)>,
     failures: Vec<String>,
@@ -1093,6 +1096,8 @@ async fn export_page(
         job.state,
         webriskops_ports::JobState::Done | webriskops_ports::JobState::Failed
     );
+    let done = v["progress"]["done"].as_u64().unwrap_or(0);
+    let total = v["progress"]["total"].as_u64();
     render(
         StatusCode::OK,
         &ExportPage {
@@ -1105,8 +1110,9 @@ async fn export_page(
                 .as_str()
                 .unwrap_or("queued")
                 .to_owned(),
-            done: v["progress"]["done"].as_u64().unwrap_or(0),
-            total: v["progress"]["total"].as_u64().unwrap_or(0),
+            done,
+            total,
+            count: progress_count(done, total),
             counts,
             routed,
             failures,
@@ -1114,6 +1120,17 @@ async fn export_page(
             error: summary["error"]["message"].as_str().map(str::to_owned),
         },
     )
+}
+
+/// The export page's count (`static/app.js` says the same while it polls): `done / total`
+/// once the phase knows its size; before that (reading the tracker's items, planning) only
+/// how many so far, never a total the job does not have (which read "12 / 0").
+fn progress_count(done: u64, total: Option<u64>) -> String {
+    match total {
+        Some(total) => format!("{done} / {total}"),
+        None if done > 0 => format!("{done} so far"),
+        None => String::new(),
+    }
 }
 
 /// Where a tracker's authorization returns.
@@ -1353,5 +1370,59 @@ fn webhook_text(v: &Value) -> String {
         "gone" => "deleted at the tracker; the scheduled sync continues — save the setup again to register a new one".into(),
         "unknown" => format!("registered ({counts}); the tracker could not be asked now"),
         _ => "not registered: status comes from the scheduled sync".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_page(phase: &str, done: u64, total: Option<u64>) -> String {
+        ExportPage {
+            person: None,
+            id: "job1".into(),
+            tracker: "Trello",
+            state: "running".into(),
+            finished: false,
+            phase: phase.into(),
+            done,
+            total,
+            count: progress_count(done, total),
+            counts: vec![],
+            routed: vec![],
+            failures: vec![],
+            bundle: false,
+            error: None,
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_phase_without_a_total_shows_no_total() {
+        let page = export_page("listing cards", 12, None);
+        assert!(!page.contains("12 / 0"), "{page}");
+        assert!(
+            page.contains(r#"<span id="job-count">12 so far</span>"#),
+            "{page}"
+        );
+        // No value: the bar shows activity, not a fraction of nothing.
+        assert!(page.contains(r#"<progress id="job-progress">"#), "{page}");
+        assert!(page.contains("listing cards"), "{page}");
+        let page = export_page("planning", 0, None);
+        assert!(page.contains(r#"<span id="job-count"></span>"#), "{page}");
+    }
+
+    #[test]
+    fn a_phase_with_a_total_shows_done_of_total() {
+        let page = export_page("applying", 12, Some(20));
+        assert!(
+            page.contains(r#"<span id="job-count">12 / 20</span>"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<progress id="job-progress" max="20" value="12">"#),
+            "{page}"
+        );
     }
 }

@@ -24,9 +24,14 @@
           var p = j.progress || {};
           document.getElementById("job-state").textContent = j.state;
           document.getElementById("job-phase").textContent = p.phase || "queued";
+          // Reading and planning have no total yet: the bar shows activity and the count
+          // how many so far, as pages.rs's progress_count does; never "12 / 0".
           var bar = document.getElementById("job-progress");
-          bar.max = p.total || 0; bar.value = p.done || 0;
-          document.getElementById("job-count").textContent = (p.done || 0) + " / " + (p.total || 0);
+          var done = p.done || 0;
+          var known = typeof p.total === "number";
+          if (known) { bar.max = p.total; bar.value = done; } else { bar.removeAttribute("value"); }
+          document.getElementById("job-count").textContent =
+            known ? done + " / " + p.total : (done > 0 ? done + " so far" : "");
           if (j.state === "done" || j.state === "failed") { window.location.reload(); }
           else { setTimeout(tick, 500); }
         })

@@ -1271,19 +1271,22 @@ async fn callback(
         Ok(t) => t,
         Err(e) => return show_tracker(&state, &person, who.provider, None, Some(&e.into())).await,
     };
+    state.composer.register_secret(token.expose());
     let held = async {
-        api::hold(&state, &who, token.expose()).await?;
-        if let Some(method) = start.auth_method {
-            let choices = SetupChoices {
-                auth_method: Some(method),
-                ..SetupChoices::default()
-            };
-            api::setup_step(&state, &who, choices).await?;
-        }
-        Ok::<(), ApiError>(())
+        let root = Some(state.composer.api_root(who.provider)?);
+        integration::hold_authorized(
+            &state.setup_ports(),
+            &state,
+            &who,
+            &token,
+            start.auth_method,
+            root,
+            Utc::now(),
+        )
+        .await
     };
     match held.await {
-        Ok(()) => back(&tracker, "held"),
+        Ok(_) => back(&tracker, "held"),
         Err(e) => show_tracker(&state, &person, who.provider, None, Some(&e)).await,
     }
 }

@@ -344,6 +344,35 @@ pub async fn check_step<S: TrackerSource>(
     Ok((outcome, until))
 }
 
+/// The token a tracker's own authorization returned (OAuth 1.0 or OAuth2),
+/// as the authorization's callback hands it over: held for setup like a pasted one
+/// ([`hold_token`], which takes it as a plain token), then, when the flow made it
+/// otherwise (`auth_method`: OAuth 1.0), that recorded in the setup's choices by a setup
+/// step ([`check_step`]), so that the saved record says how the token was obtained.
+/// Answers until when the token is held.
+///
+/// # Errors
+/// Store failures; see [`check_step`]; `source`'s own.
+pub async fn hold_authorized<S: TrackerSource>(
+    sp: &SetupPorts,
+    source: &S,
+    who: &Tenancy,
+    token: &Token,
+    auth_method: Option<AuthMethod>,
+    api_root: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, S::Error> {
+    let until = hold_token(&sp.local, sp.accounts.as_ref(), who, token, now).await?;
+    if let Some(method) = auth_method {
+        let choices = SetupChoices {
+            auth_method: Some(method),
+            ..SetupChoices::default()
+        };
+        check_step(sp, source, who, choices, api_root, now).await?;
+    }
+    Ok(until)
+}
+
 /// What saving a setup did.
 #[derive(Debug)]
 pub enum SaveReport {

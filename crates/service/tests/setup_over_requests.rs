@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use webriskops_domain::{ProviderKey, Role, TenantId, Token};
+use webriskops_domain::{AuthMethod, ProviderKey, Role, TenantId, Token};
 use webriskops_fake::{FakeTracker, FakeWorld, MemoryStore};
 use webriskops_ports::{
     Accounts, HookRecord, PendingAuthorization, PortError, PortResult, Principal, ProviderStore,
@@ -616,5 +616,68 @@ async fn an_export_goes_to_the_named_tracker_else_the_only_one_set_up() {
             .await
             .unwrap(),
         ExportTracker::NoneSetUp
+    );
+}
+
+#[tokio::test]
+async fn a_token_from_the_trackers_authorization_is_held_with_how_it_was_obtained() {
+    let w = World::new(false);
+    let sp = w.ports();
+    let now = Utc::now();
+    let accounts = sp.accounts.as_ref();
+    // OAuth 1.0: held, and the method recorded by a step checked with the held token.
+    let until = integration::hold_authorized(
+        &sp,
+        &w.source,
+        &tenancy(),
+        &Token::new("oauth1-token-0003").unwrap(),
+        Some(AuthMethod::Oauth1),
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(until, now + integration::HOLD_TTL);
+    let held = integration::held_token(&sp.local, accounts, &tenancy(), now)
+        .await
+        .unwrap();
+    assert_eq!(held.unwrap().expose(), "oauth1-token-0003");
+    let choices = integration::pending_choices(accounts, &tenancy())
+        .await
+        .unwrap();
+    assert_eq!(choices.auth_method, Some(AuthMethod::Oauth1));
+    assert!(
+        w.log()
+            .contains(&"tracker with oauth1-token-0003".to_owned()),
+        "the step is checked with the held token: {:?}",
+        w.log()
+    );
+
+    // A flow that makes a plain token (OAuth2) holds it as one, over the earlier method,
+    // and asks the tracker nothing.
+    w.log.lock().unwrap().clear();
+    integration::hold_authorized(
+        &sp,
+        &w.source,
+        &tenancy(),
+        &Token::new("oauth2-token-0004").unwrap(),
+        None,
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    let choices = integration::pending_choices(accounts, &tenancy())
+        .await
+        .unwrap();
+    assert_eq!(choices.auth_method, Some(AuthMethod::ApiKeyToken));
+    let held = integration::held_token(&sp.local, accounts, &tenancy(), now)
+        .await
+        .unwrap();
+    assert_eq!(held.unwrap().expose(), "oauth2-token-0004");
+    assert!(
+        !w.log().iter().any(|l| l.starts_with("tracker with")),
+        "{:?}",
+        w.log()
     );
 }

@@ -179,6 +179,10 @@ pub trait Accounts: Send + Sync + Debug {
         digest: &str,
         now: DateTime<Utc>,
     ) -> PortResult<Option<PendingAuthorization>>;
+    /// Deletes every authorization in progress (setup-page nonces among them) that expired
+    /// at or before `now`, of every tenant, though no callback or form ever comes back for
+    /// it; answers how many, for the sweep of expired holds.
+    async fn delete_expired_authorizations(&self, now: DateTime<Utc>) -> PortResult<u64>;
     /// Counts a failed sign-in against `key`, in one step however many replicas count at
     /// once: a count whose window (`window` from its first failure) has passed starts
     /// again at 1. Answers the count now.

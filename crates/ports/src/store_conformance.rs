@@ -813,6 +813,44 @@ pub async fn events(s: &Stores) {
         .is_empty());
 }
 
+/// Expired authorizations in progress, of every tenant, are deleted at once by the sweep,
+/// counted; fresh ones stay and are still taken once.
+pub async fn expired_authorizations_deleted(s: &Stores) {
+    let a = &s.accounts;
+    let (p1, p2) = providers();
+    let pending = |digest: &str, who: &str, provider, expires_at| PendingAuthorization {
+        digest: digest.into(),
+        tenant: tenant(who),
+        provider,
+        secret: None,
+        auth_method: None,
+        expires_at,
+    };
+    a.put_authorization(&pending("old-1", "acme", p1, at(10)))
+        .await
+        .unwrap();
+    a.put_authorization(&pending("old-2", "globex", p2, at(20)))
+        .await
+        .unwrap();
+    a.put_authorization(&pending("fresh", "acme", p1, at(600)))
+        .await
+        .unwrap();
+    assert_eq!(a.delete_expired_authorizations(at(5)).await.unwrap(), 0);
+    assert_eq!(
+        a.delete_expired_authorizations(at(20)).await.unwrap(),
+        2,
+        "expired at or before now, of every tenant"
+    );
+    assert_eq!(a.delete_expired_authorizations(at(20)).await.unwrap(), 0);
+    assert_eq!(
+        a.take_authorization("fresh", at(21))
+            .await
+            .unwrap()
+            .map(|p| p.digest),
+        Some("fresh".to_owned())
+    );
+}
+
 /// Each tenant's cursors are its own sequence, 1, 2, 3…, with no gap where another tenant
 /// appended: the cursors of one tenant reveal nothing of another's events. Appends made at
 /// once by one tenant still draw each number once.

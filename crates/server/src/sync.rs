@@ -149,9 +149,9 @@ pub async fn poll_forever(state: AppState) {
     }
 }
 
-/// Deletes the expired held setup tokens (every replica may sweep; deleting twice is
-/// harmless).
-pub(crate) async fn sweep_held(state: &AppState) -> usize {
+/// Deletes the expired held setup tokens, authorizations in progress and setup-page
+/// nonces (every replica may sweep; deleting twice is harmless).
+pub(crate) async fn sweep_held(state: &AppState) -> webriskops_service::integration::SweptHolds {
     let c = &state.composer;
     match webriskops_service::integration::sweep_expired_holds(
         &c.local_ports(),
@@ -160,15 +160,19 @@ pub(crate) async fn sweep_held(state: &AppState) -> usize {
     )
     .await
     {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(count = n, "deleted expired held setup tokens");
+        Ok(swept) => {
+            if swept.tokens > 0 || swept.authorizations > 0 {
+                tracing::info!(
+                    tokens = swept.tokens,
+                    authorizations = swept.authorizations,
+                    "deleted expired held setup tokens and authorizations"
+                );
             }
-            n
+            swept
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot sweep expired held setup tokens");
-            0
+            tracing::warn!(error = %e, "cannot sweep expired held setup tokens and authorizations");
+            Default::default()
         }
     }
 }

@@ -187,28 +187,40 @@ pub async fn forget_held(
     Ok(())
 }
 
+/// What one sweep of expired holds deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweptHolds {
+    /// Held setup tokens.
+    pub tokens: usize,
+    /// Authorizations in progress and setup-page nonces (one is stored for every view of a
+    /// setup page, and most are never posted back).
+    pub authorizations: u64,
+}
+
 /// Deletes every held setup token that expired by `now`, of every tenant, without
-/// waiting for its tenant to read it ([`held_token`] deletes one it finds expired too).
-/// Answers how many were deleted. A failure for one tenancy is logged and the sweep goes
-/// on; the next sweep tries it again.
+/// waiting for its tenant to read it ([`held_token`] deletes one it finds expired too),
+/// and every expired authorization in progress and setup-page nonce, which otherwise go
+/// only when some authorization answer or nonce is next taken. A failure for one tenancy
+/// is logged and the sweep goes on; the next sweep tries it again.
 ///
 /// # Errors
-/// The store cannot list them.
+/// The store cannot list the held tokens, or cannot delete the authorizations.
 pub async fn sweep_expired_holds(
     ports: &ServicePorts,
     accounts: &dyn Accounts,
     now: DateTime<Utc>,
-) -> Result<usize, ServiceError> {
-    let mut swept = 0;
+) -> Result<SweptHolds, ServiceError> {
+    let mut swept = SweptHolds::default();
     for (tenant, provider) in accounts.expired_holds(now).await? {
         let who = Tenancy { tenant, provider };
         match forget_held(ports, accounts, &who).await {
-            Ok(()) => swept += 1,
+            Ok(()) => swept.tokens += 1,
             Err(e) => {
                 tracing::warn!(tenant = %who.tenant, tracker = who.provider.tracker_name(), error = %e, "cannot delete an expired held token; the next sweep tries again");
             }
         }
     }
+    swept.authorizations = accounts.delete_expired_authorizations(now).await?;
     Ok(swept)
 }
 

@@ -178,6 +178,9 @@ impl Accounts for MemAccounts {
     ) -> PortResult<Option<PendingAuthorization>> {
         unreachable!("not used by setup")
     }
+    async fn delete_expired_authorizations(&self, _: DateTime<Utc>) -> PortResult<u64> {
+        unreachable!("not used by setup")
+    }
     async fn sign_in_failed(
         &self,
         _: &str,

@@ -371,6 +371,14 @@ impl Accounts for PgStore {
         self.take_authorization_pg(digest, now).await
     }
 
+    async fn delete_expired_authorizations(&self, now: DateTime<Utc>) -> PortResult<u64> {
+        let client = self.client().await?;
+        Ok(client
+            .execute("DELETE FROM authorizations WHERE expires_at <= $1", &[&now])
+            .await
+            .map_err(|e| self.pg(e))?)
+    }
+
     async fn sign_in_failed(
         &self,
         key: &str,

@@ -94,6 +94,12 @@ async fn sign_ins() {
 }
 
 #[tokio::test]
+async fn expired_authorizations_deleted() {
+    let (_db, s) = fresh().await;
+    suite::expired_authorizations_deleted(&s).await;
+}
+
+#[tokio::test]
 async fn jobs() {
     let (_db, s) = fresh().await;
     suite::jobs(&s).await;

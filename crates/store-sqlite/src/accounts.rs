@@ -417,6 +417,21 @@ impl Accounts for SqliteStore {
         self.take_authorization_sqlite(digest, now).await
     }
 
+    async fn delete_expired_authorizations(&self, now: DateTime<Utc>) -> PortResult<u64> {
+        self.run(move |conn, path| {
+            // Times are stored as RFC 3339 in UTC with nanoseconds (`time_text`): their
+            // text order is their time order.
+            let n = conn
+                .execute(
+                    "DELETE FROM authorizations WHERE expires_at <= ?1",
+                    params![time_text(now)],
+                )
+                .map_err(|e| StoreError::sqlite(path, e))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn sign_in_failed(
         &self,
         key: &str,

@@ -74,6 +74,12 @@ async fn sign_ins() {
 }
 
 #[tokio::test]
+async fn expired_authorizations_deleted() {
+    let (_dir, s) = fresh();
+    suite::expired_authorizations_deleted(&s).await;
+}
+
+#[tokio::test]
 async fn jobs() {
     let (_dir, s) = fresh();
     suite::jobs(&s).await;

@@ -304,3 +304,31 @@ async fn templates_in_another_list_are_neither_used_nor_deleted() {
         assert_steps(&cards[f.id.as_str()], f, &[]);
     }
 }
+
+/// Sync reads the board the templates live on and never takes a template for a
+/// finding's card: it checks the findings' cards alone, adopts nothing, and reports the
+/// one card a person moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_sees_the_findings_cards_and_never_a_template() {
+    let w = World::start(Duration::from_millis(2), FAST).await;
+    let all = scan("s", &[("tls", 2), ("xss", 3)], 5);
+    let src = write_findings(&w.dir.path().join("f.jsonl"), &all);
+    let (s, _) = w.export(&src).await;
+    assert_eq!((s.created, s.step_templates.created), (10, 2));
+    assert_eq!(templates(&w).len(), 2);
+    let cards = card_of(&w);
+    w.sim
+        .person_move_card(&cards["s-xss-003"].id, &w.fixture.done_list_id);
+
+    let (summary, events) = w.sync().await;
+    assert_eq!(summary.checked, 10, "the findings' cards, no template");
+    assert_eq!(
+        summary.adopted, 0,
+        "no template adopted as a finding's card"
+    );
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].finding_id.as_str(), "s-xss-003");
+    assert!(events
+        .iter()
+        .all(|e| templates(&w).iter().all(|t| t.id != e.item_id.as_str())));
+}

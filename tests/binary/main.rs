@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `webriskops` binary as a child process against trello-sim.
 
 mod common;
+mod conforms;
 mod demo_serve;
 mod findings_input;
 mod linear;

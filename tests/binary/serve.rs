@@ -326,6 +326,7 @@ impl Sims {
             http: self.http.clone(),
             rt: self.rt.handle().clone(),
             seen: self.seen.clone(),
+            document: std::sync::OnceLock::new(),
         }
     }
 
@@ -423,6 +424,8 @@ pub(crate) struct Server {
     http: reqwest::Client,
     rt: tokio::runtime::Handle,
     seen: Arc<Mutex<String>>,
+    /// Its OpenAPI document, once [`Server::check_answers`] fetched it.
+    document: std::sync::OnceLock<Value>,
 }
 
 /// How a request authenticates.
@@ -441,10 +444,22 @@ impl Server {
         self.http.request(method, self.url(path))
     }
 
+    /// From now on, every JSON answer under `/api/v1` must match the schema the server's
+    /// own OpenAPI document gives it (an error answer: the API's error shape).
+    pub(crate) fn check_answers(&self) {
+        let doc = self.get("/api/v1/openapi.json", "").expect(200).json();
+        assert!(self.document.set(doc).is_ok(), "already checking");
+    }
+
     /// Sends a request and records the answer.
     pub(crate) fn send(&self, rb: RequestBuilder) -> Resp {
+        let req = rb.build().unwrap();
+        let (method, path) = (
+            req.method().as_str().to_lowercase(),
+            req.url().path().to_owned(),
+        );
         let resp = self.rt.block_on(async {
-            let r = rb.send().await.unwrap();
+            let r = self.http.execute(req).await.unwrap();
             let status = r.status().as_u16();
             let headers = r.headers().clone();
             let text = r.text().await.unwrap();
@@ -460,6 +475,17 @@ impl Server {
             seen.push_str(&format!("\n{k}: {}", String::from_utf8_lossy(v.as_bytes())));
         }
         seen.push_str(&format!("\n\n{}\n", resp.text));
+        drop(seen);
+        if let Some(doc) = self.document.get().filter(|_| path.starts_with("/api/v1/")) {
+            if let Some(schema) = crate::conforms::answer_schema(doc, &method, &path, resp.status) {
+                if let Err(e) = crate::conforms::check(doc, schema, &resp.json(), "$") {
+                    panic!(
+                        "{method} {path} answered {} off its documented schema: {e}\n{}",
+                        resp.status, resp.text
+                    );
+                }
+            }
+        }
         resp
     }
 
@@ -660,6 +686,7 @@ fn trello_setup_export_sync_and_revoke_through_the_api() {
     let s = Sims::new();
     let t = s.tenant("acme");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
     let tok = t.admin.as_str();
     let trello_token = s.tfx.tokens.revocable.clone();
 
@@ -861,6 +888,7 @@ fn save_is_refused_while_blocked_or_without_a_held_token() {
     let s = Sims::new();
     let t = s.tenant("acme");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
     let tok = t.admin.as_str();
     let save = "/api/v1/integration/trello/save";
 
@@ -913,6 +941,7 @@ fn linear_setup_export_and_scheduled_sync_through_the_api() {
     let s = Sims::new();
     let t = s.tenant("acme");
     let mut srv = s.serve(&[], &[("WEBRISKOPS_SYNC_INTERVAL_SECS", "1")]);
+    srv.check_answers();
     let tok = t.admin.as_str();
     let key = s.lfx.keys.full.clone();
 
@@ -1399,6 +1428,7 @@ fn one_tenant_never_sees_or_changes_another_tenants_data() {
     let b = s.tenant("bravo");
     s.user("bravo", "bo@bravo.example", "admin");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
 
     // Alpha: Trello saved, an export, a status event; a Linear draft exported to a bundle.
     srv.trello_saved(&s, &a.admin, &s.tfx.tokens.full);
@@ -1561,6 +1591,7 @@ fn viewers_read_and_only_admins_change() {
     let t = s.tenant("acme");
     s.user("acme", "vic@acme.example", "viewer");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
     let job = draft_export_with_bundle(&srv, &s, &t.admin, "v");
     let before = srv.get("/api/v1/integration", &t.admin).json();
 
@@ -1823,6 +1854,7 @@ fn a_store_failure_answers_a_request_id_and_logs_the_detail_never_a_path() {
     let t = s.tenant("acme");
     s.user("acme", "ann@acme.example", "admin");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
     srv.get("/api/v1/status-events", &t.admin).expect(200);
     let login = srv.login("ann@acme.example", PASSWORD);
     login.expect(303);
@@ -2116,6 +2148,7 @@ fn bad_input_gets_a_status_code_message_and_fix() {
     let s = Sims::new();
     let t = s.tenant("acme");
     let mut srv = s.serve(&[], &[("WEBRISKOPS_MAX_UPLOAD_BYTES", "2000")]);
+    srv.check_answers();
     let tok = t.admin.as_str();
     let check = |r: &Resp, status: u16, code: &str| {
         assert_eq!(r.status, status, "{}", r.text);
@@ -2353,6 +2386,7 @@ fn an_export_can_go_to_the_portable_bundle_by_choice_and_a_bad_choice_is_refused
     let s = Sims::new();
     let t = s.tenant("acme");
     let mut srv = s.serve(&[], &[]);
+    srv.check_answers();
     let tok = t.admin.as_str();
     // A draft record names the tracker; `always` never asks it and writes the bundle.
     srv.put(

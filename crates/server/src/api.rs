@@ -24,8 +24,9 @@ use webriskops_service::status::gather;
 use webriskops_service::{FallbackPolicy, SetupChoices, SetupOutcome, StatusRequest, Tenancy};
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::jobs;
+use crate::schema;
 use crate::state::AppState;
 
 /// One API route: the methods and path its handler's `#[utoipa::path]` names, the
@@ -231,8 +232,8 @@ pub async fn status_value(state: &AppState, who: &Tenancy) -> Result<Value, ApiE
 
 /// The integration status of every tracker (`status --json` for each).
 #[utoipa::path(get, path = "/api/v1/integration", tag = "integration",
-    responses((status = 200, description = "Each tracker's status, keyed `trello` and `linear`, each as `webriskops status --json`"),
-              (status = 401, description = "No API token or session")))]
+    responses((status = 200, description = "Each tracker's status, keyed `trello` and `linear`, each as `webriskops status --json`", body = schema::IntegrationAnswer),
+              (status = 401, description = "No API token or session", body = ErrorBody<'static>)))]
 pub async fn integration_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -425,9 +426,9 @@ pub async fn revoke_setup(state: &AppState, who: &Tenancy) -> Result<Value, ApiE
 #[utoipa::path(put, path = "/api/v1/integration/{tracker}", tag = "integration",
     params(("tracker" = String, Path, description = "`trello` or `linear`")),
     request_body = ChoicesBody,
-    responses((status = 200, description = "The readiness, as `webriskops setup --json`"),
-              (status = 400, description = "A field the tracker does not have"),
-              (status = 403, description = "Viewers cannot change the setup")))]
+    responses((status = 200, description = "The readiness, as `webriskops setup --json`", body = schema::SetupAnswer),
+              (status = 400, description = "A field the tracker does not have", body = ErrorBody<'static>),
+              (status = 403, description = "Viewers cannot change the setup", body = ErrorBody<'static>)))]
 pub async fn put_choices(
     State(state): State<AppState>,
     caller: Caller,
@@ -464,8 +465,8 @@ pub struct TokenBody {
 #[utoipa::path(post, path = "/api/v1/integration/{tracker}/token", tag = "integration",
     params(("tracker" = String, Path, description = "`trello` or `linear`")),
     request_body = TokenBody,
-    responses((status = 200, description = "The readiness with the held token"),
-              (status = 400, description = "Not a usable token")))]
+    responses((status = 200, description = "The readiness with the held token", body = schema::SetupAnswer),
+              (status = 400, description = "Not a usable token", body = ErrorBody<'static>)))]
 pub async fn hold_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -489,8 +490,8 @@ pub async fn hold_token(
 /// Saves the setup (record and token, encrypted) when nothing is blocked.
 #[utoipa::path(post, path = "/api/v1/integration/{tracker}/save", tag = "integration",
     params(("tracker" = String, Path, description = "`trello` or `linear`")),
-    responses((status = 200, description = "Saved: the readiness, `saved: true`"),
-              (status = 409, description = "Blocked (`SETUP_BLOCKED` with `blocked`) or no token held (`TOKEN_REQUIRED`)")))]
+    responses((status = 200, description = "Saved: the readiness, `saved: true`", body = schema::SetupAnswer),
+              (status = 409, description = "Blocked (`SETUP_BLOCKED` with `blocked`) or no token held (`TOKEN_REQUIRED`)", body = ErrorBody<'static>)))]
 pub async fn save(
     State(state): State<AppState>,
     caller: Caller,
@@ -504,7 +505,7 @@ pub async fn save(
 /// Revokes the tenant's token at the tracker and deletes it.
 #[utoipa::path(post, path = "/api/v1/integration/{tracker}/revoke", tag = "integration",
     params(("tracker" = String, Path, description = "`trello` or `linear`")),
-    responses((status = 200, description = "As `webriskops revoke --json`")))]
+    responses((status = 200, description = "As `webriskops revoke --json`", body = schema::RevokeAnswer)))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -517,7 +518,7 @@ pub async fn revoke(
 /// Syncs the tracker's status now (the server also syncs on a timer and on webhooks).
 #[utoipa::path(post, path = "/api/v1/integration/{tracker}/sync", tag = "integration",
     params(("tracker" = String, Path, description = "`trello` or `linear`")),
-    responses((status = 200, description = "As `webriskops sync --json`")))]
+    responses((status = 200, description = "As `webriskops sync --json`", body = schema::SyncAnswer)))]
 pub async fn sync(
     State(state): State<AppState>,
     caller: Caller,
@@ -669,8 +670,8 @@ pub async fn save_upload(
 /// Starts an export of the findings file in the body (JSON or JSON Lines, streamed).
 #[utoipa::path(post, path = "/api/v1/exports", tag = "exports", params(ExportQuery),
     request_body(content = String, description = "The findings file (JSON or JSON Lines)", content_type = "application/x-ndjson"),
-    responses((status = 202, description = "`{\"id\"}` of the queued export"),
-              (status = 413, description = "The file is larger than the server accepts")))]
+    responses((status = 202, description = "`{\"id\"}` of the queued export", body = schema::ExportCreated),
+              (status = 413, description = "The file is larger than the server accepts", body = ErrorBody<'static>)))]
 pub async fn create_export(
     State(state): State<AppState>,
     caller: Caller,
@@ -698,7 +699,7 @@ pub async fn create_export(
 
 /// The tenant's export runs, newest first.
 #[utoipa::path(get, path = "/api/v1/exports", tag = "exports",
-    responses((status = 200, description = "`{\"exports\": [job…]}`, newest first")))]
+    responses((status = 200, description = "`{\"exports\": [job…]}`, newest first", body = schema::ExportList)))]
 pub async fn list_exports(
     State(state): State<AppState>,
     caller: Caller,
@@ -712,8 +713,8 @@ pub async fn list_exports(
 /// One export: its state, progress and summary (as `export --json`).
 #[utoipa::path(get, path = "/api/v1/exports/{id}", tag = "exports",
     params(("id" = String, Path, description = "The export's id")),
-    responses((status = 200, description = "`{id, state: queued|running|done|failed, progress, summary}`"),
-              (status = 404, description = "No such export in your tenant")))]
+    responses((status = 200, description = "`{id, state: queued|running|done|failed, progress, summary}`", body = schema::Job),
+              (status = 404, description = "No such export in your tenant", body = ErrorBody<'static>)))]
 pub async fn export_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -745,7 +746,7 @@ fn tar_of(dir: &Path) -> std::io::Result<Vec<u8>> {
 #[utoipa::path(get, path = "/api/v1/exports/{id}/bundle", tag = "exports",
     params(("id" = String, Path, description = "The export's id")),
     responses((status = 200, description = "A tar of the bundle", content_type = "application/x-tar"),
-              (status = 404, description = "No such export in your tenant, or it wrote no bundle")))]
+              (status = 404, description = "No such export in your tenant, or it wrote no bundle", body = ErrorBody<'static>)))]
 pub async fn export_bundle(
     State(state): State<AppState>,
     caller: Caller,
@@ -790,7 +791,7 @@ pub struct EventsQuery {
 /// event equal to the finding's last one in `finding_id`, `item_id`, `previous` and
 /// `tracker_status`).
 #[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; the cursors are the tenant's own sequence (1, 2, 3…, no gaps for other tenants' events); pass next_cursor as `after` to read on")))]
+    responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; the cursors are the tenant's own sequence (1, 2, 3…, no gaps for other tenants' events); pass next_cursor as `after` to read on", body = schema::EventsPage)))]
 pub async fn status_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -819,7 +820,7 @@ pub async fn status_events(
 
 /// This API's OpenAPI document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 document of this API")))]
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
 pub async fn openapi() -> Json<Value> {
     Json(crate::openapi::openapi_document())
 }

@@ -24,18 +24,25 @@ pub struct ApiError {
     pub request_id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Every error answer of the API: `{"error": {"code", "message", "fix"}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    pub(crate) error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
+/// What went wrong and what to do.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail<'a> {
+    /// Stable, e.g. `NOT_FOUND`, `SETUP_BLOCKED`, `TOKEN_REQUIRED`.
     code: &'a str,
     message: &'a str,
+    /// One line saying what to do.
     fix: &'a str,
+    /// For `SETUP_BLOCKED`: the blocked states, each with its field and fix.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<crate::schema::Blocked>, required = false)]
     blocked: &'a [BlockedState],
+    /// For `INTERNAL`: the id the server's log files the detail under.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
 }
@@ -141,8 +148,8 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() && self.request_id.is_none() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
                 fix: &self.fix,

@@ -15,6 +15,7 @@ pub mod json;
 mod metrics;
 mod openapi;
 mod pages;
+mod schema;
 mod security;
 mod state;
 mod sync;

@@ -3,12 +3,17 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api;
+use crate::error::ErrorBody;
+use crate::{api, schema};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "webriskops", description = "Set up Trello or Linear and export remediation findings, per tenant. Authenticate with `Authorization: Bearer <api token>` (webriskops api-token create). Errors are `{\"error\": {\"code\", \"message\", \"fix\"}}`."),
-    components(schemas(api::ChoicesBody, api::TokenBody)),
+    components(schemas(
+        api::ChoicesBody, api::TokenBody, ErrorBody<'static>, schema::IntegrationAnswer,
+        schema::SetupAnswer, schema::RevokeAnswer, schema::SyncAnswer, schema::ExportCreated,
+        schema::ExportList, schema::Job, schema::EventsPage
+    )),
     modifiers(&Bearer),
     security(("bearer" = []))
 )]
@@ -104,5 +109,40 @@ mod tests {
             doc["paths"]["/api/v1/exports"]["post"]["tags"][0],
             "exports"
         );
+    }
+
+    #[test]
+    fn every_answer_and_json_body_has_a_schema() {
+        let doc = openapi_document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                assert!(!responses.is_empty(), "{method} {path}");
+                for (status, r) in responses {
+                    // Every answer has a body; a JSON one has a schema.
+                    let content = r["content"].as_object();
+                    assert!(
+                        content.is_some_and(|c| !c.is_empty()),
+                        "{method} {path} {status}"
+                    );
+                    if let Some(json) = r["content"].get("application/json") {
+                        assert!(
+                            json["schema"].as_object().is_some_and(|s| !s.is_empty()),
+                            "{method} {path} {status} has no schema: {r}"
+                        );
+                    }
+                    if status.starts_with('4') {
+                        assert_eq!(
+                            r["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                if let Some(json) = op["requestBody"]["content"].get("application/json") {
+                    assert!(json["schema"]["$ref"].is_string(), "{method} {path}");
+                }
+            }
+        }
     }
 }

@@ -212,10 +212,18 @@ async fn a_reader_following_the_cursor_misses_no_event_while_replicas_append() {
             let (store, tenant) = (Arc::clone(store), tenant.clone());
             tokio::spawn(async move {
                 for n in 0..per_replica {
+                    let change = webriskops_ports::EventChange {
+                        finding_id: format!("f-{r}-{n}"),
+                        item_id: format!("card-{r}-{n}"),
+                        previous: webriskops_domain::TrackerStatus::Open,
+                        status: webriskops_domain::TrackerStatus::Done,
+                    };
+                    let json = format!(r#"{{"r":{r},"n":{n}}}"#);
                     store
-                        .append_event(&tenant, &format!(r#"{{"r":{r},"n":{n}}}"#), Utc::now())
+                        .append_event(&tenant, &change, &json, Utc::now())
                         .await
-                        .unwrap();
+                        .unwrap()
+                        .expect("each event its own finding's first");
                 }
             })
         })

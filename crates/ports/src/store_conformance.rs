@@ -59,11 +59,11 @@ fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_780_000_000 + seconds, 123_456_000).expect("valid time")
 }
 
-/// A change of its own finding (`finding`), opening its card: never a repeat of another.
+/// A change of its own finding (`finding`), opening its item: never a repeat of another.
 fn change_of(finding: &str) -> EventChange {
     EventChange {
         finding_id: finding.to_owned(),
-        item_id: format!("card-{finding}"),
+        item_id: format!("item-{finding}"),
         previous: TrackerStatus::Done,
         status: TrackerStatus::Open,
     }
@@ -986,7 +986,7 @@ pub async fn events_skip_repeats(s: &Stores) {
         status,
     };
     let (open, done) = (TrackerStatus::Open, TrackerStatus::Done);
-    let closed = change("f-1", "card-1", open, done);
+    let closed = change("f-1", "item-1", open, done);
     let append = |t: TenantId, c: EventChange, json: &'static str, n: i64| async move {
         ev.append_event(&t, &c, json, at(n)).await.unwrap()
     };
@@ -1001,7 +1001,7 @@ pub async fn events_skip_repeats(s: &Stores) {
         "the same change of the finding's last event is a repeat"
     );
     // The same change of another finding, and of the same finding in another tenant.
-    let other = change("f-2", "card-1", open, done);
+    let other = change("f-2", "item-1", open, done);
     assert_eq!(append(acme.clone(), other, r#"{"e":2}"#, 3).await, Some(2));
     assert_eq!(
         append(globex.clone(), closed.clone(), r#"{"g":1}"#, 3).await,
@@ -1009,7 +1009,7 @@ pub async fn events_skip_repeats(s: &Stores) {
     );
     // Back and forth: each change starts where the last ended, so all are kept, and
     // the third (open → done again) is not taken for a repeat of the first.
-    let reopened = change("f-1", "card-1", done, open);
+    let reopened = change("f-1", "item-1", done, open);
     assert_eq!(
         append(acme.clone(), reopened.clone(), r#"{"e":3}"#, 4).await,
         Some(3)
@@ -1023,9 +1023,9 @@ pub async fn events_skip_repeats(s: &Stores) {
         None
     );
     // Any difference from the last event makes a new one: another item, another status.
-    let moved = change("f-1", "card-9", open, done);
+    let moved = change("f-1", "item-9", open, done);
     assert_eq!(append(acme.clone(), moved, r#"{"e":5}"#, 7).await, Some(5));
-    let canceled = change("f-1", "card-9", open, TrackerStatus::Canceled);
+    let canceled = change("f-1", "item-9", open, TrackerStatus::Canceled);
     assert_eq!(
         append(acme.clone(), canceled, r#"{"e":6}"#, 8).await,
         Some(6)

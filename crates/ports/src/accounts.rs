@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use webriskops_domain::{ProviderKey, Role, TenantId, Token};
+use webriskops_domain::{ProviderKey, Role, StatusEvent, TenantId, Token, TrackerStatus};
 
 use crate::PortResult;
 
@@ -277,19 +277,49 @@ pub struct LoggedEvent {
     pub event_json: String,
 }
 
+/// What a status event changed: the finding, its item, and the status before and after.
+/// Two consecutive events of one finding that agree in all of these are one change
+/// appended twice (a real change after A → B starts from B), which the log skips.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventChange {
+    pub finding_id: String,
+    pub item_id: String,
+    pub previous: TrackerStatus,
+    pub status: TrackerStatus,
+}
+
+impl EventChange {
+    /// What `event` changed.
+    pub fn of(event: &StatusEvent) -> Self {
+        Self {
+            finding_id: event.finding_id.as_str().to_owned(),
+            item_id: event.item_id.as_str().to_owned(),
+            previous: event.previous,
+            status: event.tracker_status,
+        }
+    }
+}
+
 /// The tenant's status events, appended once each and read in order after a cursor.
 #[async_trait]
 pub trait EventLog: Send + Sync + Debug {
-    /// Appends the event and answers its cursor: one more than the tenant's last (1 for
-    /// the tenant's first), whatever other tenants append meanwhile, so that the gaps
-    /// between a tenant's cursors reveal nothing of other tenants. (A log written before
-    /// this numbering keeps its old cursors; the tenant's next event follows its highest.)
+    /// Appends the event, which made `change`, and answers its cursor: one more than the
+    /// tenant's last (1 for the tenant's first), whatever other tenants append meanwhile,
+    /// so that the gaps between a tenant's cursors reveal nothing of other tenants. (A log
+    /// written before this numbering keeps its old cursors; the tenant's next event
+    /// follows its highest.)
+    ///
+    /// A repeat is not appended and answers `None`: an event whose `change` equals that of
+    /// the last event of the same finding in the tenant's log (what a sync stopped between
+    /// appending an event and recording it in the ledger appends again). The check and the
+    /// append are one atomic step, so two appends of one change at once keep one.
     async fn append_event(
         &self,
         tenant: &TenantId,
+        change: &EventChange,
         event_json: &str,
         now: DateTime<Utc>,
-    ) -> PortResult<i64>;
+    ) -> PortResult<Option<i64>>;
     /// The tenant's newest events, newest first, at most `limit` (what a page shows,
     /// without reading the whole log).
     async fn latest_events(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<LoggedEvent>>;

@@ -24,7 +24,7 @@ pub mod conformance;
 pub mod store_conformance;
 
 pub use accounts::{
-    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent,
+    Accounts, EventChange, EventLog, ExportJob, ExportJobs, HookRecord, JobState, LoggedEvent,
     PendingAuthorization, Principal, SignInFailures, UserRecord, WebhookRegistry,
 };
 pub use budget::{

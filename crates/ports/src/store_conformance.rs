@@ -17,8 +17,8 @@ use webriskops_domain::{
 };
 
 use crate::accounts::{
-    Accounts, EventLog, ExportJob, ExportJobs, HookRecord, JobState, PendingAuthorization,
-    SignInFailures, WebhookRegistry,
+    Accounts, EventChange, EventLog, ExportJob, ExportJobs, HookRecord, JobState,
+    PendingAuthorization, SignInFailures, WebhookRegistry,
 };
 use crate::error::PortError;
 use crate::queue::{JobEnd, JobKind, JobQueue, JobUploads};
@@ -57,6 +57,31 @@ fn providers() -> (ProviderKey, ProviderKey) {
 /// A fixed instant in whole microseconds, plus `seconds`.
 fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_780_000_000 + seconds, 123_456_000).expect("valid time")
+}
+
+/// A change of its own finding (`finding`), opening its item: never a repeat of another.
+fn change_of(finding: &str) -> EventChange {
+    EventChange {
+        finding_id: finding.to_owned(),
+        item_id: format!("item-{finding}"),
+        previous: TrackerStatus::Done,
+        status: TrackerStatus::Open,
+    }
+}
+
+/// Appends `json` as the only event of finding `finding`, expecting a cursor.
+async fn append_new(
+    events: &dyn EventLog,
+    t: &TenantId,
+    finding: &str,
+    json: &str,
+    now: DateTime<Utc>,
+) -> i64 {
+    events
+        .append_event(t, &change_of(finding), json, now)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("the first event of {finding} is appended"))
 }
 
 fn entry(n: usize, fingerprint: &str) -> LedgerEntry {
@@ -761,15 +786,23 @@ pub async fn events(s: &Stores) {
     let mut cursors = Vec::new();
     for n in 0..5 {
         cursors.push(
-            s.events
-                .append_event(&acme, &format!(r#"{{"n":{n}}}"#), at(n))
-                .await
-                .unwrap(),
+            append_new(
+                s.events.as_ref(),
+                &acme,
+                &format!("n{n}"),
+                &format!(r#"{{"n":{n}}}"#),
+                at(n),
+            )
+            .await,
         );
-        s.events
-            .append_event(&globex, r#"{"other":true}"#, at(n))
-            .await
-            .unwrap();
+        append_new(
+            s.events.as_ref(),
+            &globex,
+            &format!("o{n}"),
+            r#"{"other":true}"#,
+            at(n),
+        )
+        .await;
     }
     assert!(
         cursors.windows(2).all(|w| w[0] < w[1]),
@@ -860,17 +893,25 @@ pub async fn events_numbered_per_tenant(s: &Stores) {
     let mut globex_cursors = Vec::new();
     for n in 0..4 {
         acme_cursors.push(
-            s.events
-                .append_event(&acme, &format!(r#"{{"a":{n}}}"#), at(n))
-                .await
-                .unwrap(),
+            append_new(
+                s.events.as_ref(),
+                &acme,
+                &format!("a{n}"),
+                &format!(r#"{{"a":{n}}}"#),
+                at(n),
+            )
+            .await,
         );
         for m in 0..3 {
             globex_cursors.push(
-                s.events
-                    .append_event(&globex, &format!(r#"{{"g":{}}}"#, n * 3 + m), at(n))
-                    .await
-                    .unwrap(),
+                append_new(
+                    s.events.as_ref(),
+                    &globex,
+                    &format!("g{}", n * 3 + m),
+                    &format!(r#"{{"g":{}}}"#, n * 3 + m),
+                    at(n),
+                )
+                .await,
             );
         }
     }
@@ -908,10 +949,14 @@ pub async fn events_numbered_per_tenant(s: &Stores) {
     let mut at_once = join_all((0..8).map(|n| {
         let (events, t) = (s.events.clone(), initech.clone());
         async move {
-            events
-                .append_event(&t, &format!(r#"{{"i":{n}}}"#), at(n))
-                .await
-                .unwrap()
+            append_new(
+                events.as_ref(),
+                &t,
+                &format!("i{n}"),
+                &format!(r#"{{"i":{n}}}"#),
+                at(n),
+            )
+            .await
         }
     }))
     .await;
@@ -923,6 +968,114 @@ pub async fn events_numbered_per_tenant(s: &Stores) {
     );
     assert_eq!(read(initech).await, (1..=8).collect::<Vec<i64>>());
     assert_eq!(read(acme).await, [1, 2, 3, 4], "untouched by the others");
+}
+
+/// Each event once: an append whose change (item, previous and new status) equals that of
+/// its finding's last event in the tenant's log is a repeat (what a sync stopped between
+/// appending and recording appends again) and is skipped, taking no cursor. A real
+/// back-and-forth of one finding (A → B, B → A, A → B) is kept whole, since each change
+/// differs from the one before it; the rule looks only at the finding's last event, and
+/// only within the tenant. Appends of one change at once keep one.
+pub async fn events_skip_repeats(s: &Stores) {
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let ev = s.events.as_ref();
+    let change = |finding: &str, item: &str, previous, status| EventChange {
+        finding_id: finding.to_owned(),
+        item_id: item.to_owned(),
+        previous,
+        status,
+    };
+    let (open, done) = (TrackerStatus::Open, TrackerStatus::Done);
+    let closed = change("f-1", "item-1", open, done);
+    let append = |t: TenantId, c: EventChange, json: &'static str, n: i64| async move {
+        ev.append_event(&t, &c, json, at(n)).await.unwrap()
+    };
+
+    assert_eq!(
+        append(acme.clone(), closed.clone(), r#"{"e":1}"#, 1).await,
+        Some(1)
+    );
+    assert_eq!(
+        append(acme.clone(), closed.clone(), r#"{"e":1,"again":true}"#, 2).await,
+        None,
+        "the same change of the finding's last event is a repeat"
+    );
+    // The same change of another finding, and of the same finding in another tenant.
+    let other = change("f-2", "item-1", open, done);
+    assert_eq!(append(acme.clone(), other, r#"{"e":2}"#, 3).await, Some(2));
+    assert_eq!(
+        append(globex.clone(), closed.clone(), r#"{"g":1}"#, 3).await,
+        Some(1)
+    );
+    // Back and forth: each change starts where the last ended, so all are kept, and
+    // the third (open → done again) is not taken for a repeat of the first.
+    let reopened = change("f-1", "item-1", done, open);
+    assert_eq!(
+        append(acme.clone(), reopened.clone(), r#"{"e":3}"#, 4).await,
+        Some(3)
+    );
+    assert_eq!(
+        append(acme.clone(), closed.clone(), r#"{"e":4}"#, 5).await,
+        Some(4)
+    );
+    assert_eq!(
+        append(acme.clone(), closed.clone(), r#"{"e":4,"again":true}"#, 6).await,
+        None
+    );
+    // Any difference from the last event makes a new one: another item, another status.
+    let moved = change("f-1", "item-9", open, done);
+    assert_eq!(append(acme.clone(), moved, r#"{"e":5}"#, 7).await, Some(5));
+    let canceled = change("f-1", "item-9", open, TrackerStatus::Canceled);
+    assert_eq!(
+        append(acme.clone(), canceled, r#"{"e":6}"#, 8).await,
+        Some(6)
+    );
+
+    let read = |t: TenantId| async move {
+        ev.events_after(&t, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.cursor, e.event_json))
+            .collect::<Vec<_>>()
+    };
+    let json = |pairs: &[(i64, &str)]| {
+        pairs
+            .iter()
+            .map(|(c, j)| (*c, (*j).to_owned()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        read(acme.clone()).await,
+        json(&[
+            (1, r#"{"e":1}"#),
+            (2, r#"{"e":2}"#),
+            (3, r#"{"e":3}"#),
+            (4, r#"{"e":4}"#),
+            (5, r#"{"e":5}"#),
+            (6, r#"{"e":6}"#),
+        ]),
+        "each change once, the repeats nowhere"
+    );
+    assert_eq!(read(globex.clone()).await, json(&[(1, r#"{"g":1}"#)]));
+
+    let initech = tenant("initech");
+    let at_once = join_all((0..6).map(|n| {
+        let (events, t, c) = (s.events.clone(), initech.clone(), closed.clone());
+        async move {
+            events
+                .append_event(&t, &c, r#"{"i":1}"#, at(n))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    assert_eq!(
+        at_once.iter().flatten().copied().collect::<Vec<_>>(),
+        [1],
+        "of one change appended at once, one is kept: {at_once:?}"
+    );
+    assert_eq!(read(initech).await.len(), 1);
 }
 
 const LEASE: Duration = Duration::from_secs(30);

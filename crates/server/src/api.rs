@@ -786,10 +786,10 @@ pub struct EventsQuery {
     pub limit: Option<usize>,
 }
 
-/// The status events of the findings contract, in order, after a cursor; at least once
-/// (a sync stopped between appending an event and recording it appends it again: drop an
-/// event equal to the finding's last one in `finding_id`, `item_id`, `previous` and
-/// `tracker_status`).
+/// The status events of the findings contract, in order, after a cursor; each once (a
+/// sync stopped between appending an event and recording it emits it again, and the log
+/// skips it: an event equal to the finding's last one in `finding_id`, `item_id`,
+/// `previous` and `tracker_status` is not appended).
 #[utoipa::path(get, path = "/api/v1/status-events", tag = "events", params(EventsQuery),
     responses((status = 200, description = "`{events: [{cursor, event}], next_cursor}`; the cursors are the tenant's own sequence (1, 2, 3…, no gaps for other tenants' events); pass next_cursor as `after` to read on", body = schema::EventsPage)))]
 pub async fn status_events(

@@ -1,5 +1,6 @@
 //! Status sync for the server: the sync use case, with every status event appended to the
-//! tenant's event log (before the ledger records it, so none is lost), run on demand, and
+//! tenant's event log (before the ledger records it, so none is lost; the log skips the
+//! repeat a stopped sync's successor emits, so none is doubled), run on demand, and
 //! as a job of the queue (`JobKind::Sync`) after a webhook hint and on a schedule, the
 //! safety net. Sync jobs are claimed like exports, by any replica, one job of a tenancy at
 //! a time across replicas; the schedule and the deliveries only queue them.
@@ -7,7 +8,7 @@
 use chrono::Utc;
 use serde_json::json;
 use webriskops_domain::{ProviderKey, TenantId};
-use webriskops_ports::{ExportJob, JobEnd};
+use webriskops_ports::{EventChange, ExportJob, JobEnd};
 use webriskops_service::{ServiceError, SyncOutcome, SyncRequest, Tenancy};
 
 use crate::error::ApiError;
@@ -55,15 +56,16 @@ async fn sync_counted(state: &AppState, who: &Tenancy) -> Result<SyncOutcome, Ap
         credential_hint: Some("set it up again on /settings".into()),
     };
     // `emit` runs before the ledger records each change: the event is in the log first,
-    // so a crash in between repeats an event (consumers de-duplicate on the cursor's
-    // content), never loses one. The use case calls it synchronously, so the append
-    // blocks this worker thread for its duration.
+    // so a crash in between never loses one. The next sync emits that change again, and
+    // the log skips it (the finding's last event already made it): each event once. The
+    // use case calls it synchronously, so the append blocks this worker thread for its
+    // duration.
     let tenant = who.tenant.clone();
     let handle = tokio::runtime::Handle::current();
     let outcome = webriskops_service::sync::run(&ports, &req, Utc::now(), &mut |e| {
         let json = serde_json::to_string(e).map_err(|e| ServiceError::Input(e.to_string()))?;
         tokio::task::block_in_place(|| {
-            handle.block_on(events.append_event(&tenant, &json, Utc::now()))
+            handle.block_on(events.append_event(&tenant, &EventChange::of(e), &json, Utc::now()))
         })?;
         Ok(())
     })

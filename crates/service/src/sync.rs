@@ -147,8 +147,11 @@ pub struct SyncSummary {
 /// Reads the destination once, emits a [`StatusEvent`] for every card whose status
 /// differs from the one last recorded, then records the new statuses.
 ///
-/// `emit` is called before the ledger is updated, so a crash in between repeats an
-/// event rather than losing it (at least once; never on every run).
+/// `emit` is called before the ledger is updated, so a crash in between emits that
+/// change again on the next run rather than losing it (never on every run). An event log
+/// makes that exactly once by skipping a repeat: an event equal in finding, item,
+/// previous and new status to the finding's last event (`EventLog::append_event`), which
+/// a real change never is (after A → B the next change starts from B).
 ///
 /// # Errors
 /// Listing or ledger failures; an `emit` failure stops the sync without recording.

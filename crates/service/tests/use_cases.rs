@@ -17,8 +17,8 @@ use webriskops_portable::{
     FallbackCause as BundleCause, PortableBundle, PortableExport, PortableOptions, RecordSummary,
 };
 use webriskops_ports::{
-    FindingSource, FindingStream, ItemChanges, PortError, PortResult, ProviderStore, RunJournal,
-    RunKind, SecretStore, WorkItems,
+    EventChange, EventLog, FindingSource, FindingStream, ItemChanges, PortError, PortResult,
+    ProviderStore, RunJournal, RunKind, SecretStore, WorkItems,
 };
 use webriskops_service::revoke::run as revoke_run;
 use webriskops_service::setup::apply_choices;
@@ -31,6 +31,7 @@ use webriskops_service::{
     ServicePorts, SetupChoices, SetupCredentials, SetupRequest, Silent, StatusRequest, SyncOutcome,
     SyncRequest, Tenancy, Tracker,
 };
+use webriskops_store_sqlite::{SqliteStore, StoreOptions};
 
 /// The real bundle writer, as the app composes it.
 struct Bundle {
@@ -768,23 +769,40 @@ async fn sync_emits_a_persons_change_once_and_journals_its_counts() {
     assert!(events.is_empty(), "each change is emitted once");
 }
 
-/// The consumer's rule of docs/server.md ("Status events: at least once"): drop an event
-/// equal to the last one kept for its finding in item, previous and new status.
-fn keep(
-    last: &mut std::collections::HashMap<String, (String, TrackerStatus, TrackerStatus)>,
-    e: &StatusEvent,
-) -> bool {
-    let key = (e.item_id.as_str().to_owned(), e.previous, e.tracker_status);
-    if last.get(e.finding_id.as_str()) == Some(&key) {
-        return false;
-    }
-    last.insert(e.finding_id.as_str().to_owned(), key);
-    true
+/// Syncs with every event appended to `log` as the server does, before the ledger records
+/// it; with `stop_after`, the run stops (as a process that dies would) once that many
+/// events are appended, leaving the ledger as it was. Answers what each append answered.
+async fn sync_into_log(
+    ports: &ServicePorts,
+    log: &SqliteStore,
+    stop_after: Option<usize>,
+) -> (Result<SyncOutcome, ServiceError>, Vec<Option<i64>>) {
+    let tenant = tenancy().tenant;
+    let handle = tokio::runtime::Handle::current();
+    let mut appended = Vec::new();
+    let mut emit = |e: &StatusEvent| -> Result<(), ServiceError> {
+        if stop_after.is_some_and(|n| appended.len() >= n) {
+            return Err(ServiceError::Input("the process stopped".into()));
+        }
+        let json = serde_json::to_string(e).unwrap();
+        let cursor = tokio::task::block_in_place(|| {
+            handle.block_on(log.append_event(&tenant, &EventChange::of(e), &json, Utc::now()))
+        })?;
+        appended.push(cursor);
+        Ok(())
+    };
+    let outcome = sync_run(ports, &sync_request(), Utc::now(), &mut emit).await;
+    (outcome, appended)
 }
 
-#[tokio::test]
-async fn a_sync_stopped_after_emitting_repeats_those_events_as_the_documented_key_tells() {
+/// Each status event once: a sync stopped after appending an event but before the ledger
+/// recorded it emits that change again on the next run, and the event log skips it; real
+/// changes of the same finding later, back and forth, are all kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_stopped_after_appending_an_event_does_not_deliver_it_twice() {
     let w = World::new();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = SqliteStore::open(log_dir.path(), StoreOptions::default()).unwrap();
     w.save(&w.complete_record()).await;
     let source = VecSource::new(vec![finding("wro-r1", "One"), finding("wro-r2", "Two")]);
     w.export(
@@ -814,49 +832,45 @@ async fn a_sync_stopped_after_emitting_repeats_those_events_as_the_documented_ke
         move_to(c, &w.fake.done_list_id);
     }
     let ports = w.ports(Some(w.tracker()));
-    // The event log takes the first event, then fails: the sync stops unrecorded.
-    let mut delivered: Vec<StatusEvent> = Vec::new();
-    let mut emit = |e: &StatusEvent| -> Result<(), ServiceError> {
-        if !delivered.is_empty() {
-            return Err(ServiceError::Input("the event log is unavailable".into()));
-        }
-        delivered.push(e.clone());
-        Ok(())
-    };
-    assert!(sync_run(&ports, &sync_request(), Utc::now(), &mut emit)
+    // The first event is appended, then the run stops: the ledger still says open.
+    let (outcome, appended) = sync_into_log(&ports, &log, Some(1)).await;
+    assert!(outcome.is_err());
+    assert_eq!(appended, [Some(1)]);
+    // The next sync emits that change again, and the other: only the other is appended.
+    let (outcome, appended) = sync_into_log(&ports, &log, None).await;
+    assert!(matches!(outcome.unwrap(), SyncOutcome::Synced(s) if s.events == 2));
+    assert_eq!(appended.iter().flatten().copied().collect::<Vec<_>>(), [2]);
+    assert_eq!(appended.len(), 2, "the repeat was emitted and skipped");
+    // Then real changes of the first card: back to open, and done again.
+    move_to(&cards[0], &w.fake.list_id);
+    let (_, back) = sync_into_log(&ports, &log, None).await;
+    move_to(&cards[0], &w.fake.done_list_id);
+    let (_, again) = sync_into_log(&ports, &log, None).await;
+    assert_eq!((back, again), (vec![Some(3)], vec![Some(4)]));
+    // What a consumer reads: each change once, in order, the second open → done kept.
+    let read: Vec<(i64, StatusEvent)> = log
+        .events_after(&tenancy().tenant, 0, 100)
         .await
-        .is_err());
-    assert_eq!(delivered.len(), 1);
-    // The next sync appends that change again, and the other.
-    let (outcome, events) = sync_collect(&ports).await;
-    outcome.unwrap();
-    assert_eq!(events.len(), 2);
-    delivered.extend(events);
-    // Then real changes: back to open, and done again.
-    let (_, back) = {
-        move_to(&cards[0], &w.fake.list_id);
-        sync_collect(&ports).await
-    };
-    let (_, again) = {
-        move_to(&cards[0], &w.fake.done_list_id);
-        sync_collect(&ports).await
-    };
-    assert_eq!((back.len(), again.len()), (1, 1));
-    delivered.extend(back);
-    delivered.extend(again);
-    // The rule drops exactly the repeat, and keeps every real change, including the
-    // second open → done of the same finding.
-    let mut last = std::collections::HashMap::new();
-    let kept: Vec<bool> = delivered.iter().map(|e| keep(&mut last, e)).collect();
-    let repeated = delivered[0].finding_id.clone();
-    let repeat_at = delivered[1..]
-        .iter()
-        .position(|e| e.finding_id == repeated)
         .unwrap()
-        + 1;
-    let mut expected = vec![true; delivered.len()];
-    expected[repeat_at] = false;
-    assert_eq!(kept, expected, "{delivered:#?}");
+        .into_iter()
+        .map(|e| (e.cursor, serde_json::from_str(&e.event_json).unwrap()))
+        .collect();
+    let first = read[0].1.finding_id.clone();
+    let seen: Vec<(i64, bool, TrackerStatus, TrackerStatus)> = read
+        .iter()
+        .map(|(c, e)| (*c, e.finding_id == first, e.previous, e.tracker_status))
+        .collect();
+    use TrackerStatus::{Done, Open};
+    assert_eq!(
+        seen,
+        [
+            (1, true, Open, Done),
+            (2, false, Open, Done),
+            (3, true, Done, Open),
+            (4, true, Open, Done),
+        ],
+        "{read:#?}"
+    );
 }
 
 #[tokio::test]

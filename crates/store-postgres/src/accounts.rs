@@ -7,8 +7,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
 use webriskops_domain::{ProviderKey, Role, TenantId};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PendingAuthorization,
-    PortResult, Principal, SignInFailures, UserRecord,
+    Accounts, EventChange, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent,
+    PendingAuthorization, PortResult, Principal, SignInFailures, UserRecord,
 };
 
 use crate::error::PgStoreError;
@@ -535,16 +535,18 @@ impl ExportJobs for PgStore {
 impl EventLog for PgStore {
     /// The cursor is the tenant's own number (`seq`: the tenant's highest plus one), never
     /// a sequence shared by tenants, whose gaps would count other tenants' events. The
-    /// tenant's advisory lock is held from before the number is drawn until the commit, so
-    /// two replicas never draw the same number, and one tenant's cursors become visible in
-    /// order: a reader that has seen cursor `n` never later finds a smaller one of the
-    /// tenant appear.
+    /// tenant's advisory lock is held from before the finding's last event is compared and
+    /// the number drawn until the commit, so two replicas never draw the same number nor
+    /// both append one repeated change, and one tenant's cursors become visible in order:
+    /// a reader that has seen cursor `n` never later finds a smaller one of the tenant
+    /// appear.
     async fn append_event(
         &self,
         tenant: &TenantId,
+        change: &EventChange,
         event_json: &str,
         now: DateTime<Utc>,
-    ) -> PortResult<i64> {
+    ) -> PortResult<Option<i64>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.pg(e))?;
         tx.execute(
@@ -554,18 +556,32 @@ impl EventLog for PgStore {
         .await
         .map_err(|e| self.pg(e))?;
         let row = tx
-            .query_one(
-                "INSERT INTO status_events (tenant, seq, event_json, created_at)
-                 VALUES ($1,
-                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = $1),
-                         $2, $3)
+            .query_opt(
+                "INSERT INTO status_events
+                     (tenant, seq, finding_id, item_id, previous, status, event_json, created_at)
+                 SELECT $1::text,
+                        (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = $1),
+                        $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM (SELECT item_id, previous, status FROM status_events
+                                    WHERE tenant = $1 AND finding_id = $2
+                                    ORDER BY seq DESC LIMIT 1) AS last
+                     WHERE last.item_id = $3 AND last.previous = $4 AND last.status = $5)
                  RETURNING seq",
-                &[&tenant.as_str(), &event_json, &now],
+                &[
+                    &tenant.as_str(),
+                    &change.finding_id,
+                    &change.item_id,
+                    &change.previous.as_str(),
+                    &change.status.as_str(),
+                    &event_json,
+                    &now,
+                ],
             )
             .await
             .map_err(|e| self.pg(e))?;
         tx.commit().await.map_err(|e| self.pg(e))?;
-        Ok(row.get(0))
+        Ok(row.map(|r| r.get(0)))
     }
 
     async fn latest_events(&self, tenant: &TenantId, limit: usize) -> PortResult<Vec<LoggedEvent>> {

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "run_providers",
         include_str!("../migrations/0009_run_providers.sql"),
     ),
+    (
+        10,
+        "event_repeats",
+        include_str!("../migrations/0010_event_repeats.sql"),
+    ),
 ];
 
 /// The schema version this build writes: the newest migration's number (numbers may have

@@ -117,6 +117,12 @@ async fn events_numbered_per_tenant() {
     suite::events_numbered_per_tenant(&s).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_skip_repeats() {
+    let (_db, s) = fresh().await;
+    suite::events_skip_repeats(&s).await;
+}
+
 #[tokio::test]
 async fn job_uploads() {
     let (_db, s) = fresh().await;

@@ -212,10 +212,18 @@ async fn a_reader_following_the_cursor_misses_no_event_while_replicas_append() {
             let (store, tenant) = (Arc::clone(store), tenant.clone());
             tokio::spawn(async move {
                 for n in 0..per_replica {
+                    let change = webriskops_ports::EventChange {
+                        finding_id: format!("f-{r}-{n}"),
+                        item_id: format!("card-{r}-{n}"),
+                        previous: webriskops_domain::TrackerStatus::Open,
+                        status: webriskops_domain::TrackerStatus::Done,
+                    };
+                    let json = format!(r#"{{"r":{r},"n":{n}}}"#);
                     store
-                        .append_event(&tenant, &format!(r#"{{"r":{r},"n":{n}}}"#), Utc::now())
+                        .append_event(&tenant, &change, &json, Utc::now())
                         .await
-                        .unwrap();
+                        .unwrap()
+                        .expect("each event its own finding's first");
                 }
             })
         })
@@ -401,4 +409,58 @@ async fn check_schema_tells_a_live_store_its_database_moved_on() {
         .unwrap();
     let err = store.check_schema().await.unwrap_err();
     assert!(matches!(err, PgStoreError::SchemaTooNew { .. }), "{err:?}");
+}
+
+/// Migration 10 fills in the changes of the events stored before it from their JSON, so
+/// that a sync stopped before the upgrade, whose change is appended again after it, is
+/// still recognised as a repeat; a real change after it is appended.
+#[tokio::test]
+async fn events_stored_before_the_repeat_check_are_compared_too() {
+    use webriskops_domain::TrackerStatus::{Done, Open};
+    use webriskops_ports::EventChange;
+    let db = test_database().await;
+    drop(PgStore::open(&db.url, PgOptions::default()).await.unwrap());
+    // The log as migration 9 left it, with a status event as the server writes it.
+    let client = connect(&db.url).await;
+    client
+        .batch_execute(
+            r#"DROP INDEX status_events_by_finding;
+               ALTER TABLE status_events DROP COLUMN finding_id, DROP COLUMN item_id,
+                   DROP COLUMN previous, DROP COLUMN status;
+               DELETE FROM schema_migrations WHERE version = 10;
+               INSERT INTO status_events (tenant, seq, event_json, created_at) VALUES
+                   ('acme', 1, '{"finding_id":"f-1","tracker":"trello","item_id":"card-1","item_url":null,"tracker_status":"done","previous":"open","observed_at":"2026-01-01T00:00:00Z"}', now()),
+                   ('acme', 2, '{"not":"an event"}', now());"#,
+        )
+        .await
+        .unwrap();
+
+    let store = PgStore::open(&db.url, PgOptions::default()).await.unwrap();
+    let acme = TenantId::new("acme").unwrap();
+    let closed = EventChange {
+        finding_id: "f-1".into(),
+        item_id: "card-1".into(),
+        previous: Open,
+        status: Done,
+    };
+    assert_eq!(
+        store
+            .append_event(&acme, &closed, "{}", Utc::now())
+            .await
+            .unwrap(),
+        None,
+        "the change of the event stored before is a repeat"
+    );
+    let reopened = EventChange {
+        previous: Done,
+        status: Open,
+        ..closed.clone()
+    };
+    assert_eq!(
+        store
+            .append_event(&acme, &reopened, "{}", Utc::now())
+            .await
+            .unwrap(),
+        Some(3)
+    );
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use webriskops_domain::{ProviderKey, Role, TenantId};
 use webriskops_ports::{
-    Accounts, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent, PendingAuthorization,
-    PortResult, Principal, SignInFailures, UserRecord,
+    Accounts, EventChange, EventLog, ExportJob, ExportJobs, JobState, LoggedEvent,
+    PendingAuthorization, PortResult, Principal, SignInFailures, UserRecord,
 };
 
 use crate::error::StoreError;
@@ -608,21 +608,39 @@ impl EventLog for SqliteStore {
     async fn append_event(
         &self,
         tenant: &TenantId,
+        change: &EventChange,
         event_json: &str,
         now: DateTime<Utc>,
-    ) -> PortResult<i64> {
+    ) -> PortResult<Option<i64>> {
         let (tenant, json) = (tenant.as_str().to_owned(), event_json.to_owned());
+        let change = change.clone();
         self.run(move |conn, path| {
-            // One statement: SQLite's single writer draws the tenant's next number and
-            // writes it at once, so the tenant's numbers are 1, 2, 3… without gaps.
+            // One statement: SQLite's single writer compares the finding's last event,
+            // draws the tenant's next number and writes it at once, so the tenant's
+            // numbers are 1, 2, 3… without gaps and a repeat is never written.
             conn.query_row(
-                "INSERT INTO status_events (tenant, seq, event_json, created_at)
-                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = ?1),
-                         ?2, ?3)
+                "INSERT INTO status_events
+                     (tenant, seq, finding_id, item_id, previous, status, event_json, created_at)
+                 SELECT ?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_events WHERE tenant = ?1),
+                        ?2, ?3, ?4, ?5, ?6, ?7
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM (SELECT item_id, previous, status FROM status_events
+                                    WHERE tenant = ?1 AND finding_id = ?2
+                                    ORDER BY seq DESC LIMIT 1) AS last
+                     WHERE last.item_id = ?3 AND last.previous = ?4 AND last.status = ?5)
                  RETURNING seq",
-                params![tenant, json, time_text(now)],
+                params![
+                    tenant,
+                    change.finding_id,
+                    change.item_id,
+                    change.previous.as_str(),
+                    change.status.as_str(),
+                    json,
+                    time_text(now)
+                ],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(|e| StoreError::sqlite(path, e))
         })
         .await

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_sign_ins.sql"),
     include_str!("../migrations/0009_event_sequence.sql"),
     include_str!("../migrations/0010_run_providers.sql"),
+    include_str!("../migrations/0011_event_repeats.sql"),
 ];
 
 /// The schema version this build writes.

@@ -98,6 +98,12 @@ async fn events_numbered_per_tenant() {
 }
 
 #[tokio::test]
+async fn events_skip_repeats() {
+    let (_dir, s) = fresh();
+    suite::events_skip_repeats(&s).await;
+}
+
+#[tokio::test]
 async fn job_uploads() {
     let (_dir, s) = fresh();
     suite::job_uploads(&s).await;

@@ -392,7 +392,12 @@ async fn events_stored_before_per_tenant_numbering_keep_their_cursors() {
     // migrations undone, to be applied again).
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
     conn.execute_batch(
-        "DROP INDEX runs_by_tenant_provider_kind;
+        "DROP INDEX status_events_by_finding;
+         ALTER TABLE status_events DROP COLUMN finding_id;
+         ALTER TABLE status_events DROP COLUMN item_id;
+         ALTER TABLE status_events DROP COLUMN previous;
+         ALTER TABLE status_events DROP COLUMN status;
+         DROP INDEX runs_by_tenant_provider_kind;
          ALTER TABLE runs DROP COLUMN provider_key;
          DROP INDEX status_events_by_tenant_seq;
          ALTER TABLE status_events DROP COLUMN seq;
@@ -416,10 +421,10 @@ async fn events_stored_before_per_tenant_numbering_keep_their_cursors() {
         [1, 3]
     );
     let next = store
-        .append_event(&acme, r#"{"n":3}"#, chrono::Utc::now())
+        .append_event(&acme, &change("f-3"), r#"{"n":3}"#, chrono::Utc::now())
         .await
         .unwrap();
-    assert_eq!(next, 4, "after the tenant's highest");
+    assert_eq!(next, Some(4), "after the tenant's highest");
     assert_eq!(
         cursors(store.events_after(&acme, 1, 10).await.unwrap()),
         [3, 4]
@@ -427,9 +432,72 @@ async fn events_stored_before_per_tenant_numbering_keep_their_cursors() {
     let globex = tenant("globex");
     assert_eq!(
         store
-            .append_event(&globex, "{}", chrono::Utc::now())
+            .append_event(&globex, &change("f-1"), "{}", chrono::Utc::now())
             .await
             .unwrap(),
-        3
+        Some(3)
+    );
+}
+
+/// A change of its own finding.
+fn change(finding: &str) -> webriskops_ports::EventChange {
+    webriskops_ports::EventChange {
+        finding_id: finding.to_owned(),
+        item_id: format!("card-{finding}"),
+        previous: webriskops_domain::TrackerStatus::Open,
+        status: webriskops_domain::TrackerStatus::Done,
+    }
+}
+
+/// Migration 11 fills in the changes of the events stored before it from their JSON, so
+/// that a sync stopped before the upgrade, whose change is appended again after it, is
+/// still recognised as a repeat; a real change after it is appended.
+#[tokio::test]
+async fn events_stored_before_the_repeat_check_are_compared_too() {
+    use webriskops_domain::TrackerStatus::{Done, Open};
+    use webriskops_ports::{EventChange, EventLog};
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path(), StoreOptions::default()).unwrap());
+    // The log as migration 10 left it, with a status event as the server writes it.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+    conn.execute_batch(
+        "DROP INDEX status_events_by_finding;
+         ALTER TABLE status_events DROP COLUMN finding_id;
+         ALTER TABLE status_events DROP COLUMN item_id;
+         ALTER TABLE status_events DROP COLUMN previous;
+         ALTER TABLE status_events DROP COLUMN status;
+         INSERT INTO status_events (tenant, seq, event_json, created_at) VALUES
+             ('acme', 1, '{\"finding_id\":\"f-1\",\"tracker\":\"trello\",\"item_id\":\"card-1\",\"item_url\":null,\"tracker_status\":\"done\",\"previous\":\"open\",\"observed_at\":\"2026-01-01T00:00:00Z\"}', '2026-01-01T00:00:00Z'),
+             ('acme', 2, '{\"not\":\"an event\"}', '2026-01-01T00:00:00Z');
+         PRAGMA user_version = 10;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = open(dir.path());
+    let acme = tenant("acme");
+    let closed = EventChange {
+        finding_id: "f-1".into(),
+        item_id: "card-1".into(),
+        previous: Open,
+        status: Done,
+    };
+    let now = chrono::Utc::now();
+    assert_eq!(
+        store.append_event(&acme, &closed, "{}", now).await.unwrap(),
+        None,
+        "the change of the event stored before is a repeat"
+    );
+    let reopened = EventChange {
+        previous: Done,
+        status: Open,
+        ..closed.clone()
+    };
+    assert_eq!(
+        store
+            .append_event(&acme, &reopened, "{}", now)
+            .await
+            .unwrap(),
+        Some(3)
     );
 }

@@ -196,7 +196,9 @@ pub trait WorkItems: Tracker {
     /// # Errors
     /// `NotSupported` by default; `NotFound` when the template is gone or refused as a
     /// source (nothing was created: the caller may create the item plainly); otherwise
-    /// as `create_item` (an `InvalidInput` is about the item, not the template).
+    /// as `create_item` (an `InvalidInput` created nothing either; the export then creates
+    /// that item plainly, since it may be about the item or a refusal of the source the
+    /// adapter could not name).
     async fn create_item_copying(
         &self,
         item: &NewItem,

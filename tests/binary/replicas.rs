@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::serve::{findings, Resp, Server, Sims, APP_SECRET, PASSWORD, PATIENCE};
+use crate::serve::{
+    findings, trello_oauth1_allowed, Resp, Server, Sims, APP_SECRET, PASSWORD, PATIENCE,
+};
 
 /// `/readyz` of `srv`.
 fn readyz(srv: &Server) -> Resp {
@@ -816,38 +818,12 @@ fn a_trello_authorization_started_on_one_replica_is_finished_by_another() {
     );
 
     // The person starts on A: A asks Trello for a request token (OAuth 1.0) and sends
-    // the browser to Trello's Allow page.
-    let start = a.send(
-        a.request(Method::GET, "/settings/trello/connect")
-            .header("cookie", &cookie),
-    );
-    assert_eq!(start.status, 303, "{}", start.text);
-    let allow_page = url::Url::parse(&start.header("location")).unwrap();
-    assert!(
-        allow_page.path().ends_with("/OAuthAuthorizeToken"),
-        "{allow_page}"
-    );
-    // The person allows; Trello sends the browser back to the callback.
-    let mut form: Vec<(String, String)> = allow_page.query_pairs().into_owned().collect();
-    form.push(("approve".into(), "Allow".into()));
-    let mut page = allow_page.clone();
-    page.set_query(None);
-    let allowed = s.rt.block_on(async {
-        browser()
-            .post(page.as_str())
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    });
-    assert!(allowed.status().is_redirection(), "{allowed:?}");
-    let callback =
-        url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
-    assert_eq!(callback.path(), "/settings/trello/callback");
+    // the browser to Trello's Allow page; the person allows, and Trello sends the browser
+    // back to the callback.
+    let path = trello_oauth1_allowed(&s, &a, &cookie);
 
     // The load balancer sends the callback to B: B finishes with the request-token
     // secret A kept in the database, and holds the token.
-    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
     let finished = b.send(b.request(Method::GET, &path).header("cookie", &cookie));
     assert_eq!(finished.status, 303, "{}\n{}", finished.text, b.log());
     assert_eq!(finished.header("location"), "/settings/trello?held=1");

@@ -1340,9 +1340,10 @@ fn settings_show_a_failing_then_deactivated_trello_webhook_with_the_next_step() 
     srv.stop_ok();
 }
 
-/// Signs in with Trello (OAuth 1.0) on the setup page as the person with `cookie` would:
-/// the server's request token, Trello's Allow page, the callback; the token is then held.
-fn connect_trello_with_oauth1(s: &Sims, srv: &Server, cookie: &str) {
+/// Starts Trello's OAuth 1.0 on `srv`'s setup page as the person with `cookie` would (the
+/// server's request token, Trello's Allow page, allowed) and returns the callback path,
+/// with its query, that Trello sends the browser back to.
+pub(crate) fn trello_oauth1_allowed(s: &Sims, srv: &Server, cookie: &str) -> String {
     let start = srv.send(
         srv.request(Method::GET, "/settings/trello/connect")
             .header("cookie", cookie),
@@ -1362,7 +1363,14 @@ fn connect_trello_with_oauth1(s: &Sims, srv: &Server, cookie: &str) {
     assert!(allowed.status().is_redirection(), "{allowed:?}");
     let callback =
         url::Url::parse(allowed.headers().get("location").unwrap().to_str().unwrap()).unwrap();
-    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    assert_eq!(callback.path(), "/settings/trello/callback");
+    format!("{}?{}", callback.path(), callback.query().unwrap())
+}
+
+/// Signs in with Trello (OAuth 1.0) on the setup page as the person with `cookie` would:
+/// [`trello_oauth1_allowed`], then the callback on the same server; the token is then held.
+fn connect_trello_with_oauth1(s: &Sims, srv: &Server, cookie: &str) {
+    let path = trello_oauth1_allowed(s, srv, cookie);
     let finished = srv.send(srv.request(Method::GET, &path).header("cookie", cookie));
     assert_eq!(finished.status, 303, "{}", finished.text);
     assert_eq!(finished.header("location"), "/settings/trello?held=1");
